@@ -1,0 +1,59 @@
+"""Resolution of (user, item) pairs that appear more than once."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError
+
+DUPLICATE_POLICIES = ("last", "mean", "error")
+
+
+def resolve_duplicates(users, items, values, timestamps, n_items: int, policy: str):
+    """Collapse repeated (user, item) pairs by ``policy``.
+
+    Returns ``(users, items, values, timestamps, n_resolved)``; the survivors keep their
+    order in the input. ``"last"`` keeps the latest rating by timestamp when timestamps are
+    given (file order breaks ties), else the last in file order; ``"mean"`` averages the
+    values (and keeps the latest timestamp) in the position of the pair's first row;
+    ``"error"`` raises a DataError naming the repeated row (``err.row``, 0-based).
+    """
+    if policy not in DUPLICATE_POLICIES:
+        raise ValueError(f"duplicates must be one of {DUPLICATE_POLICIES}, got {policy!r}")
+    key = users.astype(np.int64) * max(n_items, 1) + items
+    dup = pd.Series(key, copy=False).duplicated(keep="first").to_numpy()
+    n_resolved = int(dup.sum())
+    if n_resolved == 0:
+        return users, items, values, timestamps, 0
+    if policy == "error":
+        row = int(np.flatnonzero(dup)[0])
+        err = DataError("the same (user, item) pair is rated more than once "
+                        "(pass duplicates='last' or 'mean' to resolve it)")
+        err.row = row
+        raise err
+    if policy == "last":
+        keep = _last_rows(key, timestamps)
+        return (users[keep], items[keep], values[keep],
+                None if timestamps is None else timestamps[keep], n_resolved)
+    first = np.flatnonzero(~dup)
+    codes = pd.factorize(key, sort=False)[0]  # group number = order of first appearance
+    sums = np.bincount(codes, weights=values, minlength=first.size)
+    counts = np.bincount(codes, minlength=first.size)
+    mean_values = (sums / counts).astype(values.dtype)
+    ts = None
+    if timestamps is not None:
+        ts = np.full(first.size, np.iinfo(np.int64).min, dtype=np.int64)
+        np.maximum.at(ts, codes, timestamps)
+    return users[first], items[first], mean_values, ts, n_resolved
+
+
+def _last_rows(key: np.ndarray, timestamps) -> np.ndarray:
+    """Row numbers that survive policy "last", in input order."""
+    if timestamps is None:
+        return np.flatnonzero(~pd.Series(key, copy=False).duplicated(keep="last").to_numpy())
+    order = np.lexsort((timestamps, key))  # stable: file order breaks timestamp ties
+    sorted_key = key[order]
+    is_last = np.ones(order.size, dtype=bool)
+    is_last[:-1] = sorted_key[1:] != sorted_key[:-1]
+    return np.sort(order[is_last])

@@ -1,0 +1,170 @@
+"""IdMap: the two-way map between raw ids (as in the source) and dense indices."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError, UnknownIdError
+
+_CANONICAL_INT = re.compile(r"-?(0|[1-9][0-9]*)\Z")
+_INT64_MAX = np.iinfo(np.int64).max
+UNKNOWN_POLICIES = ("error", "missing")
+
+
+def is_canonical_int(text: str) -> bool:
+    """True for the one decimal spelling of an int64 ("42", "-7"), False for "007", "+1", "1.0"."""
+    return bool(_CANONICAL_INT.match(text)) and abs(int(text)) <= _INT64_MAX
+
+
+class IdMap:
+    """Raw ids <-> dense indices ``0 .. len-1``, for one side (users or items).
+
+    Raw ids are either all integers (kept as int64) or all strings, exactly as they were in
+    the source. An integer map also accepts the canonical decimal string of an id ("42"
+    for 42, but not "042"), because the command line and HTTP hand ids over as text.
+
+    Unknown ids follow an explicit policy: ``unknown="error"`` raises
+    :class:`~latentrec.UnknownIdError`, ``unknown="missing"`` gives index -1. No
+    placeholder id is ever invented.
+    """
+
+    def __init__(self, ids, *, name: str = "id"):
+        arr = np.asarray(ids)
+        if arr.ndim != 1:
+            raise DataError(f"{name} ids must be one-dimensional, got shape {arr.shape}")
+        if arr.dtype.kind in "iu":
+            arr = arr.astype(np.int64, copy=True)
+        elif arr.dtype.kind in "OUT" or isinstance(arr.dtype, pd.StringDtype):
+            arr = np.array([_as_text(x, name) for x in arr], dtype=object)
+        elif arr.size == 0:
+            arr = arr.astype(np.int64)
+        else:
+            raise DataError(f"{name} ids must be integers or strings, got dtype {arr.dtype}")
+        arr.flags.writeable = False
+        self._ids = arr
+        self.name = name
+        self._index = pd.Index(arr, dtype=arr.dtype if arr.dtype != object else object)
+        if not self._index.is_unique:
+            dup = self._index[self._index.duplicated()][0]
+            raise DataError(f"{name} ids must be unique; {dup!r} appears more than once")
+
+    # construction -------------------------------------------------------------------
+    @classmethod
+    def from_values(cls, values, *, name: str = "id") -> tuple["IdMap", np.ndarray]:
+        """Map a column of raw ids: returns the map (ids sorted) and int32 codes."""
+        values = _normalize_id_column(np.asarray(values), name)
+        try:
+            codes, uniques = pd.factorize(values, sort=True)
+        except TypeError:  # unorderable mix of ints and strings
+            bad = next(v for v in values if not isinstance(v, str))
+            raise DataError(f"{name} ids must be all integers or all strings; found {bad!r}")
+        if (codes < 0).any():
+            row = int(np.flatnonzero(codes < 0)[0])
+            err = DataError(f"missing {name} id")
+            err.row = row
+            raise err
+        return cls(np.asarray(uniques), name=name), codes.astype(np.int32)
+
+    @classmethod
+    def range(cls, n: int, *, name: str = "id") -> "IdMap":
+        """The map of ids ``0 .. n-1`` onto themselves (rows or columns of a matrix)."""
+        return cls(np.arange(n, dtype=np.int64), name=name)
+
+    def extend(self, values) -> "IdMap":
+        """A new map with the ids in ``values`` that this one lacks appended, in order."""
+        new = pd.unique(np.asarray(values))
+        known = self.to_indices(new, unknown="missing")
+        added = new[known < 0]
+        if added.size == 0:
+            return self
+        if self.kind == "int":
+            added = np.array([self._coerce_int(v) for v in added], dtype=np.int64)
+        return IdMap(np.concatenate([self._ids, np.asarray(added, dtype=self._ids.dtype)]),
+                     name=self.name)
+
+    # lookups ------------------------------------------------------------------------
+    @property
+    def ids(self) -> np.ndarray:
+        """Raw ids in index order (read-only)."""
+        return self._ids
+
+    @property
+    def kind(self) -> str:
+        """"int" or "str"."""
+        return "str" if self._ids.dtype == object else "int"
+
+    def __len__(self) -> int:
+        return self._ids.shape[0]
+
+    def __contains__(self, raw) -> bool:
+        return self.to_indices([raw], unknown="missing")[0] >= 0
+
+    def __eq__(self, other) -> bool:
+        return (isinstance(other, IdMap) and self.kind == other.kind
+                and np.array_equal(self._ids, other._ids))
+
+    def __repr__(self) -> str:
+        head = ", ".join(repr(x) for x in self._ids[:3])
+        more = ", ..." if len(self) > 3 else ""
+        return f"IdMap({self.name}: {len(self)} {self.kind} ids [{head}{more}])"
+
+    def to_index(self, raw) -> int:
+        """Index of one raw id; raises UnknownIdError when it is not in the map."""
+        return int(self.to_indices([raw], unknown="error")[0])
+
+    def to_indices(self, raws, *, unknown: str = "error") -> np.ndarray:
+        """Indices (int32) of many raw ids; unknown ids raise or give -1 (``"missing"``)."""
+        if unknown not in UNKNOWN_POLICIES:
+            raise ValueError(f"unknown must be one of {UNKNOWN_POLICIES}, got {unknown!r}")
+        arr = np.asarray(raws)
+        if arr.ndim == 0:
+            arr = arr.reshape(1)
+        if self.kind == "int" and arr.dtype.kind not in "iu":
+            arr = np.array([self._coerce_int(v) for v in arr], dtype=object)
+        elif self.kind == "str" and arr.dtype.kind != "O":
+            arr = arr.astype(object) if arr.dtype.kind in "UT" else np.full(arr.shape, None)
+        idx = self._index.get_indexer(arr).astype(np.int32)
+        if unknown == "error" and (idx < 0).any():
+            raise UnknownIdError(self.name, arr[int(np.flatnonzero(idx < 0)[0])])
+        return idx
+
+    def to_id(self, index: int):
+        """The raw id at ``index`` (a Python int or str)."""
+        return self._ids[index].item() if self.kind == "int" else self._ids[index]
+
+    def to_ids(self, indices) -> np.ndarray:
+        """Raw ids of many indices."""
+        return self._ids[np.asarray(indices, dtype=np.intp)]
+
+    @staticmethod
+    def _coerce_int(value):
+        """An int map's view of ``value``: ints stay, canonical decimal strings convert."""
+        if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+            return int(value)
+        if isinstance(value, str) and is_canonical_int(value):
+            return int(value)
+        return value  # cannot match an int id: looks up as unknown
+
+
+def _as_text(value, name: str) -> str:
+    if isinstance(value, str):
+        return value
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        raise DataError(f"missing {name} id")
+    raise DataError(f"{name} ids must be all integers or all strings; found {value!r}")
+
+
+def _normalize_id_column(values: np.ndarray, name: str) -> np.ndarray:
+    """Integral floats (ids read through a NaN-capable column) become int64; NaN is an error."""
+    if values.dtype.kind != "f":
+        return values
+    bad = ~np.isfinite(values) | (values != np.round(values))
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        err = DataError(f"{name} id is not an integer or string", value=values[row].item())
+        err.row = row
+        raise err
+    return values.astype(np.int64)
