@@ -1,11 +1,31 @@
 """latentrec: matrix-factorization recommenders, compiled and complete."""
 
+from .compat import matrix_factorization
 from .data import IdMap, Ratings
-from .errors import DataError, LatentrecError, ModelFileError, NotFittedError, UnknownIdError
+from .errors import (
+    DataError,
+    LatentrecError,
+    ModelFileError,
+    NotFittedError,
+    TrainingDivergedError,
+    UnknownIdError,
+)
+from .models import (
+    BiasBaseline,
+    FoldedUser,
+    GlobalMean,
+    Popularity,
+    RandomRecommender,
+    Recommender,
+    SGDMatrixFactorization,
+)
+from .persistence import load_model as load
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Ratings", "IdMap", "DataError", "LatentrecError", "ModelFileError", "NotFittedError",
-    "UnknownIdError", "__version__",
+    "UnknownIdError", "TrainingDivergedError", "Recommender", "FoldedUser",
+    "SGDMatrixFactorization", "GlobalMean", "BiasBaseline", "Popularity",
+    "RandomRecommender", "load", "__version__", "matrix_factorization",
 ]

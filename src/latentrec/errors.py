@@ -45,7 +45,7 @@ class UnknownIdError(LatentrecError, KeyError):
 
     def __init__(self, kind: str, raw_id):
         self.kind = kind
-        self.raw_id = raw_id
+        self.raw_id = raw_id = raw_id.item() if hasattr(raw_id, "item") else raw_id
         super().__init__(f"unknown {kind} id {raw_id!r}")
 
     def __str__(self) -> str:  # KeyError would repr() the message
@@ -68,3 +68,7 @@ class NotFittedError(LatentrecError, AttributeError):
         super().__init__(
             f"this {model_name} is not fitted yet; call fit(ratings) before using it"
         )
+
+
+class TrainingDivergedError(LatentrecError, FloatingPointError):
+    """Training blew up (NaN, inf or an exploding loss); the model was left unfitted."""

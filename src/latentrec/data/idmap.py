@@ -31,7 +31,7 @@ class IdMap:
     placeholder id is ever invented.
     """
 
-    def __init__(self, ids, *, name: str = "id"):
+    def __init__(self, ids, *, name: str = "raw"):
         arr = np.asarray(ids)
         if arr.ndim != 1:
             raise DataError(f"{name} ids must be one-dimensional, got shape {arr.shape}")
@@ -48,12 +48,13 @@ class IdMap:
         self.name = name
         self._index = pd.Index(arr, dtype=arr.dtype if arr.dtype != object else object)
         if not self._index.is_unique:
-            dup = self._index[self._index.duplicated()][0]
+            dup = arr[np.flatnonzero(self._index.duplicated())[0]]
+            dup = dup.item() if isinstance(dup, np.generic) else dup
             raise DataError(f"{name} ids must be unique; {dup!r} appears more than once")
 
     # construction -------------------------------------------------------------------
     @classmethod
-    def from_values(cls, values, *, name: str = "id") -> tuple["IdMap", np.ndarray]:
+    def from_values(cls, values, *, name: str = "raw") -> tuple["IdMap", np.ndarray]:
         """Map a column of raw ids: returns the map (ids sorted) and int32 codes."""
         values = _normalize_id_column(np.asarray(values), name)
         try:
@@ -69,7 +70,7 @@ class IdMap:
         return cls(np.asarray(uniques), name=name), codes.astype(np.int32)
 
     @classmethod
-    def range(cls, n: int, *, name: str = "id") -> "IdMap":
+    def range(cls, n: int, *, name: str = "raw") -> "IdMap":
         """The map of ids ``0 .. n-1`` onto themselves (rows or columns of a matrix)."""
         return cls(np.arange(n, dtype=np.int64), name=name)
 

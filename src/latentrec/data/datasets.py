@@ -1,0 +1,240 @@
+"""Named rating data sets: MovieLens-100K ships inside the package; other MovieLens sizes
+load from a copy the user downloaded.
+
+>>> from latentrec import datasets
+>>> ml = datasets.load("ml-100k")
+>>> ml.ratings.n_ratings, ml.items.loc[50, "title"]
+(100000, 'Star Wars')
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError
+from .io import read_ratings
+from .ratings import Ratings
+from .synthetic import synthetic
+
+__all__ = ["Dataset", "load", "list", "describe", "synthetic"]
+
+_builtin_list = list
+DOWNLOAD_PAGE = "https://grouplens.org/datasets/movielens/"
+
+
+@dataclass
+class Dataset:
+    """A rating table with its item (and, where known, user) metadata, keyed by raw id."""
+
+    name: str
+    ratings: Ratings
+    items: pd.DataFrame  # index: item id; columns title, year, genres ("|"-joined)
+    users: pd.DataFrame | None  # index: user id
+    terms: str  # the data's terms of use
+
+    def __repr__(self) -> str:
+        return f"<Dataset {self.name}: {self.ratings.summary()}>"
+
+
+@dataclass(frozen=True)
+class _Spec:
+    description: str
+    ratings_file: str
+    loader: str
+    bundled: bool = False
+
+
+_SPECS = {
+    "ml-100k": _Spec("MovieLens 100K: 100,000 ratings (1-5) from 943 users on 1,682 movies",
+                     "u.data", "ml100k", bundled=True),
+    "ml-1m": _Spec("MovieLens 1M: 1,000,209 ratings (1-5) from 6,040 users on 3,706 movies",
+                   "ratings.dat", "dat"),
+    "ml-10m": _Spec("MovieLens 10M: 10,000,054 ratings (0.5-5) from 69,878 users",
+                    "ratings.dat", "dat"),
+    "ml-20m": _Spec("MovieLens 20M: 20,000,263 ratings (0.5-5) from 138,493 users",
+                    "ratings.csv", "csv"),
+    "ml-25m": _Spec("MovieLens 25M: 25,000,095 ratings (0.5-5) from 162,541 users",
+                    "ratings.csv", "csv"),
+    "ml-latest-small": _Spec("MovieLens latest, small: about 100,000 ratings (0.5-5)",
+                             "ratings.csv", "csv"),
+    "ml-latest": _Spec("MovieLens latest, full: about 33 million ratings (0.5-5)",
+                       "ratings.csv", "csv"),
+}
+
+
+def list() -> _builtin_list[str]:  # noqa: A001 - the public name the API promises
+    """Names of the data sets :func:`load` knows (``ml-100k`` is bundled, the others need ``path``)."""
+    return _builtin_list(_SPECS)
+
+
+def describe(name: str) -> dict:
+    """What a data set is and whether it ships inside the package."""
+    spec = _spec(name)
+    return {"name": name, "description": spec.description, "bundled": spec.bundled}
+
+
+def load(name: str, path=None) -> Dataset:
+    """Load a named data set.
+
+    ``ml-100k`` is read from the package unless ``path`` points at a downloaded copy; the
+    other MovieLens sizes need ``path``: the folder or the ``.zip`` file as downloaded from
+    the GroupLens site.
+    """
+    spec = _spec(name)
+    if path is None:
+        if not spec.bundled:
+            raise DataError(f"{name} is not bundled with latentrec; download it from "
+                            f"{DOWNLOAD_PAGE} and pass load({name!r}, path=...) the folder "
+                            "or .zip file")
+        return _load_bundled(name)
+    return _load_local(name, spec, Path(path))
+
+
+def _spec(name: str) -> _Spec:
+    if name not in _SPECS:
+        raise DataError(f"unknown data set {name!r}; known: {', '.join(_SPECS)}")
+    return _SPECS[name]
+
+
+# bundled ------------------------------------------------------------------------------
+def _load_bundled(name: str) -> Dataset:
+    folder = resources.files("latentrec.data").joinpath("bundled", name)
+    with resources.as_file(folder) as base:
+        ratings = read_ratings(base / "ratings.tsv.gz")
+        items = pd.read_csv(base / "items.tsv.gz", sep="\t", index_col="item_id",
+                            dtype={"title": str, "genres": str}, keep_default_na=False,
+                            na_values={"year": [""]})
+        users = pd.read_csv(base / "users.tsv.gz", sep="\t", index_col="user_id",
+                            dtype={"gender": str, "occupation": str, "zip_code": str})
+        terms = (base / "README.md").read_text(encoding="utf-8")
+    items["year"] = items["year"].astype("Int64")
+    return Dataset(name, ratings, items, users, terms)
+
+
+# downloaded copies --------------------------------------------------------------------
+class _Source:
+    """A downloaded data set: a folder or a zip file, files found by their base name."""
+
+    def __init__(self, name: str, path: Path):
+        if not path.exists():
+            raise DataError(f"{path}: no such file or folder (expected the {name} download)")
+        self.path = path
+        self.zip = zipfile.ZipFile(path) if path.is_file() else None
+
+    def find(self, filename: str, required: bool = True) -> str | None:
+        if self.zip is not None:
+            names = [n for n in self.zip.namelist() if n.rsplit("/", 1)[-1] == filename]
+        else:
+            names = [str(p.relative_to(self.path)) for p in self.path.rglob(filename)]
+        if not names:
+            if required:
+                raise DataError(f"{self.path}: no {filename} inside")
+            return None
+        return min(names, key=len)
+
+    def ratings(self, filename: str, fmt: str) -> Ratings:
+        member = self.find(filename)
+        if self.zip is not None:
+            return read_ratings(self.path, format=fmt, member=member)
+        return read_ratings(self.path / member, format=fmt)
+
+    def text(self, filename: str, encoding: str) -> str | None:
+        member = self.find(filename, required=False)
+        if member is None:
+            return None
+        raw = self.zip.read(member) if self.zip is not None else (self.path / member).read_bytes()
+        return raw.decode(encoding)
+
+
+def _load_local(name: str, spec: _Spec, path: Path) -> Dataset:
+    src = _Source(name, path)
+    if spec.loader == "ml100k":
+        ratings = src.ratings("u.data", "ml-100k")
+        items, users = _ml100k_items(src), _ml100k_users(src)
+    elif spec.loader == "dat":
+        ratings = src.ratings("ratings.dat", "ml-1m")
+        items, users = _dat_items(src), _dat_users(src)
+    else:
+        ratings = src.ratings("ratings.csv", "ml-latest")
+        movies = src.text("movies.csv", "utf-8")
+        items = _split_titles(pd.read_csv(io.StringIO(movies), index_col="movieId")) \
+            if movies is not None else _no_items()
+        users = None
+    terms = src.text("README.txt", "utf-8") or src.text("README.html", "utf-8") or ""
+    return Dataset(name, ratings, items, users, terms)
+
+
+_GENRES_100K = ["unknown", "Action", "Adventure", "Animation", "Children's", "Comedy",
+                "Crime", "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical",
+                "Mystery", "Romance", "Sci-Fi", "Thriller", "War", "Western"]
+
+
+def _ml100k_items(src: _Source) -> pd.DataFrame:
+    text = src.text("u.item", "latin-1")
+    if text is None:
+        return _no_items()
+    cols = ["item_id", "title", "release", "video", "url"] + _GENRES_100K
+    df = pd.read_csv(io.StringIO(text), sep="|", header=None, names=cols, index_col=0,
+                     dtype={"title": str}, keep_default_na=False)
+    flags = df[_GENRES_100K].to_numpy(dtype=bool)
+    df["genres"] = ["|".join(g for g, f in zip(_GENRES_100K, row) if f) or "unknown"
+                    for row in flags]
+    return _split_titles(df[["title", "genres"]])
+
+
+def _ml100k_users(src: _Source) -> pd.DataFrame | None:
+    text = src.text("u.user", "latin-1")
+    if text is None:
+        return None
+    return pd.read_csv(io.StringIO(text), sep="|", header=None, index_col=0,
+                       names=["user_id", "age", "gender", "occupation", "zip_code"],
+                       dtype={"zip_code": str})
+
+
+def _dat_items(src: _Source) -> pd.DataFrame:
+    text = src.text("movies.dat", "latin-1")
+    if text is None:
+        return _no_items()
+    rows = [line.split("::") for line in text.splitlines() if line]
+    df = pd.DataFrame(rows, columns=["item_id", "title", "genres"])
+    df["item_id"] = df["item_id"].astype(np.int64)
+    return _split_titles(df.set_index("item_id"))
+
+
+def _dat_users(src: _Source) -> pd.DataFrame | None:
+    text = src.text("users.dat", "latin-1")
+    if text is None:
+        return None
+    rows = [line.split("::") for line in text.splitlines() if line]
+    df = pd.DataFrame(rows, columns=["user_id", "gender", "age", "occupation", "zip_code"])
+    df[["user_id", "age", "occupation"]] = df[["user_id", "age", "occupation"]].astype(np.int64)
+    return df.set_index("user_id")
+
+
+_TITLE_YEAR = re.compile(r"^(.*?)\s*\((\d{4})\)\s*$")
+
+
+def _split_titles(df: pd.DataFrame) -> pd.DataFrame:
+    """"Toy Story (1995)" -> title "Toy Story", year 1995 (missing year: <NA>)."""
+    parts = df["title"].astype(str).str.extract(_TITLE_YEAR)
+    has_year = parts[0].notna()
+    out = pd.DataFrame(index=df.index)
+    out.index.name = "item_id"
+    out["title"] = parts[0].where(has_year, df["title"].astype(str).str.strip())
+    out["year"] = pd.to_numeric(parts[1], errors="coerce").astype("Int64")
+    out["genres"] = df["genres"].astype(str).str.replace("(no genres listed)", "unknown",
+                                                         regex=False)
+    return out
+
+
+def _no_items() -> pd.DataFrame:
+    return pd.DataFrame({"title": pd.Series(dtype=str), "year": pd.Series(dtype="Int64"),
+                         "genres": pd.Series(dtype=str)}, index=pd.Index([], name="item_id"))

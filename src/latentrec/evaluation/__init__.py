@@ -1,0 +1,19 @@
+"""Evaluation: metrics of rating error, top-k lists, AUC and coverage."""
+
+from .metrics import (
+    auc,
+    catalog_coverage,
+    hit_rate_at_k,
+    map_at_k,
+    mae,
+    mrr,
+    ndcg_at_k,
+    precision_at_k,
+    recall_at_k,
+    rmse,
+)
+
+__all__ = [
+    "rmse", "mae", "precision_at_k", "recall_at_k", "ndcg_at_k", "map_at_k", "mrr",
+    "hit_rate_at_k", "auc", "catalog_coverage",
+]

@@ -1,0 +1,148 @@
+"""Evaluation protocols: one train/test evaluation, and cross-validation over shared folds."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from ..data.ratings import Ratings
+from ..data.split import k_fold
+from . import metrics as M
+
+RATING_METRICS = ("rmse", "mae")
+RANKING_METRICS = ("precision", "recall", "ndcg", "map", "mrr", "hit_rate", "auc", "coverage")
+_AT_K = {"precision": M.precision_at_k, "recall": M.recall_at_k, "ndcg": M.ndcg_at_k,
+         "map": M.map_at_k, "mrr": M.mrr, "hit_rate": M.hit_rate_at_k}
+_CHUNK = 1024
+
+
+def evaluate(model, train: Ratings, test: Ratings, metrics=("rmse", "mae"), *, k: int = 10,
+             relevance_threshold: float | None = None, fitted: bool = False) -> dict:
+    """Fit a copy of ``model`` on ``train`` and measure it on ``test``.
+
+    Rating metrics compare predictions with the test ratings. Ranking metrics rank, for
+    every test user, all items the user did not rate in train; an item is relevant when
+    its test rating is at least ``relevance_threshold`` (None: every test item). Returns
+    ``{"rmse": ..., "ndcg@10": ..., "fit_seconds": ..., "predict_seconds": ...}``.
+    ``fitted=True`` measures ``model`` as it is (it must have been fitted on ``train``).
+    """
+    metrics = _check_metrics(metrics)
+    _check_k(k)
+    start = time.perf_counter()
+    if not fitted:
+        model = model.clone().fit(train)
+    fit_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    out = {}
+    rating = [m for m in metrics if m in RATING_METRICS]
+    if rating:
+        pred = model.predict(test.user_map.to_ids(test.users), test.item_map.to_ids(test.items))
+        for m in rating:
+            out[m] = M.rmse(test.values, pred) if m == "rmse" else M.mae(test.values, pred)
+    ranking = [m for m in metrics if m in RANKING_METRICS]
+    if ranking:
+        out.update(_ranking(model, train, test, ranking, k, relevance_threshold))
+    out["fit_seconds"] = fit_seconds
+    out["predict_seconds"] = time.perf_counter() - start
+    return out
+
+
+def _ranking(model, train, test, names, k, threshold) -> dict:
+    keep = np.ones(test.n_ratings, bool) if threshold is None else test.values >= threshold
+    relevant = sp.csr_matrix((np.ones(int(keep.sum()), np.float32),
+                              (test.users[keep], test.items[keep])),
+                             shape=(test.n_users, test.n_items))
+    users = np.flatnonzero(np.diff(relevant.indptr) > 0)
+    relevant = relevant[users]
+    raw_users = test.user_map.to_ids(users)
+    recommended = np.full((users.size, k), -1, dtype=np.int64)
+    for row, (ids, _) in enumerate(model.recommend(raw_users, n=k)):
+        recommended[row, : len(ids)] = model.item_map_.to_indices(ids)
+    out = {}
+    for name in names:
+        if name in _AT_K:
+            out[f"{name}@{k}"] = _AT_K[name](recommended, relevant, k=k)
+        elif name == "coverage":
+            out[f"coverage@{k}"] = M.catalog_coverage(recommended, test.n_items, k=k)
+        elif name == "auc":
+            out["auc"] = _auc(model, train, users, relevant)
+    return out
+
+
+def _auc(model, train, users, relevant) -> float:
+    seen = train.to_csr()
+    values = []
+    for start in range(0, users.size, _CHUNK):
+        rows = users[start:start + _CHUNK]
+        scores = model._score_rows(model.user_map_.to_indices(train.user_map.to_ids(rows)))
+        values.append(M.auc(scores, relevant[start:start + _CHUNK], exclude=seen[rows],
+                            per_user=True))
+    per_user = np.concatenate(values)
+    return float(np.nanmean(per_user)) if np.isfinite(per_user).any() else float("nan")
+
+
+@dataclass
+class CVResult:
+    """Cross-validation results: one row per fold, with mean and standard deviation."""
+
+    model: str
+    folds: pd.DataFrame
+    params: dict = field(default_factory=dict)
+
+    @property
+    def mean(self) -> pd.Series:
+        return self.folds.mean()
+
+    @property
+    def std(self) -> pd.Series:
+        return self.folds.std(ddof=0)
+
+    def to_dataframe(self) -> pd.DataFrame:
+        table = self.folds.copy()
+        table.index = [f"fold {i + 1}" for i in range(len(table))]
+        table.loc["mean"] = self.mean
+        table.loc["std"] = self.std
+        return table
+
+    def __str__(self) -> str:
+        return f"{self.model}\n{self.to_dataframe().to_string(float_format=lambda v: f'{v:.4f}')}"
+
+    def __repr__(self) -> str:
+        return f"<CVResult {self.model}: " + ", ".join(
+            f"{c}={v:.4f}" for c, v in self.mean.items()) + ">"
+
+
+def cross_validate(model, ratings: Ratings, cv=5, metrics=("rmse", "mae"), *,
+                   random_state=None, k: int = 10,
+                   relevance_threshold: float | None = None) -> CVResult:
+    """Evaluate a fresh copy of ``model`` on each fold of ``cv``.
+
+    ``cv`` is a number of folds (drawn from ``random_state``), or the folds themselves
+    (e.g. ``k_fold(ratings, 5, random_state=0)``, reusable across models, so every model
+    in a comparison sees the same folds).
+    """
+    folds = k_fold(ratings, cv, random_state=random_state) if isinstance(cv, int) else cv
+    rows = [evaluate(model, train, test, metrics, k=k, relevance_threshold=relevance_threshold)
+            for train, test in folds]
+    return CVResult(type(model).__name__, pd.DataFrame(rows), model.get_params())
+
+
+def _check_metrics(metrics) -> tuple:
+    if isinstance(metrics, str):
+        metrics = (metrics,)
+    known = RATING_METRICS + RANKING_METRICS
+    for m in metrics:
+        if m not in known:
+            raise ValueError(f"unknown metric {m!r}; choose from {', '.join(known)}")
+    if not metrics:
+        raise ValueError("metrics must name at least one metric")
+    return tuple(metrics)
+
+
+def _check_k(k) -> None:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}")

@@ -1,0 +1,159 @@
+"""The block layout and static schedule behind parallel SGD (FPSGD-style, race free).
+
+The rating matrix is cut into a ``g x g`` grid: user stripes are contiguous ranges of user
+indices, item stripes contiguous ranges of item indices, each cut so that every stripe holds
+about the same number of ratings. Ratings are stored once, block after block (block ``b``
+is row stripe ``b // g`` and column stripe ``b % g``); inside a block they are shuffled and
+then stably sorted by the larger side's index (users when ``n_users >= n_items``), as LibMF
+does, so each P row is read once per block and the block's Q rows stay in cache.
+
+An epoch runs ``g`` rounds; round ``r`` holds ``g`` blocks no two of which share a row or a
+column stripe (a diagonal of the grid under a per-epoch random permutation of its rows and
+columns), so the threads of one round never touch the same P row, Q row or bias. The result
+therefore depends on the layout and the epoch seed only, never on the thread count.
+
+    make_block_layout(users, items, values, n_users, n_items, n_threads=1, seed=0,
+                      *, n_blocks=None) -> BlockLayout
+    block_schedule(n_blocks, epoch_seed) -> int64 (n_blocks, n_blocks): schedule[r, a] is
+        the a-th block of round r
+    default_n_blocks(n_threads) -> int
+
+Memory: the layout holds one reordered copy of users, items and values (12 bytes a rating
+in float32); building it needs no other array of the ratings' length.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit, prange
+
+#: Grid side that keeps a block's Q rows (and the P rows it streams) in a core's L2 on
+#: problems of 10^6-10^8 ratings; measured in benchmarks/_sgd_kernels.py.
+GRID_TARGET = 20
+
+
+class BlockLayout(NamedTuple):
+    """Ratings grouped by block; built once per fit by :func:`make_block_layout`."""
+
+    users: np.ndarray        # int32 (n,), block after block
+    items: np.ndarray        # int32 (n,)
+    values: np.ndarray       # (n,), the dtype given
+    block_ptr: np.ndarray    # int64 (g*g + 1,): block b is [block_ptr[b], block_ptr[b + 1])
+    user_bounds: np.ndarray  # int64 (g + 1,): user stripe s is [user_bounds[s], ..[s + 1])
+    item_bounds: np.ndarray  # int64 (g + 1,)
+
+    @property
+    def n_blocks(self) -> int:
+        """The grid side g (the grid has g * g blocks)."""
+        return self.user_bounds.shape[0] - 1
+
+
+def default_n_blocks(n_threads: int) -> int:
+    """A multiple of ``n_threads`` near :data:`GRID_TARGET`, so each round splits evenly."""
+    t = max(1, int(n_threads))
+    return t * max(1, -(-GRID_TARGET // t))
+
+
+def make_block_layout(users, items, values, n_users, n_items, n_threads=1, seed=0, *,
+                      n_blocks=None) -> BlockLayout:
+    """Group the ratings into a ``n_blocks x n_blocks`` grid (default from ``n_threads``)."""
+    g = default_n_blocks(n_threads) if n_blocks is None else int(n_blocks)
+    if g < 1:
+        raise ValueError(f"n_blocks must be at least 1, got {n_blocks!r}")
+    users = np.ascontiguousarray(users, dtype=np.int32)
+    items = np.ascontiguousarray(items, dtype=np.int32)
+    values = np.ascontiguousarray(values)
+    n = users.shape[0]
+    if items.shape != (n,) or values.shape != (n,) or users.ndim != 1:
+        raise ValueError(f"users, items and values must be 1-D of one length; got shapes "
+                         f"{users.shape}, {items.shape}, {values.shape}")
+    _check_index(users, n_users, "users", "n_users")
+    _check_index(items, n_items, "items", "n_items")
+    ub = _balanced_bounds(np.bincount(users, minlength=n_users), g)
+    ib = _balanced_bounds(np.bincount(items, minlength=n_items), g)
+    u_stripe = np.repeat(np.arange(g, dtype=np.int32), np.diff(ub))
+    i_stripe = np.repeat(np.arange(g, dtype=np.int32), np.diff(ib))
+    block_ptr = _count_blocks(users, items, u_stripe, i_stripe, g)
+    out_u, out_i, out_v = np.empty_like(users), np.empty_like(items), np.empty_like(values)
+    _scatter(users, items, values, u_stripe, i_stripe, g, block_ptr, out_u, out_i, out_v)
+    del u_stripe, i_stripe
+    seeds = np.random.default_rng(seed).integers(0, 2**32, g * g, dtype=np.int64)
+    _order_blocks(out_u, out_i, out_v, block_ptr, ub, ib, n_users >= n_items, seeds)
+    return BlockLayout(out_u, out_i, out_v, block_ptr, ub, ib)
+
+
+def block_schedule(n_blocks: int, epoch_seed) -> np.ndarray:
+    """Rounds of independent blocks covering the grid once: (n_blocks, n_blocks) int64."""
+    g = int(n_blocks)
+    rng = np.random.default_rng(epoch_seed)
+    rows, cols = rng.permutation(g), rng.permutation(g)
+    a = np.arange(g)
+    return np.stack([rows * g + cols[(a + r) % g] for r in range(g)]).astype(np.int64)
+
+
+def _check_index(idx, n, name, n_name):
+    if n < 0 or (idx.size and (int(idx.min()) < 0 or int(idx.max()) >= n)):
+        lo, hi = (int(idx.min()), int(idx.max())) if idx.size else (0, 0)
+        raise ValueError(f"{name} must lie in [0, {n_name}={n}); got values in [{lo}, {hi}]")
+
+
+def _balanced_bounds(counts: np.ndarray, g: int) -> np.ndarray:
+    """Cut indices 0..len(counts) into g contiguous stripes of about equal rating counts."""
+    cum = np.cumsum(counts)
+    total = int(cum[-1]) if cum.size else 0
+    targets = (np.arange(1, g, dtype=np.float64) * total) / g
+    inner = np.searchsorted(cum, targets, side="left") + 1
+    bounds = np.concatenate([[0], np.minimum(inner, counts.shape[0]), [counts.shape[0]]])
+    return np.maximum.accumulate(bounds).astype(np.int64)
+
+
+@njit(cache=True)
+def _count_blocks(users, items, u_stripe, i_stripe, g):
+    ptr = np.zeros(g * g + 1, np.int64)
+    for j in range(users.shape[0]):
+        ptr[u_stripe[users[j]] * g + i_stripe[items[j]] + 1] += 1
+    for b in range(g * g):
+        ptr[b + 1] += ptr[b]
+    return ptr
+
+
+@njit(cache=True)
+def _scatter(users, items, values, u_stripe, i_stripe, g, ptr, out_u, out_i, out_v):
+    pos = ptr[:-1].copy()
+    for j in range(users.shape[0]):
+        b = u_stripe[users[j]] * g + i_stripe[items[j]]
+        p = pos[b]
+        pos[b] = p + 1
+        out_u[p] = users[j]
+        out_i[p] = items[j]
+        out_v[p] = values[j]
+
+
+@njit(cache=True, parallel=True)
+def _order_blocks(users, items, values, ptr, ub, ib, by_user, seeds):
+    """Per block: shuffle (seeded per block), then stable counting sort by the major index."""
+    g = ub.shape[0] - 1
+    for b in prange(g * g):
+        lo, hi = ptr[b], ptr[b + 1]
+        np.random.seed(seeds[b])
+        for k in range(hi - lo - 1, 0, -1):
+            s, r = lo + k, lo + np.random.randint(0, k + 1)
+            users[s], users[r] = users[r], users[s]
+            items[s], items[r] = items[r], items[s]
+            values[s], values[r] = values[r], values[s]
+        key = users if by_user else items
+        base = ub[b // g] if by_user else ib[b % g]
+        width = (ub[b // g + 1] if by_user else ib[b % g + 1]) - base
+        start = np.zeros(width + 1, np.int64)
+        for j in range(lo, hi):
+            start[key[j] - base + 1] += 1
+        for k in range(width):
+            start[k + 1] += start[k]
+        tu, ti, tv = users[lo:hi].copy(), items[lo:hi].copy(), values[lo:hi].copy()
+        key_t = tu if by_user else ti
+        for j in range(hi - lo):
+            d = lo + start[key_t[j] - base]
+            start[key_t[j] - base] += 1
+            users[d], items[d], values[d] = tu[j], ti[j], tv[j]

@@ -1,0 +1,197 @@
+"""SGD for biased matrix factorization: one epoch serial, one epoch over blocks, prediction.
+
+Model: pred = mu + bu[u] + bi[i] + P[u] . Q[i]  (biased=False: pred = P[u] . Q[i]; mu and
+the biases are then neither read nor updated). Per rating, with e = r - pred::
+
+    bu[u] += lr * (e - reg_bias * bu[u]);  bi[i] += lr * (e - reg_bias * bi[i])
+    for k:  p = P[u, k];  P[u, k] += lr * (e * Q[i, k] - reg * p)
+                          Q[i, k] += lr * (e * p - reg * Q[i, k])   (simultaneous update)
+
+Entry points (plain functions of arrays; P, Q, bu, bi are updated in place; each epoch
+returns the sum of e**2 over the epoch as a Python float, NaN/inf when training diverged):
+
+    sgd_epoch(users, items, values, order, P, Q, bu, bi, mu, lr, reg, reg_bias, biased)
+        serial, visiting ratings order[0], order[1], ...; bit-for-bit repeatable.
+    make_block_layout(users, items, values, n_users, n_items, n_threads=1, seed=0,
+                      *, n_blocks=None) -> BlockLayout            (see kernels/blocks.py)
+    sgd_epoch_blocks(layout, P, Q, bu, bi, mu, lr, reg, reg_bias, biased, epoch_seed,
+                     n_threads=None)
+        parallel and race free; the result depends on (layout, epoch_seed) only, so it is
+        identical for every thread count.
+    predict_pairs(users, items, P, Q, bu, bi, mu, n_threads=None) -> P.dtype array
+        mu + bu[u] + bi[i] + P[u].Q[i]; a negative u (or i) drops that side's terms (pass
+        zero biases and mu=0 for an unbiased model).
+
+Arrays: users/items int32 (any integer type works), values float32/float64, P (n_users, K)
+and Q (n_items, K) C-contiguous float32 or float64, bu/bi 1-D of P's dtype. Scalars are cast
+to P's dtype, so float32 factors train in float32 throughout (vectorised K loop).
+
+The per-rating maths lives once, in ``_sgd_ratings``, which reads the four regularization
+weights (reg_p, reg_q, reg_bu, reg_bi) separately: per-user or per-item weights would change
+that function's lookups and the entry points' arguments, nothing else.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+from .blocks import BlockLayout, block_schedule, default_n_blocks, make_block_layout
+
+__all__ = ["sgd_epoch", "sgd_epoch_blocks", "make_block_layout", "block_schedule",
+           "default_n_blocks", "predict_pairs", "BlockLayout"]
+
+# fastmath without nnan/ninf: reassociation lets the K loops vectorise, while a diverging
+# run still shows up as a NaN/inf sum of squared errors. Same binary, same order -> same bits.
+FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
+
+
+@njit(fastmath=FASTMATH, cache=True)
+def _sgd_ratings(users, items, values, order, lo, hi, P, Q, bu, bi, mu, lr, reg_p, reg_q,
+                 reg_bu, reg_bi, biased):
+    """Ratings order[lo:hi] (or lo:hi when ``order`` is empty), in turn; returns sum e**2."""
+    t = P.dtype.type
+    K = P.shape[1]
+    use_order = order.shape[0] > 0
+    sse = 0.0
+    for jj in range(lo, hi):
+        j = order[jj] if use_order else jj
+        u, i = users[j], items[j]
+        dot = t(0)
+        for k in range(K):
+            dot += P[u, k] * Q[i, k]
+        pred = dot + mu + bu[u] + bi[i] if biased else dot
+        e = t(values[j]) - pred
+        if biased:
+            bu[u] += lr * (e - reg_bu * bu[u])
+            bi[i] += lr * (e - reg_bi * bi[i])
+        for k in range(K):
+            p, q = P[u, k], Q[i, k]
+            P[u, k] = p + lr * (e * q - reg_p * p)
+            Q[i, k] = q + lr * (e * p - reg_q * q)
+        sse += float(e) * float(e)
+    return sse
+
+
+@njit(cache=True, parallel=True)
+def _sgd_blocks(users, items, values, block_ptr, schedule, P, Q, bu, bi, mu, lr, reg_p, reg_q,
+                reg_bu, reg_bi, biased):
+    """Each round's blocks in parallel; rounds in turn. Block sums are added in block order."""
+    sse = np.zeros(block_ptr.shape[0] - 1)
+    no_order = np.empty(0, np.int64)
+    for r in range(schedule.shape[0]):
+        for a in prange(schedule.shape[1]):
+            b = schedule[r, a]
+            sse[b] = _sgd_ratings(users, items, values, no_order, block_ptr[b],
+                                  block_ptr[b + 1], P, Q, bu, bi, mu, lr, reg_p, reg_q,
+                                  reg_bu, reg_bi, biased)
+    return sse.sum()
+
+
+@njit(fastmath=FASTMATH, cache=True, parallel=True)
+def _predict(users, items, P, Q, bu, bi, mu, out):
+    n = users.shape[0]
+    n_chunks = (n + 4095) // 4096
+    for c in prange(n_chunks):
+        for j in range(c * 4096, min(n, (c + 1) * 4096)):
+            u, i = users[j], items[j]
+            s = mu
+            if u >= 0:
+                s += bu[u]
+            if i >= 0:
+                s += bi[i]
+            if u >= 0 and i >= 0:
+                for k in range(P.shape[1]):
+                    s += P[u, k] * Q[i, k]
+            out[j] = s
+
+
+def sgd_epoch(users, items, values, order, P, Q, bu, bi, mu, lr, reg, reg_bias, biased):
+    """One serial epoch over ``order`` (indices into users/items/values); see module doc."""
+    _check_factors(P, Q, bu, bi)
+    _check_ratings(users, items, values, P.shape[0], Q.shape[0])
+    order = np.asarray(order)
+    if order.ndim != 1 or order.dtype.kind not in "iu":
+        raise ValueError(f"order must be a 1-D integer array, got {order.dtype} {order.shape}")
+    if order.size and (int(order.min()) < 0 or int(order.max()) >= users.shape[0]):
+        raise ValueError(f"order must index the {users.shape[0]} ratings; got values in "
+                         f"[{int(order.min())}, {int(order.max())}]")
+    t = P.dtype.type
+    return float(_sgd_ratings(users, items, values, order, 0, order.shape[0], P, Q, bu, bi,
+                              t(mu), t(lr), t(reg), t(reg), t(reg_bias), t(reg_bias),
+                              bool(biased)))
+
+
+def sgd_epoch_blocks(layout, P, Q, bu, bi, mu, lr, reg, reg_bias, biased, epoch_seed,
+                     n_threads=None):
+    """One parallel epoch over a :class:`BlockLayout`, in the order block_schedule() gives."""
+    users, items, values, block_ptr, ub, ib = layout
+    _check_factors(P, Q, bu, bi)
+    if P.shape[0] != ub[-1] or Q.shape[0] != ib[-1]:
+        raise ValueError(f"the layout was built for {ub[-1]} users and {ib[-1]} items; got P "
+                         f"with {P.shape[0]} rows and Q with {Q.shape[0]}")
+    schedule = block_schedule(ub.shape[0] - 1, epoch_seed)
+    t = P.dtype.type
+    with _threads(n_threads):
+        return float(_sgd_blocks(users, items, values, block_ptr, schedule, P, Q, bu, bi,
+                                 t(mu), t(lr), t(reg), t(reg), t(reg_bias), t(reg_bias),
+                                 bool(biased)))
+
+
+def predict_pairs(users, items, P, Q, bu, bi, mu, n_threads=None):
+    """Predictions for the pairs (users[j], items[j]), in P's dtype; see module doc."""
+    _check_factors(P, Q, bu, bi, writable=False)
+    users, items = np.asarray(users), np.asarray(items)
+    if users.shape != items.shape or users.ndim != 1:
+        raise ValueError(f"users and items must be 1-D of one length; got shapes "
+                         f"{users.shape}, {items.shape}")
+    for idx, n, name in ((users, P.shape[0], "users"), (items, Q.shape[0], "items")):
+        if idx.size and int(idx.max()) >= n:
+            raise ValueError(f"{name} must be < {n} (the factor rows); got {int(idx.max())}")
+    out = np.empty(users.shape[0], P.dtype)
+    with _threads(n_threads):
+        _predict(users, items, P, Q, bu, bi, P.dtype.type(mu), out)
+    return out
+
+
+@contextmanager
+def _threads(n_threads):
+    """Run numba's parallel loops on ``n_threads`` threads (None: all), then restore."""
+    before = numba.get_num_threads()
+    limit = numba.config.NUMBA_NUM_THREADS
+    n = limit if n_threads is None else max(1, min(int(n_threads), limit))
+    numba.set_num_threads(n)
+    try:
+        yield n
+    finally:
+        numba.set_num_threads(before)
+
+
+def _check_factors(P, Q, bu, bi, writable=True):
+    for a, name, nd in ((P, "P", 2), (Q, "Q", 2), (bu, "bu", 1), (bi, "bi", 1)):
+        if not isinstance(a, np.ndarray) or a.ndim != nd or not a.flags.c_contiguous:
+            raise ValueError(f"{name} must be a C-contiguous {nd}-D numpy array")
+        if a.dtype != P.dtype or P.dtype not in (np.float32, np.float64):
+            raise ValueError(f"{name} must be float32 or float64 like P; got {a.dtype}")
+        if writable and not a.flags.writeable:
+            raise ValueError(f"{name} must be writable (it is updated in place)")
+    if Q.shape[1] != P.shape[1]:
+        raise ValueError(f"P and Q must have the same number of columns (K); got "
+                         f"{P.shape[1]} and {Q.shape[1]}")
+    if bu.shape[0] != P.shape[0] or bi.shape[0] != Q.shape[0]:
+        raise ValueError(f"bu and bi must have one entry per row of P and Q; got lengths "
+                         f"{bu.shape[0]}, {bi.shape[0]} for {P.shape[0]}, {Q.shape[0]} rows")
+
+
+def _check_ratings(users, items, values, n_users, n_items):
+    n = users.shape[0]
+    if users.ndim != 1 or items.shape != (n,) or values.shape != (n,):
+        raise ValueError(f"users, items and values must be 1-D of one length; got shapes "
+                         f"{users.shape}, {items.shape}, {values.shape}")
+    for idx, m, name in ((users, n_users, "users"), (items, n_items, "items")):
+        if n and (int(idx.min()) < 0 or int(idx.max()) >= m):
+            raise ValueError(f"{name} must lie in [0, {m}) (the factor rows); got values in "
+                             f"[{int(idx.min())}, {int(idx.max())}]")

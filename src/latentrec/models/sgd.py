@@ -1,0 +1,284 @@
+"""SGDMatrixFactorization: biased matrix factorization trained by stochastic gradient descent."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..data.ratings import Ratings
+from ..data.split import holdout
+from ..errors import DataError, TrainingDivergedError
+from ..kernels import sgd as kernels
+from ..persistence import register
+from ._params import Interval, IsNone, Options
+from .base import Recommender, _as_ratings
+from .threads import resolve_threads
+
+# A train RMSE this many times the rating spread means the updates are blowing up.
+_EXPLODED = 1e3
+
+
+@register
+class SGDMatrixFactorization(Recommender):
+    """Matrix factorization R ~ mu + b_u + b_i + P Q^T, learned by SGD on the known ratings.
+
+    Ratings are centred on their mean and divided by their standard deviation before
+    training (and the model scaled back afterwards), so the defaults behave the same on a
+    1-5 scale and a 1-100 one.
+
+    Parameters
+    ----------
+    n_factors : latent features per user and item (K).
+    n_epochs : an int trains exactly that many passes over all the data given; ``"auto"``
+        holds out ``validation_fraction`` of it, stops when validation RMSE has not improved
+        for ``patience`` epochs (at most ``max_epochs``), then retrains on all of it for the
+        best number of epochs.
+    learning_rate, learning_rate_decay : step size, multiplied by the decay after each epoch.
+    regularization : L2 weight on the factors; ``bias_regularization`` on the biases
+        (None: the same as ``regularization``).
+    biased : include the global mean and user/item biases.
+    init_scale : standard deviation of the initial factors.
+    shuffle : visit ratings in a fresh random order each epoch.
+    n_threads : threads for training (None: all cores). With 1 thread and a seed, results
+        are bit-for-bit repeatable; with more, repeatable for a seed and thread count.
+    dtype : "float32" (default) or "float64".
+    """
+
+    _constraints = {
+        "n_factors": [Interval("int", 1, None)],
+        "n_epochs": [Interval("int", 0, None), Options(("auto",))],
+        "learning_rate": [Interval("real", 0, None, "neither")],
+        "learning_rate_decay": [Interval("real", 0, 1, "right")],
+        "regularization": [Interval("real", 0, None)],
+        "bias_regularization": [Interval("real", 0, None), IsNone()],
+        "biased": [Options((True, False))],
+        "init_scale": [Interval("real", 0, None, "neither")],
+        "shuffle": [Options((True, False))],
+        "early_stopping": [Options((True, False, "auto"))],
+        "patience": [Interval("int", 1, None)],
+        "validation_fraction": [Interval("real", 0, 1, "neither")],
+        "max_epochs": [Interval("int", 1, None)],
+        "n_threads": [Interval("int", 1, None), IsNone()],
+        "dtype": [Options(("float32", "float64"))],
+    }
+
+    def __init__(self, n_factors=100, n_epochs="auto", learning_rate=0.01,
+                 regularization=0.05, bias_regularization=None, biased=True, init_scale=0.1,
+                 learning_rate_decay=1.0, shuffle=True, early_stopping="auto", patience=5,
+                 validation_fraction=0.1, max_epochs=200, n_threads=None, dtype="float32",
+                 random_state=None):
+        self.n_factors = n_factors
+        self.n_epochs = n_epochs
+        self.learning_rate = learning_rate
+        self.regularization = regularization
+        self.bias_regularization = bias_regularization
+        self.biased = biased
+        self.init_scale = init_scale
+        self.learning_rate_decay = learning_rate_decay
+        self.shuffle = shuffle
+        self.early_stopping = early_stopping
+        self.patience = patience
+        self.validation_fraction = validation_fraction
+        self.max_epochs = max_epochs
+        self.n_threads = n_threads
+        self.dtype = dtype
+        self.random_state = random_state
+
+    # -- fitting -------------------------------------------------------------------------
+    def _fit(self, ratings: Ratings, validation: Ratings | None) -> None:
+        rng = np.random.default_rng(self.random_state)
+        auto = self.n_epochs == "auto"
+        stop_early = auto if self.early_stopping == "auto" else self.early_stopping
+        train, refit = ratings, False
+        if auto and validation is None:
+            train, validation = holdout(ratings, self.validation_fraction, random_state=rng)
+            refit = True
+        if stop_early and validation is None:
+            raise DataError("early stopping needs validation data: pass validation= to fit, "
+                            "or use n_epochs='auto'")
+        epochs = self.max_epochs if auto else self.n_epochs
+        seed = int(rng.integers(2**63))
+        state, history, sigma = self._train(train, validation, epochs, stop_early, seed)
+        if refit:
+            best = min(history, key=lambda h: h["val_rmse"])["epoch"]
+            state, refit_history, sigma = self._train(ratings, None, best, False, seed)
+            for h in refit_history:
+                h["stage"] = "refit"
+            history = history + refit_history
+        self._set_fitted(ratings, history=history, **state)
+        self.rating_std_ = sigma
+
+    def _train(self, ratings, validation, n_epochs, stop_early, seed):
+        """Run up to ``n_epochs`` epochs; returns the fitted arrays and the history."""
+        rng = np.random.default_rng(seed)
+        dtype = np.dtype(self.dtype)
+        mu, sigma = _standardisation(ratings.values, self.biased)
+        values = ((ratings.values - mu) / sigma).astype(dtype)
+        k = self.n_factors
+        P = (rng.standard_normal((ratings.n_users, k)) * self.init_scale).astype(dtype)
+        Q = (rng.standard_normal((ratings.n_items, k)) * self.init_scale).astype(dtype)
+        bu, bi = np.zeros(ratings.n_users, dtype), np.zeros(ratings.n_items, dtype)
+        runner = _EpochRunner(ratings, values, resolve_threads(self.n_threads), self.shuffle,
+                              rng)
+        reg = self.regularization
+        reg_b = reg if self.bias_regularization is None else self.bias_regularization
+        history, best, best_state, waited = [], np.inf, None, 0
+        for epoch in range(1, n_epochs + 1):
+            start = time.perf_counter()
+            lr = self.learning_rate * self.learning_rate_decay ** (epoch - 1)
+            sse = runner.epoch(P, Q, bu, bi, lr, reg, reg_b, self.biased)
+            train_rmse = sigma * float(np.sqrt(sse / ratings.n_ratings))
+            _check_diverged(epoch, train_rmse, sigma, self.learning_rate)
+            row = {"epoch": epoch, "train_rmse": train_rmse, "val_rmse": None,
+                   "seconds": time.perf_counter() - start}
+            if validation is not None:
+                row["val_rmse"] = _rmse(validation, P, Q, bu, bi, mu, sigma)
+                if row["val_rmse"] < best:
+                    best, waited = row["val_rmse"], 0
+                    if stop_early:
+                        best_state = (P.copy(), Q.copy(), bu.copy(), bi.copy())
+                else:
+                    waited += 1
+            history.append(row)
+            if stop_early and waited >= self.patience:
+                break
+        if best_state is not None:
+            P, Q, bu, bi = best_state
+        return _unscaled(P, Q, bu, bi, mu, sigma, self.biased), history, sigma
+
+    def _fold_in_regularization(self, n_ratings):
+        # Training minimises e'^2 + reg |p'|^2 per rating on standardised ratings (r = mu +
+        # sigma r', p = sqrt(sigma) p'); in rating units: e^2 + reg sigma |p|^2 + reg_b b^2.
+        return self.regularization * self.rating_std_ * n_ratings, self._bias_reg() * n_ratings
+
+    def _bias_reg(self) -> float:
+        return (self.regularization if self.bias_regularization is None
+                else self.bias_regularization)
+
+    def _extra_arrays(self) -> dict:
+        return {"rating_std": np.array([self.rating_std_])}
+
+    def _load_extra_arrays(self, arrays: dict) -> None:
+        self.rating_std_ = float(arrays["rating_std"][0])
+
+    # -- updating ------------------------------------------------------------------------
+    def partial_fit(self, ratings: Ratings, n_epochs: int = 5):
+        """Run ``n_epochs`` SGD epochs on new ratings only, keeping everything learnt so far.
+
+        Users and items not seen before are added to the model (their factors start small
+        and random, their biases at zero); known ones continue from where they are.
+        """
+        self._require_fitted()
+        ratings = _as_ratings(ratings, "ratings")
+        if not isinstance(n_epochs, (int, np.integer)) or n_epochs < 1:
+            raise ValueError(f"n_epochs must be a positive integer, got {n_epochs!r}")
+        df = ratings.to_dataframe()
+        user_map = self.user_map_.extend(df["user"].to_numpy())
+        item_map = self.item_map_.extend(df["item"].to_numpy())
+        new = Ratings.from_arrays(df["user"].to_numpy(), df["item"].to_numpy(),
+                                  df["rating"].to_numpy(), user_map=user_map,
+                                  item_map=item_map)
+        rng = np.random.default_rng(self.random_state)
+        mu, sigma = self.global_mean_, self.rating_std_
+        root = float(np.sqrt(sigma))
+        P = _grown(self.user_factors_ / root, len(user_map), self.init_scale, rng)
+        Q = _grown(self.item_factors_ / root, len(item_map), self.init_scale, rng)
+        bu = _grown(self.user_bias_ / sigma, len(user_map), 0.0, rng)
+        bi = _grown(self.item_bias_ / sigma, len(item_map), 0.0, rng)
+        values = ((new.values - mu) / sigma).astype(P.dtype)
+        order = np.arange(new.n_ratings, dtype=np.int64)
+        for epoch in range(int(n_epochs)):
+            rng.shuffle(order)
+            lr = self.learning_rate * self.learning_rate_decay ** epoch
+            sse = kernels.sgd_epoch(new.users, new.items, values, order, P, Q, bu, bi, 0.0,
+                                    lr, self.regularization, self._bias_reg(), self.biased)
+            _check_diverged(epoch + 1, sigma * float(np.sqrt(sse / new.n_ratings)), sigma,
+                            self.learning_rate)
+        state = _unscaled(P, Q, bu, bi, mu, sigma, self.biased)
+        self.user_factors_, self.item_factors_ = state["user_factors"], state["item_factors"]
+        if self.biased:
+            self.user_bias_, self.item_bias_ = state["user_bias"], state["item_bias"]
+        else:
+            self.user_bias_ = np.zeros(len(user_map), P.dtype)
+            self.item_bias_ = np.zeros(len(item_map), P.dtype)
+        self.user_map_, self.item_map_ = user_map, item_map
+        self.seen_ = _merged_seen(self.seen_, new)
+        self._normed = {}
+        return self
+
+
+def _grown(a: np.ndarray, n: int, scale: float, rng) -> np.ndarray:
+    """``a`` with rows appended up to ``n`` (random normal * scale, or zeros)."""
+    extra = n - a.shape[0]
+    shape = (extra,) + a.shape[1:]
+    add = rng.standard_normal(shape) * scale if scale else np.zeros(shape)
+    return np.ascontiguousarray(np.concatenate([a, add.astype(a.dtype)]))
+
+
+def _merged_seen(seen, new: Ratings):
+    """The seen-items matrix grown to the new maps, with the new pairs added."""
+    n_u, n_i = new.n_users, new.n_items
+    indptr = np.concatenate([seen.indptr, np.full(n_u - seen.shape[0], seen.indptr[-1])])
+    old = sp.csr_matrix((seen.data, seen.indices, indptr), shape=(n_u, n_i))
+    add = sp.csr_matrix((np.ones(new.n_ratings, np.float32), (new.users, new.items)),
+                        shape=(n_u, n_i))
+    both = (old + add).tocsr()
+    both.data[:] = 1.0
+    both.sort_indices()
+    return both
+
+
+class _EpochRunner:
+    """One epoch of SGD, serial (one thread) or over a block schedule (several)."""
+
+    def __init__(self, ratings, values, n_threads, shuffle, rng):
+        self.n_threads, self.shuffle, self.rng = n_threads, shuffle, rng
+        self.users, self.items, self.values = ratings.users, ratings.items, values
+        if n_threads > 1:
+            self.layout = kernels.make_block_layout(
+                ratings.users, ratings.items, values, ratings.n_users, ratings.n_items,
+                n_threads, int(rng.integers(2**63)))
+        else:
+            self.order = np.arange(ratings.n_ratings, dtype=np.int64)
+
+    def epoch(self, P, Q, bu, bi, lr, reg, reg_b, biased) -> float:
+        if self.n_threads > 1:
+            return kernels.sgd_epoch_blocks(self.layout, P, Q, bu, bi, 0.0, lr, reg, reg_b,
+                                            biased, int(self.rng.integers(2**63)),
+                                            self.n_threads)
+        if self.shuffle:
+            self.rng.shuffle(self.order)
+        return kernels.sgd_epoch(self.users, self.items, self.values, self.order, P, Q, bu,
+                                 bi, 0.0, lr, reg, reg_b, biased)
+
+
+def _standardisation(values: np.ndarray, biased: bool) -> tuple[float, float]:
+    """(shift, scale) that train on: mean and spread, or 0 and the root mean square."""
+    v = values.astype(np.float64)
+    mu = float(v.mean()) if biased else 0.0
+    sigma = float(np.sqrt(np.mean((v - mu) ** 2)))
+    return mu, (sigma if sigma > 0 else 1.0)
+
+
+def _rmse(ratings, P, Q, bu, bi, mu, sigma) -> float:
+    pred = kernels.predict_pairs(ratings.users, ratings.items, P, Q, bu, bi, 0.0)
+    err = ratings.values - (mu + sigma * pred.astype(np.float64))
+    return float(np.sqrt(np.mean(err * err)))
+
+
+def _unscaled(P, Q, bu, bi, mu, sigma, biased) -> dict:
+    """Undo the standardisation: sigma * (b + p.q) = (sigma b) + (sqrt(sigma) p).(sqrt(sigma) q)."""
+    root = np.sqrt(sigma).astype(P.dtype)
+    return {"user_factors": P * root, "item_factors": Q * root,
+            "user_bias": bu * P.dtype.type(sigma) if biased else None,
+            "item_bias": bi * P.dtype.type(sigma) if biased else None,
+            "global_mean": mu}
+
+
+def _check_diverged(epoch: int, train_rmse: float, sigma: float, lr: float) -> None:
+    if not np.isfinite(train_rmse) or train_rmse > _EXPLODED * sigma:
+        raise TrainingDivergedError(
+            f"training diverged in epoch {epoch} (train RMSE {train_rmse:.3g}); the learning "
+            f"rate {lr:g} is too large for this data: try {lr / 10:g}")

@@ -1,0 +1,210 @@
+"""Saving and loading fitted models: one file of arrays plus JSON metadata, never pickle.
+
+The file is a NumPy ``.npz`` archive. Member ``__meta__`` holds UTF-8 JSON: format name and
+version, library version, model class and hyperparameters, scalars, history, and for every
+array its dtype, shape and SHA-256. Loading reads arrays with ``allow_pickle=False``,
+checks every declared property, and accepts only model classes latentrec defines, so a
+file can fail to load but can never run code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from .data.idmap import IdMap
+from .errors import ModelFileError
+
+FORMAT_NAME = "latentrec-model"
+FORMAT_VERSION = 1
+_META = "__meta__"
+_EXTRA = "extra."
+_CORE_ARRAYS = ("user_factors", "item_factors", "user_bias", "item_bias", "user_ids",
+                "item_ids", "seen_indptr", "seen_indices")
+
+#: model class name -> class; filled by ``register`` (only these can be loaded).
+_REGISTRY: dict[str, type] = {}
+
+
+def register(cls: type) -> type:
+    """Class decorator: allow ``load`` to rebuild models of this class."""
+    _REGISTRY[cls.__name__] = cls
+    return cls
+
+
+# saving ---------------------------------------------------------------------------------
+def save_model(model, path) -> None:
+    """Write ``model`` to ``path`` atomically (temporary file, fsync, rename)."""
+    from . import __version__
+
+    arrays = {
+        "user_factors": model.user_factors_, "item_factors": model.item_factors_,
+        "user_bias": model.user_bias_, "item_bias": model.item_bias_,
+        "user_ids": _ids_array(model.user_map_), "item_ids": _ids_array(model.item_map_),
+        "seen_indptr": model.seen_.indptr.astype(np.int64),
+        "seen_indices": model.seen_.indices.astype(np.int32),
+    }
+    arrays.update({_EXTRA + k: v for k, v in model._extra_arrays().items()})
+    meta = {
+        "format": FORMAT_NAME, "format_version": FORMAT_VERSION,
+        "library_version": __version__, "class": type(model).__name__,
+        "params": _jsonable_params(model.get_params()),
+        "global_mean": model.global_mean_, "rating_range": list(model.rating_range_),
+        "history": model.history_,
+        "arrays": {k: {"dtype": v.dtype.str, "shape": list(v.shape), "sha256": _digest(v)}
+                   for k, v in arrays.items()},
+    }
+    arrays[_META] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
+    _atomic_write(Path(path), lambda f: np.savez(f, **arrays))
+
+
+def _atomic_write(path: Path, write) -> None:
+    folder = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _ids_array(id_map: IdMap) -> np.ndarray:
+    return id_map.ids if id_map.kind == "int" else id_map.ids.astype(str)
+
+
+def _digest(a: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
+
+
+def _jsonable_params(params: dict) -> dict:
+    out = {}
+    for k, v in params.items():
+        if isinstance(v, np.generic):
+            v = v.item()
+        try:
+            json.dumps(v)
+        except TypeError:
+            v = None  # e.g. a Generator as random_state: not reproducible from a file anyway
+        out[k] = v
+    return out
+
+
+# loading --------------------------------------------------------------------------------
+def load_model(path):
+    """Read a model written by ``save``; any doubt about the file raises ModelFileError."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(path, "no such file")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            names = set(npz.files)
+            meta = _read_meta(path, npz, names)
+            arrays = {name: _read_array(path, npz, name, spec)
+                      for name, spec in meta["arrays"].items()}
+    except ModelFileError:
+        raise
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as exc:
+        raise ModelFileError(path, f"not a readable latentrec model file ({exc})") from None
+    return _build(path, meta, arrays)
+
+
+def _read_meta(path, npz, names) -> dict:
+    if _META not in names:
+        raise ModelFileError(path, "no metadata: not a latentrec model file")
+    try:
+        meta = json.loads(npz[_META].tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFileError(path, f"metadata is not valid JSON ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
+        raise ModelFileError(path, "not a latentrec model file")
+    version = meta.get("format_version")
+    if not isinstance(version, int):
+        raise ModelFileError(path, "metadata has no format version")
+    if version > FORMAT_VERSION:
+        raise ModelFileError(path, f"written by a newer latentrec (file format {version}, "
+                                   f"this version reads up to {FORMAT_VERSION}); upgrade "
+                                   "latentrec to load it")
+    for key in ("class", "params", "arrays", "global_mean", "rating_range", "history"):
+        if key not in meta:
+            raise ModelFileError(path, f"metadata lacks {key!r}")
+    declared = set(meta["arrays"])
+    missing = [k for k in _CORE_ARRAYS if k not in declared]
+    if missing:
+        raise ModelFileError(path, f"array {missing[0]!r} is missing")
+    if declared | {_META} != names:
+        odd = sorted((names - {_META}) ^ declared)[0]
+        raise ModelFileError(path, f"array {odd!r} is in the file but not in its metadata, "
+                                   "or the other way round")
+    return meta
+
+
+def _read_array(path, npz, name, spec) -> np.ndarray:
+    try:
+        a = npz[name]
+    except ValueError as exc:
+        if "pickle" in str(exc):
+            raise ModelFileError(path, f"array {name!r} holds pickled objects, which latentrec "
+                                       "never writes; refusing to load it") from None
+        raise
+    if a.dtype.str != spec.get("dtype") or list(a.shape) != spec.get("shape"):
+        raise ModelFileError(path, f"array {name!r} has dtype {a.dtype.str} and shape "
+                                   f"{list(a.shape)}, but the metadata says "
+                                   f"{spec.get('dtype')} and {spec.get('shape')}")
+    if _digest(a) != spec.get("sha256"):
+        raise ModelFileError(path, f"array {name!r} does not match its checksum: the file is "
+                                   "corrupted or was altered")
+    return a
+
+
+def _build(path, meta, arrays):
+    from . import models  # noqa: F401 - importing the models registers their classes
+
+    cls = _REGISTRY.get(meta["class"])
+    if cls is None:
+        raise ModelFileError(path, f"unknown model class {meta['class']!r}")
+    names = cls._param_names()
+    params = meta["params"]
+    if not isinstance(params, dict) or set(params) - set(names):
+        raise ModelFileError(path, f"hyperparameters do not fit {meta['class']}")
+    model = cls(**params)
+    uf, itf = arrays["user_factors"], arrays["item_factors"]
+    n_u, n_i = arrays["user_ids"].shape[0], arrays["item_ids"].shape[0]
+    shapes_ok = (uf.ndim == 2 and itf.ndim == 2 and uf.shape[0] == n_u
+                 and itf.shape[0] == n_i and uf.shape[1] == itf.shape[1]
+                 and arrays["user_bias"].shape == (n_u,) and arrays["item_bias"].shape == (n_i,)
+                 and arrays["seen_indptr"].shape == (n_u + 1,))
+    if not shapes_ok:
+        raise ModelFileError(path, "array shapes do not agree with each other")
+    try:
+        user_map = IdMap(_ids_from(arrays["user_ids"]), name="user")
+        item_map = IdMap(_ids_from(arrays["item_ids"]), name="item")
+        seen = sp.csr_matrix((np.ones(arrays["seen_indices"].size, np.float32),
+                              arrays["seen_indices"], arrays["seen_indptr"]), shape=(n_u, n_i))
+        seen.check_format(full_check=True)
+    except ValueError as exc:
+        raise ModelFileError(path, f"inconsistent contents ({exc})") from None
+    model.user_factors_, model.item_factors_ = uf, itf
+    model.user_bias_, model.item_bias_ = arrays["user_bias"], arrays["item_bias"]
+    model.global_mean_ = float(meta["global_mean"])
+    model.rating_range_ = tuple(float(x) for x in meta["rating_range"])
+    model.user_map_, model.item_map_, model.seen_ = user_map, item_map, seen
+    model.history_ = meta["history"]
+    model._normed = {}
+    model._load_extra_arrays({k[len(_EXTRA):]: v for k, v in arrays.items()
+                              if k.startswith(_EXTRA)})
+    return model
+
+
+def _ids_from(a: np.ndarray) -> np.ndarray:
+    return a.astype(object) if a.dtype.kind == "U" else a

@@ -1,0 +1,79 @@
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+from latentrec import DataError, IdMap, UnknownIdError
+from latentrec.data.idmap import is_canonical_int
+
+
+def test_int_map_both_directions():
+    m = IdMap([10, 3, 7], name="user")
+    assert m.kind == "int" and len(m) == 3
+    assert m.to_index(7) == 2
+    assert m.to_id(0) == 10 and isinstance(m.to_id(0), int)
+    np.testing.assert_array_equal(m.to_ids([2, 1]), [7, 3])
+
+
+def test_int_map_accepts_canonical_decimal_strings_only():
+    m = IdMap([7, 42, -3])
+    assert m.to_index("42") == 1
+    assert m.to_index("-3") == 2
+    for text in ["042", "+42", "42.0", " 42", "4 2", ""]:
+        assert text not in m
+    with pytest.raises(UnknownIdError, match="'042'"):
+        m.to_index("042")
+
+
+def test_str_map_keeps_leading_zeros_and_does_not_match_ints():
+    m = IdMap(["007", "7", "a"], name="item")
+    assert m.kind == "str"
+    assert m.to_index("007") == 0 and m.to_index("7") == 1
+    assert 7 not in m
+
+
+def test_unknown_policy_missing_gives_minus_one_and_error_names_the_id():
+    m = IdMap(["a", "b"], name="item")
+    np.testing.assert_array_equal(m.to_indices(["b", "zz", "a"], unknown="missing"), [1, -1, 0])
+    with pytest.raises(UnknownIdError, match="unknown item id 'zz'"):
+        m.to_indices(["b", "zz"])
+    with pytest.raises(ValueError, match="unknown must be one of"):
+        m.to_indices(["a"], unknown="skip")
+
+
+def test_duplicate_ids_rejected():
+    with pytest.raises(DataError, match="'x' appears more than once"):
+        IdMap(["x", "y", "x"])
+
+
+def test_mixed_ids_rejected():
+    with pytest.raises(DataError, match="all integers or all strings"):
+        IdMap.from_values(np.array([1, "a"], dtype=object))
+
+
+def test_from_values_sorted_codes():
+    m, codes = IdMap.from_values(np.array(["b", "a", "b", "c"], dtype=object))
+    assert list(m.ids) == ["a", "b", "c"]
+    np.testing.assert_array_equal(codes, [1, 0, 1, 2])
+    assert codes.dtype == np.int32
+
+
+def test_from_values_integral_floats_become_ints_and_nan_is_an_error():
+    m, _ = IdMap.from_values(np.array([3.0, 1.0]))
+    assert m.kind == "int" and list(m.ids) == [1, 3]
+    with pytest.raises(DataError, match="not an integer"):
+        IdMap.from_values(np.array([1.0, np.nan]))
+
+
+def test_extend_appends_new_ids_in_order():
+    m = IdMap([5, 9])
+    m2 = m.extend(["9", 11, 2])
+    assert list(m2.ids) == [5, 9, 11, 2]
+    assert m2.to_index(2) == 3 and m.to_index(9) == 1
+    assert m.extend([5]) is m
+
+
+@given(st.integers(min_value=-(2**63) + 1, max_value=2**63 - 1))
+def test_canonical_int_round_trip(n):
+    assert is_canonical_int(str(n))
+    assert not is_canonical_int("0" + str(abs(n)))
+    assert IdMap([n]).to_index(str(n)) == 0

@@ -1,0 +1,159 @@
+"""One behaviour suite that every model passes (fit, predict, recommend, similar, fold-in,
+save/load, unknown ids, reproducibility)."""
+
+import numpy as np
+import pytest
+
+import latentrec
+from latentrec import UnknownIdError
+from latentrec.models import (
+    BiasBaseline,
+    FoldedUser,
+    GlobalMean,
+    Popularity,
+    RandomRecommender,
+    SGDMatrixFactorization,
+)
+
+MODELS = {
+    "sgd": lambda: SGDMatrixFactorization(n_factors=4, n_epochs=15, n_threads=1,
+                                          random_state=0),
+    "sgd-unbiased": lambda: SGDMatrixFactorization(n_factors=4, n_epochs=15, biased=False,
+                                                   n_threads=1, random_state=0),
+    "sgd-parallel": lambda: SGDMatrixFactorization(n_factors=4, n_epochs=15, n_threads=2,
+                                                   random_state=0),
+    "bias": BiasBaseline,
+    "mean": GlobalMean,
+    "popularity": Popularity,
+    "random": lambda: RandomRecommender(random_state=0),
+}
+HAS_FACTORS = {"sgd", "sgd-unbiased", "sgd-parallel", "random"}
+
+
+@pytest.fixture(params=sorted(MODELS))
+def name(request):
+    return request.param
+
+
+@pytest.fixture
+def make(name):
+    return MODELS[name]
+
+
+@pytest.fixture
+def fitted(make, small_ratings):
+    return make().fit(small_ratings)
+
+
+def test_fit_returns_self_and_sets_fitted_attributes(make, small_ratings):
+    model = make()
+    assert not hasattr(model, "user_factors_")
+    assert model.fit(small_ratings) is model
+    assert model.user_factors_.shape[0] == small_ratings.n_users
+    assert model.item_factors_.shape[0] == small_ratings.n_items
+    assert model.user_bias_.shape == (small_ratings.n_users,)
+
+
+def test_unfitted_model_raises_not_fitted(make):
+    with pytest.raises(latentrec.NotFittedError, match="not fitted yet"):
+        make().recommend("u01")
+
+
+def test_predict_shapes_and_dtype(fitted, small_ratings):
+    df = small_ratings.to_dataframe()
+    pred = fitted.predict(df.user.to_numpy(), df.item.to_numpy())
+    assert pred.shape == (small_ratings.n_ratings,) and np.isfinite(pred).all()
+
+
+def test_recommend_excludes_seen_and_sorts(fitted, small_ratings):
+    ids, scores = fitted.recommend("u03", n=5)
+    seen = set(small_ratings.to_dataframe().query("user == 'u03'").item)
+    assert len(ids) == 5 and not seen & set(ids)
+    assert np.all(np.diff(scores) <= 0)
+    all_ids, _ = fitted.recommend("u03", n=1000, exclude_seen=False)
+    assert len(all_ids) == small_ratings.n_items
+
+
+def test_recommend_scores_equal_predictions(fitted):
+    ids, scores = fitted.recommend("u05", n=3)
+    np.testing.assert_allclose(scores, fitted.predict(["u05"] * 3, ids), rtol=1e-5)
+
+
+def test_recommend_respects_candidates_and_exclusions(fitted):
+    ids, _ = fitted.recommend("u03", n=10, items=[0, 10, 20, 30], exclude_seen=False,
+                              exclude=[10])
+    assert sorted(ids) == [0, 20, 30]
+
+
+def test_batch_recommend_equals_single(fitted):
+    users = ["u01", "u02", "u10"]
+    batch = fitted.recommend(users, n=4)
+    for user, (ids, scores) in zip(users, batch):
+        one_ids, one_scores = fitted.recommend(user, n=4)
+        np.testing.assert_array_equal(ids, one_ids)
+        np.testing.assert_allclose(scores, one_scores, rtol=1e-6)  # BLAS gemm vs gemv
+
+
+def test_similar_items_and_users(fitted, name):
+    if name not in HAS_FACTORS:
+        with pytest.raises(latentrec.LatentrecError, match="has no latent factors"):
+            fitted.similar_items(10)
+        return
+    ids, scores = fitted.similar_items(10, n=5)
+    assert 10 not in ids and len(ids) == 5 and np.all(np.diff(scores) <= 0)
+    assert np.all(scores <= 1 + 1e-6)
+    uids, _ = fitted.similar_users("u01", n=3)
+    assert "u01" not in uids and len(uids) == 3
+
+
+def test_fold_in_new_user_resembles_existing_user(fitted, small_ratings, name):
+    df = small_ratings.to_dataframe().query("user == 'u07'")
+    folded = fitted.fold_in(dict(zip(df.item, df.rating)))
+    assert isinstance(folded, FoldedUser)
+    ids, _ = fitted.recommend(folded, n=5)
+    assert not set(df.item) & set(ids)
+    if name == "random":
+        return  # a random model's fold-in has nothing to resemble
+    truth = df.rating.to_numpy()
+    folded_rmse = np.sqrt(np.mean((fitted.predict(folded, df.item.to_numpy()) - truth) ** 2))
+    trained = fitted.predict(df.user.to_numpy(), df.item.to_numpy())
+    trained_rmse = np.sqrt(np.mean((trained - truth) ** 2))
+    assert folded_rmse <= trained_rmse + 0.05  # as good as having trained on the user
+
+
+def test_save_load_round_trip(fitted, tmp_path):
+    path = tmp_path / "m.lrm"
+    fitted.save(path)
+    loaded = latentrec.load(path)
+    assert type(loaded) is type(fitted) and loaded.get_params() == fitted.get_params()
+    for a, b in zip(fitted.recommend(["u01", "u02"], n=5), loaded.recommend(["u01", "u02"], n=5)):
+        np.testing.assert_array_equal(a[0], b[0])
+        np.testing.assert_array_equal(a[1], b[1])
+    np.testing.assert_array_equal(fitted.predict(["u01"], [0]), loaded.predict(["u01"], [0]))
+
+
+def test_unknown_ids(fitted):
+    with pytest.raises(UnknownIdError, match="unknown user id 'nobody'"):
+        fitted.recommend("nobody")
+    if fitted.n_factors_:
+        with pytest.raises(UnknownIdError, match="unknown item id 99999"):
+            fitted.similar_items(99999)
+        with pytest.raises(UnknownIdError, match="unknown user id"):
+            fitted.similar_users("nobody")
+    with pytest.raises(UnknownIdError, match="unknown item id 12345"):
+        fitted.fold_in({12345: 4.0})
+    assert np.isnan(fitted.predict(["nobody"], [0], unknown="nan"))[0]
+    with pytest.raises(UnknownIdError):
+        fitted.predict(["nobody"], [0], unknown="error")
+    est = fitted.predict(["nobody"], [0])[0]
+    assert est == pytest.approx(fitted.global_mean_ + fitted.item_bias_[0], rel=1e-5)
+
+
+def test_item_ids_given_as_text_are_accepted(fitted):
+    np.testing.assert_array_equal(fitted.predict(["u01"], ["10"]), fitted.predict(["u01"], [10]))
+
+
+def test_reproducible_with_seed_single_thread(make, small_ratings):
+    a, b = make().fit(small_ratings), make().fit(small_ratings)
+    np.testing.assert_array_equal(a.user_factors_, b.user_factors_)
+    np.testing.assert_array_equal(a.item_factors_, b.item_factors_)

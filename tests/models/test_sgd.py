@@ -1,0 +1,127 @@
+import numpy as np
+import pytest
+
+from latentrec import DataError, Ratings, TrainingDivergedError
+from latentrec.data.split import holdout
+from latentrec.models import SGDMatrixFactorization
+
+
+def fit(ratings, **kw):
+    kw.setdefault("n_threads", 1)
+    kw.setdefault("random_state", 0)
+    return SGDMatrixFactorization(**kw).fit(ratings)
+
+
+@pytest.mark.parametrize("param, value, message", [
+    ("n_factors", 0, r"n_factors must be an integer in \[1, inf\), got 0"),
+    ("n_factors", 2.5, "n_factors must be an integer"),
+    ("n_epochs", -1, r"n_epochs must be an integer in \[0, inf\) or one of 'auto', got -1"),
+    ("n_epochs", "many", "n_epochs must be .* got 'many'"),
+    ("learning_rate", 0, r"learning_rate must be a number in \(0, inf\), got 0"),
+    ("learning_rate", float("nan"), "learning_rate must be a number"),
+    ("regularization", -0.1, "regularization must be a number in"),
+    ("learning_rate_decay", 1.5, r"learning_rate_decay must be a number in \(0, 1\]"),
+    ("biased", "yes", "biased must be one of True, False, got 'yes'"),
+    ("n_threads", 0, "n_threads must be an integer in"),
+    ("dtype", "float16", "dtype must be one of 'float32', 'float64', got 'float16'"),
+    ("validation_fraction", 1.0, r"validation_fraction must be a number in \(0, 1\)"),
+])
+def test_bad_parameters_are_named(small_ratings, param, value, message):
+    with pytest.raises(ValueError, match=message):
+        SGDMatrixFactorization(**{param: value}).fit(small_ratings)
+
+
+def test_init_stores_parameters_untouched():
+    m = SGDMatrixFactorization(n_factors=7, learning_rate=0.5, n_epochs="auto")
+    assert m.get_params()["n_factors"] == 7 and m.n_epochs == "auto"
+    assert "n_factors=7" in repr(m)
+    with pytest.raises(ValueError, match="has no parameter 'factors'"):
+        m.set_params(factors=3)
+
+
+def test_integer_epochs_train_exactly_that_many(small_ratings):
+    m = fit(small_ratings, n_factors=3, n_epochs=7)
+    assert [h["epoch"] for h in m.history_] == list(range(1, 8))
+    assert all(h["val_rmse"] is None and h["seconds"] >= 0 for h in m.history_)
+    train_rmse = [h["train_rmse"] for h in m.history_]
+    assert train_rmse[-1] < train_rmse[0]
+
+
+def test_auto_epochs_stop_early_then_refit(small_ratings):
+    m = fit(small_ratings, n_factors=3, patience=2, max_epochs=300)
+    search = [h for h in m.history_ if "stage" not in h]
+    refit = [h for h in m.history_ if h.get("stage") == "refit"]
+    assert len(search) < 300 and all(h["val_rmse"] is not None for h in search)
+    best = min(search, key=lambda h: h["val_rmse"])["epoch"]
+    assert len(refit) == best
+
+
+def test_explicit_validation_with_early_stopping(small_ratings):
+    train, val = holdout(small_ratings, 0.2, random_state=0)
+    m = SGDMatrixFactorization(n_factors=3, n_epochs=500, early_stopping=True, patience=3,
+                               n_threads=1, random_state=0).fit(train, validation=val)
+    assert len(m.history_) < 500
+    vals = [h["val_rmse"] for h in m.history_]
+    assert np.argmin(vals) == len(vals) - 1 - 3
+
+
+def test_early_stopping_without_validation_is_an_error(small_ratings):
+    with pytest.raises(DataError, match="early stopping needs validation data"):
+        SGDMatrixFactorization(n_epochs=5, early_stopping=True).fit(small_ratings)
+
+
+def test_divergence_names_the_epoch_and_leaves_model_unfitted(small_ratings):
+    m = SGDMatrixFactorization(n_factors=5, n_epochs=20, learning_rate=200.0, n_threads=1,
+                               random_state=0)
+    with pytest.raises(TrainingDivergedError, match=r"diverged in epoch \d+ .*try 20"):
+        m.fit(small_ratings)
+    assert not hasattr(m, "user_factors_")
+
+
+def test_float64_on_request(small_ratings):
+    m = fit(small_ratings, n_factors=3, n_epochs=2, dtype="float64")
+    assert m.user_factors_.dtype == np.float64 and m.item_bias_.dtype == np.float64
+
+
+def test_predict_matrix_and_its_cap(small_ratings):
+    m = fit(small_ratings, n_factors=3, n_epochs=2)
+    full = m.predict_matrix()
+    assert full.shape == (small_ratings.n_users, small_ratings.n_items)
+    u, i = small_ratings.users[:5], small_ratings.items[:5]
+    np.testing.assert_allclose(
+        full[u, i], m.predict(m.user_map_.to_ids(u), m.item_map_.to_ids(i)), rtol=1e-5)
+    with pytest.raises(DataError, match="above the cap of 100; use recommend"):
+        m.predict_matrix(max_cells=100)
+
+
+def test_clip_to_training_scale(small_ratings):
+    m = fit(small_ratings, n_factors=3, n_epochs=2)
+    full = m.predict(np.repeat(m.user_map_.ids, 3)[:50], np.tile(m.item_map_.ids, 5)[:50],
+                     clip=True)
+    lo, hi = m.rating_range_
+    assert full.min() >= lo and full.max() <= hi
+
+
+def test_same_model_on_any_rating_scale(small_ratings):
+    """Standardised training: ratings x 20 + 7 give predictions x 20 + 7."""
+    df = small_ratings.to_dataframe()
+    scaled = Ratings.from_arrays(df.user, df.item, df.rating * 20 + 7)
+    a = fit(small_ratings, n_factors=3, n_epochs=5, dtype="float64")
+    b = fit(scaled, n_factors=3, n_epochs=5, dtype="float64")
+    pa = a.predict(df.user, df.item)
+    pb = b.predict(df.user, df.item)
+    np.testing.assert_allclose(pb, pa * 20 + 7, rtol=1e-6)
+
+
+def test_unbiased_model_has_no_biases(small_ratings):
+    m = fit(small_ratings, n_factors=3, n_epochs=3, biased=False)
+    assert m.global_mean_ == 0 and not m.user_bias_.any() and not m.item_bias_.any()
+
+
+def test_user_groups(small_ratings):
+    m = fit(small_ratings, n_factors=3, n_epochs=5)
+    groups = m.user_groups(3, random_state=0)
+    assert len(groups) == small_ratings.n_users and set(groups) <= {0, 1, 2}
+    assert groups.equals(m.user_groups(3, random_state=0))
+    with pytest.raises(ValueError, match="k must be an integer"):
+        m.user_groups(0)

@@ -1,0 +1,181 @@
+import io
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+import latentrec
+from latentrec import ModelFileError
+from latentrec.models import SGDMatrixFactorization
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory, small_ratings):
+    model = SGDMatrixFactorization(n_factors=3, n_epochs=3, n_threads=1, random_state=1)
+    model.fit(small_ratings)
+    path = tmp_path_factory.mktemp("models") / "model.lrm"
+    model.save(path)
+    return model, path
+
+
+def _members(path):
+    with zipfile.ZipFile(path) as z:
+        return {n: z.read(n) for n in z.namelist()}
+
+
+def _rewrite(path, out, members):
+    with zipfile.ZipFile(out, "w") as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    return out
+
+
+def _npy(a):
+    buf = io.BytesIO()
+    np.save(buf, a, allow_pickle=True)
+    return buf.getvalue()
+
+
+def _meta(members):
+    return json.loads(np.load(io.BytesIO(members["__meta__.npy"])).tobytes())
+
+
+def _with_meta(members, meta):
+    members = dict(members)
+    members["__meta__.npy"] = _npy(np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
+    return members
+
+
+def test_round_trip_identical(saved, small_ratings):
+    model, path = saved
+    loaded = latentrec.load(path)
+    df = small_ratings.to_dataframe()
+    np.testing.assert_array_equal(model.predict(df.user, df.item), loaded.predict(df.user, df.item))
+    assert loaded.history_ == model.history_
+    assert loaded.user_map_ == model.user_map_ and loaded.item_map_ == model.item_map_
+
+
+def test_truncated_file(saved, tmp_path):
+    _, path = saved
+    data = path.read_bytes()
+    bad = tmp_path / "cut.lrm"
+    bad.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelFileError, match="cut.lrm: cannot load model"):
+        latentrec.load(bad)
+
+
+def test_flipped_byte_in_an_array(saved, tmp_path):
+    _, path = saved
+    members = _members(path)
+    raw = bytearray(members["user_factors.npy"])
+    raw[-3] ^= 0xFF
+    members["user_factors.npy"] = bytes(raw)
+    bad = _rewrite(path, tmp_path / "flip.lrm", members)  # fresh CRCs: only the checksum can tell
+    with pytest.raises(ModelFileError, match="'user_factors' does not match its checksum"):
+        latentrec.load(bad)
+
+
+def test_flipped_byte_in_the_archive(saved, tmp_path):
+    _, path = saved
+    data = bytearray(path.read_bytes())
+    data[len(data) // 3] ^= 0xFF
+    bad = tmp_path / "raw.lrm"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(ModelFileError):
+        latentrec.load(bad)
+
+
+def test_wrong_array_shape(saved, tmp_path):
+    _, path = saved
+    members = _members(path)
+    meta = _meta(members)
+    uf = np.load(io.BytesIO(members["user_factors.npy"]))[:-1]
+    members["user_factors.npy"] = _npy(uf)
+    meta["arrays"]["user_factors"].update(
+        shape=list(uf.shape),
+        sha256=__import__("hashlib").sha256(uf.tobytes()).hexdigest())
+    bad = _rewrite(path, tmp_path / "shape.lrm", _with_meta(members, meta))
+    with pytest.raises(ModelFileError, match="shapes do not agree"):
+        latentrec.load(bad)
+
+
+def test_missing_key(saved, tmp_path):
+    _, path = saved
+    members = _members(path)
+    del members["item_bias.npy"]
+    meta = _meta(members)
+    del meta["arrays"]["item_bias"]
+    bad = _rewrite(path, tmp_path / "missing.lrm", _with_meta(members, meta))
+    with pytest.raises(ModelFileError, match="'item_bias' is missing"):
+        latentrec.load(bad)
+
+
+def test_missing_metadata_key(saved, tmp_path):
+    _, path = saved
+    members = _members(path)
+    meta = _meta(members)
+    del meta["params"]
+    bad = _rewrite(path, tmp_path / "nometa.lrm", _with_meta(members, meta))
+    with pytest.raises(ModelFileError, match="metadata lacks 'params'"):
+        latentrec.load(bad)
+
+
+class Boom:
+    def __reduce__(self):
+        return (print, ("pickle ran",))
+
+
+def test_smuggled_pickle_is_never_run(saved, tmp_path, capsys):
+    _, path = saved
+    members = _members(path)
+    members["user_bias.npy"] = _npy(np.array([Boom()], dtype=object))
+    bad = _rewrite(path, tmp_path / "pickle.lrm", members)
+    with pytest.raises(ModelFileError, match="pickled objects"):
+        latentrec.load(bad)
+    assert "pickle ran" not in capsys.readouterr().out
+
+
+def test_newer_format_version(saved, tmp_path):
+    _, path = saved
+    members = _members(path)
+    meta = _meta(members)
+    meta["format_version"] = 99
+    bad = _rewrite(path, tmp_path / "new.lrm", _with_meta(members, meta))
+    with pytest.raises(ModelFileError, match="newer latentrec.*upgrade"):
+        latentrec.load(bad)
+
+
+def test_unknown_class_is_refused(saved, tmp_path):
+    _, path = saved
+    members = _members(path)
+    meta = _meta(members)
+    meta["class"] = "os.system"
+    bad = _rewrite(path, tmp_path / "cls.lrm", _with_meta(members, meta))
+    with pytest.raises(ModelFileError, match="unknown model class 'os.system'"):
+        latentrec.load(bad)
+
+
+def test_not_a_model_file(tmp_path):
+    p = tmp_path / "x.lrm"
+    p.write_text("user,item\n1,2\n")
+    with pytest.raises(ModelFileError, match="x.lrm"):
+        latentrec.load(p)
+    with pytest.raises(ModelFileError, match="no such file"):
+        latentrec.load(tmp_path / "absent.lrm")
+
+
+def test_save_is_atomic_and_keeps_old_file_on_failure(saved, tmp_path, monkeypatch):
+    model, path = saved
+    target = tmp_path / "keep.lrm"
+    model.save(target)
+    before = target.read_bytes()
+
+    def explode(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez", explode)
+    with pytest.raises(OSError, match="disk full"):
+        model.save(target)
+    assert target.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["keep.lrm"]
