@@ -133,16 +133,21 @@ def test_timestamps_when_asked():
     assert np.median(spans) < 3 * 365 * 86_400
 
 
-@pytest.mark.parametrize("es_factor, max_rounds, skew", [
-    (0.5, 25, 1.5), (0.0, 25, 1.5), (1e9, 25, 1.5), (1e9, 1, 1.5),
-    (1e9, 25, 1.0), (1e9, 25, 0.0), (1e9, 25, 0.7),
+@pytest.mark.parametrize("es_factor, max_rounds, max_draws, skew", [
+    (0.5, 25, 1 << 23, 1.5),   # as shipped
+    (0.0, 25, 1 << 23, 1.5),   # everyone exact (Gumbel top-k)
+    (1e9, 25, 1 << 23, 1.5),   # everyone by rejection
+    (1e9, 1, 1 << 23, 1.5),    # rejection, stragglers finished exactly
+    (1e9, 25, 5000, 1.5),      # rejection in many small batches
+    (1e9, 25, 1 << 23, 1.0), (1e9, 25, 1 << 23, 0.0), (1e9, 25, 1 << 23, 0.7),
 ])
 def test_both_samplers_draw_weighted_without_replacement(monkeypatch, es_factor, max_rounds,
-                                                         skew):
+                                                         max_draws, skew):
     """Exact (Gumbel top-k), rejection and the straggler fallback all give successive
     sampling: P(i chosen among 2) = p_i + sum_j p_j p_i / (1 - p_j)."""
     monkeypatch.setattr(synthetic_module, "_ES_FACTOR", es_factor)
     monkeypatch.setattr(synthetic_module, "_MAX_ROUNDS", max_rounds)
+    monkeypatch.setattr(synthetic_module, "_MAX_DRAWS", max_draws)
     sampler = synthetic_module._ItemSampler(np.random.default_rng(0), skew,
                                             np.array([3, 0, 5, 1, 2, 4], dtype=np.int32))
     p = sampler.popularity

@@ -226,13 +226,13 @@ def test_ranking_kernel_matches_the_reference(case):
         np.testing.assert_allclose(stats[u], ref["stats"] if ref else 0, rtol=1e-12)
 
 
-def test_large_inputs_run_threaded_and_agree():
+def test_threaded_kernels_agree(monkeypatch):
+    monkeypatch.setattr(metrics_module, "SERIAL_WORK", 0)  # every kernel call on all threads
     rng = np.random.default_rng(1)
-    n_users, n_items, k = 3000, 200, 20
-    assert n_users * k >= metrics_module.SERIAL_WORK  # the threaded path
+    n_users, n_items, k = 500, 60, 10
     recs = np.argsort(rng.random((n_users, n_items)), axis=1)[:, :k]
     recs[rng.random((n_users, k)) < 0.1] = -1  # holes, not only tail padding
-    rel = [set(rng.choice(n_items, size=rng.integers(0, 30), replace=False).tolist())
+    rel = [set(rng.choice(n_items, size=rng.integers(0, 12), replace=False).tolist())
            for _ in range(n_users)]
     refs = [reference_user(recs[u], rel[u], k) for u in range(n_users)]
     before = numba.get_num_threads()
@@ -240,17 +240,21 @@ def test_large_inputs_run_threaded_and_agree():
         want = np.array([np.nan if r is None else r[name] for r in refs])
         np.testing.assert_allclose(f(recs, to_csr(rel, n_items), per_user=True), want,
                                    rtol=1e-12)
-    assert numba.get_num_threads() == before
-
-    scores = rng.integers(0, 50, size=(300, n_items)).astype(np.float32)  # many ties
-    assert scores.size >= metrics_module.SERIAL_WORK
+    scores = rng.integers(0, 20, size=(n_users, n_items)).astype(np.float32)  # many ties
     want = []
-    for u in range(300):
+    for u in range(n_users):
         pos = scores[u, sorted(rel[u])]
         neg = np.delete(scores[u], sorted(rel[u]))
         wins = (pos[:, None] > neg).sum() + 0.5 * (pos[:, None] == neg).sum()
         want.append(wins / (pos.size * neg.size) if pos.size else np.nan)
-    np.testing.assert_allclose(auc(scores, rel[:300], per_user=True), want, rtol=1e-12)
+    np.testing.assert_allclose(auc(scores, rel, per_user=True), want, rtol=1e-12)
+    assert numba.get_num_threads() == before
+
+
+def test_small_inputs_run_on_one_thread_and_restore_the_count():
+    before = numba.get_num_threads()
+    seen = metrics_module._call(lambda: numba.get_num_threads(), 0)
+    assert seen == 1 and numba.get_num_threads() == before
 
 
 # AUC ---------------------------------------------------------------------------------

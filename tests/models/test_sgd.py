@@ -125,3 +125,26 @@ def test_user_groups(small_ratings):
     assert groups.equals(m.user_groups(3, random_state=0))
     with pytest.raises(ValueError, match="k must be an integer"):
         m.user_groups(0)
+
+
+def test_partial_fit_adds_new_users_and_items_and_learns_them(small_ratings):
+    m = fit(small_ratings, n_factors=3, n_epochs=10)
+    before = m.predict(["u01"], [0])
+    new = Ratings.from_arrays(["newbie"] * 6 + ["u01"], [0, 10, 20, 30, 40, 777, 777],
+                              [5, 5, 5, 5, 5, 4, 4])
+    assert m.partial_fit(new, n_epochs=30) is m
+    assert "newbie" in m.user_map_ and 777 in m.item_map_
+    assert m.user_factors_.shape[0] == small_ratings.n_users + 1
+    assert m.item_factors_.shape[0] == small_ratings.n_items + 1
+    # the new user's known ratings pull their predictions up towards 5
+    assert m.predict(["newbie"], [10])[0] > m.global_mean_
+    ids, _ = m.recommend("newbie", n=50)
+    assert not {0, 10, 20, 30, 40, 777} & set(ids)
+    assert np.isfinite(m.predict(["u01"], [0])).all() and before.shape == (1,)
+
+
+def test_partial_fit_on_unfitted_model_raises():
+    from latentrec import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        SGDMatrixFactorization().partial_fit(Ratings.from_arrays([1], [2], [3]))

@@ -36,8 +36,10 @@ _VALUE_CELLS = 1 << 23
 #: A user is sampled exactly over all items when rejection would take more draws than
 #: this fraction of the number of items.
 _ES_FACTOR = 0.5
-#: Rounds of rejection sampling before the rest of a chunk falls back to the exact sampler.
+#: Rounds of rejection sampling before a user falls back to the exact sampler.
 _MAX_ROUNDS = 25
+#: Most items drawn in one round of rejection sampling.
+_MAX_DRAWS = 1 << 23
 
 # Shape of the truth, in "units" of a quarter of the rating scale's width (one star on a
 # 1-5 scale; 1.0 when rating_scale is None). The mean sits at 60% of the scale (0 when
@@ -362,25 +364,36 @@ class _ItemSampler:
         """Fill ``out`` for the ``light`` users by drawing with replacement, skipping repeats.
 
         Within each round a user's draws are taken in order and the first new items kept,
-        so the result is the same successive sampling the exact sampler does.
+        so the result is the same successive sampling the exact sampler does. A round
+        draws at most ``_MAX_DRAWS`` items (users beyond wait for the next); a user still
+        short after ``_MAX_ROUNDS`` rounds is finished by the exact sampler.
         """
         n = self.n_items
         todo = light
+        rounds = np.zeros(counts.shape[0], dtype=np.int64)
         acc_keys = []          # keys (user * n + item) of the picks made so far
-        for _ in range(_MAX_ROUNDS):
-            if todo.size == 0:
-                return
+        stragglers = []
+        while todo.size:
+            worn = rounds[todo] >= _MAX_ROUNDS
+            if worn.any():
+                stragglers.append(todo[worn])
+                todo = todo[~worn]
+                if todo.size == 0:
+                    break
             need = counts[todo] - got[todo]
             lo_bound = np.where(got[todo] > 0,
                                 self.draws_bound[np.maximum(got[todo] - 1, 0)], 0.0)
             factor = (self.draws_bound[counts[todo] - 1] - lo_bound) / need
             m = np.ceil(need * (1.0 + 0.5 * (factor - 1.0))).astype(np.int64) + 1
-            du = np.repeat(todo.astype(np.int64), m)
+            take = max(1, int(np.searchsorted(np.cumsum(m), _MAX_DRAWS, side="right")))
+            batch, m = todo[:take], m[:take]
+            rounds[batch] += 1
+            du = np.repeat(batch.astype(np.int64), m)
             di = self._draw(int(m.sum()))
             keys = du * n + di
-            if acc_keys:
+            if acc_keys and got[batch].any():
                 prior = np.concatenate(acc_keys)
-                prior = prior[np.isin(prior // n, todo, assume_unique=False)]
+                prior = prior[np.isin(prior // n, batch[got[batch] > 0])]
             else:
                 prior = np.zeros(0, dtype=np.int64)
             comb = np.concatenate([prior, keys])
@@ -403,7 +416,8 @@ class _ItemSampler:
             acc_keys.append(ku * n + ki)
             got += np.bincount(ku, minlength=got.shape[0])
             todo = todo[got[todo] < counts[todo]]
-        if todo.size:  # rare: finish the stragglers exactly, without their picks so far
+        if stragglers:  # rare: finish them exactly, without their picks so far
+            todo = np.sort(np.concatenate(stragglers))
             prior = np.concatenate(acc_keys)
             prior = prior[np.isin(prior // n, todo)]
             u, i, r = self._exact(todo, counts[todo] - got[todo],
@@ -453,8 +467,8 @@ def _check_args(**a) -> dict:
         v = a[name]
         if (isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < lo
                 or (hi is not None and v > hi)):
-            rng = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
-            raise ValueError(f"{name} must be an int {rng}, got {v!r}")
+            allowed = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
+            raise ValueError(f"{name} must be an int {allowed}, got {v!r}")
         a[name] = int(v)
 
     def real(name):

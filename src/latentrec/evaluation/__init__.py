@@ -1,4 +1,4 @@
-"""Evaluation: metrics of rating error, top-k lists, AUC and coverage."""
+"""Evaluation: metrics of rating error, top-k lists, AUC and coverage; protocols."""
 
 from .metrics import (
     auc,
@@ -12,8 +12,11 @@ from .metrics import (
     recall_at_k,
     rmse,
 )
+from .protocols import CVResult, cross_validate, evaluate
+from .search import SearchResult, grid_search, random_search
 
 __all__ = [
+    "evaluate", "cross_validate", "CVResult", "grid_search", "random_search", "SearchResult",
     "rmse", "mae", "precision_at_k", "recall_at_k", "ndcg_at_k", "map_at_k", "mrr",
     "hit_rate_at_k", "auc", "catalog_coverage",
 ]

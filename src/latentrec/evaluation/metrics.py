@@ -166,7 +166,8 @@ def auc(scores, relevant, exclude=None, *, per_user=False):
     module docstring; items in the user's row of ``exclude`` (the same forms, e.g. the
     training ratings' CSR matrix) are removed from both sides.
     Users with no relevant or no negative items left are skipped (NaN per user); the mean
-    of no users is NaN. Rank-based: O(n_items log n_items) per user.
+    of no users is NaN. Rank-based: one sort of each row, O(n_items log n_items) per user;
+    it works on one copy of ``scores``, so pass large score matrices in chunks of users.
     """
     s = np.asarray(scores)
     if s.ndim != 2:
@@ -175,16 +176,28 @@ def auc(scores, relevant, exclude=None, *, per_user=False):
         if s.dtype.kind not in "iufb":
             raise DataError(f"scores must hold numbers, got dtype {s.dtype}")
         s = s.astype(np.float64)
-    s = np.ascontiguousarray(s)
     if np.isnan(s).any():
         u, i = np.argwhere(np.isnan(s))[0]
         raise DataError(f"scores contains NaN (first at user row {u}, item column {i})")
-    rel_ptr, rel_idx = _as_index_sets(relevant, "relevant", s.shape[0], s.shape[1], "scores")
-    if exclude is None:
-        ex_ptr, ex_idx = np.zeros(s.shape[0] + 1, np.int64), np.zeros(0, np.int64)
-    else:
-        ex_ptr, ex_idx = _as_index_sets(exclude, "exclude", s.shape[0], s.shape[1], "scores")
-    per = _call(kernels.auc_per_user, s.size, s, rel_ptr, rel_idx, ex_ptr, ex_idx)
+    n_users, n_items = s.shape
+    rel_ptr, rel_idx = _as_index_sets(relevant, "relevant", n_users, n_items, "scores")
+    rel_rows = np.repeat(np.arange(n_users), np.diff(rel_ptr))
+    neg = np.array(s, order="C")  # a copy: negatives only, sorted per row; removed items become NaN, sorted last
+    n_removed = np.zeros(n_users, dtype=np.int64)
+    if exclude is not None:
+        ex_ptr, ex_idx = _as_index_sets(exclude, "exclude", n_users, n_items, "scores")
+        ex_rows = np.repeat(np.arange(n_users), np.diff(ex_ptr))
+        neg[ex_rows, ex_idx] = np.nan
+        n_removed += np.diff(ex_ptr)
+        keep = ~np.isin(rel_rows * n_items + rel_idx, ex_rows * n_items + ex_idx)
+        rel_rows, rel_idx = rel_rows[keep], rel_idx[keep]
+    neg[rel_rows, rel_idx] = np.nan
+    n_pos = np.bincount(rel_rows, minlength=n_users)
+    n_removed += n_pos
+    neg.sort(axis=1)
+    pos_ptr = np.concatenate(([0], np.cumsum(n_pos))).astype(np.int64)
+    per = _call(kernels.auc_from_sorted, len(rel_idx) * max(1, int(np.log2(n_items + 1))),
+                neg, n_items - n_removed, pos_ptr, s[rel_rows, rel_idx])
     return per if per_user else _mean(per)
 
 

@@ -4,6 +4,9 @@ Pure functions of arrays. Relevance sets come in CSR form: ``indptr`` (n_users +
 ``indices`` (int64, sorted and unique within each row), so user ``u``'s relevant items are
 ``indices[indptr[u]:indptr[u + 1]]``. Recommendation lists are a 2-D int64 array, best
 first, with -1 in empty slots; a -1 slot is simply a miss.
+
+The sort AUC needs is left to the caller: NumPy sorts rows many times faster than a
+compiled sort, and compiling one is slow.
 """
 
 from __future__ import annotations
@@ -69,52 +72,43 @@ def ranking_stats(recs, k, indptr, indices):
     return out
 
 
-@njit(cache=True, parallel=True)
-def auc_per_user(scores, rel_indptr, rel_indices, ex_indptr, ex_indices):
-    """ROC AUC of each row of ``scores`` (n_users x n_items), NaN where undefined.
+@njit(cache=True)
+def _count_below(sorted_vals, n, v, strict):
+    """How many of ``sorted_vals[:n]`` are < v (``strict``) or <= v (binary search)."""
+    lo, hi = 0, n
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        x = sorted_vals[mid]
+        if x < v or (not strict and x == v):
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
 
-    Items in the user's ``ex`` row are dropped from both sides; the rest are positives (in
-    the ``rel`` row) or negatives. AUC is the Mann-Whitney statistic from mid-ranks (ties
-    count half), so each user costs one sort: O(n_items log n_items). Users with no
-    positives or no negatives get NaN.
+
+@njit(cache=True, parallel=True)
+def auc_from_sorted(neg_sorted, n_neg, pos_indptr, pos_scores):
+    """ROC AUC per user from sorted negative scores; NaN where undefined.
+
+    ``neg_sorted[u, :n_neg[u]]`` holds user u's negative scores in ascending order (the
+    rest of the row is ignored); ``pos_scores[pos_indptr[u]:pos_indptr[u + 1]]`` holds
+    the positive ones, in any order. AUC is the Mann-Whitney statistic: for each positive,
+    the negatives below it plus half those tied with it, over n_pos * n_neg pairs. Each
+    positive costs two binary searches, so with the sort a user costs
+    O(n_items log n_items). Users with no positives or no negatives get NaN.
     """
-    n_users, n_items = scores.shape
+    n_users = neg_sorted.shape[0]
     out = np.full(n_users, np.nan)
     for u in prange(n_users):
-        label = np.zeros(n_items, dtype=np.int8)  # 0 negative, 1 positive, -1 excluded
-        n_excluded = 0
-        for p in range(ex_indptr[u], ex_indptr[u + 1]):
-            label[ex_indices[p]] = -1
-            n_excluded += 1
-        n_pos = 0
-        for p in range(rel_indptr[u], rel_indptr[u + 1]):
-            i = rel_indices[p]
-            if label[i] == 0:
-                label[i] = 1
-                n_pos += 1
-        n_cand = n_items - n_excluded
-        n_neg = n_cand - n_pos
-        if n_pos == 0 or n_neg == 0:
+        lo, hi = pos_indptr[u], pos_indptr[u + 1]
+        m = n_neg[u]
+        if hi == lo or m == 0:
             continue
-        vals = np.empty(n_cand, dtype=scores.dtype)
-        pos = np.empty(n_cand, dtype=np.int8)
-        c = 0
-        for i in range(n_items):
-            if label[i] >= 0:
-                vals[c] = scores[u, i]
-                pos[c] = label[i]
-                c += 1
-        order = np.argsort(vals)
-        rank_sum = 0.0  # sum of the positives' mid-ranks (1-based)
-        a = 0
-        while a < n_cand:
-            v = vals[order[a]]
-            b = a
-            pos_in_tie = 0
-            while b < n_cand and vals[order[b]] == v:
-                pos_in_tie += pos[order[b]]
-                b += 1
-            rank_sum += pos_in_tie * (a + 1 + b) / 2.0
-            a = b
-        out[u] = (rank_sum - n_pos * (n_pos + 1) / 2.0) / (float(n_pos) * float(n_neg))
+        row = neg_sorted[u]
+        wins = 0.0
+        for p in range(lo, hi):
+            below = _count_below(row, m, pos_scores[p], True)
+            at_or_below = _count_below(row, m, pos_scores[p], False)
+            wins += below + 0.5 * (at_or_below - below)
+        out[u] = wins / (float(hi - lo) * float(m))
     return out

@@ -1,0 +1,217 @@
+"""How a delimited text file is laid out: separator, header, and which column is which."""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+
+from ..errors import DataError
+
+#: Separators tried, in this order, when none is given. "ws" = runs of spaces and tabs.
+SEPARATORS = ("::", "\t", ",", ";", "|", "ws")
+SAMPLE_LINES = 50
+
+ALIASES = {
+    "user": ("user", "user_id", "userid", "uid", "users", "user id", "customer_id",
+             "customer", "reviewer_id", "reviewerid"),
+    "item": ("item", "item_id", "itemid", "iid", "items", "item id", "movieid", "movie_id",
+             "movie", "product_id", "productid", "product", "asin", "isbn", "book_id",
+             "track_id", "artist_id"),
+    "rating": ("rating", "ratings", "score", "value", "stars", "rate", "grade",
+               "book_rating", "book-rating", "overall"),
+    "timestamp": ("timestamp", "time", "ts", "date", "datetime", "unix_timestamp",
+                  "unixreviewtime"),
+}
+ROLES = ("user", "item", "rating", "timestamp")
+
+#: The MovieLens layouts: separator, header, field count, column names.
+PRESETS = {
+    "ml-100k": ("\t", False, 4, None),
+    "ml-1m": ("::", False, 4, None),
+    "ml-latest": (",", True, 4, ["userId", "movieId", "rating", "timestamp"]),
+}
+
+
+@dataclass
+class Dialect:
+    sep: str                 # one character, "::" or "ws"
+    header: bool
+    n_fields: int
+    names: list | None       # header names (None without a header)
+    skip_lines: int          # physical lines before the first data line (header included)
+    quoting: bool            # whether a quote character may occur (seen in the sample)
+    bom: bool
+
+
+@dataclass
+class Columns:
+    user: int
+    item: int
+    rating: int | None
+    timestamp: int | None
+
+    def label(self, dialect: Dialect, pos: int):
+        """A column as error messages name it: its header name, else its position."""
+        if dialect.names is not None and pos < len(dialect.names):
+            return dialect.names[pos]
+        return pos
+
+
+def split_line(line: str, sep: str) -> list:
+    if sep == "::":
+        return line.split("::")
+    if sep == "ws":
+        return line.split()
+    return next(csv.reader([line], delimiter=sep, strict=False), [""])
+
+
+def sample_lines(head: bytes, encoding: str):
+    """The first physical lines of ``head``: list of (line number, text), blank ones as ""."""
+    bom = head.startswith(b"\xef\xbb\xbf")
+    if bom:
+        head = head[3:]
+    text = head.decode(encoding, errors="replace")
+    lines = text.splitlines()
+    if not text.endswith(("\n", "\r")) and len(head) >= 1 << 16 and lines:
+        lines.pop()  # probably cut in the middle
+    return bom, [(k + 1, s) for k, s in enumerate(lines[: 4 * SAMPLE_LINES])]
+
+
+def is_number(text: str) -> bool:
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
+
+
+def detect(head: bytes, *, sep, header, fmt, encoding) -> Dialect:
+    """Separator, header and field count from the first lines of the file."""
+    bom, lines = sample_lines(head, encoding)
+    nonblank = [(n, s) for n, s in lines if s.strip()][:SAMPLE_LINES]
+    if fmt in PRESETS:
+        p_sep, p_header, p_fields, p_names = PRESETS[fmt]
+        sep = p_sep if sep is None else sep
+        header = p_header if header is None else header
+    if not nonblank:
+        raise DataError("the file is empty (no data rows)")
+    texts = [s for _, s in nonblank]
+    if sep is None:
+        sep = _detect_sep(texts)
+    elif sep not in SEPARATORS and (len(sep) != 1 or sep in "\r\n\""):
+        raise ValueError(f"sep must be one character, '::' or 'ws'; got {sep!r}")
+    if sep == " " and any("  " in s or s != s.strip(" ") for s in texts):
+        sep = "ws"
+    rows = [split_line(s, sep) for s in texts]
+    first = [f.strip().strip('"').strip() for f in rows[0]]
+    if header is None:
+        header = _looks_like_header(first, rows[1:])
+    counts = [len(r) for r in rows]
+    n_fields = len(rows[0]) if header else max(set(counts), key=counts.count)
+    if n_fields < 2:
+        raise DataError(f"cannot find two columns (user and item) in the first line "
+                        f"{texts[0][:80]!r}; pass sep= to name the separator",
+                        line=nonblank[0][0])
+    names = [f.strip() for f in rows[0]] if header else None
+    if fmt in PRESETS and PRESETS[fmt][3] is not None and header and names is None:
+        names = PRESETS[fmt][3]
+    skip = nonblank[0][0] if header else 0
+    quoting = sep not in ("::", "ws") and any('"' in s for s in texts)
+    return Dialect(sep=sep, header=bool(header), n_fields=n_fields, names=names,
+                   skip_lines=skip, quoting=quoting, bom=bom)
+
+
+def _detect_sep(texts) -> str:
+    best = None
+    for cand in SEPARATORS:
+        if cand != "ws" and not any(cand in s for s in texts):
+            continue
+        counts = [len(split_line(s, cand)) for s in texts]
+        mode = max(set(counts), key=counts.count)
+        agree = counts.count(mode)
+        if mode >= 2 and agree >= max(1, len(counts) - max(1, len(counts) // 10)):
+            return cand
+        if mode >= 2 and (best is None or agree > best[1]):
+            best = (cand, agree)
+    if best is not None:
+        return best[0]
+    raise DataError(f"cannot tell the separator from the first lines "
+                    f"(first line: {texts[0][:80]!r}); pass sep=")
+
+
+def _looks_like_header(first, rest) -> bool:
+    lowered = [f.lower() for f in first]
+    if any(f in names for f in lowered for names in ALIASES.values()):
+        return True
+    if not rest:
+        return False
+    for j, f in enumerate(first):
+        if is_number(f):
+            continue
+        below = [r[j].strip() for r in rest if j < len(r)]
+        if below and all(is_number(b) for b in below):
+            return True
+    return False
+
+
+def resolve_columns(dialect: Dialect, *, user, item, rating, timestamp) -> Columns:
+    """Positions of the user, item, rating and timestamp columns (rating/timestamp may be None)."""
+    specs = {"user": user, "item": item, "rating": rating, "timestamp": timestamp}
+    for role in ("user", "item"):
+        if specs[role] is None or specs[role] is False:
+            if specs[role] is False:
+                raise ValueError(f"{role}=False: a ratings file needs a {role} column")
+    pos = {}
+    for role, spec in specs.items():
+        if spec is None or spec is False:
+            continue
+        pos[role] = _position(dialect, spec, role)
+    defaults = [r for r in ROLES if specs[r] is None]
+    if defaults:
+        found = {}
+        if dialect.names is not None:
+            lowered = [n.lower() for n in dialect.names]
+            for role in defaults:
+                hits = [k for k, n in enumerate(lowered) if n in ALIASES[role]]
+                if hits:
+                    found[role] = hits[0]
+        if dialect.names is not None and (found or any(r in pos for r in ("user", "item"))):
+            for role in ("user", "item"):
+                if role not in pos and role not in found:
+                    raise DataError(
+                        f"cannot tell which column holds the {role} ids "
+                        f"(columns are {dialect.names}); pass {role}= with a column name "
+                        "or position")
+            pos.update(found)
+        else:
+            for role, k in (("user", 0), ("item", 1), ("rating", 2), ("timestamp", 3)):
+                if role in defaults and k < dialect.n_fields and k not in pos.values():
+                    pos[role] = k
+    used = {}
+    for role, k in pos.items():
+        if k in used:
+            raise ValueError(f"{used[k]} and {role} cannot both be column "
+                             f"{Columns.label(None, dialect, k)!r}")
+        used[k] = role
+    if "user" not in pos or "item" not in pos:
+        raise DataError("cannot find the user and item columns; pass user= and item=")
+    return Columns(pos["user"], pos["item"], pos.get("rating"), pos.get("timestamp"))
+
+
+def _position(dialect: Dialect, spec, role) -> int:
+    if isinstance(spec, bool) or not isinstance(spec, (int, str)):
+        raise TypeError(f"{role}= must be a column name or a 0-based position, got {spec!r}")
+    if isinstance(spec, int):
+        if not 0 <= spec < dialect.n_fields:
+            raise DataError(f"{role} column position {spec} does not exist; the file has "
+                            f"{dialect.n_fields} columns (positions 0..{dialect.n_fields - 1})")
+        return spec
+    if dialect.names is None:
+        raise DataError(f"no {role} column named {spec!r}: the file has no header row, so "
+                        f"name columns by position (0..{dialect.n_fields - 1})")
+    if spec in dialect.names:
+        return dialect.names.index(spec)
+    hits = [k for k, n in enumerate(dialect.names) if n.lower() == spec.lower()]
+    if len(hits) == 1:
+        return hits[0]
+    raise DataError(f"no {role} column named {spec!r}; the columns are {dialect.names}")

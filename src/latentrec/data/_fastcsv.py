@@ -1,0 +1,274 @@
+"""Compiled fast path for plain numeric rating files (integer ids, numeric ratings).
+
+The reader feeds whole lines of raw bytes, block after block, to :func:`parse_block`, which
+tokenizes and converts them in one pass straight into the final arrays. It accepts only the
+simple, common case: unquoted fields, canonical decimal integer ids, numbers whose float32
+value it can compute exactly, integer timestamps. On anything else it stops and reports
+STOP, and the caller hands the whole file to the general reader (pyarrow, then a line-by-
+line Python scan that names the bad line). It never guesses: a value it accepts is the value
+the general reader would give.
+
+Field kinds (``kinds[k]`` for field ``k`` of a line): SKIP, USER, ITEM, RATING, TIME.
+Separators: one byte (``sep``), ``::`` (``sep == COLONS``), or runs of spaces and tabs
+(``sep == WHITESPACE``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+SKIP, USER, ITEM, RATING, TIME = 0, 1, 2, 3, 4
+COLONS, WHITESPACE = -1, -2
+DONE, FULL, STOP = 0, 1, 2
+
+_NL, _CR, _SP, _TAB, _QUOTE = 10, 13, 32, 9, 34
+_INT64_MAX = np.uint64(9223372036854775807)
+# exact powers of ten in float64 (10**22 is the largest)
+_POW10 = np.array([10.0 ** k for k in range(23)], dtype=np.float64)
+
+
+@njit(cache=True, nogil=True)
+def _is_sep(buf, p, end, sep):
+    """Length of the separator at ``p`` (0 when there is none)."""
+    c = buf[p]
+    if sep >= 0:
+        return 1 if c == sep else 0
+    if sep == COLONS:
+        if c == 58 and p + 1 < end and buf[p + 1] == 58:
+            return 2
+        return 0
+    if c == _SP or c == _TAB:  # WHITESPACE: a run of blanks, unless it ends the line
+        q = p
+        while q < end and (buf[q] == _SP or buf[q] == _TAB):
+            q += 1
+        if q >= end or buf[q] == _NL or buf[q] == _CR:
+            return 0
+        return q - p
+    return 0
+
+
+@njit(cache=True, nogil=True)
+def _exact_float32(m, e10, neg):
+    """float32 nearest to m * 10**e10, or NaN when it cannot be computed exactly here."""
+    if m == 0:
+        return -0.0 if neg else 0.0
+    if m > 9007199254740992 or e10 > 22 or e10 < -22:
+        return np.nan
+    x = np.float64(m)
+    if e10 >= 0:
+        x = x * _POW10[e10]
+    else:
+        x = x / _POW10[-e10]
+    # x is the float64 nearest to the decimal (Clinger). Rounding it to float32 is exact
+    # unless x sits exactly halfway between two float32 values.
+    f = np.float32(x)
+    y = np.float64(f)
+    if y != x and not np.isinf(f):
+        g = np.nextafter(f, np.float32(np.inf) if x > y else np.float32(-np.inf))
+        if (y + np.float64(g)) * 0.5 == x:
+            return np.nan
+    if np.isinf(f):
+        return np.nan
+    return -y if neg else y
+
+
+@njit(cache=True, nogil=True)
+def parse_block(buf, pos, end, sep, kinds, users, items, ratings, times, row, stats):
+    """Parse the whole lines in ``buf[pos:end]`` (which ends with a newline).
+
+    Writes rows from ``row`` on into ``users``, ``items`` (int64 raw ids), ``ratings``
+    (float32) and ``times`` (int64); ``stats`` (int64[8]) keeps the running min and max of
+    user and item ids and the count of physical lines consumed. Returns ``(status, pos,
+    row)``: DONE with everything consumed, FULL when the arrays are full (``pos`` is the
+    start of the first line not written), STOP on anything the fast path does not take.
+    """
+    nf = kinds.shape[0]
+    cap = users.shape[0]
+    while pos < end:
+        c = buf[pos]
+        if c == _NL:
+            pos += 1
+            stats[4] += 1
+            continue
+        if c == _CR and pos + 1 < end and buf[pos + 1] == _NL:
+            pos += 2
+            stats[4] += 1
+            continue
+        if row >= cap:
+            return FULL, pos, row
+        if sep == WHITESPACE:
+            while buf[pos] == _SP or buf[pos] == _TAB:
+                pos += 1
+        for k in range(nf):
+            kind = kinds[k]
+            if k > 0:
+                n = _is_sep(buf, pos, end, sep)
+                if n == 0:
+                    return STOP, pos, row
+                pos += n
+            if kind == USER or kind == ITEM:
+                neg = False
+                if buf[pos] == 45:  # '-'
+                    neg = True
+                    pos += 1
+                start = pos
+                v = np.uint64(0)
+                while pos < end:
+                    d = np.int64(buf[pos]) - 48
+                    if d < 0 or d > 9:
+                        break
+                    if pos - start >= 19:
+                        return STOP, pos, row
+                    v = v * np.uint64(10) + np.uint64(d)
+                    pos += 1
+                ndig = pos - start
+                if ndig == 0 or (ndig > 1 and buf[start] == 48) or v > _INT64_MAX:
+                    return STOP, pos, row
+                x = -np.int64(v) if neg else np.int64(v)
+                if kind == USER:
+                    users[row] = x
+                    if x < stats[0]:
+                        stats[0] = x
+                    if x > stats[1]:
+                        stats[1] = x
+                else:
+                    items[row] = x
+                    if x < stats[2]:
+                        stats[2] = x
+                    if x > stats[3]:
+                        stats[3] = x
+            elif kind == RATING:
+                while buf[pos] == _SP or (buf[pos] == _TAB and sep != _TAB):
+                    pos += 1
+                neg = False
+                if buf[pos] == 45 or buf[pos] == 43:
+                    neg = buf[pos] == 45
+                    pos += 1
+                m = np.uint64(0)
+                nsig = 0
+                e10 = 0
+                ndig = 0
+                while True:
+                    d = np.int64(buf[pos]) - 48
+                    if d < 0 or d > 9:
+                        break
+                    ndig += 1
+                    if m != 0 or d != 0:
+                        nsig += 1
+                        if nsig > 19:
+                            return STOP, pos, row
+                        m = m * np.uint64(10) + np.uint64(d)
+                    pos += 1
+                if buf[pos] == 46:  # '.'
+                    pos += 1
+                    while True:
+                        d = np.int64(buf[pos]) - 48
+                        if d < 0 or d > 9:
+                            break
+                        ndig += 1
+                        if m != 0 or d != 0:
+                            nsig += 1
+                            if nsig > 19:
+                                return STOP, pos, row
+                            m = m * np.uint64(10) + np.uint64(d)
+                        e10 -= 1
+                        pos += 1
+                if ndig == 0:
+                    return STOP, pos, row
+                if buf[pos] == 101 or buf[pos] == 69:  # 'e' / 'E'
+                    pos += 1
+                    eneg = False
+                    if buf[pos] == 45 or buf[pos] == 43:
+                        eneg = buf[pos] == 45
+                        pos += 1
+                    ev = 0
+                    nd = 0
+                    while True:
+                        d = np.int64(buf[pos]) - 48
+                        if d < 0 or d > 9:
+                            break
+                        if nd >= 4:
+                            return STOP, pos, row
+                        ev = ev * 10 + d
+                        nd += 1
+                        pos += 1
+                    if nd == 0:
+                        return STOP, pos, row
+                    e10 += -ev if eneg else ev
+                while buf[pos] == _SP or (buf[pos] == _TAB and sep != _TAB):
+                    pos += 1
+                f = _exact_float32(m, e10, neg)
+                if np.isnan(f):
+                    return STOP, pos, row
+                ratings[row] = f
+            elif kind == TIME:
+                while buf[pos] == _SP or (buf[pos] == _TAB and sep != _TAB):
+                    pos += 1
+                neg = False
+                if buf[pos] == 45 or buf[pos] == 43:
+                    neg = buf[pos] == 45
+                    pos += 1
+                start = pos
+                v = np.uint64(0)
+                while True:
+                    d = np.int64(buf[pos]) - 48
+                    if d < 0 or d > 9:
+                        break
+                    if pos - start >= 18:
+                        return STOP, pos, row
+                    v = v * np.uint64(10) + np.uint64(d)
+                    pos += 1
+                if pos == start:
+                    return STOP, pos, row
+                while buf[pos] == _SP or (buf[pos] == _TAB and sep != _TAB):
+                    pos += 1
+                times[row] = -np.int64(v) if neg else np.int64(v)
+            else:  # SKIP: any bytes up to the next separator or the end of the line
+                while True:
+                    c = buf[pos]
+                    if c == _NL or c == _CR or c == _QUOTE:
+                        break
+                    if _is_sep(buf, pos, end, sep) != 0:
+                        break
+                    pos += 1
+                if c == _QUOTE:
+                    return STOP, pos, row
+        # end of line
+        if sep == WHITESPACE:
+            while buf[pos] == _SP or buf[pos] == _TAB:
+                pos += 1
+        if buf[pos] == _CR and pos + 1 < end and buf[pos + 1] == _NL:
+            pos += 1
+        if buf[pos] != _NL:
+            return STOP, pos, row
+        pos += 1
+        stats[4] += 1
+        row += 1
+    return DONE, pos, row
+
+
+@njit(cache=True, nogil=True)
+def dense_codes(ids, lo, hi, out):
+    """Codes of ids sorted ascending, for ids within a small range ``lo..hi``.
+
+    Writes int32 codes into ``out`` and returns the sorted distinct ids (int64).
+    """
+    size = hi - lo + 1
+    rank = np.zeros(size, dtype=np.int32)
+    for j in range(ids.shape[0]):
+        rank[ids[j] - lo] = 1
+    count = 0
+    for k in range(size):
+        if rank[k] != 0:
+            rank[k] = count
+            count += 1
+        else:
+            rank[k] = -1
+    uniques = np.empty(count, dtype=np.int64)
+    for k in range(size):
+        if rank[k] >= 0:
+            uniques[rank[k]] = lo + k
+    for j in range(ids.shape[0]):
+        out[j] = rank[ids[j] - lo]
+    return uniques

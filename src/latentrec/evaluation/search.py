@@ -1,0 +1,122 @@
+"""Hyperparameter search on a validation split carved out of the training data only."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .._random import check_random_state
+from ..data.ratings import Ratings
+from ..data.split import holdout
+from .protocols import evaluate
+
+
+@dataclass
+class SearchResult:
+    """What a search found: the best parameters, that model refitted on all the training
+    data, and every trial (one row each, best first)."""
+
+    best_params: dict
+    best_model: object
+    results: pd.DataFrame
+    metric: str
+
+    @property
+    def best_score(self) -> float:
+        return float(self.results[self.metric].iloc[0])
+
+    def __repr__(self) -> str:
+        return (f"<SearchResult: best {self.metric}={self.best_score:.4f} with "
+                f"{self.best_params} over {len(self.results)} trials>")
+
+
+def grid_search(model, ratings: Ratings, param_grid: dict, *, metric: str = "rmse",
+                validation_fraction: float = 0.1, max_epochs: int = 200,
+                time_budget: float | None = None, random_state=None,
+                progress=None) -> SearchResult:
+    """Try every combination in ``param_grid`` ({name: [values]}); see :func:`random_search`."""
+    names = list(param_grid)
+    combos = [dict(zip(names, values))
+              for values in itertools.product(*(param_grid[n] for n in names))]
+    return _search(model, ratings, combos, metric, validation_fraction, max_epochs,
+                   time_budget, random_state, progress)
+
+
+def random_search(model, ratings: Ratings, param_distributions: dict, n_iter: int = 20, *,
+                  metric: str = "rmse", validation_fraction: float = 0.1,
+                  max_epochs: int = 200, time_budget: float | None = None,
+                  random_state=None, progress=None) -> SearchResult:
+    """Try ``n_iter`` random draws from ``param_distributions``.
+
+    Each value is a list (drawn uniformly), a ``("log", low, high)`` or ``("uniform", low,
+    high)`` range, or ``("int", low, high)``. Every trial trains on the same training part
+    and is scored on the same validation part, both carved out of ``ratings``; a model
+    with ``n_epochs`` stops early on that part, and its best epoch count becomes a
+    parameter. The best parameters are then refitted on all of ``ratings``.
+    ``time_budget`` (seconds) stops starting new trials once spent.
+    """
+    rng = check_random_state(random_state)
+    if not isinstance(n_iter, (int, np.integer)) or n_iter < 1:
+        raise ValueError(f"n_iter must be a positive integer, got {n_iter!r}")
+    combos = [{k: _draw(k, spec, rng) for k, spec in param_distributions.items()}
+              for _ in range(n_iter)]
+    return _search(model, ratings, combos, metric, validation_fraction, max_epochs,
+                   time_budget, rng, progress)
+
+
+def _draw(name, spec, rng):
+    if isinstance(spec, (list, tuple)) and spec and spec[0] in ("log", "uniform", "int") \
+            and len(spec) == 3:
+        kind, low, high = spec
+        if kind == "log":
+            return float(np.exp(rng.uniform(np.log(low), np.log(high))))
+        if kind == "uniform":
+            return float(rng.uniform(low, high))
+        return int(rng.integers(low, high + 1))
+    if isinstance(spec, (list, tuple)) and spec:
+        return spec[int(rng.integers(len(spec)))]
+    raise ValueError(f"{name}: give a non-empty list of values or a ('log'|'uniform'|'int', "
+                     f"low, high) range, got {spec!r}")
+
+
+def _search(model, ratings, combos, metric, validation_fraction, max_epochs, time_budget,
+            random_state, progress) -> SearchResult:
+    if metric not in ("rmse", "mae"):
+        raise ValueError(f"metric must be 'rmse' or 'mae', got {metric!r}")
+    if time_budget is not None and not time_budget > 0:
+        raise ValueError(f"time_budget must be a positive number of seconds, got {time_budget!r}")
+    for combo in combos:
+        model.clone().set_params(**combo)  # unknown names fail before any training
+    train, val = holdout(ratings, validation_fraction, random_state=random_state)
+    started, rows = time.perf_counter(), []
+    for combo in combos:
+        if time_budget is not None and rows and time.perf_counter() - started > time_budget:
+            break
+        rows.append(_trial(model, combo, train, val, metric, max_epochs))
+        if progress is not None:
+            progress(len(rows), len(combos), rows[-1])
+    rows.sort(key=lambda row: row[metric])  # stable: the earlier trial wins a tie
+    best = {k: v for k, v in rows[0].items() if k in model.get_params()}
+    best_model = model.clone().set_params(**best)
+    if "early_stopping" in best_model.get_params():
+        best_model.set_params(early_stopping=False)
+    return SearchResult(best, best_model.fit(ratings), pd.DataFrame(rows), metric)
+
+
+def _trial(model, combo, train, val, metric, max_epochs) -> dict:
+    candidate = model.clone().set_params(**combo)
+    params = candidate.get_params()
+    start = time.perf_counter()
+    if "n_epochs" in params and "early_stopping" in params and "n_epochs" not in combo:
+        candidate.set_params(n_epochs=max_epochs, early_stopping=True).fit(train, validation=val)
+        best = min(candidate.history_, key=lambda h: h["val_rmse"])
+        combo = dict(combo, n_epochs=best["epoch"])
+    else:
+        candidate.fit(train)
+    scores = evaluate(candidate, train, val, [metric], fitted=True)
+    return dict(combo, **{metric: scores[metric]}, seconds=time.perf_counter() - start)
+

@@ -1,0 +1,88 @@
+import zipfile
+
+import numpy as np
+import pytest
+
+from latentrec import DataError, Ratings, datasets
+
+
+@pytest.fixture(scope="module")
+def ml100k():
+    return datasets.load("ml-100k")
+
+
+def test_bundled_ml100k_matches_the_published_figures(ml100k):
+    r = ml100k.ratings
+    assert isinstance(r, Ratings)
+    assert (r.n_ratings, r.n_users, r.n_items) == (100_000, 943, 1_682)
+    assert round(float(r.values.astype(np.float64).mean()), 5) == 3.52986
+    assert r.timestamps is not None
+    assert ml100k.items.loc[50, "title"] == "Star Wars"
+    assert ml100k.items.loc[50, "year"] == 1977
+    assert "Sci-Fi" in ml100k.items.loc[50, "genres"]
+    assert ml100k.users.loc[1, "occupation"] == "technician"
+    assert ml100k.users["zip_code"].map(type).eq(str).all()
+    assert "GroupLens" in ml100k.terms
+
+
+def test_list_and_describe():
+    names = datasets.list()
+    assert "ml-100k" in names and "ml-1m" in names
+    assert datasets.describe("ml-100k")["bundled"] is True
+    assert datasets.describe("ml-1m")["bundled"] is False
+
+
+def test_unknown_and_not_bundled_names_give_clear_errors():
+    with pytest.raises(DataError, match="unknown data set 'ml-5k'"):
+        datasets.load("ml-5k")
+    with pytest.raises(DataError, match="ml-1m is not bundled.*path="):
+        datasets.load("ml-1m")
+    with pytest.raises(DataError, match="no such file or folder"):
+        datasets.load("ml-1m", path="/nonexistent/ml-1m.zip")
+
+
+def test_ml1m_from_a_downloaded_zip(tmp_path):
+    path = tmp_path / "ml-1m.zip"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("ml-1m/ratings.dat", "1::1193::5::978300760\n1::661::3::978302109\n"
+                                        "2::1193::4::978298413\n")
+        z.writestr("ml-1m/movies.dat", "1193::One Flew Over the Cuckoo's Nest (1975)::Drama\n"
+                                       "661::James and the Giant Peach (1996)::Animation|"
+                                       "Children's|Musical\n".encode("latin-1"))
+        z.writestr("ml-1m/users.dat", "1::F::1::10::48067\n2::M::56::16::70072\n")
+    ds = datasets.load("ml-1m", path=path)
+    assert ds.ratings.n_ratings == 3 and ds.ratings.n_users == 2
+    assert ds.items.loc[1193, "title"] == "One Flew Over the Cuckoo's Nest"
+    assert ds.items.loc[1193, "year"] == 1975
+    assert ds.users.loc[2, "zip_code"] == "70072"
+
+
+def test_ml_latest_small_from_a_folder(tmp_path):
+    folder = tmp_path / "ml-latest-small"
+    folder.mkdir()
+    (folder / "ratings.csv").write_text("userId,movieId,rating,timestamp\n1,1,4.0,964982703\n"
+                                        "1,3,4.5,964981247\n2,1,0.5,964982224\n")
+    (folder / "movies.csv").write_text('movieId,title,genres\n1,Toy Story (1995),Adventure\n'
+                                       '3,"Grumpier Old Men, The (1995)",Comedy|Romance\n')
+    ds = datasets.load("ml-latest-small", path=folder)
+    assert ds.ratings.n_ratings == 3
+    assert sorted(ds.ratings.values.tolist()) == [0.5, 4.0, 4.5]
+    assert ds.items.loc[3, "title"] == "Grumpier Old Men, The"
+    assert ds.users is None
+
+
+def test_ml100k_from_a_downloaded_folder(tmp_path):
+    folder = tmp_path / "ml-100k"
+    folder.mkdir()
+    (folder / "u.data").write_text("196\t242\t3\t881250949\n186\t302\t3\t891717742\n")
+    flags = "|".join(["0"] * 19)
+    (folder / "u.item").write_bytes(
+        f"242|Kolya (1996)|24-Jan-1997||http://x|{flags[:-1]}1\n".encode("latin-1"))
+    ds = datasets.load("ml-100k", path=folder)
+    assert ds.ratings.n_ratings == 2
+    assert ds.items.loc[242, "title"] == "Kolya" and ds.items.loc[242, "genres"] == "Western"
+
+
+def test_synthetic_is_exported():
+    r = datasets.synthetic(50, 40, 300, random_state=0)
+    assert r.n_ratings == 300

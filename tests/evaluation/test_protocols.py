@@ -1,0 +1,78 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from latentrec import BiasBaseline, Popularity, Ratings, SGDMatrixFactorization
+from latentrec.data.split import holdout, k_fold
+from latentrec.evaluation import cross_validate, evaluate
+
+
+def tiny():
+    """4 users x 4 items; train/test written out so ranking metrics can be worked by hand."""
+    train = [("a", "x", 5), ("b", "x", 4), ("c", "x", 3), ("a", "y", 4), ("b", "y", 2),
+             ("d", "z", 1)]
+    test = [("c", "y", 5), ("d", "x", 4), ("d", "w", 2)]
+    df = pd.DataFrame(train + test, columns=["user", "item", "rating"])
+    r = Ratings.from_dataframe(df)
+    return r.subset(np.arange(6)), r.subset(np.arange(6, 9))
+
+
+def test_ranking_metrics_worked_by_hand():
+    train, test = tiny()
+    # Popularity ranks x (3 ratings) > y (2) > z (1) > w (0); train items excluded.
+    # c: candidates y, z, w -> top-2 [y, z]; relevant {y}: hit at rank 1.
+    # d: candidates x, y, w -> top-2 [x, y]; relevant (threshold 3) {x}: hit at rank 1.
+    out = evaluate(Popularity(), train, test, ["precision", "recall", "hit_rate", "mrr"],
+                   k=2, relevance_threshold=3)
+    assert out["precision@2"] == pytest.approx(0.5)
+    assert out["recall@2"] == pytest.approx(1.0)
+    assert out["hit_rate@2"] == pytest.approx(1.0)
+    assert out["mrr@2"] == pytest.approx(1.0)
+    # Without a threshold, d's relevant set is {x, w}: recall 1/2 for d.
+    out = evaluate(Popularity(), train, test, ["recall"], k=2)
+    assert out["recall@2"] == pytest.approx((1 + 0.5) / 2)
+
+
+def test_rating_metrics_match_predictions(small_ratings):
+    train, test = holdout(small_ratings, 0.25, random_state=1)
+    model = BiasBaseline().fit(train)
+    pred = model.predict(test.user_map.to_ids(test.users), test.item_map.to_ids(test.items))
+    out = evaluate(BiasBaseline(), train, test, ["rmse", "mae"])
+    assert out["rmse"] == pytest.approx(np.sqrt(np.mean((pred - test.values) ** 2)))
+    assert out["mae"] == pytest.approx(np.mean(np.abs(pred - test.values)))
+    assert out["fit_seconds"] >= 0 and out["predict_seconds"] >= 0
+
+
+def test_evaluate_leaves_the_given_model_untouched(small_ratings):
+    train, test = holdout(small_ratings, 0.25, random_state=1)
+    model = SGDMatrixFactorization(n_factors=2, n_epochs=2, n_threads=1)
+    evaluate(model, train, test, ["rmse", "auc", "ndcg", "coverage"])
+    assert not hasattr(model, "user_factors_")
+
+
+def test_cross_validate_same_seed_same_folds_and_table(small_ratings):
+    a = cross_validate(BiasBaseline(), small_ratings, cv=3, random_state=4)
+    b = cross_validate(BiasBaseline(), small_ratings, cv=3, random_state=4)
+    pd.testing.assert_series_equal(a.folds["rmse"], b.folds["rmse"])
+    table = a.to_dataframe()
+    assert list(table.index) == ["fold 1", "fold 2", "fold 3", "mean", "std"]
+    assert table.loc["mean", "rmse"] == pytest.approx(a.folds["rmse"].mean())
+    assert "BiasBaseline" in str(a) and "fit_seconds" in table.columns
+
+
+def test_cross_validate_reuses_given_folds(small_ratings):
+    folds = k_fold(small_ratings, 3, random_state=0)
+    a = cross_validate(BiasBaseline(), small_ratings, cv=folds)
+    b = cross_validate(BiasBaseline(), small_ratings, cv=3, random_state=0)
+    np.testing.assert_allclose(a.folds["rmse"], b.folds["rmse"])
+
+
+@pytest.mark.parametrize("kw, message", [
+    (dict(metrics=["rmse", "accuracy"]), "unknown metric 'accuracy'"),
+    (dict(metrics=[]), "at least one metric"),
+    (dict(k=0), "k must be a positive integer, got 0"),
+])
+def test_bad_arguments(small_ratings, kw, message):
+    train, test = holdout(small_ratings, 0.25, random_state=1)
+    with pytest.raises(ValueError, match=message):
+        evaluate(BiasBaseline(), train, test, **kw)

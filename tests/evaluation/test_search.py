@@ -1,0 +1,58 @@
+import numpy as np
+import pytest
+
+from latentrec import BiasBaseline, SGDMatrixFactorization
+from latentrec.evaluation import grid_search, random_search
+
+
+def sgd():
+    return SGDMatrixFactorization(n_factors=3, n_threads=1, random_state=0)
+
+
+def test_grid_search_tries_every_combination_and_refits_the_best(small_ratings):
+    res = grid_search(sgd(), small_ratings, {"regularization": [0.01, 0.1],
+                                             "learning_rate": [0.005, 0.02]},
+                      max_epochs=60, random_state=0)
+    assert len(res.results) == 4
+    assert res.results["rmse"].is_monotonic_increasing
+    best = res.results.iloc[0]
+    assert res.best_params["regularization"] == best["regularization"]
+    # the epoch count came from early stopping and is what the refit trains
+    assert res.best_params["n_epochs"] == best["n_epochs"] >= 1
+    assert len(res.best_model.history_) == res.best_params["n_epochs"]
+    assert res.best_model.user_factors_.shape[0] == small_ratings.n_users
+
+
+def test_search_is_reproducible(small_ratings):
+    space = {"regularization": ("log", 0.01, 0.5), "n_factors": ("int", 2, 6)}
+    a = random_search(sgd(), small_ratings, space, n_iter=3, max_epochs=20, random_state=3)
+    b = random_search(sgd(), small_ratings, space, n_iter=3, max_epochs=20, random_state=3)
+    assert a.results.drop(columns="seconds").equals(b.results.drop(columns="seconds"))
+    assert 0.01 <= a.best_params["regularization"] <= 0.5
+    assert 2 <= a.best_params["n_factors"] <= 6
+
+
+def test_model_without_epochs(small_ratings):
+    res = grid_search(BiasBaseline(), small_ratings, {"user_regularization": [0, 5, 50]},
+                      random_state=0)
+    assert len(res.results) == 3 and np.isfinite(res.best_score)
+
+
+def test_time_budget_stops_starting_trials(small_ratings):
+    res = random_search(sgd(), small_ratings, {"regularization": [0.01, 0.1]}, n_iter=50,
+                        time_budget=1e-9, max_epochs=5, random_state=0)
+    assert len(res.results) == 1
+
+
+@pytest.mark.parametrize("kw, message", [
+    (dict(param_distributions={"nope": [1]}), "has no parameter 'nope'"),
+    (dict(param_distributions={"regularization": []}), "non-empty list"),
+    (dict(n_iter=0), "n_iter must be a positive integer, got 0"),
+    (dict(metric="auc"), "metric must be 'rmse' or 'mae', got 'auc'"),
+    (dict(time_budget=-1), "time_budget must be a positive number"),
+])
+def test_bad_search_arguments(small_ratings, kw, message):
+    args = dict(param_distributions={"regularization": [0.1]}, n_iter=1)
+    args.update(kw)
+    with pytest.raises(ValueError, match=message):
+        random_search(sgd(), small_ratings, **args)
