@@ -1,7 +1,16 @@
 """latentrec: matrix-factorization recommenders, compiled and complete."""
 
 from .compat import matrix_factorization
-from .data import IdMap, Ratings
+from .data import (
+    IdMap,
+    Ratings,
+    holdout,
+    k_fold,
+    read_ratings,
+    time_split,
+    user_holdout,
+    write_ratings,
+)
 from .errors import (
     DataError,
     LatentrecError,
@@ -27,5 +36,6 @@ __all__ = [
     "Ratings", "IdMap", "DataError", "LatentrecError", "ModelFileError", "NotFittedError",
     "UnknownIdError", "TrainingDivergedError", "Recommender", "FoldedUser",
     "SGDMatrixFactorization", "GlobalMean", "BiasBaseline", "Popularity",
-    "RandomRecommender", "load", "__version__", "matrix_factorization",
+    "RandomRecommender", "load", "holdout", "k_fold", "user_holdout", "time_split",
+    "__version__", "matrix_factorization", "read_ratings", "write_ratings",
 ]

@@ -20,7 +20,7 @@ from numba import njit
 
 SKIP, USER, ITEM, RATING, TIME = 0, 1, 2, 3, 4
 COLONS, WHITESPACE = -1, -2
-DONE, FULL, STOP = 0, 1, 2
+DONE, FULL, STOP, WIDE = 0, 1, 2, 3
 
 _NL, _CR, _SP, _TAB, _QUOTE = 10, 13, 32, 9, 34
 _INT64_MAX = np.uint64(9223372036854775807)
@@ -48,28 +48,34 @@ def _is_sep(buf, p, end, sep):
     return 0
 
 
+_POW10_F32 = np.array([10.0 ** k for k in range(11)], dtype=np.float32)
+
+
 @njit(cache=True, nogil=True)
 def _exact_float32(m, e10, neg):
-    """float32 nearest to m * 10**e10, or NaN when it cannot be computed exactly here."""
+    """float32 nearest to +-m * 10**e10, or NaN when it cannot be computed exactly here."""
     if m == 0:
         return -0.0 if neg else 0.0
+    if m < 16777216 and -10 <= e10 <= 10:
+        # both operands exact in float32: one correctly rounded float32 operation
+        f = np.float32(m)
+        f = f * _POW10_F32[e10] if e10 >= 0 else f / _POW10_F32[-e10]
+        y = np.float64(f)
+        return -y if neg else y
     if m > 9007199254740992 or e10 > 22 or e10 < -22:
         return np.nan
     x = np.float64(m)
-    if e10 >= 0:
-        x = x * _POW10[e10]
-    else:
-        x = x / _POW10[-e10]
+    x = x * _POW10[e10] if e10 >= 0 else x / _POW10[-e10]
     # x is the float64 nearest to the decimal (Clinger). Rounding it to float32 is exact
     # unless x sits exactly halfway between two float32 values.
     f = np.float32(x)
     y = np.float64(f)
-    if y != x and not np.isinf(f):
+    if np.isinf(f):
+        return np.nan
+    if y != x:
         g = np.nextafter(f, np.float32(np.inf) if x > y else np.float32(-np.inf))
         if (y + np.float64(g)) * 0.5 == x:
             return np.nan
-    if np.isinf(f):
-        return np.nan
     return -y if neg else y
 
 
@@ -77,67 +83,71 @@ def _exact_float32(m, e10, neg):
 def parse_block(buf, pos, end, sep, kinds, users, items, ratings, times, row, stats):
     """Parse the whole lines in ``buf[pos:end]`` (which ends with a newline).
 
-    Writes rows from ``row`` on into ``users``, ``items`` (int64 raw ids), ``ratings``
+    Writes rows from ``row`` on into ``users``, ``items`` (int32 raw ids), ``ratings``
     (float32) and ``times`` (int64); ``stats`` (int64[8]) keeps the running min and max of
     user and item ids and the count of physical lines consumed. Returns ``(status, pos,
     row)``: DONE with everything consumed, FULL when the arrays are full (``pos`` is the
-    start of the first line not written), STOP on anything the fast path does not take.
+    start of the first line not written), WIDE on an id outside the int32 range, STOP on
+    anything else the fast path does not take.
     """
     nf = kinds.shape[0]
     cap = users.shape[0]
+    umin, umax, imin, imax, nlines = stats[0], stats[1], stats[2], stats[3], stats[4]
+    status = DONE
     while pos < end:
         c = buf[pos]
         if c == _NL:
             pos += 1
-            stats[4] += 1
+            nlines += 1
             continue
-        if c == _CR and pos + 1 < end and buf[pos + 1] == _NL:
+        if c == _CR and buf[pos + 1] == _NL:
             pos += 2
-            stats[4] += 1
+            nlines += 1
             continue
         if row >= cap:
-            return FULL, pos, row
+            status = FULL
+            break
         if sep == WHITESPACE:
             while buf[pos] == _SP or buf[pos] == _TAB:
                 pos += 1
         for k in range(nf):
             kind = kinds[k]
             if k > 0:
-                n = _is_sep(buf, pos, end, sep)
-                if n == 0:
-                    return STOP, pos, row
-                pos += n
+                if sep >= 0:
+                    if buf[pos] != sep:
+                        return STOP, pos, row
+                    pos += 1
+                else:
+                    n = _is_sep(buf, pos, end, sep)
+                    if n == 0:
+                        return STOP, pos, row
+                    pos += n
             if kind == USER or kind == ITEM:
-                neg = False
-                if buf[pos] == 45:  # '-'
-                    neg = True
+                neg = buf[pos] == 45  # '-'
+                if neg:
                     pos += 1
                 start = pos
-                v = np.uint64(0)
-                while pos < end:
-                    d = np.int64(buf[pos]) - 48
-                    if d < 0 or d > 9:
+                v = 0
+                while True:
+                    d = np.uint8(buf[pos] - 48)
+                    if d > 9:
                         break
-                    if pos - start >= 19:
-                        return STOP, pos, row
-                    v = v * np.uint64(10) + np.uint64(d)
+                    v = v * 10 + d
                     pos += 1
                 ndig = pos - start
-                if ndig == 0 or (ndig > 1 and buf[start] == 48) or v > _INT64_MAX:
+                if ndig == 0 or ndig > 10 or (ndig > 1 and buf[start] == 48):
                     return STOP, pos, row
-                x = -np.int64(v) if neg else np.int64(v)
+                x = -v if neg else v
+                if x < -2147483648 or x > 2147483647:
+                    return WIDE, pos, row
                 if kind == USER:
                     users[row] = x
-                    if x < stats[0]:
-                        stats[0] = x
-                    if x > stats[1]:
-                        stats[1] = x
+                    umin = min(umin, x)
+                    umax = max(umax, x)
                 else:
                     items[row] = x
-                    if x < stats[2]:
-                        stats[2] = x
-                    if x > stats[3]:
-                        stats[3] = x
+                    imin = min(imin, x)
+                    imax = max(imax, x)
             elif kind == RATING:
                 while buf[pos] == _SP or (buf[pos] == _TAB and sep != _TAB):
                     pos += 1
@@ -145,36 +155,32 @@ def parse_block(buf, pos, end, sep, kinds, users, items, ratings, times, row, st
                 if buf[pos] == 45 or buf[pos] == 43:
                     neg = buf[pos] == 45
                     pos += 1
-                m = np.uint64(0)
+                m = 0
                 nsig = 0
                 e10 = 0
                 ndig = 0
                 while True:
-                    d = np.int64(buf[pos]) - 48
-                    if d < 0 or d > 9:
+                    d = np.uint8(buf[pos] - 48)
+                    if d > 9:
                         break
                     ndig += 1
                     if m != 0 or d != 0:
                         nsig += 1
-                        if nsig > 19:
-                            return STOP, pos, row
-                        m = m * np.uint64(10) + np.uint64(d)
+                        m = m * 10 + d
                     pos += 1
                 if buf[pos] == 46:  # '.'
                     pos += 1
                     while True:
-                        d = np.int64(buf[pos]) - 48
-                        if d < 0 or d > 9:
+                        d = np.uint8(buf[pos] - 48)
+                        if d > 9:
                             break
                         ndig += 1
                         if m != 0 or d != 0:
                             nsig += 1
-                            if nsig > 19:
-                                return STOP, pos, row
-                            m = m * np.uint64(10) + np.uint64(d)
+                            m = m * 10 + d
                         e10 -= 1
                         pos += 1
-                if ndig == 0:
+                if ndig == 0 or nsig > 18:
                     return STOP, pos, row
                 if buf[pos] == 101 or buf[pos] == 69:  # 'e' / 'E'
                     pos += 1
@@ -185,15 +191,13 @@ def parse_block(buf, pos, end, sep, kinds, users, items, ratings, times, row, st
                     ev = 0
                     nd = 0
                     while True:
-                        d = np.int64(buf[pos]) - 48
-                        if d < 0 or d > 9:
+                        d = np.uint8(buf[pos] - 48)
+                        if d > 9:
                             break
-                        if nd >= 4:
-                            return STOP, pos, row
                         ev = ev * 10 + d
                         nd += 1
                         pos += 1
-                    if nd == 0:
+                    if nd == 0 or nd > 4:
                         return STOP, pos, row
                     e10 += -ev if eneg else ev
                 while buf[pos] == _SP or (buf[pos] == _TAB and sep != _TAB):
@@ -210,26 +214,27 @@ def parse_block(buf, pos, end, sep, kinds, users, items, ratings, times, row, st
                     neg = buf[pos] == 45
                     pos += 1
                 start = pos
-                v = np.uint64(0)
+                v = 0
                 while True:
-                    d = np.int64(buf[pos]) - 48
-                    if d < 0 or d > 9:
+                    d = np.uint8(buf[pos] - 48)
+                    if d > 9:
                         break
-                    if pos - start >= 18:
-                        return STOP, pos, row
-                    v = v * np.uint64(10) + np.uint64(d)
+                    v = v * 10 + d
                     pos += 1
-                if pos == start:
+                if pos == start or pos - start > 18:
                     return STOP, pos, row
                 while buf[pos] == _SP or (buf[pos] == _TAB and sep != _TAB):
                     pos += 1
-                times[row] = -np.int64(v) if neg else np.int64(v)
+                times[row] = -v if neg else v
             else:  # SKIP: any bytes up to the next separator or the end of the line
                 while True:
                     c = buf[pos]
                     if c == _NL or c == _CR or c == _QUOTE:
                         break
-                    if _is_sep(buf, pos, end, sep) != 0:
+                    if sep >= 0:
+                        if c == sep:
+                            break
+                    elif _is_sep(buf, pos, end, sep) != 0:
                         break
                     pos += 1
                 if c == _QUOTE:
@@ -238,14 +243,15 @@ def parse_block(buf, pos, end, sep, kinds, users, items, ratings, times, row, st
         if sep == WHITESPACE:
             while buf[pos] == _SP or buf[pos] == _TAB:
                 pos += 1
-        if buf[pos] == _CR and pos + 1 < end and buf[pos + 1] == _NL:
+        if buf[pos] == _CR and buf[pos + 1] == _NL:
             pos += 1
         if buf[pos] != _NL:
             return STOP, pos, row
         pos += 1
-        stats[4] += 1
+        nlines += 1
         row += 1
-    return DONE, pos, row
+    stats[0], stats[1], stats[2], stats[3], stats[4] = umin, umax, imin, imax, nlines
+    return status, pos, row
 
 
 @njit(cache=True, nogil=True)

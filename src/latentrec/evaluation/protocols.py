@@ -118,16 +118,21 @@ class CVResult:
 
 def cross_validate(model, ratings: Ratings, cv=5, metrics=("rmse", "mae"), *,
                    random_state=None, k: int = 10,
-                   relevance_threshold: float | None = None) -> CVResult:
+                   relevance_threshold: float | None = None, progress=None) -> CVResult:
     """Evaluate a fresh copy of ``model`` on each fold of ``cv``.
 
     ``cv`` is a number of folds (drawn from ``random_state``), or the folds themselves
     (e.g. ``k_fold(ratings, 5, random_state=0)``, reusable across models, so every model
-    in a comparison sees the same folds).
+    in a comparison sees the same folds). ``progress(done, total)`` is called after each
+    fold.
     """
     folds = k_fold(ratings, cv, random_state=random_state) if isinstance(cv, int) else cv
-    rows = [evaluate(model, train, test, metrics, k=k, relevance_threshold=relevance_threshold)
-            for train, test in folds]
+    rows = []
+    for train, test in folds:
+        rows.append(evaluate(model, train, test, metrics, k=k,
+                             relevance_threshold=relevance_threshold))
+        if progress is not None:
+            progress(len(rows), len(folds))
     return CVResult(type(model).__name__, pd.DataFrame(rows), model.get_params())
 
 

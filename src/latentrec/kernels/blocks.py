@@ -30,7 +30,7 @@ import numpy as np
 from numba import njit, prange
 
 #: Grid side that keeps a block's Q rows (and the P rows it streams) in a core's L2 on
-#: problems of 10^6-10^8 ratings; measured in benchmarks/_sgd_kernels.py.
+#: problems of 10^6-10^8 ratings (measure with benchmarks/_hogwild.py --n-blocks G).
 GRID_TARGET = 20
 
 

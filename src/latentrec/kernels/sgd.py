@@ -63,7 +63,7 @@ def _sgd_ratings(users, items, values, order, lo, hi, P, Q, bu, bi, mu, lr, reg_
         dot = t(0)
         for k in range(K):
             dot += P[u, k] * Q[i, k]
-        pred = dot + mu + bu[u] + bi[i] if biased else dot
+        pred = (mu + bu[u] + bi[i]) + dot if biased else dot
         e = t(values[j]) - pred
         if biased:
             bu[u] += lr * (e - reg_bu * bu[u])

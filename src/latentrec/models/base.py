@@ -42,8 +42,12 @@ class Recommender(Params):
     """Base class of all latentrec models (see the module docstring)."""
 
     # -- fitting -------------------------------------------------------------------------
-    def fit(self, ratings: Ratings, validation: Ratings | None = None):
-        """Learn from ``ratings``; ``validation`` (same IdMaps) is used where the model can."""
+    def fit(self, ratings: Ratings, validation: Ratings | None = None, *, callback=None):
+        """Learn from ``ratings``; ``validation`` (same IdMaps) is used where the model can.
+
+        ``callback``, if given, is called with each epoch's history row as training goes
+        (models that train in epochs), e.g. to draw a progress bar.
+        """
         self._check_params()
         ratings = _as_ratings(ratings, "ratings")
         if ratings.n_ratings == 0:
@@ -53,8 +57,17 @@ class Recommender(Params):
             if validation.user_map != ratings.user_map or validation.item_map != ratings.item_map:
                 raise DataError("validation must share the IdMaps of the training ratings; "
                                 "make both with one split function")
-        self._fit(ratings, validation)
+        self._callback = callback
+        try:
+            self._fit(ratings, validation)
+        finally:
+            self._callback = None
         return self
+
+    def _report(self, row: dict) -> None:
+        """Hand one epoch's history row to the fit's callback, if any."""
+        if getattr(self, "_callback", None) is not None:
+            self._callback(row)
 
     def _fit(self, ratings: Ratings, validation: Ratings | None) -> None:
         raise NotImplementedError

@@ -65,7 +65,7 @@ class SGDMatrixFactorization(Recommender):
     }
 
     def __init__(self, n_factors=100, n_epochs="auto", learning_rate=0.01,
-                 regularization=0.05, bias_regularization=None, biased=True, init_scale=0.1,
+                 regularization=0.08, bias_regularization=0.02, biased=True, init_scale=0.1,
                  learning_rate_decay=1.0, shuffle=True, early_stopping="auto", patience=5,
                  validation_fraction=0.1, max_epochs=200, n_threads=None, dtype="float32",
                  random_state=None):
@@ -142,6 +142,7 @@ class SGDMatrixFactorization(Recommender):
                 else:
                     waited += 1
             history.append(row)
+            self._report(row)
             if stop_early and waited >= self.patience:
                 break
         if best_state is not None:

@@ -1,0 +1,153 @@
+"""Time latentrec.read_ratings against pandas.read_csv on a large ratings CSV.
+
+    python benchmarks/io.py                      # 10 million rows, 5 runs each
+    python benchmarks/io.py --rows 1000000 --repeat 3
+
+The file (integer user, integer item, float rating, integer timestamp; 200,000 users x
+20,000 items, no repeated pair) is generated once with numpy and kept in ``bench-data/``.
+Each measurement runs in a fresh Python process that first imports numpy, pandas, pyarrow
+and latentrec, notes its resident memory, then makes one timed call (cold: nothing read
+before). Peak memory growth is ``ru_maxrss`` at the end minus the resident memory after the
+imports. The runs alternate between the two readers; the table shows the best of each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+N_USERS, N_ITEMS = 200_000, 20_000
+
+
+def generate(path: Path, rows: int, seed: int = 0) -> None:
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    rng = np.random.default_rng(seed)
+    keys = np.unique(rng.integers(0, N_USERS * N_ITEMS, size=int(rows * 1.02) + 10))
+    keys = rng.permutation(keys)[:rows]
+    table = pa.table({
+        "user": keys // N_ITEMS,
+        "item": keys % N_ITEMS,
+        "rating": (rng.integers(1, 11, size=rows) / 2).astype(np.float32),
+        "timestamp": rng.integers(789_652_009, 1_700_000_000, size=rows),
+    })
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "wb") as f:
+        f.write(b"user,item,rating,timestamp\n")
+        pacsv.write_csv(table, f, pacsv.WriteOptions(include_header=False))
+    os.replace(tmp, path)
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def child(reader: str, path: str) -> None:
+    """One measurement, printed as JSON."""
+    import resource
+
+    import numpy as np  # noqa: F401
+    import pandas as pd
+    import pyarrow  # noqa: F401
+
+    import latentrec
+    from latentrec.data import _fastcsv  # noqa: F401  (the compiled reader's module)
+
+    base = _rss_mb()
+    t0 = time.perf_counter()
+    if reader == "latentrec":
+        r = latentrec.read_ratings(path)
+        rows = r.n_ratings
+    else:
+        df = pd.read_csv(path)
+        rows = len(df)
+    seconds = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"reader": reader, "seconds": seconds, "rows": rows,
+                      "peak_growth_mb": peak - base, "base_mb": base}))
+
+
+def machine() -> str:
+    import numpy
+    import pandas
+    import pyarrow
+
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f
+                       if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    try:
+        with open("/proc/meminfo") as f:
+            kb = int(next(line.split()[1] for line in f if line.startswith("MemTotal")))
+        ram = f"{kb / 2**20:.1f} GiB"
+    except (OSError, StopIteration):
+        ram = "unknown"
+    return (f"nproc {os.cpu_count()}; CPU {cpu}; RAM {ram}; Python "
+            f"{platform.python_version()}; numpy {numpy.__version__}; pandas "
+            f"{pandas.__version__}; pyarrow {pyarrow.__version__}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int, default=10_000_000)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--data-dir", default=str(ROOT / "bench-data"))
+    ap.add_argument("--child", nargs=2, metavar=("READER", "PATH"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        child(*args.child)
+        return
+    path = Path(args.data_dir) / f"ratings-{args.rows}.csv"
+    if not path.exists():
+        print(f"generating {path} ...", flush=True)
+        generate(path, args.rows)
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src") + os.pathsep
+               + os.environ.get("PYTHONPATH", ""))
+    # one untimed run so that the compiled reader's on-disk cache exists
+    subprocess.run([sys.executable, __file__, "--child", "latentrec", str(path)], env=env,
+                   check=True, capture_output=True)
+    results = {"latentrec": [], "pandas": []}
+    for _ in range(args.repeat):
+        for reader in results:
+            out = subprocess.run([sys.executable, __file__, "--child", reader, str(path)],
+                                 env=env, check=True, capture_output=True, text=True)
+            results[reader].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    final_mb = args.rows * (4 + 4 + 4 + 8) / 2**20
+    best = {k: min(v, key=lambda m: m["seconds"]) for k, v in results.items()}
+    print(machine())
+    print(f"file: {path.name}, {path.stat().st_size / 2**20:.0f} MiB, {args.rows:,} rows; "
+          f"final arrays {final_mb:.0f} MiB (int32 users, int32 items, float32 ratings, "
+          "int64 timestamps)")
+    print(f"{'reader':<24}{'best s':>8}{'median s':>10}{'vs pandas':>11}"
+          f"{'peak growth MiB':>17}{'x final arrays':>16}")
+    med = {k: sorted(m["seconds"] for m in v)[len(v) // 2] for k, v in results.items()}
+    for reader, label in (("latentrec", "latentrec.read_ratings"),
+                          ("pandas", "pandas.read_csv")):
+        b = best[reader]
+        growth = min(m["peak_growth_mb"] for m in results[reader])
+        print(f"{label:<24}{b['seconds']:>8.2f}{med[reader]:>10.2f}"
+              f"{b['seconds'] / best['pandas']['seconds']:>11.2f}"
+              f"{growth:>17.0f}{growth / final_mb:>16.2f}")
+    print("all runs (s): " + "; ".join(
+        f"{k} " + " ".join(f"{m['seconds']:.2f}" for m in v) for k, v in results.items()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,154 @@
+"""The ``latentrec`` command: the typer app, its global options, and the one place where
+errors become a one-line message and an exit code.
+
+Exit codes: 0 success; 2 a user mistake (bad file, unknown id, bad option value, corrupt
+model, unwritable output); 1 anything unexpected (a bug: run again with --debug);
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import sys
+import traceback
+from typing import Annotated
+
+import click
+import typer
+from typer.core import TyperCommand, TyperGroup
+
+from . import commands_data, commands_demo, commands_evaluate, commands_query, commands_train
+
+EXIT_USER_ERROR = 2
+
+
+class LatentrecGroup(TyperGroup):
+    """Runs a command and maps what it raises onto messages and exit codes."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True,
+             **extra):
+        argv = list(sys.argv[1:] if args is None else args)
+        debug = "--debug" in argv or os.environ.get("LATENTREC_DEBUG", "") not in ("", "0")
+        try:
+            rv = super().main(args=argv, prog_name=prog_name, complete_var=complete_var,
+                              standalone_mode=False, **extra)
+            code = rv if isinstance(rv, int) and not isinstance(rv, bool) else 0
+        except click.ClickException as exc:  # usage errors: unknown option, bad value
+            if debug:
+                traceback.print_exc()
+            _fail(_usage_message(exc), exc.exit_code)
+            code = exc.exit_code
+        except click.Abort:
+            _fail("aborted", 1)
+            code = 1
+        except KeyboardInterrupt:
+            _fail("interrupted", 130)
+            code = 130
+        except Exception as exc:  # noqa: BLE001 - the single place errors are reported
+            code = _report(exc, debug)
+        if not standalone_mode:
+            return code
+        sys.exit(code)
+
+
+def _report(exc: BaseException, debug: bool) -> int:
+    from ..errors import LatentrecError
+
+    if isinstance(exc, OSError) and exc.errno == errno.EPIPE:
+        return 1  # the reader of our output went away (e.g. `| head`)
+    if debug:
+        traceback.print_exc()
+    if isinstance(exc, LatentrecError):
+        _fail(str(exc), EXIT_USER_ERROR)
+        return EXIT_USER_ERROR
+    if isinstance(exc, OSError):
+        where = exc.filename if exc.filename is not None else ""
+        what = (exc.strerror or str(exc)).lower()
+        _fail(f"{where}: {what}" if where else what, EXIT_USER_ERROR)
+        return EXIT_USER_ERROR
+    if isinstance(exc, ValueError):
+        # the API raises ValueError for an argument out of range, and every argument here
+        # came from the command line
+        _fail(str(exc), EXIT_USER_ERROR)
+        return EXIT_USER_ERROR
+    if isinstance(exc, ImportError) and "latentrec[" in str(exc):
+        _fail(str(exc), EXIT_USER_ERROR)  # a missing optional extra
+        return EXIT_USER_ERROR
+    if not debug:
+        _fail(f"unexpected {type(exc).__name__}: {exc} (run again with --debug for the "
+              "traceback)", 1)
+    return 1
+
+
+def _usage_message(exc: click.ClickException) -> str:
+    message = exc.format_message()
+    ctx = getattr(exc, "ctx", None)
+    if isinstance(exc, click.UsageError) and ctx is not None and \
+            not isinstance(exc, click.BadParameter):
+        message += f" (see '{ctx.command_path} --help')"
+    return message
+
+
+def _fail(message: str, code: int) -> None:
+    text = " ".join(str(message).split())  # one line, whatever the message held
+    click.echo(f"error: {text}", err=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        click.echo(f"latentrec {__version__}")
+        raise typer.Exit()
+
+
+app = typer.Typer(
+    cls=LatentrecGroup, name="latentrec", no_args_is_help=True, add_completion=False,
+    pretty_exceptions_enable=False, context_settings={"help_option_names": ["-h", "--help"]},
+    help="Matrix-factorization recommenders: train, evaluate and query models from the "
+         "command line.")
+
+
+@app.callback()
+def _main(
+    ctx: typer.Context,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or notes "
+                                        "(every command).")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+):
+    ctx.obj = {"quiet": quiet, "debug": debug}
+
+
+class PairsCommand(TyperCommand):
+    """A command whose ``--pair`` option takes two values (USER ITEM) and repeats."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            if param.name == "pair":
+                param.type, param.nargs = click.Tuple([str, str]), 2
+
+    def invoke(self, ctx):
+        ctx.meta["latentrec.pairs"] = [tuple(p) for p in (ctx.params.pop("pair", None) or ())]
+        ctx.params["pair"] = None
+        return super().invoke(ctx)
+
+
+app.command("demo")(commands_demo.demo)
+app.command("train")(commands_train.train)
+app.command("evaluate")(commands_evaluate.evaluate)
+app.command("tune")(commands_train.tune)
+app.command("recommend")(commands_query.recommend)
+app.command("similar")(commands_query.similar)
+app.command("predict", cls=PairsCommand)(commands_query.predict)
+app.command("fill")(commands_query.fill)
+app.command("info")(commands_data.info)
+app.command("datasets")(commands_data.datasets)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

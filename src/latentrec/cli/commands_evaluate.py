@@ -1,0 +1,143 @@
+"""``latentrec evaluate``: measure one or several algorithms on the same folds."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Optional
+
+import typer
+
+from . import options as O
+from .algorithms import (RANKING_BASELINES, RATING_BASELINES, build_model, parse_algos,
+                         unused_options)
+from .inputs import check_output, read_ratings, split_fraction
+from .output import make_table
+
+_TIMES = ("fit_seconds", "predict_seconds")
+
+
+def evaluate(
+    ratings: O.Ratings,
+    algo: Annotated[Optional[list[str]], typer.Option(
+        "--algo", help="Algorithm(s) to compare: repeat the option or separate names by "
+        "commas (sgd, bias, mean, popularity, random) (default: sgd).",
+        rich_help_panel="Model", show_default=False)] = None,
+    baselines: Annotated[bool, typer.Option(
+        "--baselines", help="Add the baselines: mean and bias for rating metrics, "
+        "popularity and random for ranking metrics.", rich_help_panel="Model")] = False,
+    cv: Annotated[Optional[int], typer.Option(
+        "--cv", metavar="K", min=2, help="K-fold cross-validation (default: 5 when "
+        "--test-size is not given).", show_default=False)] = None,
+    test_size: Annotated[Optional[float], typer.Option(
+        "--test-size", metavar="FRACTION", help="One random holdout of this fraction "
+        "instead of cross-validation.", show_default=False)] = None,
+    metrics: Annotated[str, typer.Option(
+        "--metrics", help="Comma-separated: rmse, mae, precision, recall, ndcg, map, mrr, "
+        "hit_rate, auc, coverage.")] = "rmse,mae",
+    k: Annotated[int, typer.Option("--k", min=1, help="Cut-off of the ranking "
+                                   "metrics.")] = 10,
+    relevance_threshold: Annotated[Optional[float], typer.Option(
+        "--relevance-threshold", help="A test rating at least this counts as relevant for "
+        "ranking metrics (default: every test rating).", show_default=False)] = None,
+    plot: Annotated[Optional[str], typer.Option(
+        "--plot", metavar="PNG", help="Draw a bar chart of the results (mean and standard "
+        "deviation over folds) into this PNG file.", show_default=False)] = None,
+    factors: O.Factors = None, epochs: O.Epochs = None, lr: O.Lr = None, reg: O.Reg = None,
+    threads: O.Threads = None, seed: O.Seed = 0,
+    format: O.Format = "auto", sep: O.Sep = None, header: O.Header = None,
+    user: O.UserCol = None, item: O.ItemCol = None, rating: O.RatingCol = None,
+    timestamp: O.TimeCol = None, id_dtype: O.IdDtype = "auto",
+    json_out: O.Json = False, quiet: O.Quiet = False, debug: O.Debug = False,
+):
+    """Measure algorithms by cross-validation (or one holdout), all on the same folds."""
+    from .. import plots
+    from ..data.split import holdout, k_fold
+    from ..evaluation import cross_validate
+    from ..evaluation import evaluate as evaluate_once
+    from ..evaluation.protocols import RANKING_METRICS, RATING_METRICS
+
+    out = O.output(json_out, quiet)
+    names = parse_algos(algo or ["sgd"])
+    wanted = [m.strip().lower() for m in metrics.split(",") if m.strip()]
+    for m in wanted:
+        if m not in RATING_METRICS + RANKING_METRICS:
+            raise typer.BadParameter(f"unknown metric {m!r}; choose from "
+                                     f"{', '.join(RATING_METRICS + RANKING_METRICS)}",
+                                     param_hint="'--metrics'")
+    if not wanted:
+        raise typer.BadParameter("name at least one metric", param_hint="'--metrics'")
+    if baselines:
+        extra = (RATING_BASELINES if any(m in RATING_METRICS for m in wanted) else ()) + \
+                (RANKING_BASELINES if any(m in RANKING_METRICS for m in wanted) else ())
+        names += [b for b in extra if b not in names]
+    if cv is not None and test_size is not None:
+        raise typer.BadParameter("give --cv or --test-size, not both", param_hint="'--cv'")
+    if test_size is not None:
+        split_fraction(test_size, "--test-size")
+    n_folds = cv if cv is not None else (None if test_size is not None else 5)
+    opts = O.model_options(factors, epochs, lr, reg, threads, seed)
+    models = {name: build_model(name, opts) for name in names}
+    for option in unused_options(names, opts):
+        out.note(f"note: {option} does not apply to {', '.join(names)}; ignored")
+    plot_file = check_output(plot, "--plot", (".png",))
+    if plot_file is not None:
+        plots.require()
+
+    data = read_ratings(ratings, O.reader(format, sep, header, user, item, rating, timestamp,
+                                          id_dtype))
+    out.info(f"Read {ratings}: {data.summary()}")
+    started = time.perf_counter()
+    rows = []
+    if n_folds is not None:
+        folds = k_fold(data, n_folds, random_state=seed)
+        out.info(f"{n_folds}-fold cross-validation (seed {seed}); every model sees the "
+                 "same folds.")
+        with out.progress("cross-validating", total=n_folds * len(models)) as advance:
+            for k_done, (name, model) in enumerate(models.items()):
+                def on_fold(done, total, base=k_done * n_folds, name=name):
+                    advance(done=base + done, text=f"{name} fold {done}/{total}")
+
+                result = cross_validate(model, data, folds, wanted, k=k,
+                                        relevance_threshold=relevance_threshold,
+                                        progress=on_fold)
+                mean, std = result.mean, result.std
+                row = {"model": name, "class": result.model}
+                for col in mean.index:
+                    row[col] = float(mean[col])
+                    if col not in _TIMES:
+                        row[f"{col}_std"] = float(std[col])
+                rows.append(row)
+    else:
+        train_part, test_part = holdout(data, test_size, random_state=seed)
+        out.info(f"Holdout: {len(train_part):,} ratings to train, {len(test_part):,} to test "
+                 f"(seed {seed}).")
+        with out.progress("evaluating", total=len(models)) as advance:
+            for done, (name, model) in enumerate(models.items(), start=1):
+                scores = evaluate_once(model, train_part, test_part, wanted, k=k,
+                                       relevance_threshold=relevance_threshold)
+                rows.append({"model": name, "class": type(model).__name__, **scores})
+                advance(done=done, text=name)
+    seconds = time.perf_counter() - started
+
+    out.emit_json(rows)
+    metric_cols = [c for c in rows[0] if c not in ("model", "class") + _TIMES
+                   and not c.endswith("_std")]
+    cells = []
+    for row in rows:
+        line = [row["model"]]
+        for col in metric_cols:
+            value = row[col]
+            std = row.get(f"{col}_std")
+            line.append(f"{value:.4f}" if std is None else f"{value:.4f} ± {std:.4f}")
+        line.append(f"{row['fit_seconds']:.2f}")
+        cells.append(line)
+    title = (f"{n_folds}-fold cross-validation: mean ± std over folds" if n_folds
+             else f"holdout of {test_size:g}")
+    out.table(make_table(["model"] + metric_cols + ["fit s"], cells,
+                         numeric=set(metric_cols) | {"fit s"}, title=title))
+    if plot_file is not None:
+        import pandas as pd
+
+        plots.cv_comparison(pd.DataFrame(rows).set_index("model"), plot_file)
+        out.info(f"Chart written to {plot_file}")
+    out.info(f"{seconds:.1f} s")

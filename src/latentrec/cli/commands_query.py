@@ -1,0 +1,209 @@
+"""Asking a saved model: ``recommend``, ``similar``, ``predict``, ``fill``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import click
+import typer
+
+from . import options as O
+from .inputs import (CliError, check_output, known_id, load_model, read_id_list, read_pairs,
+                     read_titles, typed_id)
+from .output import format_matrix, make_table, write_table
+
+_TABLE_SUFFIXES = (".csv", ".tsv", ".parquet")
+
+
+def recommend(
+    model_path: O.ModelPath,
+    user: Annotated[Optional[str], typer.Option(
+        "--user", metavar="ID", help="The user to recommend for.", show_default=False)] = None,
+    n: O.Count = 10,
+    items: O.Items = None,
+    users_file: Annotated[Optional[str], typer.Option(
+        "--users-file", metavar="FILE", help="Recommend for many users: a file with one "
+        "user id per line.", show_default=False)] = None,
+    output_path: Annotated[Optional[str], typer.Option(
+        "--output", "-o", metavar="FILE", help="Write the lists to a .csv, .tsv or .parquet "
+        "file (columns user, rank, item, score[, title]).", show_default=False)] = None,
+    include_seen: Annotated[bool, typer.Option(
+        "--include-seen", help="Also recommend items the user rated in training.")] = False,
+    json_out: O.Json = False, quiet: O.Quiet = False, debug: O.Debug = False,
+):
+    """The best items for a user (or for every user in a file)."""
+    out = O.output(json_out, quiet)
+    if (user is None) == (users_file is None):
+        raise CliError("give one of --user ID or --users-file FILE")
+    target = check_output(output_path, "--output", _TABLE_SUFFIXES)
+    model = load_model(model_path)
+    titles = read_titles(items, model.item_map_)
+    users = ([known_id(model.user_map_, user)] if user is not None
+             else read_id_list(users_file, model.user_map_))
+    lists = model.recommend(users, n=n, exclude_seen=not include_seen)
+    records = {u: _rows(ids, scores, "item", titles) for u, (ids, scores) in zip(users, lists)}
+
+    if target is not None:
+        write_table(_long_table(records, titles is not None), target)
+        out.info(f"Wrote {sum(len(r) for r in records.values()):,} recommendations for "
+                 f"{len(records):,} user(s) to {target}")
+    if json_out:
+        out.emit_json(records[users[0]] if user is not None else records)
+    elif target is None or user is not None:
+        for u, rows in records.items():
+            _print_rows(out, rows, "item", f"Top {n} for user {u}")
+            if len(records) > 1:
+                out.line()
+
+
+def similar(
+    model_path: O.ModelPath,
+    item: Annotated[Optional[str], typer.Option(
+        "--item", metavar="ID", help="Items most like this item.", show_default=False)] = None,
+    user: Annotated[Optional[str], typer.Option(
+        "--user", metavar="ID", help="Users most like this user.", show_default=False)] = None,
+    n: O.Count = 10,
+    items: O.Items = None,
+    json_out: O.Json = False, quiet: O.Quiet = False, debug: O.Debug = False,
+):
+    """Items (or users) most like one, by the cosine of their latent factors."""
+    out = O.output(json_out, quiet)
+    if (item is None) == (user is None):
+        raise CliError("give one of --item ID or --user ID")
+    model = load_model(model_path)
+    titles = read_titles(items, model.item_map_)
+    if item is not None:
+        query = known_id(model.item_map_, item)
+        ids, scores = model.similar_items(query, n=n)
+        rows, side = _rows(ids, scores, "item", titles), "item"
+        label = titles.get(query, query) if titles else query
+        title = f"Items most like {label}" + (f" (item {query})" if label != query else "")
+    else:
+        query = known_id(model.user_map_, user)
+        ids, scores = model.similar_users(query, n=n)
+        rows, side, title = _rows(ids, scores, "user", None), "user", f"Users most like {query}"
+    out.emit_json(rows)
+    _print_rows(out, rows, side, title, score="similarity")
+
+
+def predict(
+    model_path: O.ModelPath,
+    pair: Annotated[Optional[list[str]], typer.Option(
+        "--pair", metavar="USER ITEM", help="A (user, item) pair; repeat for more.",
+        show_default=False)] = None,
+    pairs: Annotated[Optional[str], typer.Option(
+        "--pairs", metavar="FILE", help="A CSV/TSV of user,item pairs (a header naming user "
+        "and item columns is optional).", show_default=False)] = None,
+    output_path: Annotated[Optional[str], typer.Option(
+        "--output", "-o", metavar="FILE", help="Write user,item,prediction as .csv, .tsv or "
+        ".parquet; '-' prints CSV.", show_default=False)] = None,
+    unknown: Annotated[str, typer.Option(
+        "--unknown", help="An id the model has not seen: error, bias (estimate from what is "
+        "known) or nan.")] = "error",
+    clip: Annotated[bool, typer.Option("--clip", help="Bound predictions to the training "
+                                       "rating range.")] = False,
+    json_out: O.Json = False, quiet: O.Quiet = False, debug: O.Debug = False,
+):
+    """Predicted ratings for (user, item) pairs."""
+    import numpy as np
+    import pandas as pd
+
+    out = O.output(json_out, quiet)
+    given = click.get_current_context().meta.get("latentrec.pairs", [])
+    if not given and pairs is None:
+        raise CliError("give --pair USER ITEM (repeatable) or --pairs FILE")
+    if unknown not in ("error", "bias", "nan"):
+        raise typer.BadParameter(f"{unknown!r} is not error, bias or nan",
+                                 param_hint="'--unknown'")
+    target = None if output_path in (None, "-") else check_output(
+        output_path, "--output", _TABLE_SUFFIXES)
+    model = load_model(model_path)
+    users = [u for u, _ in given]
+    items_ = [i for _, i in given]
+    if pairs is not None:
+        file_users, file_items = read_pairs(pairs)
+        users += file_users
+        items_ += file_items
+    users = [typed_id(model.user_map_, u) for u in users]
+    items_ = [typed_id(model.item_map_, i) for i in items_]
+    values = model.predict(np.array(users, dtype=object), np.array(items_, dtype=object),
+                           unknown=unknown, clip=clip)
+    df = pd.DataFrame({"user": users, "item": items_, "prediction": values})
+    if target is not None:
+        write_table(df, target)
+        out.info(f"Wrote {len(df):,} predictions to {target}")
+    if json_out:
+        out.emit_json(df.to_dict("records"))
+    elif output_path == "-":
+        out.raw(df.to_csv(index=False).rstrip("\n"))
+    elif target is None:
+        out.table(make_table(["user", "item", "prediction"],
+                             [[u, i, p] for u, i, p in zip(users, items_, values)],
+                             numeric={"prediction"}))
+
+
+def fill(
+    model_path: O.ModelPath,
+    max_cells: Annotated[int, typer.Option(
+        "--max-cells", min=1, help="Refuse matrices with more cells than this.")] = 10_000,
+    decimals: Annotated[int, typer.Option("--decimals", min=0, max=10,
+                                          help="Decimals printed.")] = 2,
+    clip: Annotated[bool, typer.Option("--clip", help="Bound predictions to the training "
+                                       "rating range.")] = False,
+    output_path: Annotated[Optional[str], typer.Option(
+        "--output", "-o", metavar="FILE", help="Also write the matrix (users as rows) to a "
+        ".csv or .tsv file.", show_default=False)] = None,
+    json_out: O.Json = False, quiet: O.Quiet = False, debug: O.Debug = False,
+):
+    """The whole filled-in rating matrix (users x items), for small problems."""
+    import numpy as np
+
+    out = O.output(json_out, quiet)
+    target = check_output(output_path, "--output", (".csv", ".tsv"))
+    model = load_model(model_path)
+    n_users, n_items = len(model.user_map_), len(model.item_map_)
+    if n_users * n_items > max_cells:
+        raise CliError(
+            f"{model_path}: the matrix has {n_users:,} users x {n_items:,} items = "
+            f"{n_users * n_items:,} cells, more than --max-cells {max_cells:,}; use "
+            "'latentrec recommend' for a user's best items or 'latentrec predict' for "
+            "chosen pairs")
+    matrix = model.predict_matrix(max_cells=max_cells)
+    if clip:
+        matrix = np.clip(matrix, *model.rating_range_)
+    users, item_ids = model.user_map_.ids.tolist(), model.item_map_.ids.tolist()
+    if target is not None:
+        import pandas as pd
+
+        write_table(pd.DataFrame(matrix, index=pd.Index(users, name="user"),
+                                 columns=item_ids).reset_index(), target)
+    out.emit_json({"users": users, "items": item_ids, "ratings": matrix.round(6).tolist()})
+    out.raw(format_matrix(matrix, users, item_ids, decimals))
+
+
+# shared ------------------------------------------------------------------------------------
+def _rows(ids, scores, side: str, titles: dict | None) -> list[dict]:
+    rows = []
+    for raw, score in zip(ids.tolist(), scores.tolist()):
+        row = {side: raw, "score": float(score)}
+        if titles is not None:
+            row["title"] = titles.get(raw)
+        rows.append(row)
+    return rows
+
+
+def _print_rows(out, rows, side, title, score="score"):
+    has_title = any("title" in r for r in rows)
+    columns = ["rank", side] + (["title"] if has_title else []) + [score]
+    cells = [[k, r[side]] + ([r.get("title") or ""] if has_title else []) + [r["score"]]
+             for k, r in enumerate(rows, start=1)]
+    out.table(make_table(columns, cells, numeric={"rank", score}, title=title))
+
+
+def _long_table(records: dict, with_titles: bool):
+    import pandas as pd
+
+    flat = [{"user": u, "rank": k, **row} for u, rows in records.items()
+            for k, row in enumerate(rows, start=1)]
+    columns = ["user", "rank", "item", "score"] + (["title"] if with_titles else [])
+    return pd.DataFrame(flat, columns=columns)

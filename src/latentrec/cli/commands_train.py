@@ -1,0 +1,201 @@
+"""``latentrec train`` and ``latentrec tune``."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Annotated, Optional
+
+import typer
+
+from . import options as O
+from .algorithms import build_model, parse_algos, unused_options
+from .commands_data import history_pairs, history_summary
+from .inputs import check_output, read_ratings, split_fraction
+from .output import fmt, key_value_table, make_table
+
+#: The space ``tune`` searches (random draws; epochs are chosen by early stopping).
+TUNE_SPACE = {
+    "n_factors": [16, 32, 64, 128],
+    "learning_rate": ("log", 0.002, 0.05),
+    "regularization": ("log", 0.005, 0.5),
+}
+
+
+def train(
+    ratings: O.Ratings,
+    output_path: Annotated[str, typer.Option("--output", "-o", metavar="MODEL",
+                                             help="Where to write the model (.npz).",
+                                             show_default=False)],
+    algo: O.Algo = "sgd",
+    factors: O.Factors = None, epochs: O.Epochs = None, lr: O.Lr = None, reg: O.Reg = None,
+    threads: O.Threads = None, seed: O.Seed = 0,
+    validation: Annotated[Optional[float], typer.Option(
+        "--validation", metavar="FRACTION", help="Hold out this fraction of the ratings and "
+        "report validation RMSE per epoch (with --epochs auto: early stopping on it; the "
+        "model then trains on the rest only).", show_default=False)] = None,
+    plot: Annotated[Optional[str], typer.Option(
+        "--plot", metavar="PNG", help="Draw the training curve (RMSE per epoch) into this "
+        "PNG file.", show_default=False)] = None,
+    format: O.Format = "auto", sep: O.Sep = None, header: O.Header = None,
+    user: O.UserCol = None, item: O.ItemCol = None, rating: O.RatingCol = None,
+    timestamp: O.TimeCol = None, id_dtype: O.IdDtype = "auto",
+    json_out: O.Json = False, quiet: O.Quiet = False, debug: O.Debug = False,
+):
+    """Train a model on a ratings file and save it."""
+    from .. import plots
+    from ..data.split import holdout
+
+    out = O.output(json_out, quiet)
+    (name,) = parse_algos([algo])
+    opts = O.model_options(factors, epochs, lr, reg, threads, seed)
+    if validation is not None:
+        split_fraction(validation, "--validation")
+    model_file = check_output(output_path, "--output")
+    plot_file = check_output(plot, "--plot", (".png",))
+    if plot_file is not None:
+        plots.require()
+    model = build_model(name, opts)
+    for option in unused_options([name], opts):
+        out.note(f"note: {option} does not apply to {name}; ignored")
+
+    data = read_ratings(ratings, O.reader(format, sep, header, user, item, rating, timestamp,
+                                          id_dtype))
+    summary = data.summary()
+    out.info(f"Read {ratings}: {summary}")
+    train_part, val_part = data, None
+    if validation is not None:
+        train_part, val_part = holdout(data, validation, random_state=seed)
+        out.info(f"Holding out {len(val_part):,} ratings ({validation:g}) for validation; "
+                 f"training on {len(train_part):,}.")
+
+    started = time.perf_counter()
+    with out.progress(f"training {name}") as advance:
+        def on_epoch(row):
+            text = f"epoch {row['epoch']}  train RMSE {row['train_rmse']:.4f}"
+            if row.get("val_rmse") is not None:
+                text += f"  val RMSE {row['val_rmse']:.4f}"
+            if row.get("stage") == "refit":
+                text += "  (refit on all)"
+            advance(text=text)
+
+        model.fit(train_part, validation=val_part, callback=on_epoch)
+    seconds = time.perf_counter() - started
+    model.save(model_file)
+    history = history_summary(model.history_)
+    val_rmse = history["final_val_rmse"] if history["final_val_rmse"] is not None \
+        else history["best_val_rmse"]
+    if val_part is not None and val_rmse is None:  # a model without epochs
+        from ..evaluation import evaluate
+
+        val_rmse = evaluate(model, train_part, val_part, ["rmse"], fitted=True)["rmse"]
+    if plot_file is not None and model.history_:
+        plots.training_curve(model.history_, plot_file)
+    elif plot_file is not None:
+        out.note(f"note: {name} trains without epochs; no curve drawn")
+        plot_file = None
+
+    result = {
+        "data": {"source": ratings, **dataclasses.asdict(summary)},
+        "model": {"algo": name, "class": type(model).__name__, "params": model.get_params()},
+        "training": {**history, "validation_rmse": val_rmse, "wall_seconds": seconds,
+                     "n_train": len(train_part),
+                     "n_validation": None if val_part is None else len(val_part)},
+        "output": str(model_file), "plot": None if plot_file is None else str(plot_file),
+    }
+    out.emit_json(result)
+    if out.quiet:
+        return
+    pairs = [("model", repr(model))]
+    if model.history_:
+        pairs += history_pairs(history)
+    else:
+        pairs.append(("training seconds", f"{seconds:.2f}"))
+    if val_part is not None and not history["best_val_rmse"]:
+        pairs.append(("validation RMSE", fmt(val_rmse)))
+    pairs.append(("saved to", str(model_file)))
+    if plot_file is not None:
+        pairs.append(("training curve", str(plot_file)))
+    out.table(key_value_table(pairs))
+
+
+def tune(
+    ratings: O.Ratings,
+    trials: Annotated[Optional[int], typer.Option(
+        "--trials", min=1, help="How many random settings to try (default: 10, or as many "
+        "as --time-budget allows).", show_default=False)] = None,
+    time_budget: Annotated[Optional[float], typer.Option(
+        "--time-budget", metavar="SECONDS", min=0, help="Start no new trial after this many "
+        "seconds.", show_default=False)] = None,
+    metric: Annotated[str, typer.Option("--metric", help="rmse or mae (lower is "
+                                        "better).")] = "rmse",
+    validation: Annotated[float, typer.Option(
+        "--validation", metavar="FRACTION", help="Fraction of the ratings every trial is "
+        "scored on.")] = 0.1,
+    output_path: Annotated[Optional[str], typer.Option(
+        "--output", "-o", metavar="MODEL", help="Save the best setting, refitted on all "
+        "the ratings, here.", show_default=False)] = None,
+    threads: O.Threads = None, seed: O.Seed = 0,
+    format: O.Format = "auto", sep: O.Sep = None, header: O.Header = None,
+    user: O.UserCol = None, item: O.ItemCol = None, rating: O.RatingCol = None,
+    timestamp: O.TimeCol = None, id_dtype: O.IdDtype = "auto",
+    json_out: O.Json = False, quiet: O.Quiet = False, debug: O.Debug = False,
+):
+    """Random search over SGD hyperparameters.
+
+    Each trial draws n_factors from 16, 32, 64, 128, learning_rate log-uniformly from
+    0.002-0.05 and regularization log-uniformly from 0.005-0.5; its epochs are chosen by
+    early stopping on the validation part. The best setting is refitted on all the ratings.
+    """
+    from ..evaluation import random_search
+
+    out = O.output(json_out, quiet)
+    if metric not in ("rmse", "mae"):
+        raise typer.BadParameter(f"{metric!r} is not rmse or mae", param_hint="'--metric'")
+    split_fraction(validation, "--validation")
+    if time_budget is not None and time_budget <= 0:
+        raise typer.BadParameter("must be a positive number of seconds",
+                                 param_hint="'--time-budget'")
+    n_iter = trials if trials is not None else (10_000 if time_budget is not None else 10)
+    model_file = check_output(output_path, "--output")
+    data = read_ratings(ratings, O.reader(format, sep, header, user, item, rating, timestamp,
+                                          id_dtype))
+    out.info(f"Read {ratings}: {data.summary()}")
+    base = build_model("sgd", {"--threads": threads, "--seed": seed})
+    started = time.perf_counter()
+    total = None if trials is None and time_budget is not None else n_iter
+    with out.progress("tuning sgd", total=total) as advance:
+        def on_trial(done, _total, row):
+            advance(done=done, text=f"last {metric} {row[metric]:.4f}")
+
+        result = random_search(base, data, TUNE_SPACE, n_iter=n_iter, metric=metric,
+                               validation_fraction=validation, time_budget=time_budget,
+                               random_state=seed, progress=on_trial)
+    seconds = time.perf_counter() - started
+    if model_file is not None:
+        result.best_model.save(model_file)
+    rows = result.results.to_dict("records")
+    payload = {"metric": metric, "best_params": result.best_params,
+               "best_score": result.best_score, "trials": rows, "seconds": seconds,
+               "space": {k: list(v) for k, v in TUNE_SPACE.items()},
+               "output": None if model_file is None else str(model_file)}
+    out.emit_json(payload)
+    columns = list(result.results.columns)
+    numeric = set(columns)
+    table_rows = [[k + 1] + [_cell(r[c]) for c in columns] for k, r in enumerate(rows)]
+    out.table(make_table(["rank"] + columns, table_rows, numeric=numeric | {"rank"},
+                         title=f"{len(rows)} trials, best first ({metric} on "
+                               f"{validation:g} of the ratings)"))
+    out.line()
+    best = ", ".join(f"{k}={_cell(v)}" for k, v in result.best_params.items())
+    out.line(f"best: {best}  ({metric} {result.best_score:.4f})")
+    if model_file is not None:
+        out.line(f"saved the best model, refitted on all {len(data):,} ratings, to "
+                 f"{model_file}")
+    out.info(f"{seconds:.1f} s")
+
+
+def _cell(v):
+    if isinstance(v, float):
+        return f"{v:.4g}" if abs(v) < 0.1 else f"{v:.4f}"
+    return v

@@ -1,0 +1,254 @@
+"""Turning command-line arguments into the API's inputs: ratings, models, ids, item titles.
+
+Every check that concerns a path or a value the user typed happens here, so the error
+names the file or the option.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import typer
+
+from ..errors import DataError, LatentrecError
+
+SEPARATOR_NAMES = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|",
+                   "space": "ws", "whitespace": "ws", "blank": "ws"}
+NO_COLUMN = ("none", "false", "-")
+
+
+class CliError(LatentrecError):
+    """A mistake on the command line itself (a path, a combination of options)."""
+
+
+def bad_value(option: str, message: str) -> typer.BadParameter:
+    return typer.BadParameter(message, param_hint=f"'{option}'")
+
+
+# ratings -------------------------------------------------------------------------------
+@dataclass
+class ReaderOptions:
+    format: str = "auto"
+    sep: str | None = None
+    header: bool | None = None
+    user: str | None = None
+    item: str | None = None
+    rating: str | None = None
+    timestamp: str | None = None
+    id_dtype: str = "auto"
+
+    def kwargs(self) -> dict:
+        from ..data.io import FORMATS, ID_DTYPES
+
+        if self.format not in FORMATS:
+            raise bad_value("--format", f"{self.format!r} is not one of {', '.join(FORMATS)}")
+        if self.id_dtype not in ID_DTYPES:
+            raise bad_value("--id-dtype",
+                            f"{self.id_dtype!r} is not one of {', '.join(ID_DTYPES)}")
+        out = {"format": self.format, "id_dtype": self.id_dtype}
+        if self.sep is not None:
+            out["sep"] = SEPARATOR_NAMES.get(self.sep.lower(), self.sep)
+        if self.header is not None:
+            out["header"] = self.header
+        for role in ("user", "item", "rating", "timestamp"):
+            spec = getattr(self, role)
+            if spec is None:
+                continue
+            if spec.lower() in NO_COLUMN:
+                if role in ("user", "item"):
+                    raise bad_value(f"--{role}", f"a ratings file needs a {role} column")
+                out[role] = False
+            else:
+                out[role] = int(spec) if spec.isdigit() else spec
+        return out
+
+    def given(self) -> bool:
+        return self != ReaderOptions()
+
+
+def bundled_datasets() -> list[str]:
+    from .. import datasets
+
+    return [name for name in datasets.list() if datasets.describe(name)["bundled"]]
+
+
+def read_ratings(source: str, options: ReaderOptions):
+    """The ratings in file ``source``, or in the bundled data set of that name."""
+    from ..data.io import read_ratings as read
+
+    path = Path(source)
+    if not path.exists():
+        if source in bundled_datasets():
+            from .. import datasets
+
+            return datasets.load(source).ratings
+        raise CliError(f"{source}: no such file")
+    if path.is_dir():
+        raise CliError(f"{source}: is a folder, not a ratings file")
+    return read(path, **options.kwargs())
+
+
+def split_fraction(value: float, option: str) -> float:
+    if not 0 < value < 1:
+        raise bad_value(option, f"{value:g} is not a fraction between 0 and 1 (exclusive)")
+    return value
+
+
+# models --------------------------------------------------------------------------------
+def load_model(path: str):
+    from ..persistence import load_model as load
+
+    p = Path(path)
+    if not p.exists():
+        raise CliError(f"{path}: no such file")
+    if p.is_dir():
+        raise CliError(f"{path}: is a folder, not a model file")
+    return load(p)
+
+
+def check_output(path: str | None, option: str, suffixes: tuple | None = None) -> Path | None:
+    """Fail before any work if ``path`` cannot be written: missing folder, wrong kind."""
+    if path is None:
+        return None
+    p = Path(path)
+    if suffixes is not None and p.suffix.lower() not in suffixes:
+        raise bad_value(option, f"{path}: the file name must end in {' or '.join(suffixes)}")
+    folder = p.parent if str(p.parent) else Path(".")
+    if p.is_dir():
+        raise CliError(f"{path}: is a folder; give a file name")
+    if not folder.is_dir():
+        raise CliError(f"{path}: folder {str(folder)!r} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise CliError(f"{path}: folder {str(folder)!r} is not writable")
+    return p
+
+
+# ids -----------------------------------------------------------------------------------
+def known_id(id_map, raw: str, where: str | None = None):
+    """The model's own id for ``raw`` (typed text): its int or str form; unknown raises."""
+    index = id_map.to_indices([raw], unknown="missing")[0]
+    if index < 0:
+        from ..errors import UnknownIdError
+
+        err = UnknownIdError(id_map.name, typed_id(id_map, raw))
+        if where:
+            raise CliError(f"{where}: {err}")
+        raise err
+    return id_map.to_id(index)
+
+
+def typed_id(id_map, raw: str):
+    """``raw`` as the model would spell it (an int for an int map when it is canonical)."""
+    from ..data.idmap import is_canonical_int
+
+    if id_map.kind == "int" and isinstance(raw, str) and is_canonical_int(raw):
+        return int(raw)
+    return raw
+
+
+_USER_HEADERS = {"user", "user_id", "userid", "users", "id", "uid"}
+
+
+def read_id_list(path: str, id_map) -> list:
+    """One id per line (blank lines skipped, an optional header line); all must be known."""
+    p = Path(path)
+    if not p.is_file():
+        raise CliError(f"{path}: no such file")
+    ids = []
+    with open(p, encoding="utf-8") as f:
+        for line_no, line in enumerate(f, start=1):
+            text = line.strip()
+            if not text:
+                continue
+            if not ids and line_no == 1 and text.lower() in _USER_HEADERS \
+                    and text not in id_map:
+                continue
+            ids.append(known_id(id_map, text, f"{path}, line {line_no}"))
+    if not ids:
+        raise CliError(f"{path}: no user ids in the file")
+    return ids
+
+
+def read_pairs(path: str) -> tuple[list, list]:
+    """(users, items) as text from a CSV/TSV of pairs; a header naming user and item is used."""
+    p = Path(path)
+    if not p.is_file():
+        raise CliError(f"{path}: no such file")
+    text = p.read_text(encoding="utf-8")
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    if not lines:
+        raise CliError(f"{path}: no pairs in the file")
+    sep = "\t" if "\t" in lines[0] else ","
+    rows = list(csv.reader(io.StringIO(text), delimiter=sep))
+    header = [c.strip().lower() for c in rows[0]]
+    u_col, i_col, start = 0, 1, 0
+    names = {"user": ("user", "user_id", "userid"), "item": ("item", "item_id", "itemid",
+                                                             "movieid", "movie_id")}
+    if any(h in names["user"] for h in header) and any(h in names["item"] for h in header):
+        u_col = next(k for k, h in enumerate(header) if h in names["user"])
+        i_col = next(k for k, h in enumerate(header) if h in names["item"])
+        start = 1
+    users, items = [], []
+    for line_no, row in enumerate(rows, start=1):
+        if line_no <= start or not any(c.strip() for c in row):
+            continue
+        if len(row) <= max(u_col, i_col):
+            raise DataError("expected a user and an item", path=path, line=line_no,
+                            value=sep.join(row))
+        users.append(row[u_col].strip())
+        items.append(row[i_col].strip())
+    return users, items
+
+
+# item titles ---------------------------------------------------------------------------
+_ID_COLUMNS = ("item", "item_id", "itemid", "id", "movieid", "movie_id")
+_TITLE_COLUMNS = ("title", "name", "movie_title")
+
+
+def read_titles(source: str | None, id_map) -> dict | None:
+    """{item id (as the model spells it): display title} from a TSV/CSV or a data set name."""
+    if source is None:
+        return None
+    import pandas as pd
+
+    path = Path(source)
+    if not path.exists():
+        if source in bundled_datasets():
+            from .. import datasets
+
+            return titles_of(datasets.load(source).items)
+        raise CliError(f"{source}: no such file")
+    name = path.name.lower().removesuffix(".gz")
+    sep = "\t" if name.endswith((".tsv", ".tab")) else "," if name.endswith(".csv") else None
+    try:
+        df = pd.read_csv(path, sep=sep, engine="python" if sep is None else "c", dtype=str,
+                         keep_default_na=False)
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise CliError(f"{source}: cannot read the item table ({exc})") from None
+    lowered = {c.lower(): c for c in df.columns}
+    id_col = next((lowered[c] for c in _ID_COLUMNS if c in lowered), df.columns[0])
+    title_col = next((lowered[c] for c in _TITLE_COLUMNS if c in lowered), None)
+    if title_col is None:
+        if len(df.columns) < 2:
+            raise CliError(f"{source}: needs an item id column and a title column")
+        title_col = df.columns[1]
+    df = df.set_index(id_col)
+    df.index = [typed_id(id_map, str(x).strip()) for x in df.index]
+    if "year" in lowered:
+        df["year"] = pd.to_numeric(df[lowered["year"]], errors="coerce").astype("Int64")
+    return titles_of(df.rename(columns={title_col: "title"}))
+
+
+def titles_of(items) -> dict:
+    """"Star Wars (1977)" when a year is known, else the title."""
+    import pandas as pd
+
+    titles = items["title"].astype(str)
+    if "year" in items.columns:
+        years = items["year"]
+        titles = [t if pd.isna(y) else f"{t} ({y})" for t, y in zip(titles, years)]
+    return dict(zip(items.index.tolist(), titles))

@@ -1,0 +1,115 @@
+"""Options that several commands share, declared once."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import click
+import typer
+
+from .algorithms import ALGORITHMS
+from .inputs import ReaderOptions
+from .output import Output
+
+_READ = "Reading the ratings file"
+_MODEL = "Model"
+_OUT = "Output"
+
+# output -------------------------------------------------------------------------------
+Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON (for scripts).",
+                                    rich_help_panel=_OUT)]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or notes.",
+                                     rich_help_panel=_OUT)]
+Debug = Annotated[bool, typer.Option("--debug", help="Show the full traceback of an error.",
+                                     rich_help_panel=_OUT)]
+Seed = Annotated[int, typer.Option("--seed", help="Seed of every random choice (splits, "
+                                   "initial factors, shuffling).", min=0)]
+
+# reading ratings ----------------------------------------------------------------------
+Ratings = Annotated[str, typer.Argument(
+    metavar="RATINGS", help="Ratings file (CSV/TSV/Parquet, optionally compressed), or the "
+    "name of a bundled data set (ml-100k).", show_default=False)]
+Format = Annotated[str, typer.Option(
+    "--format", help="auto, csv, parquet, ml-100k, ml-1m or ml-latest.",
+    rich_help_panel=_READ)]
+Sep = Annotated[Optional[str], typer.Option(
+    "--sep", help="Field separator: one character, '::', 'tab' or 'space' (default: "
+    "detected).", rich_help_panel=_READ, show_default=False)]
+Header = Annotated[Optional[bool], typer.Option(
+    "--header/--no-header", help="Whether the first line names the columns (default: "
+    "detected).", rich_help_panel=_READ, show_default=False)]
+UserCol = Annotated[Optional[str], typer.Option(
+    "--user", help="User column: header name or 0-based position.",
+    rich_help_panel=_READ, show_default=False)]
+ItemCol = Annotated[Optional[str], typer.Option(
+    "--item", help="Item column: header name or 0-based position.",
+    rich_help_panel=_READ, show_default=False)]
+RatingCol = Annotated[Optional[str], typer.Option(
+    "--rating", help="Rating column: name or position; 'none' reads "
+    "implicit data (every value 1).", rich_help_panel=_READ, show_default=False)]
+TimeCol = Annotated[Optional[str], typer.Option(
+    "--timestamp", help="Timestamp column: name or position; 'none' "
+    "ignores one.", rich_help_panel=_READ, show_default=False)]
+IdDtype = Annotated[str, typer.Option(
+    "--id-dtype", help="auto, int or str: how ids are read.", rich_help_panel=_READ)]
+
+# the model ----------------------------------------------------------------------------
+Algo = Annotated[str, typer.Option(
+    "--algo", help=f"Algorithm: {', '.join(ALGORITHMS)}.", rich_help_panel=_MODEL)]
+Factors = Annotated[Optional[int], typer.Option(
+    "--factors", min=1, help="Latent features per user and item (default: the model's, "
+    "100 for sgd).", rich_help_panel=_MODEL, show_default=False)]
+Epochs = Annotated[Optional[str], typer.Option(
+    "--epochs", metavar="N|auto", help="Training epochs, or 'auto' (early stopping) "
+    "[default: auto].", rich_help_panel=_MODEL, show_default=False)]
+Lr = Annotated[Optional[float], typer.Option(
+    "--lr", min=0, help="Learning rate (default: the model's, 0.01 for sgd).",
+    rich_help_panel=_MODEL, show_default=False)]
+Reg = Annotated[Optional[float], typer.Option(
+    "--reg", min=0, help="L2 regularization (default: the model's, 0.05 for sgd).",
+    rich_help_panel=_MODEL, show_default=False)]
+Threads = Annotated[Optional[int], typer.Option(
+    "--threads", min=1, help="Training threads (default: all cores).",
+    rich_help_panel=_MODEL, show_default=False)]
+
+# querying a model ---------------------------------------------------------------------
+ModelPath = Annotated[str, typer.Argument(metavar="MODEL", help="A model file written by "
+                                          "'latentrec train'.", show_default=False)]
+Count = Annotated[int, typer.Option("-n", "--count", min=1, help="How many to list.")]
+Items = Annotated[Optional[str], typer.Option(
+    "--items", metavar="FILE", help="Item titles: a TSV/CSV with an id column and a title "
+    "column, or a bundled data set name (ml-100k).", show_default=False)]
+
+
+def reader(format, sep, header, user, item, rating, timestamp, id_dtype) -> ReaderOptions:
+    return ReaderOptions(format=format, sep=sep, header=header, user=user, item=item,
+                         rating=rating, timestamp=timestamp, id_dtype=id_dtype)
+
+
+def epochs_value(text: str | None):
+    """``--epochs``: a positive integer or 'auto'."""
+    if text is None:
+        return None
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise typer.BadParameter(f"{text!r} is not a positive integer or 'auto'",
+                                 param_hint="'--epochs'")
+    return value
+
+
+def model_options(factors, epochs, lr, reg, threads, seed) -> dict:
+    return {"--factors": factors, "--epochs": epochs_value(epochs), "--lr": lr,
+            "--reg": reg, "--threads": threads, "--seed": seed}
+
+
+def output(json_mode: bool, quiet: bool) -> Output:
+    """The Output of this run, honouring a --quiet given before the command name too."""
+    ctx = click.get_current_context(silent=True)
+    root = ctx.find_root().obj if ctx is not None else None
+    global_quiet = bool(root and root.get("quiet"))
+    return Output(json_mode=json_mode, quiet=quiet or global_quiet)
