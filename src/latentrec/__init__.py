@@ -20,9 +20,12 @@ from .errors import (
     UnknownIdError,
 )
 from .models import (
+    BPR,
+    ALSMatrixFactorization,
     BiasBaseline,
     FoldedUser,
     GlobalMean,
+    ImplicitALS,
     Popularity,
     RandomRecommender,
     Recommender,
@@ -36,6 +39,7 @@ __all__ = [
     "Ratings", "IdMap", "DataError", "LatentrecError", "ModelFileError", "NotFittedError",
     "UnknownIdError", "TrainingDivergedError", "Recommender", "FoldedUser",
     "SGDMatrixFactorization", "GlobalMean", "BiasBaseline", "Popularity",
-    "RandomRecommender", "load", "holdout", "k_fold", "user_holdout", "time_split",
+    "RandomRecommender", "ALSMatrixFactorization", "ImplicitALS", "BPR", "load", "holdout",
+    "k_fold", "user_holdout", "time_split",
     "__version__", "matrix_factorization", "read_ratings", "write_ratings",
 ]

@@ -38,14 +38,18 @@ def require() -> None:
 
 def _figure_class():
     try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError:
         raise ImportError(_MISSING) from None
-    return Figure
+    return Figure, FigureCanvasAgg
 
 
 def _new_figure(width: float, height: float):
-    fig = _figure_class()(figsize=(width, height), dpi=110, layout="constrained")
+    """A figure on its own Agg canvas (pyplot and its global state are never involved)."""
+    figure, canvas = _figure_class()
+    fig = figure(figsize=(width, height), dpi=110, layout="constrained")
+    canvas(fig)
     return fig
 
 
@@ -75,10 +79,11 @@ def training_curve(history, path, *, title: str | None = None) -> Path:
     """
     if hasattr(history, "history_"):
         history = history.history_
-    rows = list(history or [])
+    rows = [r for r in (history or []) if r.get("train_rmse") is not None]
     if not rows:
-        raise DataError("the training history is empty: nothing to draw (models that do "
-                        "not train in epochs have no curve)")
+        raise DataError("the training history has no RMSE per epoch: nothing to draw "
+                        "(baselines train without epochs; implicit-feedback models report "
+                        "only time)")
     fig = _new_figure(7.5, 4.5)
     ax = fig.add_subplot()
     search = [r for r in rows if r.get("stage") != "refit"]
@@ -133,6 +138,7 @@ def cv_comparison(results, path, *, metrics=None, title: str | None = None) -> P
     fig = _new_figure(max(4.2, 0.7 * len(models) + 1.6) * cols, 3.6 * rows)
     colors = {m: _COLORS[k % len(_COLORS)] for k, m in enumerate(models)}
     x = np.arange(len(models))
+    zoomed = False
     for k, metric in enumerate(metrics):
         ax = fig.add_subplot(rows, cols, k + 1)
         mean = means[metric].to_numpy(dtype=float)
@@ -145,7 +151,7 @@ def cv_comparison(results, path, *, metrics=None, title: str | None = None) -> P
                       ha="right" if len(models) > 4 else "center")
         ax.set_title(metric)
         ax.set_ylabel(f"{metric} (mean ± std)" if metric in stds.columns else metric)
-        _zoom(ax, mean, std)
+        zoomed |= _zoom(ax, mean, std)
         for xi, (m, s) in enumerate(zip(mean, std)):
             if np.isfinite(m):
                 ax.annotate(f"{m:.4f}", (xi, m + s), xytext=(0, 3), textcoords="offset points",
@@ -153,6 +159,9 @@ def cv_comparison(results, path, *, metrics=None, title: str | None = None) -> P
         ax.grid(True, axis="y", alpha=0.3)
     fig.suptitle(title or ("Cross-validation comparison" if len(stds.columns)
                            else "Comparison"))
+    if zoomed:
+        fig.text(0.005, 0.005, "The value axes do not start at zero, to show small "
+                 "differences.", fontsize=7, color="0.4", ha="left", va="bottom")
     return _save(fig, path)
 
 
@@ -173,17 +182,19 @@ def _comparison_table(results):
                     f"{type(results).__name__}")
 
 
-def _zoom(ax, mean, std) -> None:
-    """Start the axis near the smallest bar so small differences stay visible."""
+def _zoom(ax, mean, std) -> bool:
+    """Start the axis near the smallest bar so small differences stay visible; returns
+    whether the axis no longer starts at zero."""
     ok = np.isfinite(mean)
     if not ok.any():
-        return
+        return False
     lo, hi = float(np.min(mean[ok] - std[ok])), float(np.max(mean[ok] + std[ok]))
     span = hi - lo if hi > lo else abs(hi) * 0.1 or 1.0
     bottom = lo - 1.5 * span
     if lo >= 0 and bottom < 0.25 * lo:
         bottom = 0.0
     ax.set_ylim(bottom, hi + 0.35 * span)
+    return bottom != 0.0
 
 
 # item map -------------------------------------------------------------------------------
@@ -211,25 +222,57 @@ def item_map(model, items, path, n_labels: int = 25, *, title: str | None = None
     ax = fig.add_subplot()
     order = np.argsort(counts)  # the popular on top
     sizes = 6 + 60 * np.sqrt(counts / max(counts.max(), 1))
-    points = ax.scatter(xy[order, 0], xy[order, 1], s=sizes[order], c=np.maximum(counts[order], 1),
-                        cmap="viridis", norm=LogNorm(vmin=1, vmax=max(counts.max(), 2)),
+    points = ax.scatter(xy[order, 0], xy[order, 1], s=sizes[order],
+                        c=np.maximum(counts[order], 1), cmap="viridis", norm=LogNorm(vmin=1, vmax=max(counts.max(), 2)),
                         alpha=0.75, linewidths=0.3, edgecolors="white")
-    fig.colorbar(points, ax=ax, label="ratings in training (log scale)", shrink=0.8)
+    fig.colorbar(points, ax=ax, label="ratings in training (log scale)", pad=0.01)
     labels = _titles(items)
     ids = model.item_map_.ids
-    for idx in np.argsort(-counts, kind="stable")[:max(int(n_labels), 0)]:
-        raw = ids[idx].item() if hasattr(ids[idx], "item") else ids[idx]
-        text = labels.get(raw, str(raw))
-        ax.annotate(_short(text), (xy[idx, 0], xy[idx, 1]), xytext=(4, 3),
-                    textcoords="offset points", fontsize=7.5, color="0.1",
-                    bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none",
-                          "alpha": 0.7})
     ax.set_xlabel(f"principal component 1 ({explained[0]:.0%} of the variance)")
     ax.set_ylabel(f"principal component 2 ({explained[1]:.0%} of the variance)")
-    ax.set_title(title or f"Item factors of {type(model).__name__} "
-                          f"({factors.shape[1]} factors), projected to 2-D")
+    ax.set_title(title or f"Item factors of {type(model).__name__} ({factors.shape[1]} "
+                          "factors), first two principal components")
     ax.grid(True, alpha=0.25)
+    if n_labels:
+        ax.text(0.99, 0.01, f"labelled: the {int(n_labels)} most-rated items",
+                transform=ax.transAxes, ha="right", va="bottom", fontsize=8, color="0.35")
+    top = np.argsort(-counts, kind="stable")[:max(int(n_labels), 0)]
+    _place_labels(fig, ax, xy[top], [labels.get(_plain(ids[k]), str(_plain(ids[k])))
+                                     for k in top])
     return _save(fig, path)
+
+
+_OFFSETS = [(5, 4, "left", "bottom"), (5, -4, "left", "top"), (-5, 4, "right", "bottom"),
+            (-5, -4, "right", "top"), (0, 8, "center", "bottom"), (0, -8, "center", "top"),
+            (14, 14, "left", "bottom"), (-14, -14, "right", "top")]
+
+
+def _place_labels(fig, ax, points, texts) -> None:
+    """Label points in order, each at the first of a few spots that overlaps no earlier
+    label; a label with no free spot is left out rather than drawn over another."""
+    fig.canvas.draw()  # lay the figure out once, then freeze it: labels must not move it
+    fig.set_layout_engine("none")
+    renderer = fig.canvas.get_renderer()
+    inside = ax.get_window_extent(renderer)
+    placed = []
+    for (x, y), text in zip(points, texts):
+        for dx, dy, ha, va in _OFFSETS:
+            label = ax.annotate(_short(text), (x, y), xytext=(dx, dy),
+                                textcoords="offset points", ha=ha, va=va, fontsize=7.5,
+                                color="0.1", bbox={"boxstyle": "round,pad=0.15",
+                                                   "fc": "white", "ec": "none",
+                                                   "alpha": 0.75})
+            box = label.get_window_extent(renderer).expanded(1.02, 1.1)
+            fits = (inside.x0 <= box.x0 and box.x1 <= inside.x1 and inside.y0 <= box.y0
+                    and box.y1 <= inside.y1)
+            if fits and not any(box.overlaps(other) for other in placed):
+                placed.append(box)
+                break
+            label.remove()
+
+
+def _plain(raw):
+    return raw.item() if hasattr(raw, "item") else raw
 
 
 def _titles(items) -> dict:

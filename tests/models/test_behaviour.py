@@ -7,9 +7,12 @@ import pytest
 import latentrec
 from latentrec import UnknownIdError
 from latentrec.models import (
+    BPR,
+    ALSMatrixFactorization,
     BiasBaseline,
     FoldedUser,
     GlobalMean,
+    ImplicitALS,
     Popularity,
     RandomRecommender,
     SGDMatrixFactorization,
@@ -26,8 +29,19 @@ MODELS = {
     "mean": GlobalMean,
     "popularity": Popularity,
     "random": lambda: RandomRecommender(random_state=0),
+    "als": lambda: ALSMatrixFactorization(n_factors=4, n_epochs=5, n_threads=1,
+                                          random_state=0),
+    "als-unbiased": lambda: ALSMatrixFactorization(n_factors=4, n_epochs=5, biased=False,
+                                                   n_threads=2, random_state=0),
+    "implicit-als": lambda: ImplicitALS(n_factors=4, n_epochs=5, regularization=0.1,
+                                        n_threads=1, random_state=0),
+    "implicit-als-bm25": lambda: ImplicitALS(n_factors=4, n_epochs=5, weighting="bm25",
+                                             n_threads=2, random_state=0),
+    "bpr": lambda: BPR(n_factors=4, n_epochs=20, learning_rate=0.05, n_threads=1,
+                       random_state=0),
 }
-HAS_FACTORS = {"sgd", "sgd-unbiased", "sgd-parallel", "random"}
+HAS_FACTORS = {"sgd", "sgd-unbiased", "sgd-parallel", "random", "als", "als-unbiased",
+               "implicit-als", "implicit-als-bm25", "bpr"}
 
 
 @pytest.fixture(params=sorted(MODELS))

@@ -12,6 +12,9 @@ import typer
 #: --algo name -> class exported by ``latentrec``; the first is the default.
 ALGORITHMS = {
     "sgd": "SGDMatrixFactorization",
+    "als": "ALSMatrixFactorization",
+    "implicit-als": "ImplicitALS",
+    "bpr": "BPR",
     "bias": "BiasBaseline",
     "mean": "GlobalMean",
     "popularity": "Popularity",

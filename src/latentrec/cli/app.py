@@ -14,13 +14,17 @@ import sys
 import traceback
 from typing import Annotated
 
-import click
 import typer
 from typer.core import TyperCommand, TyperGroup
 
 from . import commands_data, commands_demo, commands_evaluate, commands_query, commands_train
+from . import options as O
 
 EXIT_USER_ERROR = 2
+
+# click's exception classes as typer raises them (recent typer carries its own click)
+ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+UsageError = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
 
 
 class LatentrecGroup(TyperGroup):
@@ -34,16 +38,19 @@ class LatentrecGroup(TyperGroup):
             rv = super().main(args=argv, prog_name=prog_name, complete_var=complete_var,
                               standalone_mode=False, **extra)
             code = rv if isinstance(rv, int) and not isinstance(rv, bool) else 0
-        except click.ClickException as exc:  # usage errors: unknown option, bad value
-            if debug:
-                traceback.print_exc()
-            _fail(_usage_message(exc), exc.exit_code)
-            code = exc.exit_code
-        except click.Abort:
-            _fail("aborted", 1)
+        except ClickException as exc:  # usage errors: unknown option, bad value
+            if type(exc).__name__ == "NoArgsIsHelpError":  # bare `latentrec`: help shown
+                code = 0
+            else:
+                if debug:
+                    traceback.print_exc()
+                _fail(_usage_message(exc))
+                code = exc.exit_code
+        except typer.Abort:
+            _fail("aborted")
             code = 1
         except KeyboardInterrupt:
-            _fail("interrupted", 130)
+            _fail("interrupted")
             code = 130
         except Exception as exc:  # noqa: BLE001 - the single place errors are reported
             code = _report(exc, debug)
@@ -60,46 +67,46 @@ def _report(exc: BaseException, debug: bool) -> int:
     if debug:
         traceback.print_exc()
     if isinstance(exc, LatentrecError):
-        _fail(str(exc), EXIT_USER_ERROR)
+        _fail(str(exc))
         return EXIT_USER_ERROR
     if isinstance(exc, OSError):
         where = exc.filename if exc.filename is not None else ""
         what = (exc.strerror or str(exc)).lower()
-        _fail(f"{where}: {what}" if where else what, EXIT_USER_ERROR)
+        _fail(f"{where}: {what}" if where else what)
         return EXIT_USER_ERROR
     if isinstance(exc, ValueError):
         # the API raises ValueError for an argument out of range, and every argument here
         # came from the command line
-        _fail(str(exc), EXIT_USER_ERROR)
+        _fail(str(exc))
         return EXIT_USER_ERROR
     if isinstance(exc, ImportError) and "latentrec[" in str(exc):
-        _fail(str(exc), EXIT_USER_ERROR)  # a missing optional extra
+        _fail(str(exc))  # a missing optional extra
         return EXIT_USER_ERROR
     if not debug:
         _fail(f"unexpected {type(exc).__name__}: {exc} (run again with --debug for the "
-              "traceback)", 1)
+              "traceback)")
     return 1
 
 
-def _usage_message(exc: click.ClickException) -> str:
+def _usage_message(exc) -> str:
     message = exc.format_message()
     ctx = getattr(exc, "ctx", None)
-    if isinstance(exc, click.UsageError) and ctx is not None and \
-            not isinstance(exc, click.BadParameter):
+    if isinstance(exc, UsageError) and ctx is not None and \
+            not isinstance(exc, typer.BadParameter):
         message += f" (see '{ctx.command_path} --help')"
     return message
 
 
-def _fail(message: str, code: int) -> None:
+def _fail(message: str) -> None:
     text = " ".join(str(message).split())  # one line, whatever the message held
-    click.echo(f"error: {text}", err=True)
+    typer.echo(f"error: {text}", err=True)
 
 
 def _version(value: bool) -> None:
     if value:
         from .. import __version__
 
-        click.echo(f"latentrec {__version__}")
+        typer.echo(f"latentrec {__version__}")
         raise typer.Exit()
 
 
@@ -112,29 +119,41 @@ app = typer.Typer(
 
 @app.callback()
 def _main(
-    ctx: typer.Context,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or notes "
                                         "(every command).")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Print the version and exit.")] = False,
 ):
-    ctx.obj = {"quiet": quiet, "debug": debug}
+    O.GLOBAL.update(quiet=quiet, debug=debug)
 
 
 class PairsCommand(TyperCommand):
-    """A command whose ``--pair`` option takes two values (USER ITEM) and repeats."""
+    """A command whose ``--pair USER ITEM`` option takes two values and repeats.
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        for param in self.params:
-            if param.name == "pair":
-                param.type, param.nargs = click.Tuple([str, str]), 2
+    The pairs are taken out of the arguments before the usual parsing (typer's options
+    hold one value each) and handed to the command in ``ctx.meta["latentrec.pairs"]``.
+    """
 
-    def invoke(self, ctx):
-        ctx.meta["latentrec.pairs"] = [tuple(p) for p in (ctx.params.pop("pair", None) or ())]
-        ctx.params["pair"] = None
-        return super().invoke(ctx)
+    def parse_args(self, ctx, args):
+        rest, pairs, k = [], [], 0
+        while k < len(args):
+            arg = args[k]
+            if arg == "--":
+                rest.extend(args[k:])
+                break
+            if arg == "--pair":
+                values = args[k + 1:k + 3]
+                if len(values) < 2 or any(v.startswith("--") for v in values):
+                    raise typer.BadParameter("needs two values: USER ITEM",
+                                             param_hint="'--pair'")
+                pairs.append(tuple(values))
+                k += 3
+                continue
+            rest.append(arg)
+            k += 1
+        ctx.meta["latentrec.pairs"] = pairs
+        return super().parse_args(ctx, rest)
 
 
 app.command("demo")(commands_demo.demo)

@@ -86,11 +86,14 @@ def history_summary(history: list) -> dict:
 def history_pairs(h: dict) -> list:
     pairs = []
     if h["refit_on_all_data"]:
-        pairs.append(("epochs", f"{h['epochs']} on all the data (chosen by early stopping "
-                                f"over {h['epochs_searched']} epochs on a held-out part)"))
+        pairs.append(("epochs", f"{h['epochs']} (best of {h['epochs_searched']} by early "
+                                "stopping on held-out data, then refit on all)"))
     else:
         pairs.append(("epochs", h["epochs"]))
-    pairs.append(("final train RMSE", h["final_train_rmse"]))
+    if h["final_train_rmse"] is not None:
+        pairs.append(("final train RMSE", h["final_train_rmse"]))
+    if h["final_val_rmse"] is not None:
+        pairs.append(("final validation RMSE", h["final_val_rmse"]))
     if h["best_val_rmse"] is not None:
         pairs.append(("best validation RMSE", f"{h['best_val_rmse']:.4f} (epoch "
                                               f"{h['best_epoch']})"))

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from . import options as O
-from .algorithms import (RANKING_BASELINES, RATING_BASELINES, build_model, parse_algos,
+from .algorithms import (ALGORITHMS, RANKING_BASELINES, RATING_BASELINES, build_model, parse_algos,
                          unused_options)
 from .inputs import check_output, read_ratings, split_fraction
 from .output import make_table
@@ -20,7 +20,7 @@ def evaluate(
     ratings: O.Ratings,
     algo: Annotated[Optional[list[str]], typer.Option(
         "--algo", help="Algorithm(s) to compare: repeat the option or separate names by "
-        "commas (sgd, bias, mean, popularity, random) (default: sgd).",
+        f"commas ({', '.join(ALGORITHMS)}) (default: sgd).",
         rich_help_panel="Model", show_default=False)] = None,
     baselines: Annotated[bool, typer.Option(
         "--baselines", help="Add the baselines: mean and bias for rating metrics, "
@@ -132,12 +132,13 @@ def evaluate(
         line.append(f"{row['fit_seconds']:.2f}")
         cells.append(line)
     title = (f"{n_folds}-fold cross-validation: mean ± std over folds" if n_folds
-             else f"holdout of {test_size:g}")
+             else f"holdout: {test_size:.0%} of the ratings held out for testing")
     out.table(make_table(["model"] + metric_cols + ["fit s"], cells,
                          numeric=set(metric_cols) | {"fit s"}, title=title))
     if plot_file is not None:
         import pandas as pd
 
-        plots.cv_comparison(pd.DataFrame(rows).set_index("model"), plot_file)
+        plots.cv_comparison(pd.DataFrame(rows).set_index("model"), plot_file,
+                            title=f"{title} ({ratings})")
         out.info(f"Chart written to {plot_file}")
     out.info(f"{seconds:.1f} s")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated, Optional
 
-import click
 import typer
 
 from . import options as O
@@ -87,6 +86,7 @@ def similar(
 
 
 def predict(
+    ctx: typer.Context,
     model_path: O.ModelPath,
     pair: Annotated[Optional[list[str]], typer.Option(
         "--pair", metavar="USER ITEM", help="A (user, item) pair; repeat for more.",
@@ -109,7 +109,7 @@ def predict(
     import pandas as pd
 
     out = O.output(json_out, quiet)
-    given = click.get_current_context().meta.get("latentrec.pairs", [])
+    given = ctx.meta.get("latentrec.pairs", [])
     if not given and pairs is None:
         raise CliError("give --pair USER ITEM (repeatable) or --pairs FILE")
     if unknown not in ("error", "bias", "nan"):

@@ -12,7 +12,7 @@ from . import options as O
 from .algorithms import build_model, parse_algos, unused_options
 from .commands_data import history_pairs, history_summary
 from .inputs import check_output, read_ratings, split_fraction
-from .output import fmt, key_value_table, make_table
+from .output import key_value_table, make_table
 
 #: The space ``tune`` searches (random draws; epochs are chosen by early stopping).
 TUNE_SPACE = {
@@ -66,13 +66,16 @@ def train(
     train_part, val_part = data, None
     if validation is not None:
         train_part, val_part = holdout(data, validation, random_state=seed)
-        out.info(f"Holding out {len(val_part):,} ratings ({validation:g}) for validation; "
+        out.info(f"Holding out {len(val_part):,} ratings ({validation:.0%}) for validation; "
                  f"training on {len(train_part):,}.")
 
     started = time.perf_counter()
-    with out.progress(f"training {name}") as advance:
+    epochs_total = opts["--epochs"] if isinstance(opts["--epochs"], int) else None
+    with out.progress(f"training {name}", total=epochs_total) as advance:
         def on_epoch(row):
-            text = f"epoch {row['epoch']}  train RMSE {row['train_rmse']:.4f}"
+            text = f"epoch {row['epoch']}"
+            if row.get("train_rmse") is not None:
+                text += f"  train RMSE {row['train_rmse']:.4f}"
             if row.get("val_rmse") is not None:
                 text += f"  val RMSE {row['val_rmse']:.4f}"
             if row.get("stage") == "refit":
@@ -83,22 +86,21 @@ def train(
     seconds = time.perf_counter() - started
     model.save(model_file)
     history = history_summary(model.history_)
-    val_rmse = history["final_val_rmse"] if history["final_val_rmse"] is not None \
-        else history["best_val_rmse"]
-    if val_part is not None and val_rmse is None:  # a model without epochs
+    if val_part is not None and not model.history_:  # a baseline: no epochs to report on
         from ..evaluation import evaluate
 
-        val_rmse = evaluate(model, train_part, val_part, ["rmse"], fitted=True)["rmse"]
-    if plot_file is not None and model.history_:
+        history["final_val_rmse"] = evaluate(model, train_part, val_part, ["rmse"],
+                                             fitted=True)["rmse"]
+    if plot_file is not None and any(h.get("train_rmse") is not None for h in model.history_):
         plots.training_curve(model.history_, plot_file)
     elif plot_file is not None:
-        out.note(f"note: {name} trains without epochs; no curve drawn")
+        out.note(f"note: {name} reports no RMSE per epoch; no curve drawn")
         plot_file = None
 
     result = {
         "data": {"source": ratings, **dataclasses.asdict(summary)},
         "model": {"algo": name, "class": type(model).__name__, "params": model.get_params()},
-        "training": {**history, "validation_rmse": val_rmse, "wall_seconds": seconds,
+        "training": {**history, "wall_seconds": seconds,
                      "n_train": len(train_part),
                      "n_validation": None if val_part is None else len(val_part)},
         "output": str(model_file), "plot": None if plot_file is None else str(plot_file),
@@ -111,8 +113,8 @@ def train(
         pairs += history_pairs(history)
     else:
         pairs.append(("training seconds", f"{seconds:.2f}"))
-    if val_part is not None and not history["best_val_rmse"]:
-        pairs.append(("validation RMSE", fmt(val_rmse)))
+        if history["final_val_rmse"] is not None:
+            pairs.append(("validation RMSE", history["final_val_rmse"]))
     pairs.append(("saved to", str(model_file)))
     if plot_file is not None:
         pairs.append(("training curve", str(plot_file)))
@@ -182,10 +184,11 @@ def tune(
     out.emit_json(payload)
     columns = list(result.results.columns)
     numeric = set(columns)
-    table_rows = [[k + 1] + [_cell(r[c]) for c in columns] for k, r in enumerate(rows)]
+    table_rows = [[k + 1] + [f"{r[c]:.2f}" if c == "seconds" else _cell(r[c])
+                             for c in columns] for k, r in enumerate(rows)]
     out.table(make_table(["rank"] + columns, table_rows, numeric=numeric | {"rank"},
                          title=f"{len(rows)} trials, best first ({metric} on "
-                               f"{validation:g} of the ratings)"))
+                               f"{validation:.0%} of the ratings)"))
     out.line()
     best = ", ".join(f"{k}={_cell(v)}" for k, v in result.best_params.items())
     out.line(f"best: {best}  ({metric} {result.best_score:.4f})")

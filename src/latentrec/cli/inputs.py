@@ -156,7 +156,7 @@ _USER_HEADERS = {"user", "user_id", "userid", "users", "id", "uid"}
 def read_id_list(path: str, id_map) -> list:
     """One id per line (blank lines skipped, an optional header line); all must be known."""
     p = Path(path)
-    if not p.is_file():
+    if not p.exists() or p.is_dir():
         raise CliError(f"{path}: no such file")
     ids = []
     with open(p, encoding="utf-8") as f:
@@ -176,7 +176,7 @@ def read_id_list(path: str, id_map) -> list:
 def read_pairs(path: str) -> tuple[list, list]:
     """(users, items) as text from a CSV/TSV of pairs; a header naming user and item is used."""
     p = Path(path)
-    if not p.is_file():
+    if not p.exists() or p.is_dir():
         raise CliError(f"{path}: no such file")
     text = p.read_text(encoding="utf-8")
     lines = [ln for ln in text.splitlines() if ln.strip()]

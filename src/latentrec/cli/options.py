@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Optional
 
-import click
 import typer
 
 from .algorithms import ALGORITHMS
 from .inputs import ReaderOptions
 from .output import Output
+
+#: Options given before the command name (``latentrec --quiet train ...``), set per run.
+GLOBAL = {"quiet": False, "debug": False}
 
 _READ = "Reading the ratings file"
 _MODEL = "Model"
@@ -109,7 +111,4 @@ def model_options(factors, epochs, lr, reg, threads, seed) -> dict:
 
 def output(json_mode: bool, quiet: bool) -> Output:
     """The Output of this run, honouring a --quiet given before the command name too."""
-    ctx = click.get_current_context(silent=True)
-    root = ctx.find_root().obj if ctx is not None else None
-    global_quiet = bool(root and root.get("quiet"))
-    return Output(json_mode=json_mode, quiet=quiet or global_quiet)
+    return Output(json_mode=json_mode, quiet=quiet or GLOBAL["quiet"])

@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-import click
+import typer
 from rich import box
 from rich.console import Console, Group
 from rich.table import Table
@@ -62,8 +62,14 @@ class Output:
             self.line(text)
 
     def table(self, table) -> None:
-        if not self.json:
+        if self.json:
+            return
+        if self.out.is_terminal:
             self.out.print(table)
+            return
+        with self.out.capture() as captured:  # files and pipes: no trailing blanks
+            self.out.print(table)
+        typer.echo("\n".join(line.rstrip() for line in captured.get().splitlines()))
 
     def note(self, text: str) -> None:
         """A remark for the person at the terminal, on stderr (left out under --quiet)."""
@@ -73,12 +79,12 @@ class Output:
     def raw(self, text: str) -> None:
         """Text printed exactly as given (no markup, no wrapping)."""
         if not self.json:
-            click.echo(text)
+            typer.echo(text)
 
     # machine output --------------------------------------------------------------------
     def emit_json(self, obj) -> None:
         if self.json:
-            click.echo(dumps(obj))
+            typer.echo(dumps(obj))
 
     # progress --------------------------------------------------------------------------
     @contextlib.contextmanager

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 from dataclasses import dataclass
 
 from ..errors import DataError
@@ -58,6 +59,9 @@ class Columns:
         return pos
 
 
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
+
+
 def split_line(line: str, sep: str) -> list:
     if sep == "::":
         return line.split("::")
@@ -66,16 +70,47 @@ def split_line(line: str, sep: str) -> list:
     return next(csv.reader([line], delimiter=sep, strict=False), [""])
 
 
-def sample_lines(head: bytes, encoding: str):
-    """The first physical lines of ``head``: list of (line number, text), blank ones as ""."""
+def sample_text(head: bytes, encoding: str):
+    """The decoded start of the file, cut after its last complete line; and the BOM flag."""
     bom = head.startswith(b"\xef\xbb\xbf")
     if bom:
         head = head[3:]
-    text = head.decode(encoding, errors="replace")
-    lines = text.splitlines()
-    if not text.endswith(("\n", "\r")) and len(head) >= 1 << 16 and lines:
-        lines.pop()  # probably cut in the middle
-    return bom, [(k + 1, s) for k, s in enumerate(lines[: 4 * SAMPLE_LINES])]
+    if len(head) >= (1 << 16) - 3:
+        cut = max(head.rfind(b"\n"), head.rfind(b"\r"))
+        head = head[: cut + 1] if cut > 0 else head
+    return bom, head.decode(encoding, errors="replace")
+
+
+def records(text: str, sep: str, limit: int = SAMPLE_LINES) -> list:
+    """Up to ``limit`` non-blank records of ``text``: (first physical line, fields)."""
+    lines = [m.group() for m in _LINE.finditer(text)]
+    out = []
+    if sep in ("::", "ws"):
+        for k, line in enumerate(lines, 1):
+            body = line.rstrip("\r\n")
+            if body.strip() if sep == "ws" else body:
+                out.append((k, split_line(body, sep)))
+                if len(out) >= limit:
+                    break
+        return out
+    state = {"line": 0}
+
+    def feed():
+        for k, line in enumerate(lines, 1):
+            state["line"] = k
+            yield line
+
+    first = 1
+    try:
+        for fields in csv.reader(feed(), delimiter=sep, strict=False):
+            start, first = first, state["line"] + 1
+            if fields:
+                out.append((start, fields))
+                if len(out) >= limit:
+                    break
+    except csv.Error:
+        pass
+    return out
 
 
 def is_number(text: str) -> bool:
@@ -87,56 +122,70 @@ def is_number(text: str) -> bool:
 
 def detect(head: bytes, *, sep, header, fmt, encoding) -> Dialect:
     """Separator, header and field count from the first lines of the file."""
-    bom, lines = sample_lines(head, encoding)
-    nonblank = [(n, s) for n, s in lines if s.strip()][:SAMPLE_LINES]
+    bom, text = sample_text(head, encoding)
     if fmt in PRESETS:
         p_sep, p_header, p_fields, p_names = PRESETS[fmt]
         sep = p_sep if sep is None else sep
         header = p_header if header is None else header
-    if not nonblank:
+    if not text.strip():
         raise DataError("the file is empty (no data rows)")
-    texts = [s for _, s in nonblank]
     if sep is None:
-        sep = _detect_sep(texts)
+        sep = _detect_sep(text)
     elif sep not in SEPARATORS and (len(sep) != 1 or sep in "\r\n\""):
         raise ValueError(f"sep must be one character, '::' or 'ws'; got {sep!r}")
-    if sep == " " and any("  " in s or s != s.strip(" ") for s in texts):
+    sample = records(text, sep)
+    if sep == " " and any("  " in s or s != s.strip(" ")
+                          for s in text.splitlines()[:SAMPLE_LINES] if s.strip()):
         sep = "ws"
-    rows = [split_line(s, sep) for s in texts]
+        sample = records(text, sep)
+    if not sample:
+        raise DataError("the file is empty (no data rows)")
+    rows = [f for _, f in sample]
     first = [f.strip().strip('"').strip() for f in rows[0]]
     if header is None:
         header = _looks_like_header(first, rows[1:])
     counts = [len(r) for r in rows]
-    n_fields = len(rows[0]) if header else max(set(counts), key=counts.count)
+    # the most common count; ties go to the first line's
+    n_fields = len(rows[0]) if header else max(
+        counts, key=lambda c: (counts.count(c), c == counts[0]))
     if n_fields < 2:
-        raise DataError(f"cannot find two columns (user and item) in the first line "
-                        f"{texts[0][:80]!r}; pass sep= to name the separator",
-                        line=nonblank[0][0])
+        raise DataError(f"found only one column in the first lines (first line: "
+                        f"{sample[0][1][0][:80]!r}); a ratings file needs at least a user "
+                        "and an item column: pass sep= if the separator is unusual",
+                        line=sample[0][0])
     names = [f.strip() for f in rows[0]] if header else None
     if fmt in PRESETS and PRESETS[fmt][3] is not None and header and names is None:
         names = PRESETS[fmt][3]
-    skip = nonblank[0][0] if header else 0
-    quoting = sep not in ("::", "ws") and any('"' in s for s in texts)
+    skip = sample[0][0] if header else 0
+    quoting = sep not in ("::", "ws") and '"' in text
     return Dialect(sep=sep, header=bool(header), n_fields=n_fields, names=names,
                    skip_lines=skip, quoting=quoting, bom=bom)
 
 
-def _detect_sep(texts) -> str:
+def _detect_sep(text) -> str:
+    """The first candidate that splits every sampled line alike (two fields or more); else
+    the one that splits the most lines alike."""
     best = None
     for cand in SEPARATORS:
-        if cand != "ws" and not any(cand in s for s in texts):
+        if cand != "ws" and cand not in text:
             continue
-        counts = [len(split_line(s, cand)) for s in texts]
+        counts = [len(f) for _, f in records(text, cand)]
+        if not counts:
+            continue
         mode = max(set(counts), key=counts.count)
+        if mode < 2:
+            continue
         agree = counts.count(mode)
-        if mode >= 2 and agree >= max(1, len(counts) - max(1, len(counts) // 10)):
+        if agree == len(counts):
             return cand
-        if mode >= 2 and (best is None or agree > best[1]):
+        if best is None or agree > best[1]:
             best = (cand, agree)
     if best is not None:
         return best[0]
-    raise DataError(f"cannot tell the separator from the first lines "
-                    f"(first line: {texts[0][:80]!r}); pass sep=")
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    raise DataError(f"found only one column in the first lines (first line: "
+                    f"{first[:80]!r}); a ratings file needs at least a user and an item "
+                    "column: pass sep= if the separator is unusual")
 
 
 def _looks_like_header(first, rest) -> bool:

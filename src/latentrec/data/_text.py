@@ -36,6 +36,7 @@ _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\Z")
 _NOT_FINITE = re.compile(r"[+-]?(?:nan|inf|infinity)\Z", re.IGNORECASE)
 _INTEGER = re.compile(r"[+-]?\d+\Z")
 _WHOLE_FLOAT = re.compile(r"[+-]?\d+\.0*\Z")
+_RAW_LINE = re.compile(rb"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
 
 
 class Fallback(Exception):
@@ -77,6 +78,10 @@ class Job:
             return probe.encode(self.encoding) == probe.encode("ascii")
         except (LookupError, UnicodeError):
             return False
+
+    def bad_id(self, reason, row, pos, value):
+        """An id problem found after parsing: the slow scan will name its line."""
+        raise Fallback
 
     @staticmethod
     def where_row(line) -> str:
@@ -210,7 +215,9 @@ def _parse_halves(fc, pool, buf, start, end, sep, kinds, out):
     halves = [(start, cut), (cut, end)] if 0 < cut < end else [(start, end)]
     jobs, row = [], out.row
     for a, b in halves:
-        jobs.append((a, b, row, out.stats.copy()))
+        stats = out.stats.copy()
+        stats[4] = 0  # lines of this half
+        jobs.append((a, b, row, stats))
         row += (b - a) // min_line + 1
     out.reserve(row)
     arrays = out.arrays()
@@ -282,7 +289,7 @@ def read_pyarrow(job: Job) -> Parsed:
                                            block_size=_BLOCK, encoding=enc),
             parse_options=pacsv.ParseOptions(delimiter=":" if colon else d.sep,
                                              quote_char='"' if not colon else False,
-                                             newlines_in_values=False),
+                                             newlines_in_values=d.quoting),
             convert_options=pacsv.ConvertOptions(
                 include_columns=include, column_types=types, null_values=[""],
                 strings_can_be_null=False, quoted_strings_can_be_null=False))
@@ -373,8 +380,7 @@ def map_ids(job: Job, uniques, codes: np.ndarray, pos, side):
     arr = uniques if isinstance(uniques, pa.Array) else pa.array(uniques, pa.string())
     empty = np.flatnonzero(pc.equal(pc.utf8_length(arr), 0).to_numpy(zero_copy_only=False))
     if empty.size:
-        row = int(np.argmax(codes == empty[0]))
-        raise job.error(f"empty {side} id", line=job.locate(row), column=pos, value="")
+        job.bad_id(f"empty {side} id", int(np.argmax(codes == empty[0])), pos, "")
     values = None
     if job.id_dtype != "str" and len(arr):
         if pc.all(pc.match_substring_regex(arr, _CANONICAL)).as_py():
@@ -402,9 +408,8 @@ def _lenient_ints(job, texts, codes, pos, side):
         t = s.strip()
         v = int(t) if _INTEGER.match(t) else None
         if v is None or not _INT64_MIN < v <= _INT64_MAX:
-            row = int(np.argmax(codes == j))
-            raise job.error(f"{side} id is not an integer (id_dtype='int')",
-                            line=job.locate(row), column=pos, value=s)
+            job.bad_id(f"{side} id is not an integer (id_dtype='int')",
+                       int(np.argmax(codes == j)), pos, s)
         out[j] = v
     return out
 
@@ -477,8 +482,8 @@ def _text_lines(job: Job, f):
     first = True
     for raw in f:
         parts = [raw]
-        if b"\r" in raw[:-2]:  # lone CR line ends inside
-            parts = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n").splitlines(True)
+        if b"\r" in raw[:-2]:  # lone CR line ends inside: split there, keeping them
+            parts = [m.group() for m in _RAW_LINE.finditer(raw)]
         for part in parts:
             k += 1
             if first:
@@ -497,6 +502,7 @@ def read_slow(job: Job) -> Parsed:
     import pyarrow as pa
 
     cols = job.cols
+    int_ids = job.id_dtype == "int"
     dicts = ({}, {})
     codes = (array("i"), array("i"))
     lines = array("q")
@@ -523,6 +529,9 @@ def read_slow(job: Job) -> Parsed:
                                 value=raw)
             code = table.get(raw)
             if code is None:
+                if int_ids and not _is_int_id(raw):
+                    raise job.error(f"{('user', 'item')[side]} id is not an integer "
+                                    "(id_dtype='int')", line=line, column=pos, value=raw)
                 code = table[raw] = len(table)
             out.append(code)
         if times is not None:
@@ -556,6 +565,14 @@ class _Located(Job):
 
     def locate(self, row):
         return self._locate(row)
+
+    def bad_id(self, reason, row, pos, value):
+        raise self.error(reason, line=self.locate(row), column=pos, value=value)
+
+
+def _is_int_id(text) -> bool:
+    t = text.strip()
+    return bool(_INTEGER.match(t)) and _INT64_MIN < int(t) <= _INT64_MAX
 
 
 def _rating_text(job, line, pos, text):

@@ -191,6 +191,9 @@ class _ParquetJob(_text.Job):
             reason = f"row {line}: {reason}"
         return super().error(reason, column=column, value=value)
 
+    def bad_id(self, reason, row, pos, value):
+        raise self.error(reason, line=self.locate(row), column=pos, value=value)
+
     @staticmethod
     def where_row(row):
         return f"row {row}"

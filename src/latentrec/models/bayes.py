@@ -1,0 +1,151 @@
+"""BayesianMatrixFactorization: matrix factorization averaged over its posterior (BPMF).
+
+Salakhutdinov and Mnih (2008): ratings ~ N(u_i . v_j, 1/alpha), factors drawn from Gaussians
+whose means and precisions have Normal-Wishart priors; a Gibbs sampler draws factors and
+hyperparameters in turn, and predictions average u_i . v_j over the kept samples. There is
+no learning rate or regularization to tune: the priors are learnt from the data.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from scipy.stats import wishart
+
+from .._random import check_random_state
+from ..data.ratings import Ratings
+from ..kernels import bpmf
+from ..kernels.sgd import predict_pairs
+from ..persistence import register
+from ._params import Interval, IsNone
+from .base import Recommender
+from .threads import resolve_threads
+
+
+@register
+class BayesianMatrixFactorization(Recommender):
+    """Bayesian probabilistic matrix factorization by Gibbs sampling.
+
+    Parameters
+    ----------
+    n_factors : latent features per user and item (K).
+    n_samples : Gibbs sweeps after ``burn_in``; predictions average ``u . v`` over them.
+    burn_in : sweeps discarded at the start.
+    keep : how many of the samples the fitted model stores (evenly spaced); each adds K
+        columns to the stored factors, whose dot product is the posterior-mean prediction.
+    alpha : precision of the rating noise on standardised ratings; None samples it too.
+    beta0 : strength of the prior on the factor means.
+    """
+
+    _constraints = {
+        "n_factors": [Interval("int", 1, None)],
+        "n_samples": [Interval("int", 1, None)],
+        "burn_in": [Interval("int", 0, None)],
+        "keep": [Interval("int", 1, None)],
+        "alpha": [Interval("real", 0, None, "neither"), IsNone()],
+        "beta0": [Interval("real", 0, None, "neither")],
+        "n_threads": [Interval("int", 1, None), IsNone()],
+    }
+
+    def __init__(self, n_factors=10, n_samples=200, burn_in=20, keep=50, alpha=None,
+                 beta0=2.0, n_threads=None, random_state=None):
+        self.n_factors = n_factors
+        self.n_samples = n_samples
+        self.burn_in = burn_in
+        self.keep = keep
+        self.alpha = alpha
+        self.beta0 = beta0
+        self.n_threads = n_threads
+        self.random_state = random_state
+
+    def _fit(self, ratings: Ratings, validation: Ratings | None) -> None:
+        rng = check_random_state(self.random_state)
+        mu = float(ratings.values.mean(dtype=np.float64))
+        sigma = float(ratings.values.std(dtype=np.float64)) or 1.0
+        scaled = (ratings.values.astype(np.float64) - mu) / sigma
+        by_user = _csr(ratings.users, ratings.items, scaled, ratings.n_users)
+        by_item = _csr(ratings.items, ratings.users, scaled, ratings.n_items)
+        k = self.n_factors
+        U = rng.standard_normal((ratings.n_users, k)) * 0.1
+        V = rng.standard_normal((ratings.n_items, k)) * 0.1
+        alpha = 2.0 if self.alpha is None else float(self.alpha)
+        total = self.burn_in + self.n_samples
+        keep_at = set(np.linspace(self.burn_in, total - 1, min(self.keep, self.n_samples))
+                      .round().astype(int).tolist())
+        kept_u, kept_v, history = [], [], []
+        val_sum, n_avg = None, 0
+        threads = resolve_threads(self.n_threads)
+        for sweep in range(total):
+            start = time.perf_counter()
+            for side, (rows, other, out) in enumerate(((by_user, V, U), (by_item, U, V))):
+                m, lam = self._hyper(out, rng)
+                z = rng.standard_normal(out.shape)
+                _sample(rows, other, m, lam, alpha, z, out, threads)
+            pred = _dot(ratings.users, ratings.items, U, V)
+            sse = float(np.sum((scaled - pred) ** 2))
+            if self.alpha is None:
+                alpha = rng.gamma(1.0 + 0.5 * scaled.size, 1.0 / (1.0 + 0.5 * sse))
+            row = {"epoch": sweep + 1, "train_rmse": sigma * np.sqrt(sse / scaled.size),
+                   "val_rmse": None, "stage": "burn-in" if sweep < self.burn_in else "sample"}
+            if sweep >= self.burn_in:
+                if sweep in keep_at:
+                    kept_u.append(U.copy())
+                    kept_v.append(V.copy())
+                if validation is not None:
+                    p = _dot(validation.users, validation.items, U, V)
+                    val_sum = p if val_sum is None else val_sum + p
+                    n_avg += 1
+                    err = validation.values - (mu + sigma * val_sum / n_avg)
+                    row["val_rmse"] = float(np.sqrt(np.mean(err ** 2)))
+            row["seconds"] = time.perf_counter() - start
+            history.append(row)
+            self._report(row)
+        scale = np.sqrt(sigma / len(kept_u))
+        self._set_fitted(ratings, user_factors=np.hstack(kept_u) * scale,
+                         item_factors=np.hstack(kept_v) * scale, global_mean=mu,
+                         history=history)
+        self.rating_std_ = sigma
+
+    def _hyper(self, X: np.ndarray, rng):
+        """Draw (mean, precision) of one side's factors from their Normal-Wishart posterior."""
+        n, k = X.shape
+        xbar = X.mean(axis=0)
+        S = np.cov(X, rowvar=False, bias=True).reshape(k, k)
+        beta = self.beta0 + n
+        mu_star = n * xbar / beta
+        W_inv = np.eye(k) + n * S + (self.beta0 * n / beta) * np.outer(xbar, xbar)
+        W = np.linalg.inv(W_inv)
+        W = (W + W.T) / 2
+        lam = wishart.rvs(df=k + n, scale=W, random_state=rng).reshape(k, k)
+        mean = rng.multivariate_normal(mu_star, np.linalg.inv(beta * lam))
+        return mean, lam
+
+    def _fold_in_regularization(self, n_ratings):
+        return self.rating_std_, 0.0
+
+    def _extra_arrays(self) -> dict:
+        return {"rating_std": np.array([self.rating_std_])}
+
+    def _load_extra_arrays(self, arrays: dict) -> None:
+        self.rating_std_ = float(arrays["rating_std"][0])
+
+
+def _csr(rows, cols, values, n_rows):
+    order = np.argsort(rows, kind="stable")
+    indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
+    return indptr, cols[order].astype(np.int32), values[order]
+
+
+def _sample(rows, other, mean, lam, alpha, z, out, threads):
+    from ..kernels.sgd import _threads
+
+    indptr, indices, values = rows
+    with _threads(threads):
+        bpmf.sample_side(indptr, indices, values, other, mean, lam, alpha, z, out)
+
+
+def _dot(users, items, U, V):
+    zero_u, zero_i = np.zeros(U.shape[0]), np.zeros(V.shape[0])
+    return predict_pairs(users, items, U, V, zero_u, zero_i, 0.0)

@@ -1,0 +1,194 @@
+"""Every query command on a model trained from a small CSV with string ids."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+import latentrec
+from latentrec.cli.algorithms import ALGORITHMS
+
+
+def test_train_prints_a_summary_and_writes_the_model(cli, files, tmp_path):
+    out = tmp_path / "m.npz"
+    result = cli("train", files / "ratings.csv", "-o", out, "--factors", 2, "--epochs", 5,
+                 "--threads", 1)
+    assert out.is_file()
+    assert "ratings from 16 users on 10 items" in result.stdout
+    assert "final train RMSE" in result.stdout
+    assert str(out) in result.stdout
+    assert latentrec.load(out).n_factors_ == 2
+
+
+def test_train_validation_early_stopping_and_plot(cli, files, tmp_path):
+    out, png = tmp_path / "m.npz", tmp_path / "curve.png"
+    data = cli.json("train", files / "ratings.csv", "-o", out, "--factors", 2,
+                    "--validation", 0.2, "--plot", png, "--threads", 1)
+    assert data["output"] == str(out) and data["plot"] == str(png)
+    assert png.stat().st_size > 1000
+    assert data["training"]["n_validation"] > 0
+    assert data["training"]["best_val_rmse"] > 0
+    assert data["data"]["n_users"] == 16
+    history = latentrec.load(out).history_
+    assert all(h["val_rmse"] is not None for h in history)
+
+
+def test_recommend_for_one_user(cli, model, files):
+    result = cli("recommend", model, "--user", "alice", "-n", 3, "--items",
+                 files / "fruit.tsv")
+    assert "Top 3 for user alice" in result.stdout
+    assert "[fresh]" in result.stdout  # titles are printed as text, not rich markup
+    rows = cli.json("recommend", model, "--user", "alice", "-n", 3, "--items",
+                    files / "fruit.tsv")
+    assert isinstance(rows, list) and 1 <= len(rows) <= 3
+    assert set(rows[0]) == {"item", "score", "title"}
+    assert isinstance(rows[0]["item"], str) and rows[0]["title"].endswith("[fresh]")
+    scores = [r["score"] for r in rows]
+    assert scores == sorted(scores, reverse=True)
+    seen = set(pd.read_csv(files / "ratings.csv").query("user == 'alice'")["item"])
+    assert not seen & {r["item"] for r in rows}
+
+
+def test_recommend_many_users_to_csv_and_parquet(cli, model, files, tmp_path):
+    for name in ("recs.csv", "recs.parquet"):
+        target = tmp_path / name
+        cli("recommend", model, "--users-file", files / "users.txt", "-n", 2, "-o", target,
+            "--items", files / "fruit.tsv")
+        df = pd.read_csv(target) if name.endswith(".csv") else pd.read_parquet(target)
+        assert list(df.columns) == ["user", "rank", "item", "score", "title"]
+        assert set(df["user"]) == {"alice", "bob", "carol"}
+        assert df.groupby("user")["rank"].max().max() == 2
+    many = cli.json("recommend", model, "--users-file", files / "users.txt", "-n", 2)
+    assert set(many) == {"alice", "bob", "carol"}
+    assert set(many["bob"][0]) == {"item", "score"}
+
+
+def test_similar_items_and_users(cli, model, files):
+    rows = cli.json("similar", model, "--item", "apple", "-n", 4, "--items",
+                    files / "fruit.tsv")
+    assert len(rows) == 4 and set(rows[0]) == {"item", "score", "title"}
+    assert "apple" not in {r["item"] for r in rows}
+    users = cli.json("similar", model, "--user", "bob", "-n", 2)
+    assert [set(r) for r in users] == [{"user", "score"}] * 2
+    result = cli("similar", model, "--item", "apple", "--items", files / "fruit.tsv")
+    assert "Items most like Apple [fresh]" in result.stdout
+
+
+def test_predict_pairs_from_options_and_file(cli, model, files, tmp_path):
+    rows = cli.json("predict", model, "--pair", "alice", "kiwi", "--pair", "bob", "apple")
+    assert [(r["user"], r["item"]) for r in rows] == [("alice", "kiwi"), ("bob", "apple")]
+    assert all(isinstance(r["prediction"], float) for r in rows)
+    m = latentrec.load(model)
+    assert rows[0]["prediction"] == pytest.approx(float(m.predict(["alice"], ["kiwi"])[0]),
+                                                  rel=1e-6)
+    target = tmp_path / "pred.csv"
+    cli("predict", model, "--pairs", files / "pairs.csv", "-o", target)
+    df = pd.read_csv(target)
+    assert list(df.columns) == ["user", "item", "prediction"] and len(df) == 2
+    printed = cli("predict", model, "--pairs", files / "pairs.csv", "-o", "-").stdout
+    assert printed.splitlines()[0] == "user,item,prediction"
+    table = cli("predict", model, "--pair", "alice", "kiwi").stdout
+    assert "alice" in table and "kiwi" in table
+    unknown = cli.json("predict", model, "--pair", "zed", "kiwi", "--unknown", "bias")
+    assert unknown[0]["prediction"] is not None
+
+
+def test_info_reports_class_size_and_history(cli, model):
+    result = cli("info", model)
+    assert "SGDMatrixFactorization" in result.stdout and "Hyperparameters" in result.stdout
+    info = cli.json("info", model)
+    assert info["class"] == "SGDMatrixFactorization"
+    assert (info["n_users"], info["n_items"], info["n_factors"]) == (16, 10, 3)
+    assert info["params"]["n_factors"] == 3
+    assert info["history"]["epochs"] == 30
+    assert info["library_version"] == latentrec.__version__
+
+
+def test_fill_prints_the_matrix_with_ids(cli, model):
+    result = cli("fill", model)
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["apple", "banana", "cherry", "date", "elder", "fig", "grape",
+                                "honeydew", "kiwi", "lemon"]
+    assert lines[1].startswith("alice") and "[[" in lines[1]
+    assert lines[-1].rstrip().endswith("]]") and len(lines) == 17
+    data = cli.json("fill", model)
+    assert len(data["users"]) == 16 and len(data["ratings"][0]) == 10
+    m = latentrec.load(model)
+    assert data["ratings"][0][0] == pytest.approx(
+        float(m.predict(["alice"], ["apple"])[0]), abs=1e-5)
+
+
+def test_int_ids_stay_numbers_in_json(cli, tmp_path):
+    path = tmp_path / "ints.tsv"
+    path.write_text("".join(f"{u}\t{i}\t{(u * i) % 5 + 1}\n"
+                            for u in range(1, 9) for i in range(1, 7) if (u + i) % 3))
+    model = tmp_path / "ints.npz"
+    cli("train", path, "-o", model, "--factors", 2, "--epochs", 3, "--threads", 1)
+    rows = cli.json("recommend", model, "--user", "1", "-n", 2)
+    assert all(isinstance(r["item"], int) for r in rows)
+    many = cli.json("recommend", model, "--users-file", _write(tmp_path / "u.txt", "1\n2\n"))
+    assert set(many) == {"1", "2"}  # JSON object keys are text
+    pred = cli.json("predict", model, "--pair", "1", "2")
+    assert pred[0]["user"] == 1 and pred[0]["item"] == 2
+
+
+def test_datasets_lists_the_bundled_one(cli):
+    rows = cli.json("datasets")
+    assert {"name": "ml-100k", "bundled": True} in [
+        {k: r[k] for k in ("name", "bundled")} for r in rows]
+    assert "ml-100k" in cli("datasets").stdout
+
+
+def test_evaluate_compares_algorithms_on_the_same_folds(cli, files, tmp_path):
+    png = tmp_path / "cv.png"
+    rows = cli.json("evaluate", files / "ratings.csv", "--algo", "sgd", "--algo", "bias",
+                    "--baselines", "--cv", 3, "--factors", 2, "--epochs", 10, "--plot", png,
+                    "--metrics", "rmse,mae,ndcg", "--k", 5, "--threads", 1)
+    assert [r["model"] for r in rows] == ["sgd", "bias", "mean", "popularity", "random"]
+    for key in ("rmse", "rmse_std", "mae", "ndcg@5", "ndcg@5_std", "fit_seconds"):
+        assert key in rows[0]
+    assert png.stat().st_size > 1000
+    text = cli("evaluate", files / "ratings.csv", "--algo", "sgd,mean", "--test-size", 0.25,
+               "--factors", 2, "--epochs", 5, "--threads", 1).stdout
+    assert "holdout" in text and "sgd" in text and "mean" in text
+
+
+def test_tune_two_trials_saves_the_best(cli, files, tmp_path):
+    out = tmp_path / "best.npz"
+    data = cli.json("tune", files / "ratings.csv", "--trials", 2, "-o", out, "--threads", 1)
+    assert len(data["trials"]) == 2
+    assert set(data["best_params"]) >= {"n_factors", "learning_rate", "regularization",
+                                        "n_epochs"}
+    assert data["trials"][0]["rmse"] <= data["trials"][1]["rmse"]
+    assert latentrec.load(out).get_params()["n_factors"] == data["best_params"]["n_factors"]
+    text = cli("tune", files / "ratings.csv", "--trials", 2, "--threads", 1).stdout
+    assert "best:" in text
+
+
+def test_bare_command_shows_help(cli):
+    result = cli(expect=0)
+    assert "train" in result.stdout and "recommend" in result.stdout
+    assert latentrec.__version__ in cli("--version").stdout
+
+
+def test_every_algorithm_name_is_a_latentrec_class():
+    for name, cls in ALGORITHMS.items():
+        assert isinstance(getattr(latentrec, cls), type), name
+
+
+def test_global_quiet_and_progress_off_outside_a_terminal(cli, files, tmp_path):
+    result = cli("--quiet", "train", files / "ratings.csv", "-o", tmp_path / "q.npz",
+                 "--factors", 2, "--epochs", 2, "--threads", 1)
+    assert result.stdout == "" and result.stderr == ""
+
+
+def _write(path, text):
+    path.write_text(text)
+    return path
+
+
+def test_json_output_is_one_document(cli, model):
+    result = cli("info", model, "--json")
+    json.loads(result.stdout)  # nothing but the JSON on stdout
