@@ -5,10 +5,13 @@
 
 The file (integer user, integer item, float rating, integer timestamp; 200,000 users x
 20,000 items, no repeated pair) is generated once with numpy and kept in ``bench-data/``.
-Each measurement runs in a fresh Python process that first imports numpy, pandas, pyarrow
-and latentrec, notes its resident memory, then makes one timed call (cold: nothing read
-before). Peak memory growth is ``ru_maxrss`` at the end minus the resident memory after the
-imports. The runs alternate between the two readers; the table shows the best of each.
+Each measurement runs in a fresh Python process that imports numpy, pandas, pyarrow and
+latentrec, notes its resident memory, then makes one timed call. "cold" is that process's
+first read of anything (for latentrec it includes the one-time start-up of its compiled
+reader, loaded from numba's on-disk cache); "warm" first reads a 3-line file, untimed,
+then notes the resident memory and times the big read. Peak memory growth is ``ru_maxrss``
+at the end minus the noted resident memory. The runs alternate between the readers; the
+table shows the best time of each and the smallest peak growth.
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ def _rss_mb() -> float:
 def child(reader: str, path: str) -> None:
     """One measurement, printed as JSON."""
     import resource
+    import tempfile
 
     import numpy as np  # noqa: F401
     import pandas as pd
@@ -67,14 +71,16 @@ def child(reader: str, path: str) -> None:
     import latentrec
     from latentrec.data import _fastcsv  # noqa: F401  (the compiled reader's module)
 
+    name, _, mode = reader.partition(":")
+    read = latentrec.read_ratings if name == "latentrec" else pd.read_csv
+    if mode == "warm":
+        with tempfile.TemporaryDirectory() as d:
+            tiny = Path(d) / "tiny.csv"
+            tiny.write_text("user,item,rating,timestamp\n1,2,3.5,4\n5,6,7,8\n")
+            read(tiny)
     base = _rss_mb()
     t0 = time.perf_counter()
-    if reader == "latentrec":
-        r = latentrec.read_ratings(path)
-        rows = r.n_ratings
-    else:
-        df = pd.read_csv(path)
-        rows = len(df)
+    rows = len(read(path))
     seconds = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"reader": reader, "seconds": seconds, "rows": rows,
@@ -120,31 +126,36 @@ def main() -> None:
         generate(path, args.rows)
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src") + os.pathsep
                + os.environ.get("PYTHONPATH", ""))
+    load_start = os.getloadavg()[0]
     # one untimed run so that the compiled reader's on-disk cache exists
     subprocess.run([sys.executable, __file__, "--child", "latentrec", str(path)], env=env,
                    check=True, capture_output=True)
-    results = {"latentrec": [], "pandas": []}
+    results = {"latentrec:cold": [], "pandas:cold": [], "latentrec:warm": [],
+               "pandas:warm": []}
     for _ in range(args.repeat):
         for reader in results:
             out = subprocess.run([sys.executable, __file__, "--child", reader, str(path)],
                                  env=env, check=True, capture_output=True, text=True)
             results[reader].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    load_end = os.getloadavg()[0]
     final_mb = args.rows * (4 + 4 + 4 + 8) / 2**20
     best = {k: min(v, key=lambda m: m["seconds"]) for k, v in results.items()}
+    labels = {"latentrec": "latentrec.read_ratings", "pandas": "pandas.read_csv"}
     print(machine())
+    print(f"1-minute load average: {load_start:.1f} at the start, {load_end:.1f} at the end")
     print(f"file: {path.name}, {path.stat().st_size / 2**20:.0f} MiB, {args.rows:,} rows; "
           f"final arrays {final_mb:.0f} MiB (int32 users, int32 items, float32 ratings, "
           "int64 timestamps)")
-    print(f"{'reader':<24}{'best s':>8}{'median s':>10}{'vs pandas':>11}"
+    print(f"{'reader':<31}{'best s':>8}{'median s':>10}{'vs pandas':>11}"
           f"{'peak growth MiB':>17}{'x final arrays':>16}")
     med = {k: sorted(m["seconds"] for m in v)[len(v) // 2] for k, v in results.items()}
-    for reader, label in (("latentrec", "latentrec.read_ratings"),
-                          ("pandas", "pandas.read_csv")):
+    for reader in results:
+        name, _, mode = reader.partition(":")
         b = best[reader]
         growth = min(m["peak_growth_mb"] for m in results[reader])
-        print(f"{label:<24}{b['seconds']:>8.2f}{med[reader]:>10.2f}"
-              f"{b['seconds'] / best['pandas']['seconds']:>11.2f}"
-              f"{growth:>17.0f}{growth / final_mb:>16.2f}")
+        ref = best[f"pandas:{mode}"]["seconds"]
+        print(f"{labels[name] + ' (' + mode + ')':<31}{b['seconds']:>8.2f}{med[reader]:>10.2f}"
+              f"{b['seconds'] / ref:>11.2f}{growth:>17.0f}{growth / final_mb:>16.2f}")
     print("all runs (s): " + "; ".join(
         f"{k} " + " ".join(f"{m['seconds']:.2f}" for m in v) for k, v in results.items()))
 

@@ -22,6 +22,7 @@ from .errors import (
 from .models import (
     BPR,
     ALSMatrixFactorization,
+    BayesianMatrixFactorization,
     BiasBaseline,
     FoldedUser,
     GlobalMean,
@@ -39,7 +40,8 @@ __all__ = [
     "Ratings", "IdMap", "DataError", "LatentrecError", "ModelFileError", "NotFittedError",
     "UnknownIdError", "TrainingDivergedError", "Recommender", "FoldedUser",
     "SGDMatrixFactorization", "GlobalMean", "BiasBaseline", "Popularity",
-    "RandomRecommender", "ALSMatrixFactorization", "ImplicitALS", "BPR", "load", "holdout",
+    "RandomRecommender", "ALSMatrixFactorization", "ImplicitALS", "BPR",
+    "BayesianMatrixFactorization", "load", "holdout",
     "k_fold", "user_holdout", "time_split",
     "__version__", "matrix_factorization", "read_ratings", "write_ratings",
 ]

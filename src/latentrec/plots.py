@@ -61,11 +61,19 @@ def _save(fig, path) -> Path:
     try:
         with os.fdopen(fd, "wb") as f:
             fig.savefig(f, format="png", facecolor="white")
+        os.chmod(tmp, _new_file_mode())  # mkstemp makes it private; a PNG is not
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _new_file_mode() -> int:
+    """The permissions a newly created file gets under the process's umask."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 # training curve -------------------------------------------------------------------------
@@ -96,9 +104,12 @@ def training_curve(history, path, *, title: str | None = None) -> Path:
                 color=_COLORS[1], marker="o", markersize=3, label="validation RMSE")
         best = min(with_val, key=lambda r: r["val_rmse"])
         ax.axvline(best["epoch"], color="0.5", linestyle=":", linewidth=1)
+        last = max(r["epoch"] for r in rows)
+        right = best["epoch"] > 0.6 * last  # keep the note inside the axes
         ax.annotate(f"best validation\nepoch {best['epoch']}: {best['val_rmse']:.4f}",
-                    xy=(best["epoch"], best["val_rmse"]), xytext=(8, 18),
-                    textcoords="offset points", fontsize=8, color="0.25",
+                    xy=(best["epoch"], best["val_rmse"]), xytext=(-8 if right else 8, 18),
+                    ha="right" if right else "left", textcoords="offset points", fontsize=8,
+                    color="0.25",
                     arrowprops={"arrowstyle": "-", "color": "0.5", "linewidth": 0.8})
     if refit:
         ax.plot([r["epoch"] for r in refit], [r["train_rmse"] for r in refit],
@@ -142,15 +153,15 @@ def cv_comparison(results, path, *, metrics=None, title: str | None = None) -> P
     for k, metric in enumerate(metrics):
         ax = fig.add_subplot(rows, cols, k + 1)
         mean = means[metric].to_numpy(dtype=float)
-        std = (stds[metric].to_numpy(dtype=float) if metric in stds.columns
-               else np.zeros_like(mean))
-        std = np.nan_to_num(std)
-        ax.bar(x, mean, yerr=std, capsize=4, color=[colors[m] for m in models],
+        has_std = metric in stds.columns
+        std = np.nan_to_num(stds[metric].to_numpy(dtype=float)) if has_std \
+            else np.zeros_like(mean)
+        ax.bar(x, mean, yerr=std if has_std else None, capsize=4, color=[colors[m] for m in models],
                edgecolor="0.2", linewidth=0.6, error_kw={"elinewidth": 1})
         ax.set_xticks(x, [str(m) for m in models], rotation=30 if len(models) > 4 else 0,
                       ha="right" if len(models) > 4 else "center")
         ax.set_title(metric)
-        ax.set_ylabel(f"{metric} (mean ± std)" if metric in stds.columns else metric)
+        ax.set_ylabel(f"{metric} (mean ± std)" if has_std else metric)
         zoomed |= _zoom(ax, mean, std)
         for xi, (m, s) in enumerate(zip(mean, std)):
             if np.isfinite(m):
@@ -160,8 +171,8 @@ def cv_comparison(results, path, *, metrics=None, title: str | None = None) -> P
     fig.suptitle(title or ("Cross-validation comparison" if len(stds.columns)
                            else "Comparison"))
     if zoomed:
-        fig.text(0.005, 0.005, "The value axes do not start at zero, to show small "
-                 "differences.", fontsize=7, color="0.4", ha="left", va="bottom")
+        fig.supxlabel("The value axes do not start at zero, to show small differences.",
+                      fontsize=7, color="0.4")
     return _save(fig, path)
 
 
@@ -189,7 +200,7 @@ def _zoom(ax, mean, std) -> bool:
     if not ok.any():
         return False
     lo, hi = float(np.min(mean[ok] - std[ok])), float(np.max(mean[ok] + std[ok]))
-    span = hi - lo if hi > lo else abs(hi) * 0.1 or 1.0
+    span = max(hi - lo, 0.05 * abs(hi)) or 1.0  # differences of a few % stay modest
     bottom = lo - 1.5 * span
     if lo >= 0 and bottom < 0.25 * lo:
         bottom = 0.0
@@ -223,8 +234,8 @@ def item_map(model, items, path, n_labels: int = 25, *, title: str | None = None
     order = np.argsort(counts)  # the popular on top
     sizes = 6 + 60 * np.sqrt(counts / max(counts.max(), 1))
     points = ax.scatter(xy[order, 0], xy[order, 1], s=sizes[order],
-                        c=np.maximum(counts[order], 1), cmap="viridis", norm=LogNorm(vmin=1, vmax=max(counts.max(), 2)),
-                        alpha=0.75, linewidths=0.3, edgecolors="white")
+                        c=np.maximum(counts[order], 1), cmap="viridis",
+                        norm=LogNorm(vmin=1, vmax=max(counts.max(), 2)), alpha=0.75, linewidths=0.3, edgecolors="white")
     fig.colorbar(points, ax=ax, label="ratings in training (log scale)", pad=0.01)
     labels = _titles(items)
     ids = model.item_map_.ids

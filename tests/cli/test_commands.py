@@ -132,6 +132,11 @@ def test_int_ids_stay_numbers_in_json(cli, tmp_path):
     assert set(many) == {"1", "2"}  # JSON object keys are text
     pred = cli.json("predict", model, "--pair", "1", "2")
     assert pred[0]["user"] == 1 and pred[0]["item"] == 2
+    titles = _write(tmp_path / "titles.csv", "item,title,year\n1,One,2001\n2,Two,\n")
+    rows = cli.json("similar", model, "--item", "3", "-n", 5, "--items", titles)
+    named = {r["item"]: r["title"] for r in rows}
+    assert named.get(1, "One (2001)") == "One (2001)" and named.get(2, "Two") == "Two"
+    assert all(r["title"] is None for r in rows if r["item"] not in (1, 2))
 
 
 def test_datasets_lists_the_bundled_one(cli):

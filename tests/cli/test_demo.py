@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 def test_demo_trains_compares_recommends_and_draws(cli, tmp_path):
-    result = cli("demo", "--out", tmp_path, "--threads", 2)
+    result = cli("demo", "--out", tmp_path)
     text = result.stdout
     png = tmp_path / "latentrec-demo-curve.png"
     assert png.is_file() and png.stat().st_size > 10_000

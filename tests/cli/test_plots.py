@@ -75,3 +75,12 @@ def test_cli_reports_missing_matplotlib_in_one_line(cli, files, tmp_path, monkey
         "error: latentrec.plots needs matplotlib, which is not installed; install "
         "latentrec[plot] (pip install \"latentrec[plot]\")"]
     assert not (tmp_path / "m.npz").exists()
+
+
+def test_pngs_get_the_usual_file_mode(fitted, tmp_path):
+    import os
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    path = plots.training_curve(fitted, tmp_path / "mode.png")
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from latentrec import DataError, Ratings, read_ratings, write_ratings
-from latentrec.data import _text
+from latentrec.data import _fastread, _text
 from latentrec.data import io as lio
 from latentrec.data.ratings import DuplicateRatingsWarning
 
@@ -49,7 +49,7 @@ def only_engine(monkeypatch, name):
     if name == "auto":
         return
     if name != "fast":
-        monkeypatch.setattr(_text, "read_fast", refuse)
+        monkeypatch.setattr(_fastread, "read_fast", refuse)
     if name in ("fast", "slow"):
         monkeypatch.setattr(_text, "read_pyarrow", refuse)
     if name in ("fast", "pyarrow"):
@@ -644,8 +644,8 @@ def test_engines_agree_and_blocks_split_anywhere(tmp_path, monkeypatch):
             with monkeypatch.context() as m:
                 only_engine(m, engine)
                 if engine == "fast":  # tiny blocks, each cut in two halves
-                    m.setattr(_text, "_BLOCK", 257)
-                    m.setattr(_text, "_SPLIT_MIN", 0)
+                    m.setattr(_fastread, "_BLOCK", 257)
+                    m.setattr(_fastread, "_SPLIT_MIN", 0)
                 got[engine] = read_ratings(path)
     df = pd.read_csv(path, skip_blank_lines=True)
     assert got["fast"].n_ratings + got["fast"].n_duplicates_resolved == len(df)
@@ -654,7 +654,7 @@ def test_engines_agree_and_blocks_split_anywhere(tmp_path, monkeypatch):
 
 def test_fast_path_long_lines_grow_the_buffer(tmp_path, monkeypatch):
     only_engine(monkeypatch, "fast")
-    monkeypatch.setattr(_text, "_BLOCK", 16)
+    monkeypatch.setattr(_fastread, "_BLOCK", 16)
     path = put(tmp_path, "r.csv", "1,2,3.5,1234567890123\n22222,33333,4,1\n")
     assert rows(read_ratings(path)) == [(1, 2, 3.5, 1234567890123), (22222, 33333, 4.0, 1)]
 
@@ -675,3 +675,10 @@ def test_fast_path_reads_a_large_file_like_pandas(tmp_path):
     np.testing.assert_array_equal(back["rating"].to_numpy(), df["rating"].to_numpy())
     np.testing.assert_array_equal(back["timestamp"].to_numpy(), df["timestamp"].to_numpy())
     assert list(r.user_map.ids) == sorted(set(df["user"]))
+
+
+@pytest.mark.parametrize("text", ["user,item,rating\r1,10,4\r2,20,3\r",
+                                  "user,item,rating\r1,10,4\n2,20,3\n",
+                                  "1,10,4\r2,20,3\n"])
+def test_old_mac_line_ends_are_line_ends(tmp_path, text):
+    assert rows(read_ratings(put(tmp_path, "r.csv", text))) == [(1, 10, 4.0), (2, 20, 3.0)]

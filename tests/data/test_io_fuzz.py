@@ -9,10 +9,10 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from latentrec import DataError, Ratings, read_ratings, write_ratings
-from latentrec.data import _text
+from latentrec.data import _fastread, _text
 from latentrec.data.idmap import is_canonical_int
 
-FUZZ = settings(max_examples=3000, deadline=None,
+FUZZ = settings(max_examples=150, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
@@ -27,7 +27,7 @@ def _read_slow_only(path, **kwargs):
         raise _text.Fallback
 
     with pytest.MonkeyPatch.context() as m:
-        m.setattr(_text, "read_fast", refuse)
+        m.setattr(_fastread, "read_fast", refuse)
         m.setattr(_text, "read_pyarrow", refuse)
         return _read(path, **kwargs)
 
@@ -105,7 +105,7 @@ def tables(draw):
         return Ratings.from_arrays(sides[0], sides[1], values, ts)
 
 
-@FUZZ
+@settings(FUZZ, max_examples=100)
 @given(r=tables(), name=st.sampled_from(["r.csv", "r.tsv", "r.csv.gz"]))
 def test_random_tables_round_trip_through_text_and_parquet(r, name):
     with tempfile.TemporaryDirectory() as d:

@@ -56,3 +56,15 @@ def test_bad_search_arguments(small_ratings, kw, message):
     args.update(kw)
     with pytest.raises(ValueError, match=message):
         random_search(sgd(), small_ratings, **args)
+
+
+def test_tune_compares_model_families_on_training_data_only(small_ratings):
+    from latentrec.evaluation import tune
+
+    res = tune(small_ratings, n_trials=3, random_state=0)
+    assert set(res.results["model"]) == {"BayesianMatrixFactorization",
+                                         "SGDMatrixFactorization"}
+    assert type(res.best_model).__name__ == res.results["model"].iloc[0]
+    assert res.best_model.user_factors_.shape[0] == small_ratings.n_users
+    with pytest.raises(ValueError, match="n_trials must be an integer >= 3, got 2"):
+        tune(small_ratings, n_trials=2)

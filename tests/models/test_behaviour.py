@@ -7,6 +7,7 @@ import pytest
 import latentrec
 from latentrec import UnknownIdError
 from latentrec.models import (
+    BayesianMatrixFactorization,
     BPR,
     ALSMatrixFactorization,
     BiasBaseline,
@@ -37,10 +38,12 @@ MODELS = {
                                         n_threads=1, random_state=0),
     "implicit-als-bm25": lambda: ImplicitALS(n_factors=4, n_epochs=5, weighting="bm25",
                                              n_threads=2, random_state=0),
+    "bpmf": lambda: BayesianMatrixFactorization(n_factors=3, n_samples=10, burn_in=5, keep=4,
+                                                n_threads=1, random_state=0),
     "bpr": lambda: BPR(n_factors=4, n_epochs=20, learning_rate=0.05, n_threads=1,
                        random_state=0),
 }
-HAS_FACTORS = {"sgd", "sgd-unbiased", "sgd-parallel", "random", "als", "als-unbiased",
+HAS_FACTORS = {"bpmf", "sgd", "sgd-unbiased", "sgd-parallel", "random", "als", "als-unbiased",
                "implicit-als", "implicit-als-bm25", "bpr"}
 
 

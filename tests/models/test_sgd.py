@@ -148,3 +148,17 @@ def test_partial_fit_on_unfitted_model_raises():
 
     with pytest.raises(NotFittedError):
         SGDMatrixFactorization().partial_fit(Ratings.from_arrays([1], [2], [3]))
+
+
+def test_one_and_two_threads_give_the_same_model(small_ratings):
+    a = fit(small_ratings, n_factors=3, n_epochs=4, n_threads=1)
+    b = fit(small_ratings, n_factors=3, n_epochs=4, n_threads=2)
+    np.testing.assert_array_equal(a.user_factors_, b.user_factors_)
+    np.testing.assert_array_equal(a.item_bias_, b.item_bias_)
+
+
+def test_unshuffled_training_is_serial_in_the_given_order(small_ratings):
+    a = fit(small_ratings, n_factors=3, n_epochs=3, shuffle=False)
+    b = fit(small_ratings, n_factors=3, n_epochs=3, shuffle=False, n_threads=2)
+    np.testing.assert_array_equal(a.user_factors_, b.user_factors_)
+    assert a.history_[-1]["train_rmse"] < a.history_[0]["train_rmse"]

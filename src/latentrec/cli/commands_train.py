@@ -92,7 +92,8 @@ def train(
         history["final_val_rmse"] = evaluate(model, train_part, val_part, ["rmse"],
                                              fitted=True)["rmse"]
     if plot_file is not None and any(h.get("train_rmse") is not None for h in model.history_):
-        plots.training_curve(model.history_, plot_file)
+        plots.training_curve(model.history_, plot_file,
+                             title=f"Training curve: {name} on {ratings}")
     elif plot_file is not None:
         out.note(f"note: {name} reports no RMSE per epoch; no curve drawn")
         plot_file = None

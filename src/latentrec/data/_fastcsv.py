@@ -278,3 +278,19 @@ def dense_codes(ids, lo, hi, out):
     for j in range(ids.shape[0]):
         out[j] = rank[ids[j] - lo]
     return uniques
+
+
+@njit(cache=True, nogil=True)
+def pack_pairs(users, items, ulo, ilo, ispan, out):
+    """``out[j] = (users[j] - ulo) * ispan + (items[j] - ilo)``: one number per pair."""
+    for j in range(users.shape[0]):
+        out[j] = (users[j] - ulo) * ispan + (items[j] - ilo)
+
+
+@njit(cache=True, nogil=True)
+def has_repeat(sorted_keys):
+    """Whether two neighbours of a sorted array are equal."""
+    for j in range(1, sorted_keys.shape[0]):
+        if sorted_keys[j] == sorted_keys[j - 1]:
+            return True
+    return False

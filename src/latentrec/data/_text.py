@@ -1,6 +1,8 @@
-"""The three engines that read delimited text, fastest first.
+"""Reading delimited text: what the engines share, and the two general engines.
 
-1. :func:`read_fast`: the compiled tokenizer of ``_fastcsv`` for plain numeric files
+The engines, fastest first (``io.read_ratings`` tries them in this order):
+
+1. ``_fastread.read_fast``: the compiled tokenizer of ``_fastcsv`` for plain numeric files
    (canonical integer ids), two threads, straight into the final arrays.
 2. :func:`read_pyarrow`: ``pyarrow.csv`` for everything else it can parse (string ids,
    quoted fields, dates); id columns come out dictionary-encoded.
@@ -17,7 +19,6 @@ import csv
 import math
 import re
 from array import array
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable
@@ -30,13 +31,18 @@ from ._source import DECOMPRESS_ERRORS, Source
 from .idmap import IdMap
 
 _BLOCK = 16 << 20
-_SPLIT_MIN = 1 << 20  # blocks at least this long are parsed in two halves at once
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\Z")
 _NOT_FINITE = re.compile(r"[+-]?(?:nan|inf|infinity)\Z", re.IGNORECASE)
 _INTEGER = re.compile(r"[+-]?\d+\Z")
 _WHOLE_FLOAT = re.compile(r"[+-]?\d+\.0*\Z")
 _RAW_LINE = re.compile(rb"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
+
+
+def with_path(err: DataError, src: Source) -> DataError:
+    """The same error, naming the file."""
+    return DataError(err.reason, path=src.where, line=err.line, column=err.column,
+                     value=err.value)
 
 
 class Fallback(Exception):
@@ -52,6 +58,7 @@ class Parsed:
     values: np.ndarray | None  # float32, None for implicit data
     timestamps: np.ndarray | None
     locate: Callable[[int], int]  # data row (0-based) -> physical line (1-based)
+    has_duplicates: bool | None = None  # None: not known yet
 
 
 @dataclass
@@ -96,168 +103,7 @@ class Job:
 
 
 # --------------------------------------------------------------------------------------
-# 1. compiled fast path
-def read_fast(job: Job) -> Parsed:
-    from . import _fastcsv as fc
-
-    d, cols = job.dialect, job.cols
-    if job.id_dtype == "str" or d.quoting or not job.ascii_compatible:
-        raise Fallback
-    kinds = np.zeros(d.n_fields, dtype=np.int8)
-    kinds[cols.user], kinds[cols.item] = fc.USER, fc.ITEM
-    if cols.rating is not None:
-        kinds[cols.rating] = fc.RATING
-    if cols.timestamp is not None:
-        kinds[cols.timestamp] = fc.TIME
-    sep = {"::": fc.COLONS, "ws": fc.WHITESPACE}.get(d.sep)
-    sep = ord(d.sep) if sep is None else sep
-    if sep > 127:
-        raise Fallback
-    out = _Outputs(job.src.size, cols, d.n_fields)
-    with job.src.open() as f, ThreadPoolExecutor(1) as pool:
-        buf = bytearray(_BLOCK)
-        have = _fill(job.src, f, buf, 0)
-        start = 3 if buf[:3] == b"\xef\xbb\xbf" else 0
-        for _ in range(d.skip_lines):  # the header (and blank lines before it)
-            nl = buf.find(b"\n", start, have)
-            if nl < 0:
-                raise Fallback  # a header longer than a block: leave it to pyarrow
-            start = nl + 1
-        while True:
-            eof = have < len(buf)
-            end = have if eof else buf.rfind(b"\n", start, have) + 1
-            if eof and end > start and buf[end - 1] != 10:
-                buf[end: end + 1] = b"\n"
-                end += 1
-            if end <= start and not eof:  # one line longer than the buffer
-                buf.extend(bytes(len(buf)))
-                have += _fill(job.src, f, buf, have)
-                continue
-            if end > start:
-                _parse_halves(fc, pool, buf, start, end, sep, kinds, out)
-            if eof:
-                break
-            rest = have - end
-            buf[:rest] = buf[end:have]
-            have = rest + _fill(job.src, f, buf, rest)
-            start = 0
-    n = out.row
-    if n == 0:
-        raise job.error("the file has no data rows")
-    stats = out.stats
-    users, items = out.users[:n], out.items[:n]
-    with ThreadPoolExecutor(1) as pool:
-        later = pool.submit(_int_codes, fc, items, stats[2], stats[3], "item")
-        user_map, users = _int_codes(fc, users, stats[0], stats[1], "user")
-        item_map, items = later.result()
-    return Parsed(user_map, users, item_map, items,
-                  None if out.ratings is None else out.ratings[:n],
-                  None if out.times is None else out.times[:n], job.locate)
-
-
-class _Outputs:
-    """Growable output arrays of the fast path (capacity beyond what is written costs no RAM)."""
-
-    def __init__(self, size_hint, cols, n_fields):
-        cap = (size_hint or 0) // (2 * n_fields) + (1 << 20)
-        self.users = np.empty(cap, np.int32)
-        self.items = np.empty(cap, np.int32)
-        self.ratings = None if cols.rating is None else np.empty(cap, np.float32)
-        self.times = None if cols.timestamp is None else np.empty(cap, np.int64)
-        self.row = 0
-        # min user, max user, min item, max item (int32 range), lines
-        self.stats = np.array([2**31 - 1, -(2**31), 2**31 - 1, -(2**31), 0, 0, 0, 0],
-                              dtype=np.int64)
-
-    @property
-    def cap(self):
-        return self.users.shape[0]
-
-    def reserve(self, n):
-        if n <= self.cap:
-            return
-        new = max(n, self.cap * 3 // 2)
-        for name in ("users", "items", "ratings", "times"):
-            old = getattr(self, name)
-            if old is not None:
-                grown = np.empty(new, old.dtype)
-                grown[: self.row] = old[: self.row]
-                setattr(self, name, grown)
-
-    def arrays(self):
-        dummy32, dummy64 = np.empty(0, np.float32), np.empty(0, np.int64)
-        return (self.users, self.items,
-                dummy32 if self.ratings is None else self.ratings,
-                dummy64 if self.times is None else self.times)
-
-
-def _fill(src, f, buf, have) -> int:
-    """Read into ``buf[have:]`` until it is full or the stream ends; returns bytes added."""
-    view = memoryview(buf)
-    got = 0
-    while have + got < len(buf):
-        n = src.readinto(f, view[have + got:])
-        if not n:
-            break
-        got += n
-    return got
-
-
-def _parse_halves(fc, pool, buf, start, end, sep, kinds, out):
-    """Parse ``buf[start:end]`` in two halves at once (the kernel releases the GIL).
-
-    The second half writes from a row past any the first half can fill (a line takes at
-    least two bytes a field), and moves its rows down afterwards.
-    """
-    min_line = 2 * kinds.shape[0]
-    mid = (start + end) // 2
-    cut = buf.find(b"\n", mid, end) + 1 if end - start > _SPLIT_MIN else 0
-    halves = [(start, cut), (cut, end)] if 0 < cut < end else [(start, end)]
-    jobs, row = [], out.row
-    for a, b in halves:
-        stats = out.stats.copy()
-        stats[4] = 0  # lines of this half
-        jobs.append((a, b, row, stats))
-        row += (b - a) // min_line + 1
-    out.reserve(row)
-    arrays = out.arrays()
-    arr = np.frombuffer(buf, np.uint8)
-    futures = [pool.submit(fc.parse_block, arr, a, b, sep, kinds, *arrays, r, s)
-               for a, b, r, s in jobs[1:]]
-    a, b, r, s = jobs[0]
-    results = [fc.parse_block(arr, a, b, sep, kinds, *arrays, r, s)]
-    results += [fu.result() for fu in futures]
-    del arr
-    for (a, b, r0, stats), (status, pos, r1) in zip(jobs, results):
-        if status != fc.DONE:
-            raise Fallback  # WIDE ids, or anything else: the general engines take over
-        if r0 != out.row:
-            for x in arrays:
-                if x.size:
-                    x[out.row: out.row + r1 - r0] = x[r0:r1]
-        out.row += r1 - r0
-        s = out.stats
-        s[0], s[1] = min(s[0], stats[0]), max(s[1], stats[1])
-        s[2], s[3] = min(s[2], stats[2]), max(s[3], stats[3])
-        s[4] += stats[4]
-
-
-def _int_codes(fc, ids, lo, hi, side):
-    """Sorted IdMap and int32 codes (in place) for integer ids."""
-    span = int(hi) - int(lo) + 1
-    if span <= 4 * ids.shape[0] + (1 << 20):
-        uniques = fc.dense_codes(ids, int(lo), int(hi), ids)
-    else:
-        import pandas as pd
-
-        codes, uniques = pd.factorize(ids, sort=True)
-        ids[:] = codes
-        uniques = np.asarray(uniques, dtype=np.int64)
-    return IdMap(uniques, name=side), ids
-
-
-# --------------------------------------------------------------------------------------
-# 2. pyarrow
+# pyarrow
 def read_pyarrow(job: Job) -> Parsed:
     import pyarrow as pa
     import pyarrow.csv as pacsv
@@ -306,16 +152,17 @@ def read_pyarrow(job: Job) -> Parsed:
     values = None
     if cols.rating is not None:
         col = table.column(field(cols.rating))
-        values = _numpy(col, np.float32)
+        values = column_numpy(col, np.float32)
         if col.null_count or not np.isfinite(values).all():
             raise Fallback
     times = None
     if cols.timestamp is not None:
-        times = _arrow_times(table.column(field(cols.timestamp)))
+        times = arrow_times(table.column(field(cols.timestamp)))
     return Parsed(user_map, users, item_map, items, values, times, job.locate)
 
 
-def _numpy(chunked, dtype):
+def column_numpy(chunked, dtype):
+    """A chunked pyarrow column as one numpy array of ``dtype``."""
     if chunked.num_chunks == 1:
         return chunked.chunk(0).to_numpy(zero_copy_only=False).astype(dtype, copy=False)
     out = np.empty(len(chunked), dtype)
@@ -338,32 +185,31 @@ def _dict_codes(job, column, pos, side):
     return map_ids(job, dictionary, codes, pos, side)
 
 
-def _arrow_times(column):
+def arrow_times(column):
+    """int64 Unix seconds from an integer, whole-float, date or timestamp column."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     t = column.type
+    if column.null_count:
+        raise Fallback
     try:
         if pa.types.is_integer(t):
-            return _numpy(column, np.int64) if not column.null_count else _fail()
+            return column_numpy(column, np.int64)
         if pa.types.is_floating(t):
-            v = _numpy(column, np.float64)
-            if column.null_count or not (np.isfinite(v) & (v == np.round(v))).all():
+            v = column_numpy(column, np.float64)
+            if not ((np.abs(v) < 2.0**63) & (v == np.round(v))).all():
                 raise Fallback
             return v.astype(np.int64)
         if pa.types.is_date(t):
             column = pc.cast(column, pa.timestamp("s"))
             t = column.type
-        if pa.types.is_timestamp(t) and not column.null_count:
+        if pa.types.is_timestamp(t):
             per_second = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}[t.unit]
-            raw = _numpy(pc.cast(column, pa.int64()), np.int64)
+            raw = column_numpy(pc.cast(column, pa.int64()), np.int64)
             return raw // per_second
     except pa.ArrowException:
         pass
-    raise Fallback
-
-
-def _fail():
     raise Fallback
 
 
@@ -415,7 +261,7 @@ def _lenient_ints(job, texts, codes, pos, side):
 
 
 # --------------------------------------------------------------------------------------
-# 3. the slow scan
+# the slow scan
 def iter_records(job: Job):
     """Yield ``(line, fields)`` for each data row; DataError on a wrong field count."""
     d = job.dialect
@@ -535,7 +381,7 @@ def read_slow(job: Job) -> Parsed:
                 code = table[raw] = len(table)
             out.append(code)
         if times is not None:
-            times.append(_timestamp(job, line, cols.timestamp, fields[cols.timestamp]))
+            times.append(parse_timestamp(job, line, cols.timestamp, fields[cols.timestamp]))
         lines.append(line)
         if cols.rating is not None:
             pending.append(_rating_text(job, line, cols.rating, fields[cols.rating]))
@@ -586,7 +432,7 @@ def _rating_text(job, line, pos, text):
     raise job.error("rating is not a number", line=line, column=pos, value=text)
 
 
-def _timestamp(job, line, pos, text) -> int:
+def parse_timestamp(job, line, pos, text) -> int:
     t = text.strip()
     if _INTEGER.match(t):
         v = int(t)

@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from . import _text
-from ._dialect import Dialect, detect, resolve_columns
+from . import _fastread, _parquet, _text
+from ._dialect import detect, resolve_columns
 from ._source import PARQUET_MAGIC, Source
 from .duplicates import DUPLICATE_POLICIES, resolve_duplicates
 from .ratings import DuplicateRatingsWarning, Ratings
@@ -95,8 +95,9 @@ def read_ratings(path, *, format: str = "auto", sep: str | None = None,
         if format not in ("auto", "parquet"):
             raise DataError(f"this is a Parquet file, not format={format!r} text; pass "
                             "format='parquet' or 'auto'", path=src.where)
-        return _read_parquet(src, user=user, item=item, rating=rating, timestamp=timestamp,
-                             id_dtype=id_dtype, duplicates=duplicates)
+        parsed, job = _parquet.read_parquet(src, user=user, item=item, rating=rating,
+                                            timestamp=timestamp, id_dtype=id_dtype)
+        return _build(parsed, duplicates, job)
     if format == "parquet":
         raise DataError("not a Parquet file (it does not start with the PAR1 magic bytes)",
                         path=src.where)
@@ -110,7 +111,7 @@ def read_ratings(path, *, format: str = "auto", sep: str | None = None,
         raise _with_path(err, src) from None
     job = _text.Job(src, dialect, cols, id_dtype, encoding)
     parsed = None
-    for engine in (_text.read_fast, _text.read_pyarrow):
+    for engine in (_fastread.read_fast, _text.read_pyarrow):
         try:
             parsed = engine(job)
             break
@@ -129,8 +130,7 @@ def _check_choice(name, value, choices):
 
 
 def _with_path(err: DataError, src: Source) -> DataError:
-    return DataError(err.reason, path=src.where, line=err.line, column=err.column,
-                     value=err.value)
+    return _text.with_path(err, src)
 
 
 # --------------------------------------------------------------------------------------
@@ -139,7 +139,10 @@ def _build(parsed, duplicates: str, job) -> Ratings:
     n = users.shape[0]
     values = parsed.values if parsed.values is not None else np.ones(n, np.float32)
     user_map, item_map = parsed.user_map, parsed.item_map
-    if _has_duplicates(users, items, len(user_map), len(item_map)):
+    repeats = parsed.has_duplicates
+    if repeats is None:
+        repeats = _has_duplicates(users, items, len(user_map), len(item_map))
+    if repeats:
         try:
             users, items, values, ts, n_dup = resolve_duplicates(
                 users, items, values, parsed.timestamps, len(item_map), duplicates)
@@ -176,153 +179,6 @@ def _has_duplicates(users, items, n_users: int, n_items: int) -> bool:
         key += items
     key.sort()
     return bool((key[1:] == key[:-1]).any())
-
-
-# --------------------------------------------------------------------------------------
-# Parquet
-class _ParquetJob(_text.Job):
-    """Errors in a Parquet file name the row (1-based) rather than a line."""
-
-    def locate(self, row):
-        return None if row is None else row + 1
-
-    def error(self, reason, *, line=None, column=None, value=None) -> DataError:
-        if line is not None:
-            reason = f"row {line}: {reason}"
-        return super().error(reason, column=column, value=value)
-
-    def bad_id(self, reason, row, pos, value):
-        raise self.error(reason, line=self.locate(row), column=pos, value=value)
-
-    @staticmethod
-    def where_row(row):
-        return f"row {row}"
-
-
-def _read_parquet(src, *, user, item, rating, timestamp, id_dtype, duplicates) -> Ratings:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    blob = None if src.compression is None else src.read_all()
-
-    def data():
-        return str(src.path) if blob is None else pa.BufferReader(blob)
-
-    try:
-        schema = pq.read_schema(data())
-        names = list(schema.names)
-    except DataError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - pyarrow raises several kinds
-        raise DataError(f"cannot read the Parquet file: {exc}", path=src.where) from None
-    dialect = Dialect(sep=",", header=True, n_fields=len(names), names=names, skip_lines=0,
-                      quoting=False, bom=False)
-    try:
-        cols = resolve_columns(dialect, user=user, item=item, rating=rating,
-                               timestamp=timestamp)
-    except DataError as err:
-        raise _with_path(err, src) from None
-    id_names = [names[cols.user], names[cols.item]]
-    as_dict = [nm for nm in id_names
-               if pa.types.is_string(schema.field(nm).type)
-               or pa.types.is_large_string(schema.field(nm).type)]
-    wanted = [names[k] for k in (cols.user, cols.item, cols.rating, cols.timestamp)
-              if k is not None]
-    try:
-        table = pq.read_table(data(), columns=wanted, read_dictionary=as_dict)
-    except Exception as exc:  # noqa: BLE001
-        raise DataError(f"cannot read the Parquet file: {exc}", path=src.where) from None
-    if table.num_rows == 0:
-        raise DataError("the file has no data rows", path=src.where)
-    job = _ParquetJob(src, dialect, cols, id_dtype, "utf-8")
-    user_map, users = _parquet_ids(job, table.column(names[cols.user]), cols.user, "user")
-    item_map, items = _parquet_ids(job, table.column(names[cols.item]), cols.item, "item")
-    values = None
-    if cols.rating is not None:
-        values = _parquet_values(job, table.column(names[cols.rating]), cols.rating)
-    times = None
-    if cols.timestamp is not None:
-        times = _parquet_times(job, table.column(names[cols.timestamp]), cols.timestamp)
-    parsed = _text.Parsed(user_map, users, item_map, items, values, times, job.locate)
-    return _build(parsed, duplicates, job)
-
-
-def _first_null(column) -> int:
-    import pyarrow.compute as pc
-
-    return int(np.argmax(pc.is_null(column).to_numpy(zero_copy_only=False)))
-
-
-def _parquet_ids(job, column, pos, side):
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if column.null_count:
-        row = _first_null(column)
-        raise job.error(f"missing {side} id", line=job.locate(row), column=pos)
-    t = column.type
-    if pa.types.is_dictionary(t):
-        t = t.value_type
-    if pa.types.is_integer(t):
-        if job.id_dtype != "str":
-            ids = _text._numpy(column, np.int64)
-            sorted_ids, inverse = np.unique(ids, return_inverse=True)
-            from .idmap import IdMap
-
-            return IdMap(sorted_ids, name=side), inverse.astype(np.int32)
-        column = pc.cast(column, pa.string())
-    elif not (pa.types.is_string(t) or pa.types.is_large_string(t)):
-        raise job.error(f"{side} ids must be integers or strings, but the column has type "
-                        f"{column.type}", column=pos)
-    if not pa.types.is_dictionary(column.type):
-        column = pc.dictionary_encode(column)
-    column = pa.table({"c": column}).unify_dictionaries().column("c")
-    codes = np.empty(len(column), np.int32)
-    at = 0
-    for chunk in column.chunks:
-        codes[at: at + len(chunk)] = chunk.indices.to_numpy(zero_copy_only=False)
-        at += len(chunk)
-    dictionary = pc.cast(column.chunk(0).dictionary, pa.string())
-    mode = "str" if job.id_dtype == "auto" else job.id_dtype
-    sub = _ParquetJob(job.src, job.dialect, job.cols, mode, job.encoding)
-    return _text.map_ids(sub, dictionary, codes, pos, side)
-
-
-def _parquet_values(job, column, pos):
-    import pyarrow as pa
-
-    t = column.type
-    if not (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)):
-        raise job.error(f"ratings must be numbers, but the column has type {t}", column=pos)
-    if column.null_count:
-        raise job.error("missing rating", line=job.locate(_first_null(column)), column=pos)
-    v = _text._numpy(column if not pa.types.is_decimal(t) else column.cast(pa.float64()),
-                     np.float64)
-    out = v.astype(np.float32)
-    bad = np.flatnonzero(~np.isfinite(out))
-    if bad.size:
-        k = int(bad[0])
-        raise job.error("rating is not a finite number", line=job.locate(k), column=pos,
-                        value=v[k].item())
-    return out
-
-
-def _parquet_times(job, column, pos):
-    import pyarrow as pa
-
-    if column.null_count:
-        raise job.error("missing timestamp", line=job.locate(_first_null(column)),
-                        column=pos)
-    try:
-        return _text._arrow_times(column)
-    except _text.Fallback:
-        pass
-    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-        texts = column.to_pylist()
-        return np.array([_text._timestamp(job, job.locate(k), pos, s)
-                         for k, s in enumerate(texts)], dtype=np.int64)
-    raise job.error(f"timestamps must be integers, dates or datetimes, but the column has "
-                    f"type {column.type}", column=pos)
 
 
 # --------------------------------------------------------------------------------------

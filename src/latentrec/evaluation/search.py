@@ -42,8 +42,8 @@ def grid_search(model, ratings: Ratings, param_grid: dict, *, metric: str = "rms
     names = list(param_grid)
     combos = [dict(zip(names, values))
               for values in itertools.product(*(param_grid[n] for n in names))]
-    return _search(model, ratings, combos, metric, validation_fraction, max_epochs,
-                   time_budget, random_state, progress)
+    return _search([(model, c) for c in combos], ratings, metric, validation_fraction,
+                   max_epochs, time_budget, random_state, progress)
 
 
 def random_search(model, ratings: Ratings, param_distributions: dict, n_iter: int = 20, *,
@@ -64,8 +64,37 @@ def random_search(model, ratings: Ratings, param_distributions: dict, n_iter: in
         raise ValueError(f"n_iter must be a positive integer, got {n_iter!r}")
     combos = [{k: _draw(k, spec, rng) for k, spec in param_distributions.items()}
               for _ in range(n_iter)]
-    return _search(model, ratings, combos, metric, validation_fraction, max_epochs,
-                   time_budget, rng, progress)
+    return _search([(model, c) for c in combos], ratings, metric, validation_fraction,
+                   max_epochs, time_budget, rng, progress)
+
+
+#: The space ``tune`` draws SGD trials from (regularization on standardised ratings).
+SGD_SPACE = {"n_factors": [50, 100, 200], "learning_rate": ("log", 0.003, 0.03),
+             "regularization": ("log", 0.02, 0.3), "bias_regularization": ("log", 0.002, 0.1)}
+
+
+def tune(ratings: Ratings, n_trials: int = 12, *, time_budget: float | None = None,
+         metric: str = "rmse", validation_fraction: float = 0.1, random_state=None,
+         progress=None) -> SearchResult:
+    """Find a good model for ``ratings`` without looking at any test data.
+
+    Tries Bayesian matrix factorization (K=10 and 20: no learning rate or regularization
+    to tune) and ``n_trials - 2`` SGD models drawn from ``SGD_SPACE``, each with early
+    stopping, on a validation split of ``ratings``; refits the best on all of it.
+    """
+    from ..models import BayesianMatrixFactorization, SGDMatrixFactorization
+
+    if not isinstance(n_trials, (int, np.integer)) or n_trials < 3:
+        raise ValueError(f"n_trials must be an integer >= 3, got {n_trials!r}")
+    rng = check_random_state(random_state)
+    seed = int(rng.integers(2**31))
+    bayes = BayesianMatrixFactorization(random_state=seed)
+    sgd = SGDMatrixFactorization(random_state=seed)
+    candidates = [(bayes, {"n_factors": 10}), (bayes, {"n_factors": 20})]
+    candidates += [(sgd, {k: _draw(k, v, rng) for k, v in SGD_SPACE.items()})
+                   for _ in range(n_trials - 2)]
+    return _search(candidates, ratings, metric, validation_fraction, 200, time_budget, rng,
+                   progress)
 
 
 def _draw(name, spec, rng):
@@ -83,24 +112,28 @@ def _draw(name, spec, rng):
                      f"low, high) range, got {spec!r}")
 
 
-def _search(model, ratings, combos, metric, validation_fraction, max_epochs, time_budget,
+def _search(candidates, ratings, metric, validation_fraction, max_epochs, time_budget,
             random_state, progress) -> SearchResult:
+    """Score each (model, params) candidate on one validation split; refit the best."""
     if metric not in ("rmse", "mae"):
         raise ValueError(f"metric must be 'rmse' or 'mae', got {metric!r}")
     if time_budget is not None and not time_budget > 0:
         raise ValueError(f"time_budget must be a positive number of seconds, got {time_budget!r}")
-    for combo in combos:
+    for model, combo in candidates:
         model.clone().set_params(**combo)  # unknown names fail before any training
     train, val = holdout(ratings, validation_fraction, random_state=random_state)
-    started, rows = time.perf_counter(), []
-    for combo in combos:
+    started, rows, models = time.perf_counter(), [], []
+    for model, combo in candidates:
         if time_budget is not None and rows and time.perf_counter() - started > time_budget:
             break
         rows.append(_trial(model, combo, train, val, metric, max_epochs))
+        models.append(model)
         if progress is not None:
-            progress(len(rows), len(combos), rows[-1])
-    rows.sort(key=lambda row: row[metric])  # stable: the earlier trial wins a tie
-    best = {k: v for k, v in rows[0].items() if k in model.get_params()}
+            progress(len(rows), len(candidates), rows[-1])
+    order = sorted(range(len(rows)), key=lambda t: rows[t][metric])  # stable: earlier wins ties
+    model = models[order[0]]
+    best = {k: v for k, v in rows[order[0]].items() if k in model.get_params()}
+    rows = [rows[t] for t in order]
     best_model = model.clone().set_params(**best)
     if "early_stopping" in best_model.get_params():
         best_model.set_params(early_stopping=False)
@@ -118,5 +151,6 @@ def _trial(model, combo, train, val, metric, max_epochs) -> dict:
     else:
         candidate.fit(train)
     scores = evaluate(candidate, train, val, [metric], fitted=True)
-    return dict(combo, **{metric: scores[metric]}, seconds=time.perf_counter() - start)
+    return dict({"model": type(model).__name__}, **combo, **{metric: scores[metric]},
+                seconds=time.perf_counter() - start)
 

@@ -34,6 +34,9 @@ entries get x = 0.
 
     gramian(Y, reg) -> Y'Y + reg I in Y's dtype.
 
+Index arrays of any integer type and values of any float type are accepted (converted to
+int64 indptr, int32 indices and the factors' dtype: one compiled version per dtype).
+
 Rows are cut into blocks of about equal work and the blocks run in parallel (``prange``,
 one block at a time per thread, dynamic scheduling). Each row's solve reads only its own
 entries and the fixed side, so the results are the same for every thread count.
@@ -168,6 +171,7 @@ def als_sweep(indptr, indices, values, X, bx, Y, by, reg, reg_bias, biased, n_th
     """Solve every row's biased ridge problem with Y fixed (see module doc); returns the SSE."""
     _check_csr(indptr, indices, values, X.shape[0], Y.shape[0])
     _check_side(X, Y, bx, by)
+    indptr, indices, values = _as_csr(indptr, indices, values, X.dtype)
     if reg < 0 or reg_bias < 0:
         raise ValueError(f"reg and reg_bias must be >= 0, got {reg!r} and {reg_bias!r}")
     K = Y.shape[1]
@@ -268,6 +272,7 @@ def implicit_cg_sweep(indptr, indices, conf, X, Y, reg, cg_steps=3, n_threads=No
     """A few CG steps per row on its confidence-weighted problem, warm-started (module doc)."""
     _check_csr(indptr, indices, conf, X.shape[0], Y.shape[0])
     _check_side(X, Y)
+    indptr, indices, conf = _as_csr(indptr, indices, conf, X.dtype)
     if reg < 0:
         raise ValueError(f"reg must be >= 0, got {reg!r}")
     if isinstance(cg_steps, bool) or not isinstance(cg_steps, (int, np.integer)) or cg_steps < 1:
@@ -314,6 +319,13 @@ def _threads(n_threads):
     finally:
         numba.set_parallel_chunksize(chunk)
         numba.set_num_threads(before)
+
+
+def _as_csr(indptr, indices, values, dtype):
+    """One set of array types for the compiled loops (int64, int32, the factors' dtype)."""
+    return (np.ascontiguousarray(indptr, dtype=np.int64),
+            np.ascontiguousarray(indices, dtype=np.int32),
+            np.ascontiguousarray(values, dtype=dtype))
 
 
 def _check_csr(indptr, indices, values, n_rows, n_cols):

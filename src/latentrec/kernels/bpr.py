@@ -201,10 +201,11 @@ def bpr_epoch(indptr, indices, P, Q, lr, reg, n_samples, seeds, negatives="unifo
     ``rows`` (the row of every stored entry, int32) may be passed to save rebuilding it.
     """
     _check(indptr, indices, P, Q)
+    indptr, indices = _as_csr(indptr, indices)
     seeds = np.ascontiguousarray(seeds, dtype=np.uint64)
     if seeds.ndim != 1 or seeds.size == 0:
         raise ValueError("seeds must be a non-empty 1-D array (one per block)")
-    if rows is None:
+    if rows is None or rows.dtype != np.int32:
         rows = entry_rows(indptr)
     t = P.dtype.type
     with _threads(n_threads):
@@ -215,6 +216,7 @@ def bpr_epoch(indptr, indices, P, Q, lr, reg, n_samples, seeds, negatives="unifo
 
 def sample_triples(indptr, indices, n_samples, seed, negatives="uniform", n_items=None):
     """The triples one block seeded with ``seed`` draws, in order (module doc)."""
+    indptr, indices = _as_csr(indptr, indices)
     if n_items is None:
         n_items = int(indices.max()) + 1 if indices.size else 0
     return _sample(indptr, indices, entry_rows(indptr), int(n_items), int(n_samples),
@@ -241,6 +243,11 @@ def bpr_fold_in(positives, Q, lr, reg, n_samples, seed, item_pool):
     _fold_in(positives, np.ascontiguousarray(Q), x, t(lr), t(reg), int(n_samples),
              np.uint64(seed), np.ascontiguousarray(item_pool, dtype=np.int64))
     return x
+
+
+def _as_csr(indptr, indices):
+    return (np.ascontiguousarray(indptr, dtype=np.int64),
+            np.ascontiguousarray(indices, dtype=np.int32))
 
 
 def entry_rows(indptr):

@@ -2,10 +2,11 @@
 
 from .als import ALSMatrixFactorization
 from .base import FoldedUser, Recommender
+from .bayes import BayesianMatrixFactorization
 from .baselines import BiasBaseline, GlobalMean, Popularity, RandomRecommender
 from .implicit import BPR, ImplicitALS
 from .sgd import SGDMatrixFactorization
 
 __all__ = ["Recommender", "FoldedUser", "SGDMatrixFactorization", "GlobalMean",
            "BiasBaseline", "Popularity", "RandomRecommender", "ALSMatrixFactorization",
-           "ImplicitALS", "BPR"]
+           "ImplicitALS", "BPR", "BayesianMatrixFactorization"]

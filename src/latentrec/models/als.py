@@ -41,8 +41,8 @@ class ALSMatrixFactorization(Recommender):
     init_scale : standard deviation of the initial item factors.
     n_threads : threads for training (None: all cores). Every row's solve is independent
         of the others, so results are the same for every thread count.
-    dtype : "float32" (default) or "float64" for the stored factors (the small systems
-        are always solved in float64).
+    dtype : "float32" (default) or "float64": the stored factors' type (training always
+        runs in float64).
     random_state : seed of the initial item factors.
 
     ``history_`` holds one row per sweep: train RMSE, validation RMSE (when ``fit`` is
@@ -75,10 +75,12 @@ class ALSMatrixFactorization(Recommender):
 
     def _fit(self, ratings: Ratings, validation: Ratings | None) -> None:
         rng = np.random.default_rng(self.random_state)
-        dtype = np.dtype(self.dtype)
+        # The sweeps run in float64 whatever ``dtype`` (their cost is in the float64 normal
+        # equations anyway); the fitted factors are stored in ``dtype``.
+        dtype = np.dtype(np.float64)
         n_threads = resolve_threads(self.n_threads)
         mu, sigma = _standardisation(ratings.values, self.biased)
-        values = ((ratings.values.astype(np.float64) - mu) / sigma).astype(dtype)
+        values = (ratings.values.astype(np.float64) - mu) / sigma
         by_user = _csr(ratings.users, ratings.items, values, ratings.n_users)
         by_item = _csr(ratings.items, ratings.users, values, ratings.n_items)
         k = self.n_factors
@@ -98,10 +100,12 @@ class ALSMatrixFactorization(Recommender):
                 row["val_rmse"] = _rmse(validation, P, Q, bu, bi, mu, sigma)
             history.append(row)
             self._report(row)
-        root = dtype.type(np.sqrt(sigma))
-        self._set_fitted(ratings, user_factors=P * root, item_factors=Q * root,
-                         user_bias=bu * dtype.type(sigma) if self.biased else None,
-                         item_bias=bi * dtype.type(sigma) if self.biased else None,
+        out = np.dtype(self.dtype)
+        root = np.sqrt(sigma)
+        self._set_fitted(ratings, user_factors=(P * root).astype(out),
+                         item_factors=(Q * root).astype(out),
+                         user_bias=(bu * sigma).astype(out) if self.biased else None,
+                         item_bias=(bi * sigma).astype(out) if self.biased else None,
                          global_mean=mu, history=history)
         self.rating_std_ = sigma
 

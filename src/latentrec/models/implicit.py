@@ -230,10 +230,12 @@ class BPR(Recommender):
         Q[np.bincount(indices, minlength=ratings.n_items) == 0] = 0.0
         P[:, k] = 1.0
         nnz = indices.shape[0]
+        # several blocks a thread, scheduled dynamically, so a busy core holds no one up
+        n_blocks = 1 if n_threads == 1 else n_threads * als_kernels.BLOCKS_PER_THREAD
         history = []
         for epoch in range(1, self.n_epochs + 1):
             start = time.perf_counter()
-            seeds = rng.integers(0, 2**63, size=n_threads, dtype=np.uint64)
+            seeds = rng.integers(0, 2**63, size=n_blocks, dtype=np.uint64)
             correct, skipped = bpr_kernels.bpr_epoch(
                 indptr, indices, P, Q, self.learning_rate, self.regularization, nnz, seeds,
                 self.negatives, n_threads, rows=rows)

@@ -40,9 +40,10 @@ class SGDMatrixFactorization(Recommender):
         (None: the same as ``regularization``).
     biased : include the global mean and user/item biases.
     init_scale : standard deviation of the initial factors.
-    shuffle : visit ratings in a fresh random order each epoch.
-    n_threads : threads for training (None: all cores). With 1 thread and a seed, results
-        are bit-for-bit repeatable; with more, repeatable for a seed and thread count.
+    shuffle : visit ratings in a fresh random block schedule each epoch (False: in the
+        order given, serially, as the classic algorithm does).
+    n_threads : threads for training (None: all cores). Results are bit-for-bit
+        repeatable for a seed and thread count (1 and 2 threads give the same model).
     dtype : "float32" (default) or "float64".
     """
 
@@ -232,12 +233,19 @@ def _merged_seen(seen, new: Ratings):
 
 
 class _EpochRunner:
-    """One epoch of SGD, serial (one thread) or over a block schedule (several)."""
+    """One epoch of SGD.
+
+    With ``shuffle`` (the default) ratings are cut into a grid of blocks once, and each
+    epoch visits the blocks in a fresh random schedule in which concurrent blocks share no
+    user or item, so any number of threads gives the same result for a seed (and the
+    factors a block touches stay in cache). Without it, the serial kernel visits the
+    ratings in their given order.
+    """
 
     def __init__(self, ratings, values, n_threads, shuffle, rng):
         self.n_threads, self.shuffle, self.rng = n_threads, shuffle, rng
         self.users, self.items, self.values = ratings.users, ratings.items, values
-        if n_threads > 1:
+        if shuffle:
             self.layout = kernels.make_block_layout(
                 ratings.users, ratings.items, values, ratings.n_users, ratings.n_items,
                 n_threads, int(rng.integers(2**63)))
@@ -245,12 +253,10 @@ class _EpochRunner:
             self.order = np.arange(ratings.n_ratings, dtype=np.int64)
 
     def epoch(self, P, Q, bu, bi, lr, reg, reg_b, biased) -> float:
-        if self.n_threads > 1:
+        if self.shuffle:
             return kernels.sgd_epoch_blocks(self.layout, P, Q, bu, bi, 0.0, lr, reg, reg_b,
                                             biased, int(self.rng.integers(2**63)),
                                             self.n_threads)
-        if self.shuffle:
-            self.rng.shuffle(self.order)
         return kernels.sgd_epoch(self.users, self.items, self.values, self.order, P, Q, bu,
                                  bi, 0.0, lr, reg, reg_b, biased)
 

@@ -1,0 +1,153 @@
+"""Reading Parquet files: columns by name, ids keep their stored type."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import DataError
+from . import _text
+from ._dialect import Dialect, resolve_columns
+from .idmap import IdMap
+
+
+class _ParquetJob(_text.Job):
+    """Errors in a Parquet file name the row (1-based) rather than a line."""
+
+    def locate(self, row):
+        return None if row is None else row + 1
+
+    def error(self, reason, *, line=None, column=None, value=None) -> DataError:
+        if line is not None:
+            reason = f"row {line}: {reason}"
+        return super().error(reason, column=column, value=value)
+
+    def bad_id(self, reason, row, pos, value):
+        raise self.error(reason, line=self.locate(row), column=pos, value=value)
+
+    @staticmethod
+    def where_row(row):
+        return f"row {row}"
+
+
+def read_parquet(src, *, user, item, rating, timestamp, id_dtype):
+    """Parse a Parquet file: (Parsed, the job that names its rows in errors)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    blob = None if src.compression is None else src.read_all()
+
+    def data():
+        return str(src.path) if blob is None else pa.BufferReader(blob)
+
+    try:
+        schema = pq.read_schema(data())
+        names = list(schema.names)
+    except DataError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises several kinds
+        raise DataError(f"cannot read the Parquet file: {exc}", path=src.where) from None
+    dialect = Dialect(sep=",", header=True, n_fields=len(names), names=names, skip_lines=0,
+                      quoting=False, bom=False)
+    try:
+        cols = resolve_columns(dialect, user=user, item=item, rating=rating,
+                               timestamp=timestamp)
+    except DataError as err:
+        raise _text.with_path(err, src) from None
+    id_names = [names[cols.user], names[cols.item]]
+    as_dict = [nm for nm in id_names
+               if pa.types.is_string(schema.field(nm).type)
+               or pa.types.is_large_string(schema.field(nm).type)]
+    wanted = [names[k] for k in (cols.user, cols.item, cols.rating, cols.timestamp)
+              if k is not None]
+    try:
+        table = pq.read_table(data(), columns=wanted, read_dictionary=as_dict)
+    except Exception as exc:  # noqa: BLE001
+        raise DataError(f"cannot read the Parquet file: {exc}", path=src.where) from None
+    if table.num_rows == 0:
+        raise DataError("the file has no data rows", path=src.where)
+    job = _ParquetJob(src, dialect, cols, id_dtype, "utf-8")
+    user_map, users = _parquet_ids(job, table.column(names[cols.user]), cols.user, "user")
+    item_map, items = _parquet_ids(job, table.column(names[cols.item]), cols.item, "item")
+    values = None
+    if cols.rating is not None:
+        values = _parquet_values(job, table.column(names[cols.rating]), cols.rating)
+    times = None
+    if cols.timestamp is not None:
+        times = _parquet_times(job, table.column(names[cols.timestamp]), cols.timestamp)
+    return _text.Parsed(user_map, users, item_map, items, values, times, job.locate), job
+
+
+def _first_null(column) -> int:
+    import pyarrow.compute as pc
+
+    return int(np.argmax(pc.is_null(column).to_numpy(zero_copy_only=False)))
+
+
+def _parquet_ids(job, column, pos, side):
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if column.null_count:
+        row = _first_null(column)
+        raise job.error(f"missing {side} id", line=job.locate(row), column=pos)
+    t = column.type
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    if pa.types.is_integer(t):
+        if job.id_dtype != "str":
+            ids = _text.column_numpy(column, np.int64)
+            sorted_ids, inverse = np.unique(ids, return_inverse=True)
+            return IdMap(sorted_ids, name=side), inverse.astype(np.int32)
+        column = pc.cast(column, pa.string())
+    elif not (pa.types.is_string(t) or pa.types.is_large_string(t)):
+        raise job.error(f"{side} ids must be integers or strings, but the column has type "
+                        f"{column.type}", column=pos)
+    if not pa.types.is_dictionary(column.type):
+        column = pc.dictionary_encode(column)
+    column = pa.table({"c": column}).unify_dictionaries().column("c")
+    codes = np.empty(len(column), np.int32)
+    at = 0
+    for chunk in column.chunks:
+        codes[at: at + len(chunk)] = chunk.indices.to_numpy(zero_copy_only=False)
+        at += len(chunk)
+    dictionary = pc.cast(column.chunk(0).dictionary, pa.string())
+    mode = "str" if job.id_dtype == "auto" else job.id_dtype
+    sub = _ParquetJob(job.src, job.dialect, job.cols, mode, job.encoding)
+    return _text.map_ids(sub, dictionary, codes, pos, side)
+
+
+def _parquet_values(job, column, pos):
+    import pyarrow as pa
+
+    t = column.type
+    if not (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)):
+        raise job.error(f"ratings must be numbers, but the column has type {t}", column=pos)
+    if column.null_count:
+        raise job.error("missing rating", line=job.locate(_first_null(column)), column=pos)
+    v = _text.column_numpy(column if not pa.types.is_decimal(t) else column.cast(pa.float64()),
+                     np.float64)
+    out = v.astype(np.float32)
+    bad = np.flatnonzero(~np.isfinite(out))
+    if bad.size:
+        k = int(bad[0])
+        raise job.error("rating is not a finite number", line=job.locate(k), column=pos,
+                        value=v[k].item())
+    return out
+
+
+def _parquet_times(job, column, pos):
+    import pyarrow as pa
+
+    if column.null_count:
+        raise job.error("missing timestamp", line=job.locate(_first_null(column)),
+                        column=pos)
+    try:
+        return _text.arrow_times(column)
+    except _text.Fallback:
+        pass
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        texts = column.to_pylist()
+        return np.array([_text.parse_timestamp(job, job.locate(k), pos, s)
+                         for k, s in enumerate(texts)], dtype=np.int64)
+    raise job.error(f"timestamps must be integers, dates or datetimes, but the column has "
+                    f"type {column.type}", column=pos)
