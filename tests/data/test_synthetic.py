@@ -1,9 +1,13 @@
+import importlib
+
 import numpy as np
 import pytest
 
 from latentrec import IdMap, Ratings
-from latentrec.data import synthetic as synthetic_module
 from latentrec.data.synthetic import SyntheticTruth, synthetic
+
+# The module itself (latentrec.data exports the function under the module's name).
+synthetic_module = importlib.import_module("latentrec.data.synthetic")
 
 
 def pair_keys(r: Ratings) -> np.ndarray:

@@ -150,7 +150,12 @@ def test_partial_fit_on_unfitted_model_raises():
         SGDMatrixFactorization().partial_fit(Ratings.from_arrays([1], [2], [3]))
 
 
-def test_one_and_two_threads_give_the_same_model(small_ratings):
+def test_one_and_two_threads_give_the_same_model(small_ratings, monkeypatch):
+    from latentrec.models import threads
+
+    monkeypatch.setattr(threads, "SMALL_WORK", 0)  # really use two threads on small data
+    assert threads.resolve_threads(2, small_ratings.n_ratings) == min(
+        2, threads.numba.config.NUMBA_NUM_THREADS)
     a = fit(small_ratings, n_factors=3, n_epochs=4, n_threads=1)
     b = fit(small_ratings, n_factors=3, n_epochs=4, n_threads=2)
     np.testing.assert_array_equal(a.user_factors_, b.user_factors_)

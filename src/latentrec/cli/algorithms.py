@@ -15,6 +15,7 @@ ALGORITHMS = {
     "als": "ALSMatrixFactorization",
     "implicit-als": "ImplicitALS",
     "bpr": "BPR",
+    "bpmf": "BayesianMatrixFactorization",
     "bias": "BiasBaseline",
     "mean": "GlobalMean",
     "popularity": "Popularity",

@@ -14,12 +14,22 @@ from .commands_data import history_pairs, history_summary
 from .inputs import check_output, read_ratings, split_fraction
 from .output import key_value_table, make_table
 
-#: The space ``tune`` searches (random draws; epochs are chosen by early stopping).
-TUNE_SPACE = {
-    "n_factors": [16, 32, 64, 128],
-    "learning_rate": ("log", 0.002, 0.05),
-    "regularization": ("log", 0.005, 0.5),
-}
+from ..evaluation.search import SGD_SPACE
+
+#: The space ``tune`` searches: the library's SGD search space (random draws; the epochs
+#: are chosen by early stopping).
+TUNE_SPACE = SGD_SPACE
+
+
+def _describe_space(space: dict) -> str:
+    parts = []
+    for name, spec in space.items():
+        if isinstance(spec, tuple) and len(spec) == 3 and spec[0] in ("log", "uniform", "int"):
+            kind = {"log": "log-uniformly", "uniform": "uniformly", "int": "an integer"}[spec[0]]
+            parts.append(f"{name} {kind} from {spec[1]:g}-{spec[2]:g}")
+        else:
+            parts.append(f"{name} from {', '.join(str(v) for v in spec)}")
+    return "; ".join(parts)
 
 
 def train(
@@ -144,12 +154,7 @@ def tune(
     timestamp: O.TimeCol = None, id_dtype: O.IdDtype = "auto",
     json_out: O.Json = False, quiet: O.Quiet = False, debug: O.Debug = False,
 ):
-    """Random search over SGD hyperparameters.
-
-    Each trial draws n_factors from 16, 32, 64, 128, learning_rate log-uniformly from
-    0.002-0.05 and regularization log-uniformly from 0.005-0.5; its epochs are chosen by
-    early stopping on the validation part. The best setting is refitted on all the ratings.
-    """
+    """Random search over SGD hyperparameters (the full help is set below)."""
     from ..evaluation import random_search
 
     out = O.output(json_out, quiet)
@@ -203,3 +208,9 @@ def _cell(v):
     if isinstance(v, float):
         return f"{v:.4g}" if abs(v) < 0.1 else f"{v:.4f}"
     return v
+
+
+tune.__doc__ = (  # one paragraph per line: the help keeps line breaks
+    "Random search over SGD hyperparameters.\n\n"
+    f"Each trial draws {_describe_space(TUNE_SPACE)}. Its epochs are chosen by early "
+    "stopping on the validation part; the best setting is refitted on all the ratings.")

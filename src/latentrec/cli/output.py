@@ -200,7 +200,23 @@ def jsonable(obj):
 
 
 def dumps(obj) -> str:
-    return json.dumps(jsonable(obj), indent=2, ensure_ascii=False, allow_nan=False)
+    """Indented JSON, with lists of plain values (a matrix row, a range) kept on one line."""
+    return _dump(jsonable(obj), 0)
+
+
+def _dump(value, level: int) -> str:
+    pad, inner = "  " * level, "  " * (level + 1)
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        items = [f"{inner}{json.dumps(k, ensure_ascii=False)}: {_dump(v, level + 1)}"
+                 for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + f"\n{pad}}}"
+    if isinstance(value, list):
+        if all(not isinstance(v, (dict, list)) for v in value):
+            return json.dumps(value, ensure_ascii=False, allow_nan=False)
+        return "[\n" + ",\n".join(inner + _dump(v, level + 1) for v in value) + f"\n{pad}]"
+    return json.dumps(value, ensure_ascii=False, allow_nan=False)
 
 
 # the filled-in matrix, printed the way NumPy prints an array ---------------------------

@@ -53,7 +53,7 @@ class ALSMatrixFactorization(Recommender):
         "n_factors": [Interval("int", 1, None)],
         "n_epochs": [Interval("int", 1, None)],
         "regularization": [Interval("real", 0, None, "neither")],
-        "bias_regularization": [Interval("real", 0, None, "neither"), IsNone()],
+        "bias_regularization": [Interval("real", 0, None), IsNone()],
         "biased": [Options((True, False))],
         "init_scale": [Interval("real", 0, None, "neither")],
         "n_threads": [Interval("int", 1, None), IsNone()],

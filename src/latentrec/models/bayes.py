@@ -75,14 +75,14 @@ class BayesianMatrixFactorization(Recommender):
                       .round().astype(int).tolist())
         kept_u, kept_v, history = [], [], []
         val_sum, n_avg = None, 0
-        threads = resolve_threads(self.n_threads)
+        threads = resolve_threads(self.n_threads, ratings.n_ratings)
         for sweep in range(total):
             start = time.perf_counter()
             for side, (rows, other, out) in enumerate(((by_user, V, U), (by_item, U, V))):
                 m, lam = self._hyper(out, rng)
                 z = rng.standard_normal(out.shape)
                 _sample(rows, other, m, lam, alpha, z, out, threads)
-            pred = _dot(ratings.users, ratings.items, U, V)
+            pred = _dot(ratings.users, ratings.items, U, V, threads)
             sse = float(np.sum((scaled - pred) ** 2))
             if self.alpha is None:
                 alpha = rng.gamma(1.0 + 0.5 * scaled.size, 1.0 / (1.0 + 0.5 * sse))
@@ -93,7 +93,7 @@ class BayesianMatrixFactorization(Recommender):
                     kept_u.append(U.copy())
                     kept_v.append(V.copy())
                 if validation is not None:
-                    p = _dot(validation.users, validation.items, U, V)
+                    p = _dot(validation.users, validation.items, U, V, threads)
                     val_sum = p if val_sum is None else val_sum + p
                     n_avg += 1
                     err = validation.values - (mu + sigma * val_sum / n_avg)
@@ -146,6 +146,6 @@ def _sample(rows, other, mean, lam, alpha, z, out, threads):
         bpmf.sample_side(indptr, indices, values, other, mean, lam, alpha, z, out)
 
 
-def _dot(users, items, U, V):
+def _dot(users, items, U, V, threads):
     zero_u, zero_i = np.zeros(U.shape[0]), np.zeros(V.shape[0])
-    return predict_pairs(users, items, U, V, zero_u, zero_i, 0.0)
+    return predict_pairs(users, items, U, V, zero_u, zero_i, 0.0, n_threads=threads)

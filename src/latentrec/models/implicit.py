@@ -103,7 +103,7 @@ class ImplicitALS(Recommender):
         rng = np.random.default_rng(self.random_state)
         dtype = np.dtype(self.dtype)
         n_threads = resolve_threads(self.n_threads)
-        weights = self._weights(ratings)
+        weights, length_norm = self._weights(ratings)
         conf = (self.alpha * weights).astype(dtype)
         if not np.isfinite(conf).all():
             raise DataError("the confidences alpha * value must be finite")
@@ -123,22 +123,19 @@ class ImplicitALS(Recommender):
             history.append(row)
             self._report(row)
         self._set_fitted(ratings, user_factors=X, item_factors=Y, history=history)
+        self.item_length_norm_ = length_norm
 
-    def _weights(self, ratings: Ratings) -> np.ndarray:
-        """The values after weighting (float64); remembers what a fold-in needs."""
-        self.item_length_norm_ = None
+    def _weights(self, ratings: Ratings):
+        """The values after weighting (float64), and BM25's item norms (for fold-in)."""
+        idf = W.user_idf(np.bincount(ratings.users, minlength=ratings.n_users),
+                         ratings.n_items)
         if self.weighting == "bm25":
             norm = W.item_length_norm(ratings.items, ratings.values, ratings.n_items, self.B)
-            idf = W.user_idf(np.bincount(ratings.users, minlength=ratings.n_users),
-                             ratings.n_items)
-            self.item_length_norm_ = norm
             return W.bm25_values(ratings.values, norm[ratings.items], idf[ratings.users],
-                                 self.K1)
+                                 self.K1), norm
         if self.weighting == "tfidf":
-            idf = W.user_idf(np.bincount(ratings.users, minlength=ratings.n_users),
-                             ratings.n_items)
-            return W.tfidf_values(ratings.values, idf[ratings.users])
-        return ratings.values.astype(np.float64)
+            return W.tfidf_values(ratings.values, idf[ratings.users]), None
+        return ratings.values.astype(np.float64), None
 
     def _fold_in_solve(self, idx, r):
         n_items = len(self.item_map_)
@@ -184,14 +181,17 @@ class BPR(Recommender):
     regularization : L2 weight, applied at each step to the factors and biases it moves.
     negatives : "uniform" (every item equally likely) or "popularity" (items drawn as often
         as they occur in the data, as the ``implicit`` package does).
-    n_threads : threads (None: all cores). Threads update shared factors without locks
-        (Hogwild), each drawing from its own seeded generator; with ``n_threads=1`` and a
-        seed, results are bit-for-bit repeatable.
+    n_threads : threads (None: all cores). With several, each epoch's triples are split
+        into blocks (8 a thread, each drawn from its own seeded generator, handed out to
+        threads as they come free) and the threads update the shared factors without
+        locks (Hogwild), so runs differ slightly; with ``n_threads=1`` and a seed, results
+        are bit-for-bit repeatable.
     dtype : "float32" (default) or "float64".
     random_state : seed of the initial factors and of the sampling.
 
-    ``fold_in({item: value})`` runs the same SGD for the new user alone (items fixed), as
-    many steps as a user with that many items gets in training. ``history_`` rows: epoch,
+    ``fold_in({item: value})`` runs the same SGD for the new user alone (items fixed; the
+    values are ignored), as many steps as a user with that many items gets in training,
+    from a generator seeded by ``random_state`` (0 when it is not an int). ``history_`` rows: epoch,
     train_auc (the share of triples ranked right before their step), skipped (triples
     with no negative found), seconds.
     """

@@ -121,8 +121,9 @@ class SGDMatrixFactorization(Recommender):
         P = (rng.standard_normal((ratings.n_users, k)) * self.init_scale).astype(dtype)
         Q = (rng.standard_normal((ratings.n_items, k)) * self.init_scale).astype(dtype)
         bu, bi = np.zeros(ratings.n_users, dtype), np.zeros(ratings.n_items, dtype)
-        runner = _EpochRunner(ratings, values, resolve_threads(self.n_threads), self.shuffle,
-                              rng)
+        runner = _EpochRunner(ratings, values,
+                              resolve_threads(self.n_threads, ratings.n_ratings),
+                              self.shuffle, rng)
         reg = self.regularization
         reg_b = reg if self.bias_regularization is None else self.bias_regularization
         history, best, best_state, waited = [], np.inf, None, 0
@@ -135,7 +136,7 @@ class SGDMatrixFactorization(Recommender):
             row = {"epoch": epoch, "train_rmse": train_rmse, "val_rmse": None,
                    "seconds": time.perf_counter() - start}
             if validation is not None:
-                row["val_rmse"] = _rmse(validation, P, Q, bu, bi, mu, sigma)
+                row["val_rmse"] = _rmse(validation, P, Q, bu, bi, mu, sigma, runner.n_threads)
                 if row["val_rmse"] < best:
                     best, waited = row["val_rmse"], 0
                     if stop_early:
@@ -269,8 +270,9 @@ def _standardisation(values: np.ndarray, biased: bool) -> tuple[float, float]:
     return mu, (sigma if sigma > 0 else 1.0)
 
 
-def _rmse(ratings, P, Q, bu, bi, mu, sigma) -> float:
-    pred = kernels.predict_pairs(ratings.users, ratings.items, P, Q, bu, bi, 0.0)
+def _rmse(ratings, P, Q, bu, bi, mu, sigma, threads) -> float:
+    pred = kernels.predict_pairs(ratings.users, ratings.items, P, Q, bu, bi, 0.0,
+                                 n_threads=threads)
     err = ratings.values - (mu + sigma * pred.astype(np.float64))
     return float(np.sqrt(np.mean(err * err)))
 
