@@ -159,7 +159,7 @@ def test_unknown_class_is_refused(saved, tmp_path):
 def test_not_a_model_file(tmp_path):
     p = tmp_path / "x.lrm"
     p.write_text("user,item\n1,2\n")
-    with pytest.raises(ModelFileError, match="x.lrm"):
+    with pytest.raises(ModelFileError, match="x.lrm: .*not an .npz archive"):
         latentrec.load(p)
     with pytest.raises(ModelFileError, match="no such file"):
         latentrec.load(tmp_path / "absent.lrm")
@@ -179,3 +179,19 @@ def test_save_is_atomic_and_keeps_old_file_on_failure(saved, tmp_path, monkeypat
         model.save(target)
     assert target.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["keep.lrm"]
+
+
+def test_loaded_model_knows_which_version_wrote_it(saved):
+    _, path = saved
+    loaded = latentrec.load(path)
+    assert loaded.file_metadata_ == {"library_version": latentrec.__version__,
+                                     "format_version": 1}
+
+
+def test_saved_model_has_an_ordinary_file_mode(saved):
+    import os
+
+    _, path = saved
+    mask = os.umask(0)
+    os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask

@@ -16,6 +16,7 @@ from .errors import (
     LatentrecError,
     ModelFileError,
     NotFittedError,
+    ParameterError,
     TrainingDivergedError,
     UnknownIdError,
 )
@@ -38,7 +39,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Ratings", "IdMap", "DataError", "LatentrecError", "ModelFileError", "NotFittedError",
-    "UnknownIdError", "TrainingDivergedError", "Recommender", "FoldedUser",
+    "UnknownIdError", "TrainingDivergedError", "ParameterError", "Recommender", "FoldedUser",
     "SGDMatrixFactorization", "GlobalMean", "BiasBaseline", "Popularity",
     "RandomRecommender", "ALSMatrixFactorization", "ImplicitALS", "BPR",
     "BayesianMatrixFactorization", "load", "holdout",

@@ -6,6 +6,8 @@ import numbers
 
 import numpy as np
 
+from .errors import ParameterError
+
 
 def check_random_state(random_state=None, *, name: str = "random_state") -> np.random.Generator:
     """A :class:`numpy.random.Generator` from ``random_state``.
@@ -26,7 +28,7 @@ def check_random_state(random_state=None, *, name: str = "random_state") -> np.r
         return np.random.default_rng(random_state)
     if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
         if random_state < 0:
-            raise ValueError(f"{name} must be a non-negative int, got {random_state!r}")
+            raise ParameterError(f"{name} must be a non-negative int, got {random_state!r}")
         return np.random.default_rng(int(random_state))
-    raise ValueError(f"{name} must be None, a non-negative int or a numpy.random.Generator, "
+    raise ParameterError(f"{name} must be None, a non-negative int or a numpy.random.Generator, "
                      f"got {random_state!r}")

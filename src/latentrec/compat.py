@@ -11,6 +11,7 @@ import numbers
 
 import numpy as np
 
+from .errors import ParameterError
 from .kernels.classic import classic_mf
 
 __all__ = ["matrix_factorization"]
@@ -47,24 +48,24 @@ def matrix_factorization(R, P, Q, K, steps=5000, alpha=0.0002, beta=0.02):
     P, Q = np.asarray(P), np.asarray(Q)
     for a, name in ((R, "R"), (P, "P"), (Q, "Q")):
         if a.ndim != 2 or a.dtype.kind not in "biuf":
-            raise ValueError(f"{name} must be a 2-D array of real numbers, got "
+            raise ParameterError(f"{name} must be a 2-D array of real numbers, got "
                              f"{a.ndim}-D {a.dtype}")
     if not isinstance(K, numbers.Integral) or isinstance(K, bool) or K < 1:
-        raise ValueError(f"K must be a positive int, got {K!r}")
+        raise ParameterError(f"K must be a positive int, got {K!r}")
     n_users, n_items = R.shape
     if P.shape != (n_users, K):
-        raise ValueError(f"P must have shape (n_users, K) = ({n_users}, {K}) for R of shape "
+        raise ParameterError(f"P must have shape (n_users, K) = ({n_users}, {K}) for R of shape "
                          f"{R.shape}; got {P.shape}")
     transposed = Q.shape == (K, n_items) and n_items != K
     if Q.shape != (n_items, K) and not transposed:
-        raise ValueError(f"Q must have shape (n_items, K) = ({n_items}, {K}) for R of shape "
+        raise ParameterError(f"Q must have shape (n_items, K) = ({n_items}, {K}) for R of shape "
                          f"{R.shape} (or ({K}, {n_items})); got {Q.shape}")
     if not isinstance(steps, numbers.Integral) or isinstance(steps, bool) or steps < 0:
-        raise ValueError(f"steps must be an int >= 0, got {steps!r}")
+        raise ParameterError(f"steps must be an int >= 0, got {steps!r}")
     for value, name in ((alpha, "alpha"), (beta, "beta")):
         if (not isinstance(value, numbers.Real) or isinstance(value, bool)
                 or not np.isfinite(value)):
-            raise ValueError(f"{name} must be a finite number, got {value!r}")
+            raise ParameterError(f"{name} must be a finite number, got {value!r}")
     dtype = np.float32 if P.dtype == Q.dtype == np.float32 else np.float64
     P_out = np.array(P, dtype=dtype, order="C")
     Q_out = np.array(Q.T if transposed else Q, dtype=dtype, order="C")

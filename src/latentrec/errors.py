@@ -72,3 +72,7 @@ class NotFittedError(LatentrecError, AttributeError):
 
 class TrainingDivergedError(LatentrecError, FloatingPointError):
     """Training blew up (NaN, inf or an exploding loss); the model was left unfitted."""
+
+
+class ParameterError(LatentrecError, ValueError):
+    """A hyperparameter or argument outside what it accepts; the message names both."""

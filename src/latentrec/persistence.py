@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 
+from ._files import atomic_write
 from .data.idmap import IdMap
 from .errors import ModelFileError
 
@@ -62,21 +61,7 @@ def save_model(model, path) -> None:
                    for k, v in arrays.items()},
     }
     arrays[_META] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
-    _atomic_write(Path(path), lambda f: np.savez(f, **arrays))
-
-
-def _atomic_write(path: Path, write) -> None:
-    folder = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
 def _ids_array(id_map: IdMap) -> np.ndarray:
@@ -106,6 +91,8 @@ def load_model(path):
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(path, "no such file")
+    if not zipfile.is_zipfile(path):
+        raise ModelFileError(path, "not a latentrec model file (not an .npz archive)")
     try:
         with np.load(path, allow_pickle=False) as npz:
             names = set(npz.files)
@@ -189,7 +176,7 @@ def _build(path, meta, arrays):
     try:
         user_map = IdMap(_ids_from(arrays["user_ids"]), name="user")
         item_map = IdMap(_ids_from(arrays["item_ids"]), name="item")
-        seen = sp.csr_matrix((np.ones(arrays["seen_indices"].size, np.float32),
+        seen = sp.csr_matrix((np.ones(arrays["seen_indices"].size, np.int8),
                               arrays["seen_indices"], arrays["seen_indptr"]), shape=(n_u, n_i))
         seen.check_format(full_check=True)
     except ValueError as exc:
@@ -200,6 +187,9 @@ def _build(path, meta, arrays):
     model.rating_range_ = tuple(float(x) for x in meta["rating_range"])
     model.user_map_, model.item_map_, model.seen_ = user_map, item_map, seen
     model.history_ = meta["history"]
+    #: Where the file came from: the library and file-format versions that wrote it.
+    model.file_metadata_ = {"library_version": meta.get("library_version"),
+                            "format_version": meta["format_version"]}
     model._normed = {}
     model._load_extra_arrays({k[len(_EXTRA):]: v for k, v in arrays.items()
                               if k.startswith(_EXTRA)})

@@ -14,12 +14,11 @@ atomically (a temporary file renamed into place) and returns its path.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from ._files import atomic_write
 from .errors import DataError
 
 __all__ = ["training_curve", "cv_comparison", "item_map", "require"]
@@ -54,26 +53,8 @@ def _new_figure(width: float, height: float):
 
 
 def _save(fig, path) -> Path:
-    """Write ``fig`` as PNG to ``path`` through a temporary file in the same folder."""
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format="png", facecolor="white")
-        os.chmod(tmp, _new_file_mode())  # mkstemp makes it private; a PNG is not
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def _new_file_mode() -> int:
-    """The permissions a newly created file gets under the process's umask."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return 0o666 & ~mask
+    """Write ``fig`` as PNG to ``path`` atomically."""
+    return atomic_write(path, lambda f: fig.savefig(f, format="png", facecolor="white"))
 
 
 # training curve -------------------------------------------------------------------------

@@ -160,16 +160,20 @@ def test_evaluate_compares_algorithms_on_the_same_folds(cli, files, tmp_path):
     assert "holdout" in text and "sgd" in text and "mean" in text
 
 
-def test_tune_two_trials_saves_the_best(cli, files, tmp_path):
+def test_tune_three_trials_saves_the_best(cli, files, tmp_path):
     out = tmp_path / "best.npz"
-    data = cli.json("tune", files / "ratings.csv", "--trials", 2, "-o", out, "--threads", 1)
-    assert len(data["trials"]) == 2
-    assert set(data["best_params"]) >= {"n_factors", "learning_rate", "regularization",
-                                        "n_epochs"}
-    assert data["trials"][0]["rmse"] <= data["trials"][1]["rmse"]
-    assert latentrec.load(out).get_params()["n_factors"] == data["best_params"]["n_factors"]
-    text = cli("tune", files / "ratings.csv", "--trials", 2, "--threads", 1).stdout
+    data = cli.json("tune", files / "ratings.csv", "--trials", 3, "-o", out)
+    assert len(data["trials"]) == 3
+    assert {t["model"] for t in data["trials"]} == {"BayesianMatrixFactorization",
+                                                   "SGDMatrixFactorization"}
+    assert "n_factors" in data["best_params"]
+    assert data["trials"][0]["rmse"] <= data["trials"][1]["rmse"] <= data["trials"][2]["rmse"]
+    best = latentrec.load(out)
+    assert type(best).__name__ == data["best_model"]
+    assert best.get_params()["n_factors"] == data["best_params"]["n_factors"]
+    text = cli("tune", files / "ratings.csv", "--trials", 3).stdout
     assert "best:" in text
+    assert "at least 3" in cli("tune", files / "ratings.csv", "--trials", 2, expect=2).stderr
 
 
 def test_bare_command_shows_help(cli):

@@ -203,16 +203,20 @@ def test_separator_is_detected(tmp_path, monkeypatch, sep, engine):
     if sep == " " and engine == "pyarrow":
         pytest.skip("blank-separated text is not pyarrow's")
     only_engine(monkeypatch, engine)
-    text = "".join(sep.join(map(str, row)) + "\n" for row in [(1, 10, 4.5), (2, 20, 3)])
-    assert rows(read_ratings(put(tmp_path, "r.txt", text))) == [(1, 10, 4.5), (2, 20, 3.0)]
+    text = "".join(sep.join(map(str, row)) + "\n" for row in [(1, 10, 4.5, 7), (2, 20, 3, 8)])
+    expected = [(1, 10, 4.5, 7), (2, 20, 3.0, 8)]
+    assert rows(read_ratings(put(tmp_path, "r.txt", text))) == expected
+    padded = "".join(f"{u}{sep}{i}{sep} {r} {sep}{t} \n" for u, i, r, t in expected)
+    assert rows(read_ratings(put(tmp_path, "s.txt", padded),
+                             sep=sep.strip() or "ws")) == expected  # blanks around numbers
 
 
 @pytest.mark.parametrize("engine", ["fast", "slow"])
 def test_runs_of_blanks_separate_fields(tmp_path, monkeypatch, engine):
     only_engine(monkeypatch, engine)
-    path = put(tmp_path, "r.txt", "  1    10\t4.5\n2  20   3  \n")
-    assert rows(read_ratings(path)) == [(1, 10, 4.5), (2, 20, 3.0)]
-    assert rows(read_ratings(path, sep="ws")) == [(1, 10, 4.5), (2, 20, 3.0)]
+    path = put(tmp_path, "r.txt", "  1    10\t4.5 7\n2  20   3  8  \n")
+    assert rows(read_ratings(path)) == [(1, 10, 4.5, 7), (2, 20, 3.0, 8)]
+    assert rows(read_ratings(path, sep="ws")) == [(1, 10, 4.5, 7), (2, 20, 3.0, 8)]
 
 
 def test_sep_override(tmp_path):

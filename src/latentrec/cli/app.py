@@ -17,7 +17,13 @@ from typing import Annotated
 import typer
 from typer.core import TyperCommand, TyperGroup
 
-from . import commands_data, commands_demo, commands_evaluate, commands_query, commands_train
+from . import (
+    commands_data,
+    commands_demo,
+    commands_evaluate,
+    commands_query,
+    commands_train,
+)
 from . import options as O
 
 EXIT_USER_ERROR = 2
@@ -73,11 +79,6 @@ def _report(exc: BaseException, debug: bool) -> int:
         where = exc.filename if exc.filename is not None else ""
         what = (exc.strerror or str(exc)).lower()
         _fail(f"{where}: {what}" if where else what)
-        return EXIT_USER_ERROR
-    if isinstance(exc, ValueError):
-        # the API raises ValueError for an argument out of range, and every argument here
-        # came from the command line
-        _fail(str(exc))
         return EXIT_USER_ERROR
     if isinstance(exc, ImportError) and "latentrec[" in str(exc):
         _fail(str(exc))  # a missing optional extra

@@ -30,7 +30,8 @@ def info(model_path: O.ModelPath, json_out: O.Json = False, quiet: O.Quiet = Fal
     model = load_model(model_path)
     summary = model_summary(model)
     summary["file"] = model_path
-    summary["library_version"] = __version__
+    summary["library_version"] = model.file_metadata_["library_version"]
+    summary["running_library_version"] = __version__
     out.emit_json(summary)
     history = summary["history"]
     pairs = [("file", model_path), ("class", summary["class"]),
@@ -38,7 +39,8 @@ def info(model_path: O.ModelPath, json_out: O.Json = False, quiet: O.Quiet = Fal
              ("factors", summary["n_factors"]),
              ("global mean", summary["global_mean"]),
              ("rating range", "{:g} .. {:g}".format(*summary["rating_range"])),
-             ("latentrec", __version__)]
+             ("written by latentrec", summary["library_version"]),
+             ("running latentrec", __version__)]
     out.table(key_value_table(pairs))
     out.line()
     out.table(make_table(["hyperparameter", "value"],

@@ -8,8 +8,14 @@ from typing import Annotated, Optional
 import typer
 
 from . import options as O
-from .algorithms import (ALGORITHMS, RANKING_BASELINES, RATING_BASELINES, build_model, parse_algos,
-                         unused_options)
+from .algorithms import (
+    ALGORITHMS,
+    RANKING_BASELINES,
+    RATING_BASELINES,
+    build_model,
+    parse_algos,
+    unused_options,
+)
 from .inputs import check_output, read_ratings, split_fraction
 from .output import make_table
 

@@ -7,8 +7,16 @@ from typing import Annotated, Optional
 import typer
 
 from . import options as O
-from .inputs import (CliError, check_output, known_id, load_model, read_id_list, read_pairs,
-                     read_titles, typed_id)
+from .inputs import (
+    CliError,
+    check_output,
+    known_id,
+    load_model,
+    read_id_list,
+    read_pairs,
+    read_titles,
+    typed_id,
+)
 from .output import format_matrix, make_table, write_table
 
 _TABLE_SUFFIXES = (".csv", ".tsv", ".parquet")

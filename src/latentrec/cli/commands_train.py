@@ -8,13 +8,12 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..evaluation.search import SGD_SPACE
 from . import options as O
 from .algorithms import build_model, parse_algos, unused_options
 from .commands_data import history_pairs, history_summary
 from .inputs import check_output, read_ratings, split_fraction
 from .output import key_value_table, make_table
-
-from ..evaluation.search import SGD_SPACE
 
 #: The space ``tune`` searches: the library's SGD search space (random draws; the epochs
 #: are chosen by early stopping).
@@ -148,14 +147,14 @@ def tune(
     output_path: Annotated[Optional[str], typer.Option(
         "--output", "-o", metavar="MODEL", help="Save the best setting, refitted on all "
         "the ratings, here.", show_default=False)] = None,
-    threads: O.Threads = None, seed: O.Seed = 0,
+    seed: O.Seed = 0,
     format: O.Format = "auto", sep: O.Sep = None, header: O.Header = None,
     user: O.UserCol = None, item: O.ItemCol = None, rating: O.RatingCol = None,
     timestamp: O.TimeCol = None, id_dtype: O.IdDtype = "auto",
     json_out: O.Json = False, quiet: O.Quiet = False, debug: O.Debug = False,
 ):
-    """Random search over SGD hyperparameters (the full help is set below)."""
-    from ..evaluation import random_search
+    """Search for a good model (the full help is set below)."""
+    from ..evaluation import tune as tune_models
 
     out = O.output(json_out, quiet)
     if metric not in ("rmse", "mae"):
@@ -164,53 +163,67 @@ def tune(
     if time_budget is not None and time_budget <= 0:
         raise typer.BadParameter("must be a positive number of seconds",
                                  param_hint="'--time-budget'")
-    n_iter = trials if trials is not None else (10_000 if time_budget is not None else 10)
+    if trials is not None and trials < 3:
+        raise typer.BadParameter("must be at least 3 (two Bayesian models and one or more "
+                                 "SGD settings)", param_hint="'--trials'")
+    n_iter = trials if trials is not None else (10_000 if time_budget is not None else 12)
     model_file = check_output(output_path, "--output")
     data = read_ratings(ratings, O.reader(format, sep, header, user, item, rating, timestamp,
                                           id_dtype))
     out.info(f"Read {ratings}: {data.summary()}")
-    base = build_model("sgd", {"--threads": threads, "--seed": seed})
     started = time.perf_counter()
     total = None if trials is None and time_budget is not None else n_iter
-    with out.progress("tuning sgd", total=total) as advance:
+    with out.progress("tuning", total=total) as advance:
         def on_trial(done, _total, row):
             advance(done=done, text=f"last {metric} {row[metric]:.4f}")
 
-        result = random_search(base, data, TUNE_SPACE, n_iter=n_iter, metric=metric,
-                               validation_fraction=validation, time_budget=time_budget,
-                               random_state=seed, progress=on_trial)
+        result = tune_models(data, n_trials=n_iter, metric=metric,
+                             validation_fraction=validation, time_budget=time_budget,
+                             random_state=seed, progress=on_trial)
     seconds = time.perf_counter() - started
     if model_file is not None:
         result.best_model.save(model_file)
     rows = result.results.to_dict("records")
-    payload = {"metric": metric, "best_params": result.best_params,
+    payload = {"metric": metric, "best_model": type(result.best_model).__name__,
+               "best_params": result.best_params,
                "best_score": result.best_score, "trials": rows, "seconds": seconds,
                "space": {k: list(v) for k, v in TUNE_SPACE.items()},
                "output": None if model_file is None else str(model_file)}
     out.emit_json(payload)
     columns = list(result.results.columns)
-    numeric = set(columns)
+    numeric = set(columns) - {"model"}
     table_rows = [[k + 1] + [f"{r[c]:.2f}" if c == "seconds" else _cell(r[c])
                              for c in columns] for k, r in enumerate(rows)]
-    out.table(make_table(["rank"] + columns, table_rows, numeric=numeric | {"rank"},
+    headers = [_SHORT.get(c, c) for c in columns]
+    out.table(make_table(["rank"] + headers, table_rows,
+                         numeric={_SHORT.get(c, c) for c in numeric} | {"rank"},
                          title=f"{len(rows)} trials, best first ({metric} on "
                                f"{validation:.0%} of the ratings)"))
     out.line()
     best = ", ".join(f"{k}={_cell(v)}" for k, v in result.best_params.items())
-    out.line(f"best: {best}  ({metric} {result.best_score:.4f})")
+    out.line(f"best: {type(result.best_model).__name__}({best})  ({metric} "
+             f"{result.best_score:.4f})")
     if model_file is not None:
         out.line(f"saved the best model, refitted on all {len(data):,} ratings, to "
                  f"{model_file}")
     out.info(f"{seconds:.1f} s")
 
 
+#: Column headers of the trials table (the JSON keeps the parameter names).
+_SHORT = {"n_factors": "factors", "learning_rate": "lr", "regularization": "reg",
+          "bias_regularization": "bias reg", "n_epochs": "epochs"}
+
+
 def _cell(v):
+    if isinstance(v, float) and v != v:
+        return ""  # a parameter that model has not
     if isinstance(v, float):
         return f"{v:.4g}" if abs(v) < 0.1 else f"{v:.4f}"
     return v
 
 
 tune.__doc__ = (  # one paragraph per line: the help keeps line breaks
-    "Random search over SGD hyperparameters.\n\n"
-    f"Each trial draws {_describe_space(TUNE_SPACE)}. Its epochs are chosen by early "
-    "stopping on the validation part; the best setting is refitted on all the ratings.")
+    "Search for a good model on a validation part of the ratings (no test data used).\n\n"
+    "Tries Bayesian matrix factorization with 10 and 20 factors, then SGD settings that "
+    f"draw {_describe_space(TUNE_SPACE)}, their epochs chosen by early stopping on the "
+    "validation part; the best model is refitted on all the ratings.")

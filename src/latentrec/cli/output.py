@@ -12,7 +12,6 @@ import json
 import math
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 import typer
@@ -20,6 +19,8 @@ from rich import box
 from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
+
+from .._files import atomic_write
 
 
 class Output:
@@ -93,8 +94,14 @@ class Output:
         if not self.interactive:
             yield _no_progress
             return
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn,
-                                   TextColumn, TimeElapsedColumn)
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+        )
 
         columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn()]
         if total is not None:
@@ -243,29 +250,12 @@ def format_matrix(matrix, row_labels, col_labels, decimals: int = 2) -> str:
 
 
 # files ---------------------------------------------------------------------------------
-def atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` on a temporary name beside ``path``, then rename it over."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp",
-                               dir=path.parent if str(path.parent) else ".")
-    os.close(fd)
-    try:
-        write(tmp)
-        mask = os.umask(0o022)  # mkstemp makes the file private; give it the usual mode
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_table(df, path: Path) -> None:
     """Write a DataFrame as CSV, TSV or Parquet (told by the file name), atomically."""
     suffix = Path(path).suffix.lower()
     if suffix == ".parquet":
-        atomic_write(path, lambda tmp: df.to_parquet(tmp, index=False))
+        atomic_write(path, lambda f: df.to_parquet(f, index=False))
     elif suffix in (".tsv", ".tab"):
-        atomic_write(path, lambda tmp: df.to_csv(tmp, sep="\t", index=False))
+        atomic_write(path, lambda f: df.to_csv(f, sep="\t", index=False))
     else:
-        atomic_write(path, lambda tmp: df.to_csv(tmp, index=False))
+        atomic_write(path, lambda f: df.to_csv(f, index=False))

@@ -7,7 +7,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from ..errors import DataError
+from ..errors import DataError, ParameterError
 
 #: Separators tried, in this order, when none is given. "ws" = runs of spaces and tabs.
 SEPARATORS = ("::", "\t", ",", ";", "|", "ws")
@@ -132,7 +132,7 @@ def detect(head: bytes, *, sep, header, fmt, encoding) -> Dialect:
     if sep is None:
         sep = _detect_sep(text)
     elif sep not in SEPARATORS and (len(sep) != 1 or sep in "\r\n\""):
-        raise ValueError(f"sep must be one character, '::' or 'ws'; got {sep!r}")
+        raise ParameterError(f"sep must be one character, '::' or 'ws'; got {sep!r}")
     sample = records(text, sep)
     if sep == " " and any("  " in s or s != s.strip(" ")
                           for s in text.splitlines()[:SAMPLE_LINES] if s.strip()):
@@ -209,7 +209,7 @@ def resolve_columns(dialect: Dialect, *, user, item, rating, timestamp) -> Colum
     for role in ("user", "item"):
         if specs[role] is None or specs[role] is False:
             if specs[role] is False:
-                raise ValueError(f"{role}=False: a ratings file needs a {role} column")
+                raise ParameterError(f"{role}=False: a ratings file needs a {role} column")
     pos = {}
     for role, spec in specs.items():
         if spec is None or spec is False:
@@ -239,7 +239,7 @@ def resolve_columns(dialect: Dialect, *, user, item, rating, timestamp) -> Colum
     used = {}
     for role, k in pos.items():
         if k in used:
-            raise ValueError(f"{used[k]} and {role} cannot both be column "
+            raise ParameterError(f"{used[k]} and {role} cannot both be column "
                              f"{Columns.label(None, dialect, k)!r}")
         used[k] = role
     if "user" not in pos or "item" not in pos:

@@ -23,7 +23,6 @@ COLONS, WHITESPACE = -1, -2
 DONE, FULL, STOP, WIDE = 0, 1, 2, 3
 
 _NL, _CR, _SP, _TAB, _QUOTE = 10, 13, 32, 9, 34
-_INT64_MAX = np.uint64(9223372036854775807)
 # exact powers of ten in float64 (10**22 is the largest)
 _POW10 = np.array([10.0 ** k for k in range(23)], dtype=np.float64)
 
@@ -93,6 +92,9 @@ def parse_block(buf, pos, end, sep, kinds, users, items, ratings, times, row, st
     nf = kinds.shape[0]
     cap = users.shape[0]
     umin, umax, imin, imax, nlines = stats[0], stats[1], stats[2], stats[3], stats[4]
+    # blanks around a number are skipped, unless they separate fields
+    skip_sp = sep != _SP and sep != WHITESPACE
+    skip_tab = sep != _TAB and sep != WHITESPACE
     status = DONE
     while pos < end:
         c = buf[pos]
@@ -149,7 +151,7 @@ def parse_block(buf, pos, end, sep, kinds, users, items, ratings, times, row, st
                     imin = min(imin, x)
                     imax = max(imax, x)
             elif kind == RATING:
-                while buf[pos] == _SP or (buf[pos] == _TAB and sep != _TAB):
+                while (buf[pos] == _SP and skip_sp) or (buf[pos] == _TAB and skip_tab):
                     pos += 1
                 neg = False
                 if buf[pos] == 45 or buf[pos] == 43:
@@ -200,14 +202,14 @@ def parse_block(buf, pos, end, sep, kinds, users, items, ratings, times, row, st
                     if nd == 0 or nd > 4:
                         return STOP, pos, row
                     e10 += -ev if eneg else ev
-                while buf[pos] == _SP or (buf[pos] == _TAB and sep != _TAB):
+                while (buf[pos] == _SP and skip_sp) or (buf[pos] == _TAB and skip_tab):
                     pos += 1
                 f = _exact_float32(m, e10, neg)
                 if np.isnan(f):
                     return STOP, pos, row
                 ratings[row] = f
             elif kind == TIME:
-                while buf[pos] == _SP or (buf[pos] == _TAB and sep != _TAB):
+                while (buf[pos] == _SP and skip_sp) or (buf[pos] == _TAB and skip_tab):
                     pos += 1
                 neg = False
                 if buf[pos] == 45 or buf[pos] == 43:
@@ -223,7 +225,7 @@ def parse_block(buf, pos, end, sep, kinds, users, items, ratings, times, row, st
                     pos += 1
                 if pos == start or pos - start > 18:
                     return STOP, pos, row
-                while buf[pos] == _SP or (buf[pos] == _TAB and sep != _TAB):
+                while (buf[pos] == _SP and skip_sp) or (buf[pos] == _TAB and skip_tab):
                     pos += 1
                 times[row] = -v if neg else v
             else:  # SKIP: any bytes up to the next separator or the end of the line

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError
+from ..errors import DataError, ParameterError
 
 DUPLICATE_POLICIES = ("last", "mean", "error")
 
@@ -20,7 +20,7 @@ def resolve_duplicates(users, items, values, timestamps, n_items: int, policy: s
     ``"error"`` raises a DataError naming the repeated row (``err.row``, 0-based).
     """
     if policy not in DUPLICATE_POLICIES:
-        raise ValueError(f"duplicates must be one of {DUPLICATE_POLICIES}, got {policy!r}")
+        raise ParameterError(f"duplicates must be one of {DUPLICATE_POLICIES}, got {policy!r}")
     key = users.astype(np.int64) * max(n_items, 1) + items
     dup = pd.Series(key, copy=False).duplicated(keep="first").to_numpy()
     n_resolved = int(dup.sum())

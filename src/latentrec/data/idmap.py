@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError, UnknownIdError
+from ..errors import DataError, ParameterError, UnknownIdError
 
 _CANONICAL_INT = re.compile(r"-?(0|[1-9][0-9]*)\Z")
 _INT64_MAX = np.iinfo(np.int64).max
@@ -119,7 +119,7 @@ class IdMap:
     def to_indices(self, raws, *, unknown: str = "error") -> np.ndarray:
         """Indices (int32) of many raw ids; unknown ids raise or give -1 (``"missing"``)."""
         if unknown not in UNKNOWN_POLICIES:
-            raise ValueError(f"unknown must be one of {UNKNOWN_POLICIES}, got {unknown!r}")
+            raise ParameterError(f"unknown must be one of {UNKNOWN_POLICIES}, got {unknown!r}")
         arr = np.asarray(raws)
         if arr.ndim == 0:
             arr = arr.reshape(1)

@@ -17,14 +17,13 @@ import codecs
 import gzip
 import lzma
 import os
-import stat
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError
+from .._files import atomic_write
+from ..errors import DataError, ParameterError
 from . import _fastread, _parquet, _text
 from ._dialect import detect, resolve_columns
 from ._source import PARQUET_MAGIC, Source
@@ -88,7 +87,7 @@ def read_ratings(path, *, format: str = "auto", sep: str | None = None,
     try:
         codecs.lookup(encoding)
     except LookupError:
-        raise ValueError(f"unknown encoding {encoding!r}") from None
+        raise ParameterError(f"unknown encoding {encoding!r}") from None
     src = Source(path, member=member, fmt=format)
     head = src.read_head(_HEAD_BYTES)
     if head.startswith(PARQUET_MAGIC):
@@ -126,7 +125,7 @@ def read_ratings(path, *, format: str = "auto", sep: str | None = None,
 
 def _check_choice(name, value, choices):
     if value not in choices:
-        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+        raise ParameterError(f"{name} must be one of {choices}, got {value!r}")
 
 
 def _with_path(err: DataError, src: Source) -> DataError:
@@ -205,19 +204,19 @@ def write_ratings(ratings: Ratings, path, *, format: str | None = None,
         format = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".parquet": "parquet",
                   ".pq": "parquet"}.get(ext)
         if format is None:
-            raise ValueError(f"cannot tell the format from the name {path.name!r}; pass "
+            raise ParameterError(f"cannot tell the format from the name {path.name!r}; pass "
                              f"format= one of {WRITE_FORMATS}")
     _check_choice("format", format, WRITE_FORMATS)
     if format == "parquet":
         if compression:
-            raise ValueError("Parquet files are compressed inside; drop the "
+            raise ParameterError("Parquet files are compressed inside; drop the "
                              f"{compression} extension")
         if sep is not None:
-            raise ValueError("sep= applies to text formats only")
+            raise ParameterError("sep= applies to text formats only")
     if sep is None:
         sep = "\t" if format == "tsv" else ","
     if len(sep) != 1 or sep in "\"\r\n":
-        raise ValueError(f"sep must be one character (not a quote or newline), got {sep!r}")
+        raise ParameterError(f"sep must be one character (not a quote or newline), got {sep!r}")
     table = _arrow_table(ratings)
 
     def write(f):
@@ -238,7 +237,7 @@ def write_ratings(ratings: Ratings, path, *, format: str | None = None,
         else:
             _write_text(table, f, sep)
 
-    _atomic_write(path, write)
+    atomic_write(path, write)
 
 
 def _arrow_table(ratings: Ratings):
@@ -275,48 +274,3 @@ def _write_text(table, f, sep):
     if table.num_rows:
         pacsv.write_csv(table, f, pacsv.WriteOptions(
             include_header=False, delimiter=sep, quoting_style=quoting))
-
-
-def _atomic_write(path: Path, write) -> None:
-    directory = path.parent if str(path.parent) else Path(".")
-    if path.is_dir():
-        raise IsADirectoryError(f"{path} is a directory")
-    try:
-        mode = stat.S_IMODE(os.stat(path).st_mode)
-    except OSError:
-        mode = 0o666 & ~_umask()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    try:  # make the rename itself durable
-        dfd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dfd)
-    except OSError:
-        pass
-    finally:
-        os.close(dfd)
-
-
-def _umask() -> int:
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except OSError:
-        pass
-    return 0o022

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .._random import check_random_state
-from ..errors import DataError
+from ..errors import DataError, ParameterError
 from .ratings import Ratings
 
 __all__ = ["Split", "KFold", "holdout", "k_fold", "user_holdout", "time_split"]
@@ -185,7 +185,7 @@ def k_fold(ratings: Ratings, k: int = 5, *, random_state=None, cold: str = "keep
     _check_args(ratings=ratings, k=k, cold=cold)
     n = ratings.n_ratings
     if k > n:
-        raise ValueError(f"k must be at most the number of ratings ({n}), got {k}")
+        raise ParameterError(f"k must be at most the number of ratings ({n}), got {k}")
     rng = check_random_state(random_state)
     folds = np.empty(n, dtype=np.min_scalar_type(k - 1))
     folds[rng.permutation(n)] = np.arange(n) % k
@@ -268,7 +268,7 @@ def time_split(ratings: Ratings, *, at=None, test_size: float | None = None,
     """
     _check_args(ratings=ratings, cold=cold)
     if (at is None) == (test_size is None):
-        raise ValueError("time_split needs exactly one of at= or test_size=, got "
+        raise ParameterError("time_split needs exactly one of at= or test_size=, got "
                          f"at={at!r}, test_size={test_size!r}")
     if test_size is not None:
         _check_args(test_size=test_size)
@@ -326,26 +326,26 @@ def _round_half_up(x: float) -> int:
 def _threshold_seconds(at) -> int:
     """``at`` as a whole number in the units of the timestamps (rows with ts >= it)."""
     if isinstance(at, bool):
-        raise ValueError(f"at must be a number or a date/time, got {at!r}")
+        raise ParameterError(f"at must be a number or a date/time, got {at!r}")
     if isinstance(at, numbers.Integral):
         return int(at)
     if isinstance(at, numbers.Real):
         if not math.isfinite(at):
-            raise ValueError(f"at must be a finite number or a date/time, got {at!r}")
+            raise ParameterError(f"at must be a finite number or a date/time, got {at!r}")
         return math.ceil(at)
     if isinstance(at, (str, _dt.date, np.datetime64, pd.Timestamp)):
         try:
             stamp = pd.Timestamp(at)
         except (ValueError, TypeError) as exc:
-            raise ValueError(f"at must be a number or a date/time, got {at!r} ({exc})") \
+            raise ParameterError(f"at must be a number or a date/time, got {at!r} ({exc})") \
                 from None
         if stamp is pd.NaT:
-            raise ValueError(f"at must be a number or a date/time, got {at!r}")
+            raise ParameterError(f"at must be a number or a date/time, got {at!r}")
         if stamp.tzinfo is not None:
             stamp = stamp.tz_convert("UTC").tz_localize(None)
         ns = stamp.value
         return -((-ns) // 1_000_000_000)  # ceil to whole seconds
-    raise ValueError(f"at must be a number or a date/time, got {at!r}")
+    raise ParameterError(f"at must be a number or a date/time, got {at!r}")
 
 
 def _check_args(**args) -> None:
@@ -358,22 +358,22 @@ def _check_args(**args) -> None:
         elif name == "test_size":
             if (isinstance(value, bool) or not isinstance(value, numbers.Real)
                     or not 0 < value < 1):
-                raise ValueError(f"test_size must be in (0, 1), got {value!r}")
+                raise ParameterError(f"test_size must be in (0, 1), got {value!r}")
         elif name == "k":
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 2:
-                raise ValueError(f"k must be an int >= 2, got {value!r}")
+                raise ParameterError(f"k must be an int >= 2, got {value!r}")
         elif name == "n_test":
             if value is not None and (isinstance(value, bool)
                                       or not isinstance(value, numbers.Integral) or value < 1):
-                raise ValueError(f"n_test must be None or an int >= 1, got {value!r}")
+                raise ParameterError(f"n_test must be None or an int >= 1, got {value!r}")
         elif name == "min_train":
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-                raise ValueError(f"min_train must be an int >= 0, got {value!r}")
+                raise ParameterError(f"min_train must be an int >= 0, got {value!r}")
         elif name == "by_time":
             if not isinstance(value, (bool, np.bool_)):
-                raise ValueError(f"by_time must be True or False, got {value!r}")
+                raise ParameterError(f"by_time must be True or False, got {value!r}")
         elif name == "cold":
             if not isinstance(value, str) or value not in COLD_POLICIES:
-                raise ValueError(f"cold must be one of {COLD_POLICIES}, got {value!r}")
+                raise ParameterError(f"cold must be one of {COLD_POLICIES}, got {value!r}")
         else:  # pragma: no cover - a programming error in this module
             raise AssertionError(f"no rule for argument {name!r}")

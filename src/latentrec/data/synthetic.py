@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._random import check_random_state
+from ..errors import ParameterError
 from .idmap import IdMap
 from .ratings import Ratings
 
@@ -468,19 +469,19 @@ def _check_args(**a) -> dict:
         if (isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < lo
                 or (hi is not None and v > hi)):
             allowed = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
-            raise ValueError(f"{name} must be an int {allowed}, got {v!r}")
+            raise ParameterError(f"{name} must be an int {allowed}, got {v!r}")
         a[name] = int(v)
 
     def real(name):
         v = a[name]
         if isinstance(v, bool) or not isinstance(v, numbers.Real) or not (
                 math.isfinite(v) and v >= 0):
-            raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+            raise ParameterError(f"{name} must be a finite number >= 0, got {v!r}")
         a[name] = float(v)
 
     def flag(name):
         if not isinstance(a[name], (bool, np.bool_)):
-            raise ValueError(f"{name} must be True or False, got {a[name]!r}")
+            raise ParameterError(f"{name} must be True or False, got {a[name]!r}")
 
     int32_max = np.iinfo(np.int32).max
     whole("n_users", 1, int32_max)
@@ -493,7 +494,7 @@ def _check_args(**a) -> dict:
         flag(name)
     limit = a["n_users"] * a["n_items"] // 2
     if a["n_ratings"] > limit:
-        raise ValueError(
+        raise ParameterError(
             f"n_ratings must be at most half of n_users * n_items ({limit:,} for "
             f"{a['n_users']:,} x {a['n_items']:,}), got {a['n_ratings']:,}; ask for fewer "
             "ratings or more users or items")
@@ -504,11 +505,11 @@ def _check_args(**a) -> dict:
                       and math.isfinite(x) for x in scale)
               and scale[0] < scale[1])
         if not ok:
-            raise ValueError(f"rating_scale must be None or (low, high) with finite "
+            raise ParameterError(f"rating_scale must be None or (low, high) with finite "
                              f"low < high, got {scale!r}")
         scale = (float(scale[0]), float(scale[1]))
         if a["discrete"] and not all(x == round(x) for x in scale):
-            raise ValueError(f"rating_scale must have whole-number ends when discrete=True, "
+            raise ParameterError(f"rating_scale must have whole-number ends when discrete=True, "
                              f"got {a['rating_scale']!r}")
         a["rating_scale"] = scale
     return a

@@ -38,7 +38,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..data.ratings import Ratings
-from ..errors import DataError
+from ..errors import DataError, ParameterError
 from ..kernels import ranking as kernels
 
 #: Below this many inner-loop steps a kernel runs on one thread: waking the others costs
@@ -204,7 +204,7 @@ def auc(scores, relevant, exclude=None, *, per_user=False):
 def catalog_coverage(recommended, n_items, k=None) -> float:
     """Fraction of the ``n_items`` catalog that appears in at least one user's top k."""
     if isinstance(n_items, bool) or not isinstance(n_items, numbers.Integral) or n_items < 1:
-        raise ValueError(f"n_items must be a positive integer, got {n_items!r}")
+        raise ParameterError(f"n_items must be a positive integer, got {n_items!r}")
     recs = _as_recommended(recommended, int(n_items))
     k = _check_k(k, recs.shape[1])
     top = recs[:, :k]
@@ -243,7 +243,7 @@ def _check_k(k, width):
             raise DataError("recommended has no columns, so k has no default; pass k")
         return width
     if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
+        raise ParameterError(f"k must be a positive integer, got {k!r}")
     return int(k)
 
 

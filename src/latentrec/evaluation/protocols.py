@@ -11,6 +11,7 @@ import scipy.sparse as sp
 
 from ..data.ratings import Ratings
 from ..data.split import k_fold
+from ..errors import ParameterError
 from . import metrics as M
 
 RATING_METRICS = ("rmse", "mae")
@@ -142,12 +143,12 @@ def _check_metrics(metrics) -> tuple:
     known = RATING_METRICS + RANKING_METRICS
     for m in metrics:
         if m not in known:
-            raise ValueError(f"unknown metric {m!r}; choose from {', '.join(known)}")
+            raise ParameterError(f"unknown metric {m!r}; choose from {', '.join(known)}")
     if not metrics:
-        raise ValueError("metrics must name at least one metric")
+        raise ParameterError("metrics must name at least one metric")
     return tuple(metrics)
 
 
 def _check_k(k) -> None:
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
+        raise ParameterError(f"k must be a positive integer, got {k!r}")

@@ -12,6 +12,7 @@ import pandas as pd
 from .._random import check_random_state
 from ..data.ratings import Ratings
 from ..data.split import holdout
+from ..errors import ParameterError
 from .protocols import evaluate
 
 
@@ -61,7 +62,7 @@ def random_search(model, ratings: Ratings, param_distributions: dict, n_iter: in
     """
     rng = check_random_state(random_state)
     if not isinstance(n_iter, (int, np.integer)) or n_iter < 1:
-        raise ValueError(f"n_iter must be a positive integer, got {n_iter!r}")
+        raise ParameterError(f"n_iter must be a positive integer, got {n_iter!r}")
     combos = [{k: _draw(k, spec, rng) for k, spec in param_distributions.items()}
               for _ in range(n_iter)]
     return _search([(model, c) for c in combos], ratings, metric, validation_fraction,
@@ -85,7 +86,7 @@ def tune(ratings: Ratings, n_trials: int = 12, *, time_budget: float | None = No
     from ..models import BayesianMatrixFactorization, SGDMatrixFactorization
 
     if not isinstance(n_trials, (int, np.integer)) or n_trials < 3:
-        raise ValueError(f"n_trials must be an integer >= 3, got {n_trials!r}")
+        raise ParameterError(f"n_trials must be an integer >= 3, got {n_trials!r}")
     rng = check_random_state(random_state)
     seed = int(rng.integers(2**31))
     bayes = BayesianMatrixFactorization(random_state=seed)
@@ -108,7 +109,7 @@ def _draw(name, spec, rng):
         return int(rng.integers(low, high + 1))
     if isinstance(spec, (list, tuple)) and spec:
         return spec[int(rng.integers(len(spec)))]
-    raise ValueError(f"{name}: give a non-empty list of values or a ('log'|'uniform'|'int', "
+    raise ParameterError(f"{name}: give a non-empty list of values or a ('log'|'uniform'|'int', "
                      f"low, high) range, got {spec!r}")
 
 
@@ -116,9 +117,9 @@ def _search(candidates, ratings, metric, validation_fraction, max_epochs, time_b
             random_state, progress) -> SearchResult:
     """Score each (model, params) candidate on one validation split; refit the best."""
     if metric not in ("rmse", "mae"):
-        raise ValueError(f"metric must be 'rmse' or 'mae', got {metric!r}")
+        raise ParameterError(f"metric must be 'rmse' or 'mae', got {metric!r}")
     if time_budget is not None and not time_budget > 0:
-        raise ValueError(f"time_budget must be a positive number of seconds, got {time_budget!r}")
+        raise ParameterError(f"time_budget must be a positive number of seconds, got {time_budget!r}")
     for model, combo in candidates:
         model.clone().set_params(**combo)  # unknown names fail before any training
     train, val = holdout(ratings, validation_fraction, random_state=random_state)

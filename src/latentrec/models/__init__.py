@@ -2,8 +2,8 @@
 
 from .als import ALSMatrixFactorization
 from .base import FoldedUser, Recommender
-from .bayes import BayesianMatrixFactorization
 from .baselines import BiasBaseline, GlobalMean, Popularity, RandomRecommender
+from .bayes import BayesianMatrixFactorization
 from .implicit import BPR, ImplicitALS
 from .sgd import SGDMatrixFactorization
 

@@ -6,6 +6,8 @@ import inspect
 import numbers
 from dataclasses import dataclass
 
+from ..errors import ParameterError
+
 
 @dataclass(frozen=True)
 class Interval:
@@ -76,7 +78,7 @@ class Params:
         names = self._param_names()
         for key, value in params.items():
             if key not in names:
-                raise ValueError(f"{type(self).__name__} has no parameter {key!r}; "
+                raise ParameterError(f"{type(self).__name__} has no parameter {key!r}; "
                                  f"valid parameters: {', '.join(names)}")
             setattr(self, key, value)
         return self
@@ -90,7 +92,7 @@ class Params:
             value = getattr(self, name)
             if not any(c.accepts(value) for c in allowed):
                 expected = " or ".join(str(c) for c in allowed)
-                raise ValueError(f"{name} must be {expected}, got {value!r}")
+                raise ParameterError(f"{name} must be {expected}, got {value!r}")
 
     def __repr__(self) -> str:
         defaults = {p.name: p.default

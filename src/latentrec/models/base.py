@@ -18,7 +18,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ..data.ratings import DENSE_CELL_CAP, Ratings
-from ..errors import DataError, LatentrecError, NotFittedError
+from ..errors import DataError, LatentrecError, NotFittedError, ParameterError
 from ._params import Params
 
 UNKNOWN_PREDICT_POLICIES = ("bias", "nan", "error")
@@ -85,9 +85,7 @@ class Recommender(Params):
         self.global_mean_ = float(global_mean)
         self.user_map_ = ratings.user_map
         self.item_map_ = ratings.item_map
-        csr = ratings.to_csr()
-        self.seen_ = sp.csr_matrix((np.ones(csr.nnz, np.float32), csr.indices, csr.indptr),
-                                   shape=csr.shape)
+        self.seen_ = seen_matrix(ratings)
         v = ratings.values
         self.rating_range_ = (float(v.min()), float(v.max()))
         self.history_ = history if history is not None else []
@@ -112,7 +110,7 @@ class Recommender(Params):
         """
         self._require_fitted()
         if unknown not in UNKNOWN_PREDICT_POLICIES:
-            raise ValueError(f"unknown must be one of {UNKNOWN_PREDICT_POLICIES}, got {unknown!r}")
+            raise ParameterError(f"unknown must be one of {UNKNOWN_PREDICT_POLICIES}, got {unknown!r}")
         items = _as_id_array(items)
         policy = "error" if unknown == "error" else "missing"
         i_idx = self.item_map_.to_indices(items, unknown=policy)
@@ -122,7 +120,7 @@ class Recommender(Params):
         else:
             users = _as_id_array(users)
             if users.shape != items.shape:
-                raise ValueError(f"users and items must have one length; got {users.size} "
+                raise ParameterError(f"users and items must have one length; got {users.size} "
                                  f"and {items.size}")
             u_idx = self.user_map_.to_indices(users, unknown=policy)
             u_ok = u_idx >= 0
@@ -257,7 +255,7 @@ class Recommender(Params):
         if self.n_factors_ == 0:
             raise LatentrecError(f"{type(self).__name__} has no latent factors to group users by")
         if not isinstance(k, (int, np.integer)) or not 1 <= k <= len(self.user_map_):
-            raise ValueError(f"k must be an integer in [1, {len(self.user_map_)}], got {k!r}")
+            raise ParameterError(f"k must be an integer in [1, {len(self.user_map_)}], got {k!r}")
         seed = np.random.default_rng(random_state)
         _, labels = kmeans2(self._normed_factors("user").astype(np.float64), int(k),
                             seed=seed, minit="++")
@@ -314,6 +312,14 @@ class Recommender(Params):
         """Inverse of ``_extra_arrays``."""
 
 
+def seen_matrix(ratings: Ratings) -> sp.csr_matrix:
+    """users x items CSR of who rated what (int8 ones: only the pattern is used)."""
+    seen = sp.csr_matrix((np.ones(ratings.n_ratings, np.int8), (ratings.users, ratings.items)),
+                         shape=(ratings.n_users, ratings.n_items))
+    seen.sort_indices()
+    return seen
+
+
 def _unit(f: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(f, axis=-1, keepdims=True)
     return f / np.where(norms > 0, norms, 1.0)
@@ -332,7 +338,7 @@ def _as_id_array(x) -> np.ndarray:
 
 def _check_n(n) -> int:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
+        raise ParameterError(f"n must be a positive integer, got {n!r}")
     return int(n)
 
 

@@ -9,7 +9,7 @@ import scipy.sparse as sp
 
 from ..data.ratings import Ratings
 from ..data.split import holdout
-from ..errors import DataError, TrainingDivergedError
+from ..errors import DataError, ParameterError, TrainingDivergedError
 from ..kernels import sgd as kernels
 from ..persistence import register
 from ._params import Interval, IsNone, Options
@@ -116,14 +116,16 @@ class SGDMatrixFactorization(Recommender):
         rng = np.random.default_rng(seed)
         dtype = np.dtype(self.dtype)
         mu, sigma = _standardisation(ratings.values, self.biased)
-        values = ((ratings.values - mu) / sigma).astype(dtype)
-        k = self.n_factors
-        P = (rng.standard_normal((ratings.n_users, k)) * self.init_scale).astype(dtype)
-        Q = (rng.standard_normal((ratings.n_items, k)) * self.init_scale).astype(dtype)
+        values = ratings.values.astype(dtype)  # one copy: at 100M ratings memory counts
+        values -= mu
+        values /= sigma
+        P = _initial_factors(rng, ratings.n_users, self.n_factors, self.init_scale, dtype)
+        Q = _initial_factors(rng, ratings.n_items, self.n_factors, self.init_scale, dtype)
         bu, bi = np.zeros(ratings.n_users, dtype), np.zeros(ratings.n_items, dtype)
         runner = _EpochRunner(ratings, values,
                               resolve_threads(self.n_threads, ratings.n_ratings),
                               self.shuffle, rng)
+        del values  # the block layout holds its own reordered copy
         reg = self.regularization
         reg_b = reg if self.bias_regularization is None else self.bias_regularization
         history, best, best_state, waited = [], np.inf, None, 0
@@ -147,6 +149,7 @@ class SGDMatrixFactorization(Recommender):
             self._report(row)
             if stop_early and waited >= self.patience:
                 break
+        del runner
         if best_state is not None:
             P, Q, bu, bi = best_state
         return _unscaled(P, Q, bu, bi, mu, sigma, self.biased), history, sigma
@@ -176,7 +179,7 @@ class SGDMatrixFactorization(Recommender):
         self._require_fitted()
         ratings = _as_ratings(ratings, "ratings")
         if not isinstance(n_epochs, (int, np.integer)) or n_epochs < 1:
-            raise ValueError(f"n_epochs must be a positive integer, got {n_epochs!r}")
+            raise ParameterError(f"n_epochs must be a positive integer, got {n_epochs!r}")
         df = ratings.to_dataframe()
         user_map = self.user_map_.extend(df["user"].to_numpy())
         item_map = self.item_map_.extend(df["item"].to_numpy())
@@ -225,7 +228,7 @@ def _merged_seen(seen, new: Ratings):
     n_u, n_i = new.n_users, new.n_items
     indptr = np.concatenate([seen.indptr, np.full(n_u - seen.shape[0], seen.indptr[-1])])
     old = sp.csr_matrix((seen.data, seen.indices, indptr), shape=(n_u, n_i))
-    add = sp.csr_matrix((np.ones(new.n_ratings, np.float32), (new.users, new.items)),
+    add = sp.csr_matrix((np.ones(new.n_ratings, np.int8), (new.users, new.items)),
                         shape=(n_u, n_i))
     both = (old + add).tocsr()
     both.data[:] = 1.0
@@ -245,12 +248,12 @@ class _EpochRunner:
 
     def __init__(self, ratings, values, n_threads, shuffle, rng):
         self.n_threads, self.shuffle, self.rng = n_threads, shuffle, rng
-        self.users, self.items, self.values = ratings.users, ratings.items, values
         if shuffle:
             self.layout = kernels.make_block_layout(
                 ratings.users, ratings.items, values, ratings.n_users, ratings.n_items,
                 n_threads, int(rng.integers(2**63)))
         else:
+            self.users, self.items, self.values = ratings.users, ratings.items, values
             self.order = np.arange(ratings.n_ratings, dtype=np.int64)
 
     def epoch(self, P, Q, bu, bi, lr, reg, reg_b, biased) -> float:
@@ -277,13 +280,21 @@ def _rmse(ratings, P, Q, bu, bi, mu, sigma, threads) -> float:
     return float(np.sqrt(np.mean(err * err)))
 
 
+def _initial_factors(rng, n: int, k: int, scale: float, dtype) -> np.ndarray:
+    f = rng.standard_normal((n, k), dtype=dtype)  # drawn in dtype: no float64 transient
+    f *= scale
+    return f
+
+
 def _unscaled(P, Q, bu, bi, mu, sigma, biased) -> dict:
-    """Undo the standardisation: sigma * (b + p.q) = (sigma b) + (sqrt(sigma) p).(sqrt(sigma) q)."""
-    root = np.sqrt(sigma).astype(P.dtype)
-    return {"user_factors": P * root, "item_factors": Q * root,
-            "user_bias": bu * P.dtype.type(sigma) if biased else None,
-            "item_bias": bi * P.dtype.type(sigma) if biased else None,
-            "global_mean": mu}
+    """Undo the standardisation, in place: sigma * (b + p.q) = (sigma b) +
+    (sqrt(sigma) p).(sqrt(sigma) q)."""
+    P *= np.sqrt(sigma)
+    Q *= np.sqrt(sigma)
+    bu *= sigma
+    bi *= sigma
+    return {"user_factors": P, "item_factors": Q, "user_bias": bu if biased else None,
+            "item_bias": bi if biased else None, "global_mean": mu}
 
 
 def _check_diverged(epoch: int, train_rmse: float, sigma: float, lr: float) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numba
 
-
 #: Below this much work (ratings per pass) waking a thread pool costs more than it saves.
 SMALL_WORK = 20_000
 

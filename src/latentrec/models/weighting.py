@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..data.ratings import Ratings
+from ..errors import ParameterError
 
 __all__ = ["bm25_weight", "tfidf_weight"]
 
@@ -71,6 +72,6 @@ def _with_values(ratings: Ratings, values) -> Ratings:
 
 def _check_kb(K1, B) -> None:
     if isinstance(K1, bool) or not isinstance(K1, (int, float)) or not K1 >= 0:
-        raise ValueError(f"K1 must be a number >= 0, got {K1!r}")
+        raise ParameterError(f"K1 must be a number >= 0, got {K1!r}")
     if isinstance(B, bool) or not isinstance(B, (int, float)) or not 0 <= B <= 1:
-        raise ValueError(f"B must be a number in [0, 1], got {B!r}")
+        raise ParameterError(f"B must be a number in [0, 1], got {B!r}")
