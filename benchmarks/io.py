@@ -11,7 +11,9 @@ first read of anything (for latentrec it includes the one-time start-up of its c
 reader, loaded from numba's on-disk cache); "warm" first reads a 3-line file, untimed,
 then notes the resident memory and times the big read. Peak memory growth is ``ru_maxrss``
 at the end minus the noted resident memory. The runs alternate between the readers; the
-table shows the best time of each and the smallest peak growth.
+table shows the best time of each, its ratio to pandas' best ("best/best"), the median of
+the ratios of neighbouring runs ("paired", steadier on a shared machine), and the smallest
+peak growth.
 """
 
 from __future__ import annotations
@@ -146,16 +148,21 @@ def main() -> None:
     print(f"file: {path.name}, {path.stat().st_size / 2**20:.0f} MiB, {args.rows:,} rows; "
           f"final arrays {final_mb:.0f} MiB (int32 users, int32 items, float32 ratings, "
           "int64 timestamps)")
-    print(f"{'reader':<31}{'best s':>8}{'median s':>10}{'vs pandas':>11}"
-          f"{'peak growth MiB':>17}{'x final arrays':>16}")
+    print(f"{'reader':<31}{'best s':>8}{'median s':>10}{'best/best':>11}"
+          f"{'paired':>8}{'peak growth MiB':>17}{'x final arrays':>16}")
     med = {k: sorted(m["seconds"] for m in v)[len(v) // 2] for k, v in results.items()}
     for reader in results:
         name, _, mode = reader.partition(":")
         b = best[reader]
         growth = min(m["peak_growth_mb"] for m in results[reader])
         ref = best[f"pandas:{mode}"]["seconds"]
+        # the median over repeats of (this run / the pandas run next to it): steadier than
+        # best/best when other work shares the machine
+        pairs = sorted(m["seconds"] / p["seconds"]
+                       for m, p in zip(results[reader], results[f"pandas:{mode}"]))
         print(f"{labels[name] + ' (' + mode + ')':<31}{b['seconds']:>8.2f}{med[reader]:>10.2f}"
-              f"{b['seconds'] / ref:>11.2f}{growth:>17.0f}{growth / final_mb:>16.2f}")
+              f"{b['seconds'] / ref:>11.2f}{pairs[len(pairs) // 2]:>8.2f}{growth:>17.0f}"
+              f"{growth / final_mb:>16.2f}")
     print("all runs (s): " + "; ".join(
         f"{k} " + " ".join(f"{m['seconds']:.2f}" for m in v) for k, v in results.items()))
 

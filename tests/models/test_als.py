@@ -1,3 +1,5 @@
+import itertools
+
 import numpy as np
 import pytest
 
@@ -44,7 +46,7 @@ def test_history_per_sweep_with_validation(small_ratings):
     assert [h["epoch"] for h in m.history_] == list(range(1, 7))
     assert seen == m2.history_
     train_rmse = [h["train_rmse"] for h in m.history_]
-    assert all(b <= a + 1e-6 for a, b in zip(train_rmse, train_rmse[1:]))  # ALS never rises
+    assert all(b <= a + 1e-6 for a, b in itertools.pairwise(train_rmse))  # ALS never rises
     assert all(h["val_rmse"] > 0 and h["seconds"] >= 0 for h in m.history_)
     pred = m.predict(train.user_map.to_ids(train.users), train.item_map.to_ids(train.items))
     rmse = np.sqrt(np.mean((pred - train.values) ** 2))

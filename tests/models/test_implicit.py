@@ -1,3 +1,5 @@
+import itertools
+
 import numpy as np
 import pytest
 
@@ -60,7 +62,8 @@ def test_bad_parameters_are_named(small_ratings, make, param, value, message):
 
 
 def test_init_stores_parameters_untouched():
-    assert repr(ImplicitALS(alpha=40, weighting="bm25")) == "ImplicitALS(alpha=40, weighting='bm25')"
+    m = ImplicitALS(alpha=40, weighting="bm25")
+    assert repr(m) == "ImplicitALS(alpha=40, weighting='bm25')"
     assert BPR(learning_rate=0.1).get_params()["learning_rate"] == 0.1
 
 
@@ -68,7 +71,7 @@ def test_init_stores_parameters_untouched():
 def test_implicit_als_objective_falls_every_sweep(interactions):
     values = [loss(ials(n_epochs=e, dtype="float64").fit(interactions), interactions, 5.0, 1.0)
               for e in (1, 2, 4, 8)]
-    assert all(b < a for a, b in zip(values, values[1:]))
+    assert all(b < a for a, b in itertools.pairwise(values))
 
 
 @pytest.mark.filterwarnings("ignore:.*threadpool:RuntimeWarning")

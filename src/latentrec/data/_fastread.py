@@ -18,6 +18,7 @@ from .idmap import IdMap
 
 _BLOCK = 16 << 20
 _SPLIT_MIN = 1 << 20  # blocks longer than this are parsed in two halves at once
+_PLAIN = {2: (0, 1, None, None), 3: (0, 1, 2, None), 4: (0, 1, 2, 3)}
 
 
 def read_fast(job: Job) -> Parsed:
@@ -36,6 +37,10 @@ def read_fast(job: Job) -> Parsed:
     sep = ord(d.sep) if sep is None else sep
     if sep > 127:
         raise Fallback
+    # the usual layout (user, item[, rating[, timestamp]], nothing else) has its own kernel
+    plain = sep >= 0 and _PLAIN.get(d.n_fields) == (cols.user, cols.item, cols.rating,
+                                                    cols.timestamp)
+    kernel, layout = (fc.parse_plain, d.n_fields) if plain else (fc.parse_block, kinds)
     out = _Outputs(job.src.size, cols, d.n_fields)
     size = job.src.size
     block = _BLOCK if size is None else max(16, min(_BLOCK, size + 1))
@@ -67,7 +72,7 @@ def read_fast(job: Job) -> Parsed:
                 nxt[:rest] = buf[end:have]
                 later = reader.submit(_fill, job.src, f, nxt, rest)
             if end > start:
-                _parse_halves(fc, pool, buf, start, end, sep, kinds, out)
+                _parse_halves(kernel, layout, pool, buf, start, end, sep, out)
             if eof:
                 break
             have = rest + later.result()
@@ -145,13 +150,15 @@ def _fill(src, f, buf, have) -> int:
     return got
 
 
-def _parse_halves(fc, pool, buf, start, end, sep, kinds, out):
+def _parse_halves(kernel, layout, pool, buf, start, end, sep, out):
     """Parse ``buf[start:end]`` in two halves at once (the kernel releases the GIL).
 
     The second half writes from a row past any the first half can fill (a line takes at
     least two bytes a field), and moves its rows down afterwards.
     """
-    min_line = 2 * kinds.shape[0]
+    from . import _fastcsv as fc
+
+    min_line = 2 * (layout if isinstance(layout, int) else layout.shape[0])
     mid = (start + end) // 2
     cut = buf.find(b"\n", mid, end) + 1 if end - start > _SPLIT_MIN else 0
     halves = [(start, cut), (cut, end)] if 0 < cut < end else [(start, end)]
@@ -164,10 +171,10 @@ def _parse_halves(fc, pool, buf, start, end, sep, kinds, out):
     out.reserve(row)
     arrays = out.arrays()
     arr = np.frombuffer(buf, np.uint8)
-    futures = [pool.submit(fc.parse_block, arr, a, b, sep, kinds, *arrays, r, s)
+    futures = [pool.submit(kernel, arr, a, b, sep, layout, *arrays, r, s)
                for a, b, r, s in jobs[1:]]
     a, b, r, s = jobs[0]
-    results = [fc.parse_block(arr, a, b, sep, kinds, *arrays, r, s)]
+    results = [kernel(arr, a, b, sep, layout, *arrays, r, s)]
     results += [fu.result() for fu in futures]
     del arr
     for (a, b, r0, stats), (status, pos, r1) in zip(jobs, results):

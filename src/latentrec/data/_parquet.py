@@ -95,9 +95,7 @@ def _parquet_ids(job, column, pos, side):
         t = t.value_type
     if pa.types.is_integer(t):
         if job.id_dtype != "str":
-            ids = _text.column_numpy(column, np.int64)
-            sorted_ids, inverse = np.unique(ids, return_inverse=True)
-            return IdMap(sorted_ids, name=side), inverse.astype(np.int32)
+            return _int_ids(_text.column_numpy(column, np.int64), side)
         column = pc.cast(column, pa.string())
     elif not (pa.types.is_string(t) or pa.types.is_large_string(t)):
         raise job.error(f"{side} ids must be integers or strings, but the column has type "
@@ -151,3 +149,18 @@ def _parquet_times(job, column, pos):
                          for k, s in enumerate(texts)], dtype=np.int64)
     raise job.error(f"timestamps must be integers, dates or datetimes, but the column has "
                     f"type {column.type}", column=pos)
+
+
+def _int_ids(ids: np.ndarray, side: str):
+    """Sorted IdMap and int32 codes; a rank table when the ids span a small range (no
+    sort, no int64 copies: at 100M rows memory counts), else a sort."""
+    if ids.size == 0:
+        return IdMap(ids, name=side), ids.astype(np.int32)
+    lo, hi = int(ids.min()), int(ids.max())
+    if hi - lo + 1 <= 2 * ids.shape[0] + (1 << 20):
+        from . import _fastcsv as fc
+
+        codes = np.empty(ids.shape[0], dtype=np.int32)
+        return IdMap(fc.dense_codes(ids, lo, hi, codes), name=side), codes
+    sorted_ids, inverse = np.unique(ids, return_inverse=True)
+    return IdMap(sorted_ids, name=side), inverse.astype(np.int32)

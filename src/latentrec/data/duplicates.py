@@ -21,6 +21,8 @@ def resolve_duplicates(users, items, values, timestamps, n_items: int, policy: s
     """
     if policy not in DUPLICATE_POLICIES:
         raise ParameterError(f"duplicates must be one of {DUPLICATE_POLICIES}, got {policy!r}")
+    if not has_duplicates(users, items, int(users.max(initial=0)) + 1, n_items):
+        return users, items, values, timestamps, 0
     key = users.astype(np.int64) * max(n_items, 1) + items
     dup = pd.Series(key, copy=False).duplicated(keep="first").to_numpy()
     n_resolved = int(dup.sum())
@@ -46,6 +48,22 @@ def resolve_duplicates(users, items, values, timestamps, n_items: int, policy: s
         ts = np.full(first.size, np.iinfo(np.int64).min, dtype=np.int64)
         np.maximum.at(ts, codes, timestamps)
     return users[first], items[first], mean_values, ts, n_resolved
+
+
+def has_duplicates(users, items, n_users: int, n_items: int) -> bool:
+    """Whether some (user, item) pair repeats: one sort of a packed key (cheap, exact)."""
+    if users.shape[0] < 2:
+        return False
+    if n_users * n_items <= 2**32:
+        key = users.astype(np.uint32)
+        key *= np.uint32(n_items)
+        key += items.astype(np.uint32)
+    else:
+        key = users.astype(np.int64)
+        key *= n_items
+        key += items
+    key.sort()
+    return bool((key[1:] == key[:-1]).any())
 
 
 def _last_rows(key: np.ndarray, timestamps) -> np.ndarray:

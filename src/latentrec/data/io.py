@@ -27,7 +27,7 @@ from ..errors import DataError, ParameterError
 from . import _fastread, _parquet, _text
 from ._dialect import detect, resolve_columns
 from ._source import PARQUET_MAGIC, Source
-from .duplicates import DUPLICATE_POLICIES, resolve_duplicates
+from .duplicates import DUPLICATE_POLICIES, has_duplicates, resolve_duplicates
 from .ratings import DuplicateRatingsWarning, Ratings
 
 FORMATS = ("auto", "csv", "parquet", "ml-100k", "ml-1m", "ml-latest")
@@ -140,7 +140,7 @@ def _build(parsed, duplicates: str, job) -> Ratings:
     user_map, item_map = parsed.user_map, parsed.item_map
     repeats = parsed.has_duplicates
     if repeats is None:
-        repeats = _has_duplicates(users, items, len(user_map), len(item_map))
+        repeats = has_duplicates(users, items, len(user_map), len(item_map))
     if repeats:
         try:
             users, items, values, ts, n_dup = resolve_duplicates(
@@ -155,29 +155,14 @@ def _build(parsed, duplicates: str, job) -> Ratings:
                 f"the same (user, item) pair is rated more than once (first on "
                 f"{job.where_row(parsed.locate(first))}); pass duplicates='last' or "
                 "'mean' to resolve it", line=parsed.locate(row),
-                column=(job.label(job.cols.user), job.label(job.cols.item)), value=(user_map.to_id(int(u)), item_map.to_id(int(i)))) from None
+                column=(job.label(job.cols.user), job.label(job.cols.item)),
+                value=(user_map.to_id(int(u)), item_map.to_id(int(i)))) from None
         warnings.warn(f"{n_dup:,} repeated (user, item) rows were resolved by "
                       f"duplicates={duplicates!r}", DuplicateRatingsWarning, stacklevel=3)
         return Ratings(users, items, values, ts, user_map=user_map, item_map=item_map,
                        n_duplicates_resolved=n_dup)
     return Ratings(users, items, values, parsed.timestamps, user_map=user_map,
                    item_map=item_map)
-
-
-def _has_duplicates(users, items, n_users: int, n_items: int) -> bool:
-    """Whether some (user, item) pair repeats: one sort of a packed key (cheap, exact)."""
-    if users.shape[0] < 2:
-        return False
-    if n_users * n_items <= 2**32:
-        key = users.astype(np.uint32)
-        key *= np.uint32(n_items)
-        key += items.view(np.uint32)
-    else:
-        key = users.astype(np.int64)
-        key *= n_items
-        key += items
-    key.sort()
-    return bool((key[1:] == key[:-1]).any())
 
 
 # --------------------------------------------------------------------------------------

@@ -50,7 +50,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["als_sweep", "implicit_cg_sweep", "gramian", "row_blocks"]
+__all__ = ["als_sweep", "gramian", "implicit_cg_sweep", "row_blocks"]
 
 # fastmath without nnan/ninf (see kernels/sgd.py): lets the K loops vectorise.
 FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}

@@ -16,7 +16,9 @@ uniformly, so users count by activity; the negative is an item drawn uniformly f
 items (``negatives="uniform"``) or from the stored pairs' items, i.e. by popularity
 (``"popularity"``, as the ``implicit`` package does), and is redrawn while it is one of the
 user's positives (binary search in the user's sorted row; after ``MAX_TRIES`` draws the
-triple is skipped).
+triple is skipped). Triples are drawn in batches of ``BATCH`` (all positives, then all
+first negatives, then the redraws: see ``_draw_batch``) and then applied in order; the
+draws do not depend on the factors, so this is the same SGD as drawing one at a time.
 
 Entry points (plain functions of arrays; P and Q are updated in place):
 
@@ -45,12 +47,14 @@ from numba import njit, prange
 
 from .als import _threads
 
-__all__ = ["bpr_epoch", "sample_triples", "bpr_triples", "bpr_fold_in", "NEGATIVES"]
+__all__ = ["NEGATIVES", "bpr_epoch", "bpr_fold_in", "bpr_triples", "sample_triples"]
 
 FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 NEGATIVES = ("uniform", "popularity")
 #: Draws of a negative before the triple is given up (a user who likes most items).
 MAX_TRIES = 64
+#: Triples drawn together (their memory reads overlap) before their updates, in order.
+BATCH = 16
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -90,23 +94,52 @@ def _contains(indices, lo, hi, item):
 
 
 @njit(cache=True)
-def _draw(state, indptr, indices, rows, n_items, popularity):
-    """One triple: (state, u, i, j) with j = -1 when no negative was found."""
+def _draw_batch(state, indptr, indices, rows, n_items, popularity, m, us, ps, ns, lo, cnt):
+    """Draw m triples into us, ps, ns[:m] (ns = -1: no negative found); returns the state.
+
+    Stage by stage over the batch, so the memory reads of different triples overlap: all
+    positives, then all row bounds, then a first negative each, then the binary searches
+    in lockstep (one probe per triple per round); a negative that is a positive is then
+    redrawn one triple at a time. ``lo`` and ``cnt`` are scratch space.
+    """
     nnz = indices.shape[0]
-    state, bits = _next(state)
-    jj = _below(bits, nnz)
-    u = np.int64(rows[jj])
-    i = np.int64(indices[jj])
-    lo, hi = indptr[u], indptr[u + 1]
-    for _ in range(MAX_TRIES):
+    for t in range(m):
         state, bits = _next(state)
-        if popularity:
-            j = np.int64(indices[_below(bits, nnz)])
-        else:
-            j = _below(bits, n_items)
-        if not _contains(indices, lo, hi, j):
-            return state, u, i, j
-    return state, u, i, np.int64(-1)
+        jj = _below(bits, nnz)
+        us[t] = rows[jj]
+        ps[t] = indices[jj]
+    for t in range(m):
+        u = us[t]
+        lo[t] = indptr[u]
+        cnt[t] = indptr[u + 1] - lo[t]
+    for t in range(m):
+        state, bits = _next(state)
+        ns[t] = indices[_below(bits, nnz)] if popularity else _below(bits, n_items)
+    active = True
+    while active:  # lo[t] ends at the last entry <= ns[t] (when the row is not empty)
+        active = False
+        for t in range(m):
+            n = cnt[t]
+            if n > 1:
+                half = n >> 1
+                mid = lo[t] + half
+                if indices[mid] <= ns[t]:
+                    lo[t] = mid
+                cnt[t] = n - half
+                active = True
+    for t in range(m):
+        if cnt[t] > 0 and indices[lo[t]] == ns[t]:
+            u = us[t]
+            start, stop = indptr[u], indptr[u + 1]
+            ns[t] = -1
+            for _ in range(MAX_TRIES - 1):
+                state, bits = _next(state)
+                j = (np.int64(indices[_below(bits, nnz)]) if popularity
+                     else _below(bits, n_items))
+                if not _contains(indices, start, stop, j):
+                    ns[t] = j
+                    break
+    return state
 
 
 @njit(fastmath=FASTMATH, cache=True)
@@ -135,13 +168,20 @@ def _epoch_blocks(indptr, indices, rows, P, Q, lr, reg, n_samples, seeds, popula
     skipped = np.zeros(n_blocks, np.int64)
     for b in prange(n_blocks):
         state = seeds[b]
+        us, ps, ns = (np.empty(BATCH, np.int64), np.empty(BATCH, np.int64),
+                      np.empty(BATCH, np.int64))
+        lo, cnt = np.empty(BATCH, np.int64), np.empty(BATCH, np.int64)
         c, s = 0, 0
-        for _ in range(n_samples * b // n_blocks, n_samples * (b + 1) // n_blocks):
-            state, u, i, j = _draw(state, indptr, indices, rows, n_items, popularity)
-            if j < 0:
-                s += 1
-            elif _step(P, u, Q, i, j, lr, reg):
-                c += 1
+        first, last = n_samples * b // n_blocks, n_samples * (b + 1) // n_blocks
+        for start in range(first, last, BATCH):
+            m = min(BATCH, last - start)
+            state = _draw_batch(state, indptr, indices, rows, n_items, popularity, m, us, ps,
+                                ns, lo, cnt)
+            for t in range(m):
+                if ns[t] < 0:
+                    s += 1
+                elif _step(P, us[t], Q, ps[t], ns[t], lr, reg):
+                    c += 1
         correct[b] = c
         skipped[b] = s
     return correct.sum(), skipped.sum()
@@ -152,9 +192,12 @@ def _sample(indptr, indices, rows, n_items, n_samples, seed, popularity):
     us = np.empty(n_samples, np.int64)
     ps = np.empty(n_samples, np.int64)
     ns = np.empty(n_samples, np.int64)
+    lo, cnt = np.empty(BATCH, np.int64), np.empty(BATCH, np.int64)
     state = seed
-    for s in range(n_samples):
-        state, us[s], ps[s], ns[s] = _draw(state, indptr, indices, rows, n_items, popularity)
+    for start in range(0, n_samples, BATCH):
+        m = min(BATCH, n_samples - start)
+        state = _draw_batch(state, indptr, indices, rows, n_items, popularity, m,
+                            us[start:], ps[start:], ns[start:], lo, cnt)
     return us, ps, ns
 
 

@@ -24,7 +24,7 @@ from .als import _csr
 from .base import Recommender
 from .threads import resolve_threads
 
-__all__ = ["ImplicitALS", "BPR"]
+__all__ = ["BPR", "ImplicitALS"]
 
 
 @register
@@ -182,8 +182,8 @@ class BPR(Recommender):
     negatives : "uniform" (every item equally likely) or "popularity" (items drawn as often
         as they occur in the data, as the ``implicit`` package does).
     n_threads : threads (None: all cores). With several, each epoch's triples are split
-        into blocks (8 a thread, each drawn from its own seeded generator, handed out to
-        threads as they come free) and the threads update the shared factors without
+        into blocks (up to 8 a thread, each drawn from its own seeded generator, handed out
+        to threads as they come free) and the threads update the shared factors without
         locks (Hogwild), so runs differ slightly; with ``n_threads=1`` and a seed, results
         are bit-for-bit repeatable.
     dtype : "float32" (default) or "float64".
@@ -230,8 +230,10 @@ class BPR(Recommender):
         Q[np.bincount(indices, minlength=ratings.n_items) == 0] = 0.0
         P[:, k] = 1.0
         nnz = indices.shape[0]
-        # several blocks a thread, scheduled dynamically, so a busy core holds no one up
-        n_blocks = 1 if n_threads == 1 else n_threads * als_kernels.BLOCKS_PER_THREAD
+        # several blocks a thread on large data, scheduled dynamically, so that a busy core
+        # holds no one up; one block a thread on small data
+        n_blocks = (1 if n_threads == 1 else
+                    n_threads * int(np.clip(nnz // 100_000, 1, als_kernels.BLOCKS_PER_THREAD)))
         history = []
         for epoch in range(1, self.n_epochs + 1):
             start = time.perf_counter()
