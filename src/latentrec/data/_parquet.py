@@ -57,23 +57,32 @@ def read_parquet(src, *, user, item, rating, timestamp, id_dtype):
     as_dict = [nm for nm in id_names
                if pa.types.is_string(schema.field(nm).type)
                or pa.types.is_large_string(schema.field(nm).type)]
-    wanted = [names[k] for k in (cols.user, cols.item, cols.rating, cols.timestamp)
-              if k is not None]
-    try:
-        table = pq.read_table(data(), columns=wanted, read_dictionary=as_dict)
-    except Exception as exc:  # noqa: BLE001
-        raise DataError(f"cannot read the Parquet file: {exc}", path=src.where) from None
-    if table.num_rows == 0:
-        raise DataError("the file has no data rows", path=src.where)
     job = _ParquetJob(src, dialect, cols, id_dtype, "utf-8")
-    user_map, users = _parquet_ids(job, table.column(names[cols.user]), cols.user, "user")
-    item_map, items = _parquet_ids(job, table.column(names[cols.item]), cols.item, "item")
+
+    def column(k):
+        """One column at a time, converted and dropped before the next is read: at 100M
+        rows a whole Arrow table beside the numpy arrays would double the memory."""
+        try:
+            col = pq.read_table(data(), columns=[names[k]],
+                                read_dictionary=[names[k]] if names[k] in as_dict else None)
+        except Exception as exc:  # noqa: BLE001 - pyarrow raises several kinds
+            raise DataError(f"cannot read the Parquet file: {exc}", path=src.where) from None
+        if col.num_rows == 0:
+            raise DataError("the file has no data rows", path=src.where)
+        return col.column(0)
+
+    pool = pa.default_memory_pool()
+    user_map, users = _parquet_ids(job, column(cols.user), cols.user, "user")
+    pool.release_unused()  # hand freed Arrow buffers back to the system now
+    item_map, items = _parquet_ids(job, column(cols.item), cols.item, "item")
+    pool.release_unused()
     values = None
     if cols.rating is not None:
-        values = _parquet_values(job, table.column(names[cols.rating]), cols.rating)
+        values = _parquet_values(job, column(cols.rating), cols.rating)
     times = None
     if cols.timestamp is not None:
-        times = _parquet_times(job, table.column(names[cols.timestamp]), cols.timestamp)
+        times = _parquet_times(job, column(cols.timestamp), cols.timestamp)
+    pool.release_unused()
     return _text.Parsed(user_map, users, item_map, items, values, times, job.locate), job
 
 

@@ -26,8 +26,9 @@ where c <= 0; every pair not stored has p = 0 and weight 1. For each row::
     (Y'Y + reg I + sum_i (|c_ui| - 1) Y[i]' Y[i]) x = sum_{i: c_ui > 0} c_ui Y[i]
 
 is solved approximately by ``cg_steps`` conjugate-gradient steps started from the current
-X[u], with Y'Y formed once per sweep, so a sweep costs O(nnz K + n K^2). Rows with no
-entries get x = 0.
+X[u], with Y'Y formed once per sweep, so a sweep costs O(nnz K + n K^2). The row's Y rows
+are gathered once into a contiguous scratch block (as large as the block's longest row),
+so the CG steps stream through them. Rows with no entries get x = 0.
 
     implicit_cg_sweep(indptr, indices, conf, X, Y, reg, cg_steps=3, n_threads=None)
         updates X in place (X.dtype throughout, as the ``implicit`` package does).
@@ -187,11 +188,14 @@ def als_sweep(indptr, indices, values, X, bx, Y, by, reg, reg_bias, biased, n_th
 
 # -- implicit ------------------------------------------------------------------------------
 @njit(fastmath=FASTMATH, cache=True)
-def _cg_row(u, indptr, indices, conf, X, Y, YtY, cg_steps, r, p, Ap):
+def _cg_row(u, indptr, indices, conf, X, Y, YtY, cg_steps, r, p, Ap, G, wt):
+    """CG steps on row u's system (module doc). The row's Y rows are copied into G (and
+    their |c| - 1 into wt) on the first pass, so the CG steps read them in order."""
     K = X.shape[1]
     t = X.dtype.type
     lo, hi = indptr[u], indptr[u + 1]
-    if hi == lo:
+    n = hi - lo
+    if n == 0:
         for k in range(K):
             X[u, k] = 0.0
         return
@@ -201,17 +205,19 @@ def _cg_row(u, indptr, indices, conf, X, Y, YtY, cg_steps, r, p, Ap):
         for m in range(K):
             s += YtY[k, m] * X[u, m]
         r[k] = -s
-    for jj in range(lo, hi):
-        i = indices[jj]
-        c = t(conf[jj])
+    for e in range(n):
+        i = indices[lo + e]
+        c = t(conf[lo + e])
         w = c if c > 0 else t(0.0)
-        c = abs(c)
+        wt[e] = abs(c) - t(1.0)
         d = t(0.0)
         for k in range(K):
-            d += Y[i, k] * X[u, k]
-        w -= (c - t(1.0)) * d
+            g = Y[i, k]
+            G[e, k] = g
+            d += g * X[u, k]
+        w -= wt[e] * d
         for k in range(K):
-            r[k] += w * Y[i, k]
+            r[k] += w * G[e, k]
     rsold = t(0.0)
     for k in range(K):
         p[k] = r[k]
@@ -224,15 +230,13 @@ def _cg_row(u, indptr, indices, conf, X, Y, YtY, cg_steps, r, p, Ap):
             for m in range(K):
                 s += YtY[k, m] * p[m]
             Ap[k] = s
-        for jj in range(lo, hi):
-            i = indices[jj]
-            c = abs(t(conf[jj]))
+        for e in range(n):
             d = t(0.0)
             for k in range(K):
-                d += Y[i, k] * p[k]
-            w = (c - t(1.0)) * d
+                d += G[e, k] * p[k]
+            w = wt[e] * d
             for k in range(K):
-                Ap[k] += w * Y[i, k]
+                Ap[k] += w * G[e, k]
         pAp = t(0.0)
         for k in range(K):
             pAp += p[k] * Ap[k]
@@ -254,11 +258,16 @@ def _cg_row(u, indptr, indices, conf, X, Y, YtY, cg_steps, r, p, Ap):
 def _cg_blocks(indptr, indices, conf, X, Y, YtY, cg_steps, bounds):
     K = X.shape[1]
     for b in prange(bounds.shape[0] - 1):
+        longest = 0
+        for u in range(bounds[b], bounds[b + 1]):
+            longest = max(longest, indptr[u + 1] - indptr[u])
+        G = np.empty((longest, K), X.dtype)
+        wt = np.empty(longest, X.dtype)
         r = np.empty(K, X.dtype)
         p = np.empty(K, X.dtype)
         Ap = np.empty(K, X.dtype)
         for u in range(bounds[b], bounds[b + 1]):
-            _cg_row(u, indptr, indices, conf, X, Y, YtY, cg_steps, r, p, Ap)
+            _cg_row(u, indptr, indices, conf, X, Y, YtY, cg_steps, r, p, Ap, G, wt)
 
 
 def gramian(Y, reg):
