@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from latentrec import BiasBaseline, Ratings, SGDMatrixFactorization, datasets
-from latentrec.data import holdout, synthetic
+from latentrec.data import DuplicateRatingsWarning, holdout, synthetic
 
 
 def held_out_rmse(model, train, test):
@@ -35,7 +35,8 @@ def test_default_is_no_worse_than_bias_baseline_on_pure_noise():
     """Ratings with no user-item structure: nothing to learn beyond the biases."""
     rng = np.random.default_rng(0)
     u, i = rng.integers(0, 300, 20_000), rng.integers(0, 200, 20_000)
-    r = Ratings.from_arrays(u, i, rng.integers(1, 6, 20_000), duplicates="last")
+    with pytest.warns(DuplicateRatingsWarning, match="resolved by duplicates='last'"):
+        r = Ratings.from_arrays(u, i, rng.integers(1, 6, 20_000), duplicates="last")
     train, test = holdout(r, 0.2, random_state=0)
     sgd = held_out_rmse(SGDMatrixFactorization(random_state=0), train, test)
     bias = held_out_rmse(BiasBaseline(), train, test)

@@ -10,12 +10,13 @@ from ..data.ratings import Ratings
 from ..kernels import als as kernels
 from ..persistence import register
 from ._params import Interval, IsNone, Options
+from ._scaled import RatingScaleMixin, rows_csr, standardisation
 from .base import Recommender
 from .threads import resolve_threads
 
 
 @register
-class ALSMatrixFactorization(Recommender):
+class ALSMatrixFactorization(RatingScaleMixin, Recommender):
     """Matrix factorization R ~ mu + b_u + b_i + P Q^T, learned by alternating least squares.
 
     Each sweep solves every user's factors and bias exactly with the items fixed, then
@@ -79,10 +80,10 @@ class ALSMatrixFactorization(Recommender):
         # equations anyway); the fitted factors are stored in ``dtype``.
         dtype = np.dtype(np.float64)
         n_threads = resolve_threads(self.n_threads)
-        mu, sigma = _standardisation(ratings.values, self.biased)
+        mu, sigma = standardisation(ratings.values, self.biased)
         values = (ratings.values.astype(np.float64) - mu) / sigma
-        by_user = _csr(ratings.users, ratings.items, values, ratings.n_users)
-        by_item = _csr(ratings.items, ratings.users, values, ratings.n_items)
+        by_user = rows_csr(ratings.users, ratings.items, values, ratings.n_users)
+        by_item = rows_csr(ratings.items, ratings.users, values, ratings.n_items)
         k = self.n_factors
         P = np.zeros((ratings.n_users, k), dtype)
         Q = (rng.standard_normal((ratings.n_items, k)) * self.init_scale).astype(dtype)
@@ -118,27 +119,11 @@ class ALSMatrixFactorization(Recommender):
         # p = sqrt(sigma) p'); in rating units: e^2 + reg sigma n |p|^2 + reg_b n b^2.
         return self.regularization * self.rating_std_ * n_ratings, self._bias_reg() * n_ratings
 
-    def _extra_arrays(self) -> dict:
-        return {"rating_std": np.array([self.rating_std_])}
-
-    def _load_extra_arrays(self, arrays: dict) -> None:
-        self.rating_std_ = float(arrays["rating_std"][0])
 
 
-def _csr(rows, cols, values, n_rows):
-    """(indptr int64, indices int32, values) of the matrix with these entries, rows sorted."""
-    order = np.argsort(rows, kind="stable")
-    indptr = np.zeros(n_rows + 1, np.int64)
-    np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
-    return indptr, np.ascontiguousarray(cols[order]), np.ascontiguousarray(values[order])
 
 
-def _standardisation(values, biased):
-    """(shift, scale) to train on: mean and spread, or 0 and the root mean square."""
-    v = values.astype(np.float64)
-    mu = float(v.mean()) if biased else 0.0
-    sigma = float(np.sqrt(np.mean((v - mu) ** 2)))
-    return mu, (sigma if sigma > 0 else 1.0)
+
 
 
 def _rmse(ratings, P, Q, bu, bi, mu, sigma) -> float:

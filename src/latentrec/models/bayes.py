@@ -19,12 +19,13 @@ from ..kernels import bpmf
 from ..kernels.sgd import predict_pairs
 from ..persistence import register
 from ._params import Interval, IsNone
+from ._scaled import RatingScaleMixin, rows_csr
 from .base import Recommender
 from .threads import resolve_threads
 
 
 @register
-class BayesianMatrixFactorization(Recommender):
+class BayesianMatrixFactorization(RatingScaleMixin, Recommender):
     """Bayesian probabilistic matrix factorization by Gibbs sampling.
 
     Parameters
@@ -64,8 +65,8 @@ class BayesianMatrixFactorization(Recommender):
         mu = float(ratings.values.mean(dtype=np.float64))
         sigma = float(ratings.values.std(dtype=np.float64)) or 1.0
         scaled = (ratings.values.astype(np.float64) - mu) / sigma
-        by_user = _csr(ratings.users, ratings.items, scaled, ratings.n_users)
-        by_item = _csr(ratings.items, ratings.users, scaled, ratings.n_items)
+        by_user = rows_csr(ratings.users, ratings.items, scaled, ratings.n_users)
+        by_item = rows_csr(ratings.items, ratings.users, scaled, ratings.n_items)
         k = self.n_factors
         U = rng.standard_normal((ratings.n_users, k)) * 0.1
         V = rng.standard_normal((ratings.n_items, k)) * 0.1
@@ -124,18 +125,9 @@ class BayesianMatrixFactorization(Recommender):
     def _fold_in_regularization(self, n_ratings):
         return self.rating_std_, 0.0
 
-    def _extra_arrays(self) -> dict:
-        return {"rating_std": np.array([self.rating_std_])}
-
-    def _load_extra_arrays(self, arrays: dict) -> None:
-        self.rating_std_ = float(arrays["rating_std"][0])
 
 
-def _csr(rows, cols, values, n_rows):
-    order = np.argsort(rows, kind="stable")
-    indptr = np.zeros(n_rows + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
-    return indptr, cols[order].astype(np.int32), values[order]
+
 
 
 def _sample(rows, other, mean, lam, alpha, z, out, threads):

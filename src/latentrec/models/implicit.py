@@ -20,7 +20,7 @@ from ..kernels import bpr as bpr_kernels
 from ..persistence import register
 from . import weighting as W
 from ._params import Interval, IsNone, Options
-from .als import _csr
+from ._scaled import rows_csr
 from .base import Recommender
 from .threads import resolve_threads
 
@@ -107,8 +107,8 @@ class ImplicitALS(Recommender):
         conf = (self.alpha * weights).astype(dtype)
         if not np.isfinite(conf).all():
             raise DataError("the confidences alpha * value must be finite")
-        by_user = _csr(ratings.users, ratings.items, conf, ratings.n_users)
-        by_item = _csr(ratings.items, ratings.users, conf, ratings.n_items)
+        by_user = rows_csr(ratings.users, ratings.items, conf, ratings.n_users)
+        by_item = rows_csr(ratings.items, ratings.users, conf, ratings.n_items)
         k = self.n_factors
         X = rng.random((ratings.n_users, k), dtype=dtype) * dtype.type(0.01)
         Y = rng.random((ratings.n_items, k), dtype=dtype) * dtype.type(0.01)

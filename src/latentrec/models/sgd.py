@@ -13,6 +13,7 @@ from ..errors import DataError, ParameterError, TrainingDivergedError
 from ..kernels import sgd as kernels
 from ..persistence import register
 from ._params import Interval, IsNone, Options
+from ._scaled import RatingScaleMixin, standardisation
 from .base import Recommender, _as_ratings
 from .threads import resolve_threads
 
@@ -21,7 +22,7 @@ _EXPLODED = 1e3
 
 
 @register
-class SGDMatrixFactorization(Recommender):
+class SGDMatrixFactorization(RatingScaleMixin, Recommender):
     """Matrix factorization R ~ mu + b_u + b_i + P Q^T, learned by SGD on the known ratings.
 
     Ratings are centred on their mean and divided by their standard deviation before
@@ -115,7 +116,7 @@ class SGDMatrixFactorization(Recommender):
         """Run up to ``n_epochs`` epochs; returns the fitted arrays and the history."""
         rng = np.random.default_rng(seed)
         dtype = np.dtype(self.dtype)
-        mu, sigma = _standardisation(ratings.values, self.biased)
+        mu, sigma = standardisation(ratings.values, self.biased)
         values = ratings.values.astype(dtype)  # one copy: at 100M ratings memory counts
         values -= mu
         values /= sigma
@@ -163,11 +164,7 @@ class SGDMatrixFactorization(Recommender):
         return (self.regularization if self.bias_regularization is None
                 else self.bias_regularization)
 
-    def _extra_arrays(self) -> dict:
-        return {"rating_std": np.array([self.rating_std_])}
 
-    def _load_extra_arrays(self, arrays: dict) -> None:
-        self.rating_std_ = float(arrays["rating_std"][0])
 
     # -- updating ------------------------------------------------------------------------
     def partial_fit(self, ratings: Ratings, n_epochs: int = 5):
@@ -265,12 +262,6 @@ class _EpochRunner:
                                  bi, 0.0, lr, reg, reg_b, biased)
 
 
-def _standardisation(values: np.ndarray, biased: bool) -> tuple[float, float]:
-    """(shift, scale) that train on: mean and spread, or 0 and the root mean square."""
-    v = values.astype(np.float64)
-    mu = float(v.mean()) if biased else 0.0
-    sigma = float(np.sqrt(np.mean((v - mu) ** 2)))
-    return mu, (sigma if sigma > 0 else 1.0)
 
 
 def _rmse(ratings, P, Q, bu, bi, mu, sigma, threads) -> float:
