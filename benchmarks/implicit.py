@@ -248,9 +248,10 @@ def _rel(r, m) -> str:
 
 
 def section(rows, command, machine_line) -> str:
+    wrapped = machine_line.replace("; ", ";\n")
     return f"""{SECTION}
 
-Machine: {machine_line}.
+Machine: {wrapped}.
 
 Command: `{command}`
 
@@ -273,11 +274,20 @@ ratio is latentrec's time over implicit's (below 1: latentrec is faster).
 
 ImplicitALS takes `alpha` and `regularization` exactly as `implicit` does (confidence
 alpha x value, plain L2 weight) and starts from the same random factors for the same seed,
-so the two fit the same model and their quality agrees to rounding. latentrec's BPR draws
-negatives uniformly over the items the user has not interacted with (redrawing known
-positives); `implicit` draws them by popularity and skips the triple when it hits a known
-positive, which is what the quality difference in the BPR rows comes from.
-(`BPR(negatives="popularity")` samples as `implicit` does.)
+so the two fit the same model and their quality agrees to rounding; the time difference is
+the conjugate-gradient kernel (each user's item factors are gathered once per sweep into a
+contiguous block that the CG steps stream through). The two BPRs share the update, the
+item bias and the initialization but sample differently: latentrec visits every stored
+pair once per epoch (users in a fresh random order, 32 at a time with their pairs
+interleaved, which keeps their factor rows in cache) and draws negatives uniformly over
+the items the user has not interacted with, redrawing known positives; `implicit` draws
+pairs with replacement and negatives by popularity, skipping the triple when the negative
+is a known positive. The quality difference in the BPR rows comes from the uniform
+negatives (`BPR(negatives="popularity")` draws them by popularity, as `implicit` does, and
+ranks worse on these sets). latentrec's BPR uses at most
+one thread per 50,000 stored pairs, so on ML-100K it trains on one thread (more only
+contend for the same item rows); there an iteration takes a few milliseconds, and the
+ratio moves by 10% or more from run to run with the machine's other load.
 """
 
 

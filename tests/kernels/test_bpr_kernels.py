@@ -44,7 +44,8 @@ def reference_triples(users, pos, neg, P, Q, lr, reg):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_update_matches_python_loop_of_the_same_triples(dtype):
     indptr, indices, P, Q = problem(dtype=dtype)
-    users, pos, neg = K.sample_triples(indptr, indices, 500, seed=3, n_items=Q.shape[0])
+    order = np.random.default_rng(1).permutation(P.shape[0])
+    users, pos, neg = K.sample_triples(indptr, indices, order, seed=3, n_items=Q.shape[0])
     P2, Q2 = P.copy(), Q.copy()
     correct = K.bpr_triples(users, pos, neg, P, Q, 0.1, 0.02)
     ref = reference_triples(users, pos, neg, P2, Q2, 0.1, 0.02)
@@ -56,33 +57,43 @@ def test_update_matches_python_loop_of_the_same_triples(dtype):
 
 
 @pytest.mark.parametrize("negatives", ["uniform", "popularity"])
-def test_sampler_draws_stored_positives_and_unseen_negatives(negatives):
+def test_epoch_visits_every_positive_once_with_unseen_negatives(negatives):
     indptr, indices, P, Q = problem()
-    users, pos, neg = K.sample_triples(indptr, indices, 5000, seed=1, negatives=negatives,
+    order = np.random.default_rng(0).permutation(P.shape[0])
+    users, pos, neg = K.sample_triples(indptr, indices, order, seed=1, negatives=negatives,
                                        n_items=Q.shape[0])
-    liked = {(u, i) for u in range(P.shape[0]) for i in indices[indptr[u]:indptr[u + 1]]}
-    assert all((u, i) in liked for u, i in zip(users, pos))
+    stored = sorted((u, i) for u in range(P.shape[0]) for i in indices[indptr[u]:indptr[u + 1]])
+    assert sorted(zip(users, pos)) == stored
+    liked = set(stored)
     ok = neg >= 0
     assert not any((u, j) in liked for u, j in zip(users[ok], neg[ok]))
-    assert np.all(users[~ok] == 5)  # only the user with every item finds no negative
-    np.testing.assert_array_equal(np.unique(users), np.flatnonzero(np.diff(indptr)))
+    assert np.all(users[~ok] == 5) and np.sum(~ok) == 25  # user 5 has every item
     if negatives == "uniform":
         assert np.unique(neg[ok]).size == Q.shape[0]
 
 
-def test_sampler_counts_users_by_activity():
-    indptr = np.array([0, 1, 10], np.int64)
-    indices = np.array([0, *range(1, 10)], np.int32)
-    users, _, _ = K.sample_triples(indptr, indices, 20000, seed=0, n_items=40)
-    assert np.mean(users == 1) == pytest.approx(0.9, abs=0.01)
+def test_users_come_in_order_in_interleaved_groups():
+    n_users = 2 * K.GROUP + 5
+    indptr = np.arange(0, 3 * n_users + 1, 3, dtype=np.int64)  # 3 items each
+    indices = np.tile(np.array([0, 1, 2], np.int32), n_users)
+    order = np.random.default_rng(0).permutation(n_users)
+    users, pos, neg = K.sample_triples(indptr, indices, order, seed=0, n_items=50)
+    g = K.GROUP
+    # the first group's users in turn, three rounds, then the next group
+    np.testing.assert_array_equal(users[:3 * g], np.tile(order[:g], 3))
+    np.testing.assert_array_equal(users[3 * g:6 * g], np.tile(order[g:2 * g], 3))
+    for u in order[:g]:  # each user's three positives, once each
+        assert sorted(pos[:3 * g][users[:3 * g] == u]) == [0, 1, 2]
+    assert neg.min() >= 3
 
 
 def test_epoch_on_one_block_equals_its_triples_in_order():
     indptr, indices, P, Q = problem(dtype=np.float32)
     P2, Q2 = P.copy(), Q.copy()
-    correct, skipped = K.bpr_epoch(indptr, indices, P, Q, 0.05, 0.01, 800, np.array([42]),
+    order = np.random.default_rng(2).permutation(P.shape[0])
+    correct, skipped = K.bpr_epoch(indptr, indices, P, Q, 0.05, 0.01, order, [42],
                                    n_threads=1)
-    users, pos, neg = K.sample_triples(indptr, indices, 800, seed=42, n_items=Q.shape[0])
+    users, pos, neg = K.sample_triples(indptr, indices, order, seed=42, n_items=Q.shape[0])
     assert correct == K.bpr_triples(users, pos, neg, P2, Q2, 0.05, 0.01)
     assert skipped == np.sum(neg < 0) > 0
     np.testing.assert_array_equal(P, P2)
@@ -92,10 +103,12 @@ def test_epoch_on_one_block_equals_its_triples_in_order():
 def test_parallel_epoch_learns_to_rank_positives_first():
     indptr, indices, P, Q = problem(n_users=60, n_items=40, k=8, dtype=np.float32)
     seeds = np.arange(1, 9, dtype=np.uint64)
-    first, _ = K.bpr_epoch(indptr, indices, P, Q, 0.1, 0.01, indices.size, seeds, n_threads=2)
+    rng = np.random.default_rng(0)
+    first, _ = K.bpr_epoch(indptr, indices, P, Q, 0.1, 0.01, rng.permutation(60), seeds,
+                           n_threads=2)
     for _ in range(40):
-        last, _ = K.bpr_epoch(indptr, indices, P, Q, 0.1, 0.01, indices.size, seeds + 1,
-                              n_threads=2)
+        last, _ = K.bpr_epoch(indptr, indices, P, Q, 0.1, 0.01, rng.permutation(60),
+                              seeds + 1, n_threads=2)
     assert last > first * 1.2
     assert np.isfinite(P).all() and np.isfinite(Q).all()
 
@@ -103,7 +116,7 @@ def test_parallel_epoch_learns_to_rank_positives_first():
 def test_fold_in_moves_only_the_user_towards_its_positives():
     indptr, indices, P, Q = problem(n_users=60, n_items=40, k=8, dtype=np.float32)
     for s in range(30):
-        K.bpr_epoch(indptr, indices, P, Q, 0.1, 0.01, indices.size, np.array([s]))
+        K.bpr_epoch(indptr, indices, P, Q, 0.1, 0.01, np.arange(60), np.array([s]))
     Q_before = Q.copy()
     liked = np.array([1, 7, 12, 30])
     x = K.bpr_fold_in(liked, Q, 0.1, 0.01, 2000, seed=0, item_pool=np.arange(40))
@@ -116,19 +129,23 @@ def test_fold_in_moves_only_the_user_towards_its_positives():
     np.testing.assert_array_equal(x, again)
 
 
-def test_random_indices_are_in_range_and_even():
-    indptr = np.array([0, 1], np.int64)
-    _, _, neg = K.sample_triples(indptr, np.array([0], np.int32), 30000, seed=9, n_items=7)
+def test_random_negatives_are_in_range_and_even():
+    n = 30000
+    indptr = np.arange(n + 1, dtype=np.int64)  # every user has item 0 only
+    _, _, neg = K.sample_triples(indptr, np.zeros(n, np.int32), np.arange(n), seed=9,
+                                 n_items=7)
     counts = np.bincount(neg, minlength=7)
     assert counts[0] == 0 and neg.min() >= 1 and neg.max() <= 6
-    assert counts[1:].min() > 0.9 * 30000 / 6
+    assert counts[1:].min() > 0.9 * n / 6
 
 
 def test_epoch_checks_its_arguments():
     indptr, indices, P, Q = problem()
     with pytest.raises(ValueError, match="negatives must be one of"):
-        K.bpr_epoch(indptr, indices, P, Q, 0.1, 0.1, 10, [1], negatives="hard")
+        K.bpr_epoch(indptr, indices, P, Q, 0.1, 0.1, [0], [1], negatives="hard")
     with pytest.raises(ValueError, match="one dtype and width"):
-        K.bpr_epoch(indptr, indices, P, Q[:, :3].copy(), 0.1, 0.1, 10, [1])
+        K.bpr_epoch(indptr, indices, P, Q[:, :3].copy(), 0.1, 0.1, [0], [1])
     with pytest.raises(ValueError, match="seeds must be a non-empty"):
-        K.bpr_epoch(indptr, indices, P, Q, 0.1, 0.1, 10, [])
+        K.bpr_epoch(indptr, indices, P, Q, 0.1, 0.1, [0], [])
+    with pytest.raises(ValueError, match="order must be a 1-D array of user indices"):
+        K.bpr_epoch(indptr, indices, P, Q, 0.1, 0.1, [99], [1])

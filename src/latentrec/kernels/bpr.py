@@ -11,32 +11,35 @@ z = 1 / (1 + exp(x)) (the gradient of log sigmoid(x))::
                                Q[j, k] += lr (-z P[u, k] - reg Q[j, k])
     Q[i, K] += lr (z - reg Q[i, K]);  Q[j, K] += lr (-z - reg Q[j, K])
 
-Sampling (one epoch = ``n_samples`` triples): a positive is a stored (user, item) pair drawn
-uniformly, so users count by activity; the negative is an item drawn uniformly from all
-items (``negatives="uniform"``) or from the stored pairs' items, i.e. by popularity
-(``"popularity"``, as the ``implicit`` package does), and is redrawn while it is one of the
-user's positives (binary search in the user's sorted row; after ``MAX_TRIES`` draws the
-triple is skipped). Triples are drawn in batches of ``BATCH`` (all positives, then all
-first negatives, then the redraws: see ``_draw_batch``) and then applied in order; the
-draws do not depend on the factors, so this is the same SGD as drawing one at a time.
+Sampling: an epoch visits every stored (user, positive) pair once. Users come in the
+order given (a fresh random permutation each epoch, from the caller), ``GROUP`` at a time;
+a group's pairs are interleaved (one of each user's in turn, each user's starting at a
+random offset in its row), so a group's factor rows stay in cache while no user gets many
+steps in a row. Each pair gets a negative item drawn uniformly from all items
+(``negatives="uniform"``) or from the stored pairs' items, i.e. by popularity
+(``"popularity"``, the ``implicit`` package's choice), redrawn while it is one of the
+user's positives (binary search in the user's sorted row); after ``MAX_TRIES`` draws the
+pair is skipped.
 
 Entry points (plain functions of arrays; P and Q are updated in place):
 
-    bpr_epoch(indptr, indices, P, Q, lr, reg, n_samples, seeds, negatives="uniform",
+    bpr_epoch(indptr, indices, P, Q, lr, reg, order, seeds, negatives="uniform",
               n_threads=None) -> (correct, skipped)
-        ``seeds`` (uint64, one per block) fix the blocks: block b draws its share of the
-        samples from its own generator. The blocks run in parallel without locks
-        (Hogwild), so the result is repeatable for one block (one seed) only.
-    sample_triples(indptr, indices, n_samples, seed, negatives="uniform")
-        -> (users, positives, negatives) int64, -1 negatives for skipped draws: exactly the
-        triples one block with ``seed`` visits.
+        ``order`` is cut into len(seeds) blocks of about equal numbers of pairs; block b
+        draws from its own generator, seeded ``seeds[b]``. Blocks run in parallel, handed
+        to threads as they come free: no two threads touch one P row, while Q rows are
+        shared without locks (Hogwild), so the result is repeatable for one block only.
+    sample_triples(indptr, indices, order, seed, negatives="uniform", n_items=None)
+        -> (users, positives, negatives) int64, -1 negatives for skipped pairs: exactly the
+        triples, in order, that one block over ``order`` seeded ``seed`` visits.
     bpr_triples(users, positives, negatives, P, Q, lr, reg) -> correct
         the updates for given triples, in order (skipping negatives of -1).
     bpr_fold_in(positives, Q, lr, reg, n_samples, seed, item_pool) -> x (K + 1,)
-        the user half of the same SGD, for one new user with Q fixed.
+        the user half of the same SGD, for one new user with Q fixed (pairs drawn
+        uniformly with replacement).
 
 ``correct`` counts triples with x > 0 before their update (a running estimate of train
-AUC); ``skipped`` the triples dropped because no negative was found. The generator is
+AUC); ``skipped`` the pairs dropped because no negative was found. The generator is
 splitmix64; an index below n is drawn as the high 32 bits times n, shifted (n < 2^32).
 """
 
@@ -53,8 +56,8 @@ FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 NEGATIVES = ("uniform", "popularity")
 #: Draws of a negative before the triple is given up (a user who likes most items).
 MAX_TRIES = 64
-#: Triples drawn together (their memory reads overlap) before their updates, in order.
-BATCH = 16
+#: Users whose pairs are interleaved.
+GROUP = 32
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -94,52 +97,16 @@ def _contains(indices, lo, hi, item):
 
 
 @njit(cache=True)
-def _draw_batch(state, indptr, indices, rows, n_items, popularity, m, us, ps, ns, lo, cnt):
-    """Draw m triples into us, ps, ns[:m] (ns = -1: no negative found); returns the state.
-
-    Stage by stage over the batch, so the memory reads of different triples overlap: all
-    positives, then all row bounds, then a first negative each, then the binary searches
-    in lockstep (one probe per triple per round); a negative that is a positive is then
-    redrawn one triple at a time. ``lo`` and ``cnt`` are scratch space.
-    """
+def _negative(state, indptr, indices, u, n_items, popularity):
+    """(state, j): an item that is not one of u's positives, or -1 after MAX_TRIES draws."""
+    lo, hi = indptr[u], indptr[u + 1]
     nnz = indices.shape[0]
-    for t in range(m):
+    for _ in range(MAX_TRIES):
         state, bits = _next(state)
-        jj = _below(bits, nnz)
-        us[t] = rows[jj]
-        ps[t] = indices[jj]
-    for t in range(m):
-        u = us[t]
-        lo[t] = indptr[u]
-        cnt[t] = indptr[u + 1] - lo[t]
-    for t in range(m):
-        state, bits = _next(state)
-        ns[t] = indices[_below(bits, nnz)] if popularity else _below(bits, n_items)
-    active = True
-    while active:  # lo[t] ends at the last entry <= ns[t] (when the row is not empty)
-        active = False
-        for t in range(m):
-            n = cnt[t]
-            if n > 1:
-                half = n >> 1
-                mid = lo[t] + half
-                if indices[mid] <= ns[t]:
-                    lo[t] = mid
-                cnt[t] = n - half
-                active = True
-    for t in range(m):
-        if cnt[t] > 0 and indices[lo[t]] == ns[t]:
-            u = us[t]
-            start, stop = indptr[u], indptr[u + 1]
-            ns[t] = -1
-            for _ in range(MAX_TRIES - 1):
-                state, bits = _next(state)
-                j = (np.int64(indices[_below(bits, nnz)]) if popularity
-                     else _below(bits, n_items))
-                if not _contains(indices, start, stop, j):
-                    ns[t] = j
-                    break
-    return state
+        j = np.int64(indices[_below(bits, nnz)]) if popularity else _below(bits, n_items)
+        if not _contains(indices, lo, hi, j):
+            return state, j
+    return state, np.int64(-1)
 
 
 @njit(fastmath=FASTMATH, cache=True)
@@ -160,45 +127,54 @@ def _step(P, u, Q, i, j, lr, reg):
     return x > 0
 
 
+@njit(cache=True)
+def _block(indptr, indices, order, first, last, state, n_items, popularity, P, Q, lr, reg,
+           record, us, ps, ns):
+    """Visit the pairs of users order[first:last] (module doc): update P and Q, or, with
+    ``record``, only write the triples into us, ps, ns. Returns (correct, skipped)."""
+    offs = np.empty(GROUP, np.int64)
+    c, s, count = 0, 0, 0
+    for g0 in range(first, last, GROUP):
+        g1 = min(g0 + GROUP, last)
+        longest = 0
+        for g in range(g0, g1):
+            u = order[g]
+            n = indptr[u + 1] - indptr[u]
+            if n > 0:
+                state, bits = _next(state)
+                offs[g - g0] = _below(bits, n)
+            longest = max(longest, n)
+        for e in range(longest):
+            for g in range(g0, g1):
+                u = np.int64(order[g])
+                lo = indptr[u]
+                n = indptr[u + 1] - lo
+                if e >= n:
+                    continue
+                i = np.int64(indices[lo + (offs[g - g0] + e) % n])
+                state, j = _negative(state, indptr, indices, u, n_items, popularity)
+                if record:
+                    us[count], ps[count], ns[count] = u, i, j
+                    count += 1
+                elif j < 0:
+                    s += 1
+                elif _step(P, u, Q, i, j, lr, reg):
+                    c += 1
+    return c, s
+
+
 @njit(cache=True, parallel=True)
-def _epoch_blocks(indptr, indices, rows, P, Q, lr, reg, n_samples, seeds, popularity):
+def _epoch_blocks(indptr, indices, order, bounds, P, Q, lr, reg, seeds, popularity):
     n_blocks = seeds.shape[0]
     n_items = Q.shape[0]
     correct = np.zeros(n_blocks, np.int64)
     skipped = np.zeros(n_blocks, np.int64)
+    none = np.empty(0, np.int64)
     for b in prange(n_blocks):
-        state = seeds[b]
-        us, ps, ns = (np.empty(BATCH, np.int64), np.empty(BATCH, np.int64),
-                      np.empty(BATCH, np.int64))
-        lo, cnt = np.empty(BATCH, np.int64), np.empty(BATCH, np.int64)
-        c, s = 0, 0
-        first, last = n_samples * b // n_blocks, n_samples * (b + 1) // n_blocks
-        for start in range(first, last, BATCH):
-            m = min(BATCH, last - start)
-            state = _draw_batch(state, indptr, indices, rows, n_items, popularity, m, us, ps,
-                                ns, lo, cnt)
-            for t in range(m):
-                if ns[t] < 0:
-                    s += 1
-                elif _step(P, us[t], Q, ps[t], ns[t], lr, reg):
-                    c += 1
-        correct[b] = c
-        skipped[b] = s
+        correct[b], skipped[b] = _block(indptr, indices, order, bounds[b], bounds[b + 1],
+                                        seeds[b], n_items, popularity, P, Q, lr, reg, False,
+                                        none, none, none)
     return correct.sum(), skipped.sum()
-
-
-@njit(cache=True)
-def _sample(indptr, indices, rows, n_items, n_samples, seed, popularity):
-    us = np.empty(n_samples, np.int64)
-    ps = np.empty(n_samples, np.int64)
-    ns = np.empty(n_samples, np.int64)
-    lo, cnt = np.empty(BATCH, np.int64), np.empty(BATCH, np.int64)
-    state = seed
-    for start in range(0, n_samples, BATCH):
-        m = min(BATCH, n_samples - start)
-        state = _draw_batch(state, indptr, indices, rows, n_items, popularity, m,
-                            us[start:], ps[start:], ns[start:], lo, cnt)
-    return us, ps, ns
 
 
 @njit(cache=True)
@@ -237,33 +213,36 @@ def _fold_in(positives, Q, x, lr, reg, n_samples, seed, item_pool):
             x[k] += lr * (z * (Q[i, k] - Q[j, k]) - reg * x[k])
 
 
-def bpr_epoch(indptr, indices, P, Q, lr, reg, n_samples, seeds, negatives="uniform",
-              n_threads=None, rows=None):
-    """One epoch of ``n_samples`` triples over len(seeds) blocks in parallel (module doc).
-
-    ``rows`` (the row of every stored entry, int32) may be passed to save rebuilding it.
-    """
+def bpr_epoch(indptr, indices, P, Q, lr, reg, order, seeds, negatives="uniform",
+              n_threads=None):
+    """One epoch over the pairs of the users in ``order``, in len(seeds) parallel blocks."""
     _check(indptr, indices, P, Q)
     indptr, indices = _as_csr(indptr, indices)
+    order = _check_order(order, P.shape[0])
     seeds = np.ascontiguousarray(seeds, dtype=np.uint64)
     if seeds.ndim != 1 or seeds.size == 0:
         raise ValueError("seeds must be a non-empty 1-D array (one per block)")
-    if rows is None or rows.dtype != np.int32:
-        rows = entry_rows(indptr)
+    bounds = _blocks(indptr, order, seeds.size)
     t = P.dtype.type
     with _threads(n_threads):
-        correct, skipped = _epoch_blocks(indptr, indices, rows, P, Q, t(lr), t(reg),
-                                         int(n_samples), seeds, _popularity(negatives))
+        correct, skipped = _epoch_blocks(indptr, indices, order, bounds, P, Q, t(lr), t(reg),
+                                         seeds, _popularity(negatives))
     return int(correct), int(skipped)
 
 
-def sample_triples(indptr, indices, n_samples, seed, negatives="uniform", n_items=None):
-    """The triples one block seeded with ``seed`` draws, in order (module doc)."""
+def sample_triples(indptr, indices, order, seed, negatives="uniform", n_items=None):
+    """The triples, in order, that one block over ``order`` seeded ``seed`` visits."""
     indptr, indices = _as_csr(indptr, indices)
+    order = _check_order(order, indptr.shape[0] - 1)
     if n_items is None:
         n_items = int(indices.max()) + 1 if indices.size else 0
-    return _sample(indptr, indices, entry_rows(indptr), int(n_items), int(n_samples),
-                   np.uint64(seed), _popularity(negatives))
+    n = int(np.diff(indptr)[order].sum())
+    us, ps, ns = np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64)
+    dummy = np.zeros((1, 1), np.float32)
+    _block(indptr, indices, order, 0, order.shape[0], np.uint64(seed), int(n_items),
+           _popularity(negatives), dummy, dummy, np.float32(0), np.float32(0), True, us, ps,
+           ns)
+    return us, ps, ns
 
 
 def bpr_triples(users, positives, negatives, P, Q, lr, reg):
@@ -293,9 +272,19 @@ def _as_csr(indptr, indices):
             np.ascontiguousarray(indices, dtype=np.int32))
 
 
-def entry_rows(indptr):
-    """The row of each stored entry of a CSR matrix (int32)."""
-    return np.repeat(np.arange(indptr.shape[0] - 1, dtype=np.int32), np.diff(indptr))
+def _blocks(indptr, order, n_blocks):
+    """Cut ``order`` into ``n_blocks`` ranges of about equal numbers of pairs (int64 bounds)."""
+    work = np.diff(indptr)[order].astype(np.float64) + 1.0
+    cum = np.concatenate([[0.0], np.cumsum(work)])
+    cuts = np.searchsorted(cum, cum[-1] * np.arange(1, n_blocks) / n_blocks)
+    return np.concatenate([[0], cuts, [order.shape[0]]]).astype(np.int64)
+
+
+def _check_order(order, n_users):
+    order = np.ascontiguousarray(order, dtype=np.int64)
+    if order.ndim != 1 or (order.size and (order.min() < 0 or order.max() >= n_users)):
+        raise ValueError(f"order must be a 1-D array of user indices in [0, {n_users})")
+    return order
 
 
 def _popularity(negatives) -> bool:

@@ -120,12 +120,6 @@ class ALSMatrixFactorization(RatingScaleMixin, Recommender):
         return self.regularization * self.rating_std_ * n_ratings, self._bias_reg() * n_ratings
 
 
-
-
-
-
-
-
 def _rmse(ratings, P, Q, bu, bi, mu, sigma) -> float:
     u, i = ratings.users, ratings.items
     pred = (np.einsum("ij,ij->i", P[u], Q[i], dtype=np.float64) + bu[u] + bi[i]) * sigma + mu

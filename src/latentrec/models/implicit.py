@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from ..data.ratings import Ratings
-from ..errors import DataError
+from ..errors import DataError, TrainingDivergedError
 from ..kernels import als as als_kernels
 from ..kernels import bpr as bpr_kernels
 from ..persistence import register
@@ -25,6 +25,9 @@ from .base import Recommender
 from .threads import resolve_threads
 
 __all__ = ["BPR", "ImplicitALS"]
+
+#: BPR uses at most one thread per this many stored pairs.
+_PAIRS_A_THREAD = 50_000
 
 
 @register
@@ -166,34 +169,38 @@ class BPR(Recommender):
     """Bayesian personalized ranking (Rendle et al. 2009), learned by SGD on sampled triples.
 
     Every stored (user, item) pair is a positive, whatever its value (filter first, e.g.
-    keep ratings >= 4). Each epoch draws as many triples (u, i, j) as there are pairs: a
-    stored pair (u, i) uniformly, and a negative item j the user has not interacted with
-    (drawn, checked against the user's sorted items by binary search, redrawn), then takes
-    one SGD step on log sigmoid(score(u, i) - score(u, j)) with L2 ``regularization`` on
-    the factors touched. ``score(u, i) = b_i + x_u . y_i``: items have a bias, as in the
-    ``implicit`` package's BPR (whose update, initialization and defaults this follows).
+    keep ratings >= 4). Each epoch visits every positive (u, i) once, with a negative item
+    j the user has not interacted with (drawn, checked against the user's sorted items by
+    binary search, redrawn), and takes one SGD step on log sigmoid(score(u, i) -
+    score(u, j)) with L2 ``regularization`` on the factors and biases it moves.
+    ``score(u, i) = b_i + x_u . y_i``: items have a bias, as in the ``implicit`` package's
+    BPR, whose update, initialization and defaults this follows. Users come in a fresh
+    random order each epoch, 32 at a time with their positives interleaved, so a few users'
+    factor rows stay in cache (``implicit`` instead draws positives with replacement, in
+    no order, and skips a triple whose negative is a positive).
 
     Parameters
     ----------
     n_factors : latent features per user and item (K).
-    n_epochs : passes (each of as many triples as there are stored pairs).
+    n_epochs : passes over all stored pairs.
     learning_rate : SGD step size.
     regularization : L2 weight, applied at each step to the factors and biases it moves.
     negatives : "uniform" (every item equally likely) or "popularity" (items drawn as often
         as they occur in the data, as the ``implicit`` package does).
-    n_threads : threads (None: all cores). With several, each epoch's triples are split
-        into blocks (up to 8 a thread, each drawn from its own seeded generator, handed out
-        to threads as they come free) and the threads update the shared factors without
-        locks (Hogwild), so runs differ slightly; with ``n_threads=1`` and a seed, results
-        are bit-for-bit repeatable.
+    n_threads : threads (None: all cores). With several, each epoch's users are split into
+        blocks (8 a thread, each with its own seeded generator, handed out to threads
+        as they come free); threads never share a user, but update the shared item factors
+        without locks (Hogwild), so runs differ slightly. With ``n_threads=1`` and a seed,
+        results are bit-for-bit repeatable. At most one thread per 50,000 stored pairs is
+        used (on less data, threads only contend for the same item rows).
     dtype : "float32" (default) or "float64".
     random_state : seed of the initial factors and of the sampling.
 
     ``fold_in({item: value})`` runs the same SGD for the new user alone (items fixed; the
     values are ignored), as many steps as a user with that many items gets in training,
-    from a generator seeded by ``random_state`` (0 when it is not an int). ``history_`` rows: epoch,
-    train_auc (the share of triples ranked right before their step), skipped (triples
-    with no negative found), seconds.
+    from a generator seeded by ``random_state`` (0 when it is not an int). ``history_``
+    rows: epoch, train_auc (the share of triples ranked right before their step), skipped
+    (positives with no negative found), seconds.
     """
 
     _constraints = {
@@ -222,29 +229,32 @@ class BPR(Recommender):
         dtype = np.dtype(self.dtype)
         n_threads = resolve_threads(self.n_threads)
         indptr, indices = _sorted_csr(ratings.users, ratings.items, ratings.n_users)
-        rows = bpr_kernels.entry_rows(indptr)
         k = self.n_factors
         P = ((rng.random((ratings.n_users, k + 1)) - 0.5) / k).astype(dtype)
         Q = ((rng.random((ratings.n_items, k + 1)) - 0.5) / k).astype(dtype)
-        P[np.diff(indptr) == 0] = 0.0
+        active = np.diff(indptr) > 0
+        P[~active] = 0.0
         Q[np.bincount(indices, minlength=ratings.n_items) == 0] = 0.0
         P[:, k] = 1.0
+        users = np.flatnonzero(active)
         nnz = indices.shape[0]
-        # several blocks a thread on large data, scheduled dynamically, so that a busy core
-        # holds no one up; one block a thread on small data
-        n_blocks = (1 if n_threads == 1 else
-                    n_threads * int(np.clip(nnz // 100_000, 1, als_kernels.BLOCKS_PER_THREAD)))
+        # On small data, threads only fight over the same item rows: one per _PAIRS_A_THREAD.
+        n_threads = min(n_threads, max(1, nnz // _PAIRS_A_THREAD))
+        # several blocks a thread, scheduled dynamically, so that a busy core holds no one up
+        n_blocks = 1 if n_threads == 1 else n_threads * als_kernels.BLOCKS_PER_THREAD
         history = []
         for epoch in range(1, self.n_epochs + 1):
             start = time.perf_counter()
+            order = rng.permutation(users)
             seeds = rng.integers(0, 2**63, size=n_blocks, dtype=np.uint64)
             correct, skipped = bpr_kernels.bpr_epoch(
-                indptr, indices, P, Q, self.learning_rate, self.regularization, nnz, seeds,
-                self.negatives, n_threads, rows=rows)
+                indptr, indices, P, Q, self.learning_rate, self.regularization, order, seeds,
+                self.negatives, n_threads)
             if not (np.isfinite(P).all() and np.isfinite(Q).all()):
-                raise DataError(f"BPR training diverged in epoch {epoch}: the learning rate "
-                                f"{self.learning_rate:g} is too large; try "
-                                f"{self.learning_rate / 10:g}")
+                raise TrainingDivergedError(
+                    f"training diverged in epoch {epoch}: the learning rate "
+                    f"{self.learning_rate:g} is too large for this data: try "
+                    f"{self.learning_rate / 10:g}")
             row = {"epoch": epoch, "train_auc": correct / max(nnz - skipped, 1),
                    "skipped": skipped, "seconds": time.perf_counter() - start}
             history.append(row)
