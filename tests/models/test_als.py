@@ -124,9 +124,10 @@ def test_beats_the_bias_baseline_on_low_rank_data():
 
 @pytest.mark.slow
 def test_ml100k_five_fold_rmse_within_one_percent_of_sgd():
+    from latentrec import datasets
     from latentrec.evaluation import cross_validate
 
-    ratings = latentrec.datasets.load("ml-100k").ratings
+    ratings = datasets.load("ml-100k").ratings
     folds = latentrec.k_fold(ratings, 5, random_state=0)
     sgd = cross_validate(SGDMatrixFactorization(random_state=0), ratings, folds,
                          metrics=["rmse"]).mean["rmse"]
