@@ -49,6 +49,7 @@ import numpy as np
 from numba import njit, prange
 
 from .als import _threads
+from .sorted_search import contains as _contains
 
 __all__ = ["NEGATIVES", "bpr_epoch", "bpr_fold_in", "bpr_triples", "sample_triples"]
 
@@ -79,21 +80,6 @@ def _next(state):
 def _below(bits, n):
     """An integer in [0, n) from 64 random bits (n < 2^32)."""
     return np.int64(((bits >> _S32) * np.uint64(n)) >> _S32)
-
-
-@njit(cache=True)
-def _contains(indices, lo, hi, item):
-    """Whether ``item`` is in the sorted slice ``indices[lo:hi]`` (binary search)."""
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        v = indices[mid]
-        if v < item:
-            lo = mid + 1
-        elif v > item:
-            hi = mid
-        else:
-            return True
-    return False
 
 
 @njit(cache=True)

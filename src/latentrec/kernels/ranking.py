@@ -14,23 +14,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .sorted_search import contains as _contains
+
 #: Columns of the array returned by :func:`ranking_stats`.
 HITS, DCG, AP_SUM, FIRST_HIT = 0, 1, 2, 3
-
-
-@njit(cache=True)
-def _contains(indices, lo, hi, item):
-    """Whether ``item`` is in the sorted slice ``indices[lo:hi]`` (binary search)."""
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        v = indices[mid]
-        if v < item:
-            lo = mid + 1
-        elif v > item:
-            hi = mid
-        else:
-            return True
-    return False
 
 
 @njit(cache=True, parallel=True)
