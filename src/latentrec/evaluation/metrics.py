@@ -33,13 +33,13 @@ from __future__ import annotations
 
 import numbers
 
-import numba
 import numpy as np
 import scipy.sparse as sp
 
 from ..data.ratings import Ratings
 from ..errors import DataError, ParameterError
 from ..kernels import ranking as kernels
+from ..kernels.threads import num_threads
 
 #: Below this many inner-loop steps a kernel runs on one thread: waking the others costs
 #: more than it saves, and far more when the cores are busy.
@@ -229,12 +229,8 @@ def _call(kernel, work, *args):
     """Run a parallel kernel, on one thread when ``work`` is small; threads restored after."""
     if work >= SERIAL_WORK:
         return kernel(*args)
-    before = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
+    with num_threads(1):
         return kernel(*args)
-    finally:
-        numba.set_num_threads(before)
 
 
 def _check_k(k, width):

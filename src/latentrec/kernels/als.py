@@ -45,11 +45,10 @@ entries and the fixed side, so the results are the same for every thread count.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
-import numba
 import numpy as np
 from numba import njit, prange
+
+from .threads import num_threads, thread_count
 
 __all__ = ["als_sweep", "gramian", "implicit_cg_sweep", "row_blocks"]
 
@@ -177,7 +176,7 @@ def als_sweep(indptr, indices, values, X, bx, Y, by, reg, reg_bias, biased, n_th
         raise ValueError(f"reg and reg_bias must be >= 0, got {reg!r} and {reg_bias!r}")
     K = Y.shape[1]
     bounds = row_blocks(indptr, (K + 1) / 3.0, n_threads)
-    with _threads(n_threads):
+    with num_threads(n_threads, chunksize=1):
         sse, failed = _als_blocks(indptr, indices, values, X, bx, Y, by, float(reg),
                                   float(reg_bias), bool(biased), bounds)
     if failed >= 0:
@@ -289,7 +288,7 @@ def implicit_cg_sweep(indptr, indices, conf, X, Y, reg, cg_steps=3, n_threads=No
     K = X.shape[1]
     bounds = row_blocks(indptr, K / 2.0, n_threads)
     YtY = gramian(Y, reg)
-    with _threads(n_threads):
+    with num_threads(n_threads, chunksize=1):
         _cg_blocks(indptr, indices, conf, X, Y, YtY, int(cg_steps), bounds)
 
 
@@ -301,33 +300,13 @@ def row_blocks(indptr, row_cost, n_threads=None):
     (n_blocks + 1,): block b is rows [bounds[b], bounds[b + 1]).
     """
     n_rows = indptr.shape[0] - 1
-    t = _n_threads(n_threads)
+    t = thread_count(n_threads)
     n_blocks = max(1, min(n_rows, t * BLOCKS_PER_THREAD if t > 1 else 1))
     work = np.diff(indptr).astype(np.float64) + float(row_cost)
     cum = np.concatenate([[0.0], np.cumsum(work)])
     targets = cum[-1] * np.arange(1, n_blocks) / n_blocks
     cuts = np.searchsorted(cum, targets)
     return np.unique(np.concatenate([[0], cuts, [n_rows]])).astype(np.int64)
-
-
-def _n_threads(n_threads):
-    limit = numba.config.NUMBA_NUM_THREADS
-    return limit if n_threads is None else max(1, min(int(n_threads), limit))
-
-
-@contextmanager
-def _threads(n_threads):
-    """Run numba's parallel loops on ``n_threads`` threads (None: all), one block per
-    scheduling step, then restore both settings."""
-    before = numba.get_num_threads()
-    n = _n_threads(n_threads)
-    numba.set_num_threads(n)
-    chunk = numba.set_parallel_chunksize(1)
-    try:
-        yield n
-    finally:
-        numba.set_parallel_chunksize(chunk)
-        numba.set_num_threads(before)
 
 
 def _as_csr(indptr, indices, values, dtype):

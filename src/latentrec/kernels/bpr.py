@@ -48,8 +48,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .als import _threads
 from .sorted_search import contains as _contains
+from .threads import num_threads
 
 __all__ = ["NEGATIVES", "bpr_epoch", "bpr_fold_in", "bpr_triples", "sample_triples"]
 
@@ -210,7 +210,7 @@ def bpr_epoch(indptr, indices, P, Q, lr, reg, order, seeds, negatives="uniform",
         raise ValueError("seeds must be a non-empty 1-D array (one per block)")
     bounds = _blocks(indptr, order, seeds.size)
     t = P.dtype.type
-    with _threads(n_threads):
+    with num_threads(n_threads):
         correct, skipped = _epoch_blocks(indptr, indices, order, bounds, P, Q, t(lr), t(reg),
                                          seeds, _popularity(negatives))
     return int(correct), int(skipped)

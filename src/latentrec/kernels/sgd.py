@@ -33,13 +33,11 @@ that function's lookups and the entry points' arguments, nothing else.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
-import numba
 import numpy as np
 from numba import njit, prange
 
 from .blocks import BlockLayout, block_schedule, default_n_blocks, make_block_layout
+from .threads import num_threads
 
 __all__ = ["sgd_epoch", "sgd_epoch_blocks", "make_block_layout", "block_schedule",
            "default_n_blocks", "predict_pairs", "BlockLayout"]
@@ -135,7 +133,7 @@ def sgd_epoch_blocks(layout, P, Q, bu, bi, mu, lr, reg, reg_bias, biased, epoch_
                          f"with {P.shape[0]} rows and Q with {Q.shape[0]}")
     schedule = block_schedule(ub.shape[0] - 1, epoch_seed)
     t = P.dtype.type
-    with _threads(n_threads):
+    with num_threads(n_threads):
         return float(_sgd_blocks(users, items, values, block_ptr, schedule, P, Q, bu, bi,
                                  t(mu), t(lr), t(reg), t(reg), t(reg_bias), t(reg_bias),
                                  bool(biased)))
@@ -152,22 +150,9 @@ def predict_pairs(users, items, P, Q, bu, bi, mu, n_threads=None):
         if idx.size and int(idx.max()) >= n:
             raise ValueError(f"{name} must be < {n} (the factor rows); got {int(idx.max())}")
     out = np.empty(users.shape[0], P.dtype)
-    with _threads(n_threads):
+    with num_threads(n_threads):
         _predict(users, items, P, Q, bu, bi, P.dtype.type(mu), out)
     return out
-
-
-@contextmanager
-def _threads(n_threads):
-    """Run numba's parallel loops on ``n_threads`` threads (None: all), then restore."""
-    before = numba.get_num_threads()
-    limit = numba.config.NUMBA_NUM_THREADS
-    n = limit if n_threads is None else max(1, min(int(n_threads), limit))
-    numba.set_num_threads(n)
-    try:
-        yield n
-    finally:
-        numba.set_num_threads(before)
 
 
 def _check_factors(P, Q, bu, bi, writable=True):

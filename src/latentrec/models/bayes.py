@@ -17,6 +17,7 @@ from .._random import check_random_state
 from ..data.ratings import Ratings
 from ..kernels import bpmf
 from ..kernels.sgd import predict_pairs
+from ..kernels.threads import num_threads
 from ..persistence import register
 from ._params import Interval, IsNone
 from ._scaled import RatingScaleMixin, rows_csr
@@ -131,10 +132,8 @@ class BayesianMatrixFactorization(RatingScaleMixin, Recommender):
 
 
 def _sample(rows, other, mean, lam, alpha, z, out, threads):
-    from ..kernels.sgd import _threads
-
     indptr, indices, values = rows
-    with _threads(threads):
+    with num_threads(threads):
         bpmf.sample_side(indptr, indices, values, other, mean, lam, alpha, z, out)
 
 
