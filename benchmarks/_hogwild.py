@@ -68,13 +68,38 @@ def _busy_jiffies():
         return None
 
 
+class LoadClock:
+    """Wall seconds and the CPUs other processes used, between successive ``lap()`` calls."""
+
+    def __init__(self):
+        self.lap()
+
+    def lap(self):
+        """(wall seconds, CPUs used by other processes meanwhile; 0 when unknown) since the
+        last lap (or since the clock was made)."""
+        j, c, t = _busy_jiffies(), time.process_time(), time.perf_counter()
+        last = getattr(self, "_last", None)
+        self._last = (j, c, t)
+        if last is None:
+            return 0.0, 0.0
+        wall, mine = t - last[2], c - last[1]
+        other = 0.0 if j is None else max(0.0, (j - last[0]) / 100 - mine) / max(wall, 1e-9)
+        return wall, other
+
+
 def timed(fn):
-    """(wall seconds, share of a CPU other processes used meanwhile, or 0 when unknown)."""
-    j0, c0, t0 = _busy_jiffies(), time.process_time(), time.perf_counter()
+    """(wall seconds, CPUs other processes used meanwhile, or 0 when unknown) of ``fn()``."""
+    clock = LoadClock()
     fn()
-    wall, mine = time.perf_counter() - t0, time.process_time() - c0
-    j1 = _busy_jiffies()
-    return wall, (0.0 if j0 is None else max(0.0, (j1 - j0) / 100 - mine) / wall)
+    return clock.lap()
+
+
+def quiet_median(runs, busy=0.1):
+    """Median wall time over the runs in which other processes used under ``busy`` CPUs
+    (all runs when none was quiet), and how many runs that was."""
+    quiet = [w for w, other in runs if other < busy]
+    use = quiet or [w for w, _ in runs]
+    return float(np.median(use)), len(quiet)
 
 
 def main():
@@ -126,7 +151,8 @@ def main():
                                                    a.reg, a.reg, True)))
         report("serial (shuffled order)", times, P, Q, bu, bi, mu)
     t0 = time.perf_counter()
-    layout = K.make_block_layout(u, i, v, a.users, a.items, nt, 0, n_blocks=a.n_blocks)
+    layout = K.make_block_layout(u, i, v, a.users, a.items, nt, 0, n_blocks=a.n_blocks,
+                                 n_factors=a.k)
     print(f"block layout: {layout.n_blocks} x {layout.n_blocks} grid, built in "
           f"{time.perf_counter() - t0:.2f} s")
     for threads in sorted({1, nt}):

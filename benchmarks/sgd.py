@@ -10,7 +10,8 @@ At K=100 it measures, per epoch, seconds and ratings/second of:
   * a plain numba Hogwild kernel (benchmarks/_hogwild.py; 10M synthetic, 2 threads),
 and the held-out RMSE (20% holdout) after 20 epochs, so speed is never bought with
 accuracy. Ratios are taken within the run, because a shared machine's absolute timings
-drift. ``--big`` trains 20 epochs at K=64 on 100 million synthetic ratings (2,000,000 users
+drift; seconds per epoch are the median over the epochs during which other processes
+used under a tenth of a CPU (the "quiet epochs" column; all epochs when none was). ``--big`` trains 20 epochs at K=64 on 100 million synthetic ratings (2,000,000 users
 x 200,000 items) loaded from a saved file, in a fresh process, and reports its peak memory.
 """
 
@@ -34,7 +35,7 @@ from latentrec import SGDMatrixFactorization, datasets
 from latentrec.data import holdout, synthetic
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _hogwild import hogwild_epoch  # noqa: E402
+from _hogwild import LoadClock, hogwild_epoch, quiet_median, timed  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "bench-data"
@@ -49,13 +50,15 @@ def held_out_rmse(model, test) -> float:
 def latentrec_row(name, train, test, threads, k=K, epochs=EPOCHS):
     model = SGDMatrixFactorization(n_factors=k, n_epochs=epochs, n_threads=threads,
                                    random_state=0)
+    clock, load = LoadClock(), []
     start = time.perf_counter()
-    model.fit(train)
+    model.fit(train, callback=lambda row: load.append(clock.lap()[1]))
     total = time.perf_counter() - start
-    epoch = float(np.median([h["seconds"] for h in model.history_]))
+    # the model's own epoch seconds, each with the CPUs other processes used meanwhile
+    epoch, quiet = quiet_median([(h["seconds"], o) for h, o in zip(model.history_, load)])
     return {"data": name, "method": f"latentrec SGD, {threads} thread{'s' * (threads > 1)}",
             "threads": threads, "epoch_s": epoch, "ratings_per_s": train.n_ratings / epoch,
-            "fit_s": total, "rmse": held_out_rmse(model, test)}
+            "fit_s": total, "rmse": held_out_rmse(model, test), "quiet": (quiet, epochs)}
 
 
 def surprise_row(train, test):
@@ -111,19 +114,19 @@ def hogwild_row(train, test, threads):
     numba.set_num_threads(threads)
     hogwild_epoch(train.users, train.items, values, order[:1000], P.copy(), Q.copy(),
                   np.float32(0.005), np.float32(0.02), 8)  # compile outside the timing
-    times = []
+    runs = []
     for _ in range(EPOCHS):
         rng.shuffle(order)
-        start = time.perf_counter()
-        hogwild_epoch(train.users, train.items, values, order, P, Q, np.float32(0.005),
-                      np.float32(0.02), threads * 64)
-        times.append(time.perf_counter() - start)
+        runs.append(timed(lambda: hogwild_epoch(
+            train.users, train.items, values, order, P, Q, np.float32(0.005),
+            np.float32(0.02), threads * 64)))
     pred = mu + np.einsum("ij,ij->i", P[test.users], Q[test.items])
-    epoch = float(np.median(times))
+    epoch, quiet = quiet_median(runs)
     return {"data": "synthetic 10M", "method": f"plain numba Hogwild, {threads} threads",
             "threads": threads, "epoch_s": epoch, "ratings_per_s": train.n_ratings / epoch,
-            "fit_s": float(np.sum(times)),
-            "rmse": float(np.sqrt(np.mean((pred - test.values) ** 2)))}
+            "fit_s": float(sum(w for w, _ in runs)),
+            "rmse": float(np.sqrt(np.mean((pred - test.values) ** 2))),
+            "quiet": (quiet, EPOCHS)}
 
 
 def synthetic_10m():
@@ -177,12 +180,13 @@ def machine() -> str:
 
 
 def table(rows) -> str:
-    lines = ["| data | method | s/epoch | ratings/s | held-out RMSE (20 epochs) |",
-             "|---|---|---:|---:|---:|"]
+    head = "| data | method | s/epoch | ratings/s | quiet epochs | held-out RMSE (20 epochs) |"
+    lines = [head, "|---|---|---:|---:|---:|---:|"]
     for r in rows:
         rmse = "" if r["rmse"] is None else f"{r['rmse']:.4f}"
+        quiet = "" if r.get("quiet") is None else "{} of {}".format(*r["quiet"])
         lines.append(f"| {r['data']} | {r['method']} | {r['epoch_s']:.4f} | "
-                     f"{r['ratings_per_s'] / 1e6:.2f} M | {rmse} |")
+                     f"{r['ratings_per_s'] / 1e6:.2f} M | {quiet} | {rmse} |")
     return "\n".join(lines)
 
 

@@ -13,10 +13,20 @@ columns), so the threads of one round never touch the same P row, Q row or bias.
 therefore depends on the layout and the epoch seed only, never on the thread count.
 
     make_block_layout(users, items, values, n_users, n_items, n_threads=1, seed=0,
-                      *, n_blocks=None) -> BlockLayout
+                      *, n_blocks=None, n_factors=100) -> BlockLayout
     block_schedule(n_blocks, epoch_seed) -> int64 (n_blocks, n_blocks): schedule[r, a] is
         the a-th block of round r
-    default_n_blocks(n_threads) -> int
+    thread_plan(schedule, block_sizes, n_threads) -> (schedule, split): each round's
+        blocks regrouped so that thread t runs schedule[r, split[r, t]:split[r, t + 1]],
+        the groups about equal in ratings (longest block first onto the least loaded)
+    default_n_blocks(n_users, n_items, n_factors, itemsize=4, n_threads=1) -> int
+
+The grid side comes from the data, not the thread count: the minor side's factors for one
+stripe (Q rows when users are the major side) must stay in a core's L2 while the block's
+ratings stream past, and beyond that fewer, bigger blocks are better, because each user's
+P row is loaded once per block it has ratings in. With at least 4 (and 2 per thread) the
+threads of a round stay balanced, and any thread count up to half the grid side gives the
+same model.
 
 Memory: the layout holds one reordered copy of users, items and values (12 bytes a rating
 in float32); building it needs no other array of the ratings' length.
@@ -29,8 +39,12 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit, prange
 
-#: Grid side that keeps a block's Q rows (and the P rows it streams) in a core's L2 on
-#: problems of 10^6-10^8 ratings (measure with benchmarks/_hogwild.py --n-blocks G).
+#: Bytes of one minor-side stripe's factors that a block may use: half a 2 MiB L2, the rest
+#: left to the streamed major-side rows (measure with benchmarks/_hogwild.py --n-blocks G).
+STRIPE_BYTES = 1 << 20
+#: The smallest grid side: 4 blocks a round keep 2 threads balanced.
+MIN_BLOCKS = 4
+#: The fixed grid side of the DSGD schedule, which one process and a cluster share.
 GRID_TARGET = 20
 
 
@@ -50,16 +64,18 @@ class BlockLayout(NamedTuple):
         return self.user_bounds.shape[0] - 1
 
 
-def default_n_blocks(n_threads: int) -> int:
-    """A multiple of ``n_threads`` near :data:`GRID_TARGET`, so each round splits evenly."""
-    t = max(1, int(n_threads))
-    return t * max(1, -(-GRID_TARGET // t))
+def default_n_blocks(n_users: int, n_items: int, n_factors: int, itemsize: int = 4,
+                     n_threads: int = 1) -> int:
+    """The fewest stripes whose minor-side factors fit :data:`STRIPE_BYTES` (see module doc)."""
+    minor = min(int(n_users), int(n_items)) * (int(n_factors) + 1) * int(itemsize)
+    return max(-(-minor // STRIPE_BYTES), MIN_BLOCKS, 2 * max(1, int(n_threads)))
 
 
 def make_block_layout(users, items, values, n_users, n_items, n_threads=1, seed=0, *,
-                      n_blocks=None) -> BlockLayout:
-    """Group the ratings into a ``n_blocks x n_blocks`` grid (default from ``n_threads``)."""
-    g = default_n_blocks(n_threads) if n_blocks is None else int(n_blocks)
+                      n_blocks=None, n_factors=100) -> BlockLayout:
+    """Group the ratings into a ``n_blocks x n_blocks`` grid (default: default_n_blocks)."""
+    g = (default_n_blocks(n_users, n_items, n_factors, np.dtype(values.dtype).itemsize,
+                          n_threads) if n_blocks is None else int(n_blocks))
     if g < 1:
         raise ValueError(f"n_blocks must be at least 1, got {n_blocks!r}")
     users = np.ascontiguousarray(users, dtype=np.int32)
@@ -91,6 +107,28 @@ def block_schedule(n_blocks: int, epoch_seed) -> np.ndarray:
     rows, cols = rng.permutation(g), rng.permutation(g)
     a = np.arange(g)
     return np.stack([rows * g + cols[(a + r) % g] for r in range(g)]).astype(np.int64)
+
+
+def thread_plan(schedule: np.ndarray, block_sizes: np.ndarray, n_threads: int):
+    """Each round's blocks grouped per thread, longest first onto the least loaded thread.
+
+    Blocks of one round are independent, so this changes who runs a block, never the result.
+    Returns (schedule regrouped, split int64 (rounds, n_threads + 1)).
+    """
+    t = max(1, int(n_threads))
+    rounds, width = schedule.shape
+    out = np.empty_like(schedule)
+    split = np.zeros((rounds, t + 1), np.int64)
+    for r in range(rounds):
+        groups = [[] for _ in range(t)]
+        load = np.zeros(t)
+        for b in sorted(schedule[r], key=lambda b: -block_sizes[b]):
+            k = int(np.argmin(load))
+            groups[k].append(b)
+            load[k] += block_sizes[b]
+        split[r, 1:] = np.cumsum([len(g) for g in groups])
+        out[r] = [b for g in groups for b in g]
+    return out, split
 
 
 def _check_index(idx, n, name, n_name):

@@ -13,7 +13,7 @@ returns the sum of e**2 over the epoch as a Python float, NaN/inf when training 
     sgd_epoch(users, items, values, order, P, Q, bu, bi, mu, lr, reg, reg_bias, biased)
         serial, visiting ratings order[0], order[1], ...; bit-for-bit repeatable.
     make_block_layout(users, items, values, n_users, n_items, n_threads=1, seed=0,
-                      *, n_blocks=None) -> BlockLayout            (see kernels/blocks.py)
+                      *, n_blocks=None, n_factors=100) -> BlockLayout  (kernels/blocks.py)
     sgd_epoch_blocks(layout, P, Q, bu, bi, mu, lr, reg, reg_bias, biased, epoch_seed,
                      n_threads=None)
         parallel and race free; the result depends on (layout, epoch_seed) only, so it is
@@ -36,7 +36,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .blocks import BlockLayout, block_schedule, default_n_blocks, make_block_layout
+from .blocks import (BlockLayout, block_schedule, default_n_blocks, make_block_layout,
+                     thread_plan)
 from .threads import num_threads
 
 __all__ = ["sgd_epoch", "sgd_epoch_blocks", "make_block_layout", "block_schedule",
@@ -75,17 +76,19 @@ def _sgd_ratings(users, items, values, order, lo, hi, P, Q, bu, bi, mu, lr, reg_
 
 
 @njit(cache=True, parallel=True)
-def _sgd_blocks(users, items, values, block_ptr, schedule, P, Q, bu, bi, mu, lr, reg_p, reg_q,
-                reg_bu, reg_bi, biased):
-    """Each round's blocks in parallel; rounds in turn. Block sums are added in block order."""
+def _sgd_blocks(users, items, values, block_ptr, schedule, split, P, Q, bu, bi, mu, lr,
+                reg_p, reg_q, reg_bu, reg_bi, biased):
+    """Rounds in turn; in a round, thread t runs schedule[r, split[r, t]:split[r, t + 1]].
+    Block sums are added in block order, so the sum does not depend on the threads either."""
     sse = np.zeros(block_ptr.shape[0] - 1)
     no_order = np.empty(0, np.int64)
     for r in range(schedule.shape[0]):
-        for a in prange(schedule.shape[1]):
-            b = schedule[r, a]
-            sse[b] = _sgd_ratings(users, items, values, no_order, block_ptr[b],
-                                  block_ptr[b + 1], P, Q, bu, bi, mu, lr, reg_p, reg_q,
-                                  reg_bu, reg_bi, biased)
+        for t in prange(split.shape[1] - 1):
+            for a in range(split[r, t], split[r, t + 1]):
+                b = schedule[r, a]
+                sse[b] = _sgd_ratings(users, items, values, no_order, block_ptr[b],
+                                      block_ptr[b + 1], P, Q, bu, bi, mu, lr, reg_p, reg_q,
+                                      reg_bu, reg_bi, biased)
     return sse.sum()
 
 
@@ -131,11 +134,12 @@ def sgd_epoch_blocks(layout, P, Q, bu, bi, mu, lr, reg, reg_bias, biased, epoch_
     if P.shape[0] != ub[-1] or Q.shape[0] != ib[-1]:
         raise ValueError(f"the layout was built for {ub[-1]} users and {ib[-1]} items; got P "
                          f"with {P.shape[0]} rows and Q with {Q.shape[0]}")
-    schedule = block_schedule(ub.shape[0] - 1, epoch_seed)
     t = P.dtype.type
-    with num_threads(n_threads):
-        return float(_sgd_blocks(users, items, values, block_ptr, schedule, P, Q, bu, bi,
-                                 t(mu), t(lr), t(reg), t(reg), t(reg_bias), t(reg_bias),
+    with num_threads(n_threads) as threads:
+        schedule, split = thread_plan(block_schedule(ub.shape[0] - 1, epoch_seed),
+                                      np.diff(block_ptr), threads)
+        return float(_sgd_blocks(users, items, values, block_ptr, schedule, split, P, Q, bu,
+                                 bi, t(mu), t(lr), t(reg), t(reg), t(reg_bias), t(reg_bias),
                                  bool(biased)))
 
 

@@ -125,7 +125,7 @@ class SGDMatrixFactorization(RatingScaleMixin, Recommender):
         bu, bi = np.zeros(ratings.n_users, dtype), np.zeros(ratings.n_items, dtype)
         runner = _EpochRunner(ratings, values,
                               resolve_threads(self.n_threads, ratings.n_ratings),
-                              self.shuffle, rng)
+                              self.shuffle, rng, self.n_factors)
         del values  # the block layout holds its own reordered copy
         reg = self.regularization
         reg_b = reg if self.bias_regularization is None else self.bias_regularization
@@ -243,12 +243,12 @@ class _EpochRunner:
     ratings in their given order.
     """
 
-    def __init__(self, ratings, values, n_threads, shuffle, rng):
+    def __init__(self, ratings, values, n_threads, shuffle, rng, n_factors):
         self.n_threads, self.shuffle, self.rng = n_threads, shuffle, rng
         if shuffle:
             self.layout = kernels.make_block_layout(
                 ratings.users, ratings.items, values, ratings.n_users, ratings.n_items,
-                n_threads, int(rng.integers(2**63)))
+                n_threads, int(rng.integers(2**63)), n_factors=n_factors)
         else:
             self.users, self.items, self.values = ratings.users, ratings.items, values
             self.order = np.arange(ratings.n_ratings, dtype=np.int64)
