@@ -22,6 +22,7 @@ from . import (
     commands_demo,
     commands_evaluate,
     commands_query,
+    commands_serve,
     commands_train,
 )
 from . import options as O
@@ -167,6 +168,7 @@ app.command("predict", cls=PairsCommand)(commands_query.predict)
 app.command("fill")(commands_query.fill)
 app.command("info")(commands_data.info)
 app.command("datasets")(commands_data.datasets)
+app.command("serve")(commands_serve.serve)
 
 
 def main() -> None:

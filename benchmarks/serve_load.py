@@ -1,0 +1,276 @@
+"""A bounded load on ``latentrec serve``: latency per endpoint, throughput, errors.
+
+    python benchmarks/serve_load.py                         # 5,000 requests, 32 connections
+    python benchmarks/serve_load.py --requests 20000 --concurrency 64
+    python benchmarks/serve_load.py --server-arg=--access-log   # extra `serve` options
+
+The model is ``SGDMatrixFactorization(n_epochs=10, random_state=0)`` (K = 100) on the
+bundled ML-100K, trained once and kept in ``bench-data/serve-ml100k.npz`` (or ``--model``).
+The real server process is started as a person would (``latentrec serve MODEL --items
+ml-100k --port 0 --no-access-log``) on a free loopback port, and nothing but loopback is
+ever addressed. An async httpx client keeps ``--concurrency`` connections busy with a
+seeded mix of requests:
+
+  * 70% ``GET /users/{id}/recommendations?n=10``  (a random user)
+  * 15% ``GET /items/{id}/similar?n=10``          (a random item)
+  * 10% ``POST /predict``                         (10 random pairs)
+  *  5% ``POST /recommendations``                 (a new user folded in from 5 ratings)
+
+First 500 requests warm up (not counted), then ``--requests`` are timed. Latency is from
+sending a request to having its whole response, as the client sees it, so it includes
+waiting for the client's own event loop. An error is any status but 200, or any
+exception. Each connection has its own ``httpx.AsyncClient``; the client runs on uvloop
+when it is installed. Client and server share the machine's cores, and the CPU time each
+used is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import json
+import os
+import platform
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import defaultdict
+from importlib import metadata
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+import latentrec
+from latentrec import SGDMatrixFactorization, datasets
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_MODEL = ROOT / "bench-data" / "serve-ml100k.npz"
+MIX = (("recommendations", 0.70), ("similar items", 0.15), ("predict", 0.10),
+       ("fold-in", 0.05))
+WARM_UP = 500
+JSON = {"Content-Type": "application/json"}
+
+
+def ensure_model(path: Path) -> Path:
+    if not path.exists():
+        print(f"training the ML-100K model into {path} ...", flush=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ml = datasets.load("ml-100k")
+        SGDMatrixFactorization(n_epochs=10, random_state=0).fit(ml.ratings).save(path)
+    return path
+
+
+def make_requests(model, n: int, rng: np.random.Generator) -> list[tuple]:
+    """``n`` requests (kind, method, path, JSON body as bytes) drawn from the mix; the
+    bodies are encoded here, before the clock starts."""
+    users, items = model.user_map_.ids, model.item_map_.ids
+    kinds = rng.choice(len(MIX), size=n, p=[p for _, p in MIX])
+    out = []
+    for k in kinds:
+        kind = MIX[k][0]
+        if kind == "recommendations":
+            out.append((kind, "GET", f"/users/{rng.choice(users)}/recommendations?n=10", None))
+        elif kind == "similar items":
+            out.append((kind, "GET", f"/items/{rng.choice(items)}/similar?n=10", None))
+        elif kind == "predict":
+            pairs = [{"user": int(u), "item": int(i)}
+                     for u, i in zip(rng.choice(users, 10), rng.choice(items, 10))]
+            out.append((kind, "POST", "/predict", json.dumps({"pairs": pairs}).encode()))
+        else:
+            rated = rng.choice(items, 5, replace=False)
+            ratings = [{"item": int(i), "rating": int(rng.integers(1, 6))} for i in rated]
+            body = {"ratings": ratings, "n": 10}
+            out.append((kind, "POST", "/recommendations", json.dumps(body).encode()))
+    return out
+
+
+class Server:
+    """``latentrec serve`` in a child process; ``url`` once it announces it."""
+
+    def __init__(self, model: Path, extra: list[str]):
+        command = [sys.executable, "-c", "from latentrec.cli import main; main()", "serve",
+                   str(model), "--items", "ml-100k", "--port", "0", "--no-access-log", *extra]
+        self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     text=True)
+        self.lines: queue.Queue = queue.Queue()
+        threading.Thread(target=self._drain, daemon=True).start()
+        self.url = self._wait_for_url(timeout=120)
+
+    def _drain(self):
+        for line in self.proc.stdout:
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def _wait_for_url(self, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            line = self.lines.get(timeout=deadline - time.monotonic())
+            if line is None:
+                raise SystemExit(f"the server exited with {self.proc.wait()}")
+            found = re.search(r"on (http://127\.0\.0\.1:\d+/)", line)
+            if found:
+                return found.group(1)
+        self.stop()
+        raise SystemExit("the server did not announce its address")
+
+    def cpu_seconds(self) -> float | None:
+        """User + system CPU time of the server process so far (Linux), else None."""
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+async def send_all(clients: list, requests: list[tuple]) -> tuple[dict, dict, float]:
+    """Run ``requests`` over the clients (one connection each): (latencies by kind, errors
+    by kind, wall seconds)."""
+    latencies, errors = defaultdict(list), defaultdict(list)
+    todo = iter(requests)  # shared by the workers: every request is sent once
+
+    async def worker(client):
+        for kind, method, path, body in todo:
+            start = time.perf_counter()
+            try:
+                response = await client.request(method, path, content=body,
+                                                headers=JSON if body else None)
+                if response.status_code != 200:
+                    errors[kind].append(f"{response.status_code} {path}")
+            except httpx.HTTPError as exc:
+                errors[kind].append(f"{type(exc).__name__} {path}")
+            latencies[kind].append(time.perf_counter() - start)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker(c) for c in clients))
+    return latencies, errors, time.perf_counter() - start
+
+
+def machine_busy_seconds() -> float | None:
+    """CPU seconds all processes have used so far (Linux /proc/stat), else None."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    except OSError:
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+async def measure(server, warm: list, timed: list, concurrency: int):
+    """Warm up, then time: (latencies, errors, wall s, {"server", "client", "machine"}: CPU
+    seconds used during the timed requests)."""
+    # One client per connection: a single client's pool looks at every connection for
+    # every request, which cost the client more CPU than the server used. The same
+    # clients (and so connections) serve the warm-up and the timed requests.
+    async with contextlib.AsyncExitStack() as stack:
+        clients = [await stack.enter_async_context(httpx.AsyncClient(
+            base_url=server.url, timeout=30, limits=httpx.Limits(max_connections=1)))
+            for _ in range(concurrency)]
+        await send_all(clients, warm)
+        before = {"server": server.cpu_seconds(), "client": time.process_time(),
+                  "machine": machine_busy_seconds()}
+        latencies, errors, wall = await send_all(clients, timed)
+        after = {"server": server.cpu_seconds(), "client": time.process_time(),
+                 "machine": machine_busy_seconds()}
+    cpu = {k: after[k] - before[k] for k in before if before[k] is not None}
+    return latencies, errors, wall, cpu
+
+
+def run(coroutine):
+    """On uvloop when it is installed (a cheaper client), else asyncio."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coroutine)
+    return uvloop.run(coroutine)
+
+
+def table(latencies: dict, errors: dict, wall: float) -> str:
+    rows = ["| endpoint | requests | errors | p50 ms | p99 ms | max ms |",
+            "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    everything = []
+    for kind, _ in MIX:
+        ms = np.array(latencies[kind]) * 1000
+        everything.append(ms)
+        rows.append(f"| {kind} | {ms.size:,} | {len(errors[kind])} | "
+                    f"{np.percentile(ms, 50):.1f} | {np.percentile(ms, 99):.1f} | "
+                    f"{ms.max():.1f} |")
+    ms = np.concatenate(everything)
+    n_errors = sum(len(e) for e in errors.values())
+    rows.append(f"| **all** | {ms.size:,} | {n_errors} | {np.percentile(ms, 50):.1f} | "
+                f"{np.percentile(ms, 99):.1f} | {ms.max():.1f} |")
+    return "\n".join(rows) + f"\n\nThroughput: {ms.size / wall:,.0f} requests/s ({wall:.2f} s)"
+
+
+def machine() -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in
+                Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    versions = ", ".join(f"{name} {_version(name)}" for name in
+                         ("fastapi", "uvicorn", "httptools", "uvloop", "httpx", "numpy"))
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    return (f"{os.cpu_count()} cores ({cpu}); Python {platform.python_version()}; "
+            f"latentrec {latentrec.__version__}, {versions}; load average {load}")
+
+
+def _version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "(not installed)"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--requests", type=int, default=5000)
+    ap.add_argument("--concurrency", type=int, default=32)
+    ap.add_argument("--model", type=Path, default=DEFAULT_MODEL)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--server-arg", action="append", default=[],
+                    help="an extra option for `latentrec serve` (repeatable)")
+    args = ap.parse_args()
+
+    model_path = ensure_model(args.model)
+    rng = np.random.default_rng(args.seed)
+    model = latentrec.load(model_path)
+    warm, timed = make_requests(model, WARM_UP, rng), make_requests(model, args.requests, rng)
+    server = Server(model_path, args.server_arg)
+    # This process imported latentrec and loaded the model: a full garbage collection here
+    # would stall all the requests in flight and be counted as server latency.
+    gc.freeze()
+    try:
+        print(f"server at {server.url}; {machine()}", flush=True)
+        latencies, errors, wall, cpu = run(measure(server, warm, timed, args.concurrency))
+    finally:
+        server.stop()
+    print(f"\n{args.requests:,} requests, {args.concurrency} connections; "
+          f"load average at the end {os.getloadavg()[0]:.1f}\n")
+    print(table(latencies, errors, wall))
+    for who in ("server", "client"):
+        if who in cpu:
+            print(f"CPU of the {who}: {cpu[who]:.2f} s, {cpu[who] / args.requests * 1000:.2f} "
+                  f"ms per request ({cpu[who] / wall:.0%} of one core)")
+    if {"server", "client", "machine"} <= set(cpu):
+        others = max(cpu["machine"] - cpu["server"] - cpu["client"], 0.0)
+        print(f"CPU of other processes meanwhile: {others / wall:.0%} of one core")
+    for kind, found in errors.items():
+        for line in found[:5]:
+            print(f"error ({kind}): {line}")
+    sys.exit(1 if any(errors.values()) else 0)
+
+
+if __name__ == "__main__":
+    main()

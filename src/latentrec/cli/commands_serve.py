@@ -1,0 +1,68 @@
+"""``latentrec serve``: the HTTP service and web page over a saved model."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from typing import Annotated
+
+import typer
+
+from ..serve.limits import DEFAULT_MAX_BODY, DEFAULT_MAX_N
+from . import options as O
+
+_NET = "Network and limits"
+
+
+def serve(
+    model_path: O.ModelPath,
+    host: Annotated[str, typer.Option(
+        "--host", help="Address to listen on. The default serves this machine only; "
+        "0.0.0.0 serves every network.", rich_help_panel=_NET)] = "127.0.0.1",
+    port: Annotated[int, typer.Option(
+        "--port", min=0, max=65535, help="Port to listen on (0: any free port, printed at "
+        "start).", rich_help_panel=_NET)] = 8000,
+    items: O.Items = None,
+    admin_token: Annotated[str | None, typer.Option(
+        "--admin-token", envvar="LATENTREC_ADMIN_TOKEN", metavar="TOKEN",
+        help="Enable POST /admin/reload for requests with 'Authorization: Bearer TOKEN'. "
+        "Prefer the environment variable LATENTREC_ADMIN_TOKEN: other users of the machine "
+        "can read command lines.", show_default=False, rich_help_panel=_NET)] = None,
+    max_body: Annotated[int, typer.Option(
+        "--max-body", min=1, metavar="BYTES", help="Largest request body accepted (413 "
+        "above it).", rich_help_panel=_NET)] = DEFAULT_MAX_BODY,
+    max_n: Annotated[int, typer.Option(
+        "--max-n", min=1, help="Largest n a request may ask for (422 above it).",
+        rich_help_panel=_NET)] = DEFAULT_MAX_N,
+    access_log: Annotated[bool, typer.Option(
+        "--access-log/--no-access-log", help="Log every request.",
+        rich_help_panel="Output")] = True,
+    quiet: O.Quiet = False, debug: O.Debug = False,
+):
+    """Serve a model over HTTP: a JSON API (docs at /docs) and a web page at /.
+
+    The model is loaded once. `kill -HUP PID` (or POST /admin/reload with the admin token)
+    loads the file again without dropping requests; a file that fails to load leaves the
+    old model in service. Needs latentrec's optional "serve" extra (FastAPI, uvicorn).
+    """
+    from ..serve import (  # the extra's one-line error, if missing
+        bind,
+        create_app,
+        run,
+        url_of,
+    )
+
+    out = O.output(False, quiet)
+    app = create_app(model_path, items=items, admin_token=admin_token, max_body=max_body,
+                     max_n=max_n)
+    sock = bind(host, port)
+    url, info = url_of(sock), app.state.holder.current.info
+    out.line(f"Serving {model_path} ({info['algorithm']}, {info['n_users']:,} users, "
+             f"{info['n_items']:,} items) on {url}")
+    out.info(f"Web page {url}, API docs {url}docs. Reload: kill -HUP {os.getpid()}"
+             + (", or POST /admin/reload with the admin token" if admin_token else "")
+             + ". Stop: Ctrl+C.")
+    if not ipaddress.ip_address(sock.getsockname()[0]).is_loopback:
+        out.note(f"note: {host} is reachable from other machines, and the query endpoints "
+                 "ask no one for a password")
+    run(app, sock, access_log=access_log and not out.quiet, quiet=out.quiet)

@@ -1,0 +1,284 @@
+"""The FastAPI application: ``create_app(model_path, ...)`` serves one model file.
+
+Endpoints are ``async def`` and call the model directly on the event loop: on an ML-100K
+model a recommendation is about 0.1 ms of numpy work, and a hop to a worker thread would
+only add a thread switch (the GIL serializes the Python around it anyway). Only the admin
+reload, which reads a file, runs in a thread.
+
+(No ``from __future__ import annotations`` here: FastAPI reads the parameter annotations,
+some of which are built inside the functions below, at run time.)
+"""
+
+import secrets
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Path as PathParam
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.staticfiles import StaticFiles
+
+from .. import __version__
+from ..cli.inputs import typed_id
+from ..errors import LatentrecError, ParameterError, UnknownIdError
+from . import schemas as S
+from .catalog import Directory
+from .limits import DEFAULT_MAX_BODY, DEFAULT_MAX_N, BodyLimitMiddleware
+from .state import ModelHolder, ReloadError, Snapshot
+
+STATIC = Path(__file__).with_name("static")
+# The page loads nothing from elsewhere and runs no inline script (it also sets no styles
+# inline): a title in the data can never become code.
+PAGE_HEADERS = {"Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
+                "frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+                "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
+ERRORS = {404: {"model": S.ErrorOut, "description": "Unknown user or item id"}}
+
+UserId = Annotated[str, PathParam(max_length=S.MAX_ID_LENGTH, description="A user id.")]
+ItemId = Annotated[str, PathParam(max_length=S.MAX_ID_LENGTH, description="An item id.")]
+SearchText = Annotated[str, Query(max_length=100, description="Text to look for: the start "
+                                  "of an id, or any part of a title (case ignored).")]
+
+
+def create_app(model_path, items=None, admin_token: str | None = None, *,
+               max_body: int = DEFAULT_MAX_BODY, max_n: int = DEFAULT_MAX_N) -> FastAPI:
+    """An app serving the model in ``model_path`` (loaded once, here; raises on a bad file).
+
+    ``items``: item titles (a file, a bundled data set name, a DataFrame or a dict).
+    ``admin_token``: enables ``POST /admin/reload`` for callers that present it.
+    ``max_body``: the largest request body in bytes; ``max_n``: the largest ``n``.
+    """
+    for name, value in (("max_body", max_body), ("max_n", max_n)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ParameterError(f"{name} must be a positive integer, got {value!r}")
+    if admin_token is not None and not admin_token.strip():
+        raise ParameterError("the admin token is empty; give a secret, or none to disable "
+                             "the admin endpoint")
+    app = FastAPI(title="latentrec", version=__version__, description=_DESCRIPTION)
+    app.state.holder = ModelHolder(model_path, items)
+    app.state.limits = {"max_n": max_n, "max_body": max_body}
+    app.add_middleware(BodyLimitMiddleware, max_body=max_body)
+    app.add_exception_handler(UnknownIdError, _error_handler(404))
+    app.add_exception_handler(ReloadError, _error_handler(409))
+    app.add_exception_handler(LatentrecError, _error_handler(422))
+    app.add_exception_handler(RequestValidationError, _invalid_request)
+    for router in (_service_routes(), _user_routes(max_n), _item_routes(max_n),
+                   _new_user_routes(max_n), _admin_routes(admin_token)):
+        app.include_router(router)
+    _add_page(app)
+    return app
+
+
+_DESCRIPTION = ("Recommendations, similar items and users, and predicted ratings from a "
+                "trained latentrec model. Ids are JSON numbers or strings, as in the "
+                "training data. The web page is at `/`.")
+
+
+def _error_handler(status: int):
+    async def handle(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": " ".join(str(exc).split())}, status_code=status)
+    return handle
+
+
+async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """422 naming where and what, without echoing the input back: FastAPI's own answer
+    does, and fails on a NaN from the body (not JSON) or repeats a huge value."""
+    detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
+async def current(request: Request) -> Snapshot:
+    """The snapshot this request uses throughout (read once: a reload cannot change it)."""
+    return request.app.state.holder.current
+
+
+Snap = Annotated[Snapshot, Depends(current)]
+
+
+def _count(max_n: int, default: int):
+    """The ``n`` query parameter, 1 to ``max_n``, and its default (never above the cap)."""
+    n = Annotated[int, Query(ge=1, le=max_n, description=f"How many to list, 1 to {max_n}.")]
+    return n, min(default, max_n)
+
+
+# helpers shared by the routes -----------------------------------------------------------
+def as_model_id(id_map, raw):
+    """A path or JSON id as the model spells ids: text for a string map; for an integer
+    map, ints stay and canonical decimal strings ("50") become ints."""
+    if id_map.kind == "str":
+        return str(raw)
+    return typed_id(id_map, raw)
+
+
+def invalid(loc: tuple, message: str) -> RequestValidationError:
+    """A 422 for a check the schema cannot make, shaped like pydantic's own."""
+    return RequestValidationError([{"loc": loc, "msg": message, "type": "value_error"}])
+
+
+def scored_items(items: Directory, ids: np.ndarray, scores: np.ndarray) -> list:
+    label = items.label
+    return [{"item": i, "title": label(i), "score": s}
+            for i, s in zip(ids.tolist(), scores.tolist())]
+
+
+def counted(directory: Directory, indices: np.ndarray, side: str) -> list:
+    ids = directory.id_map.to_ids(indices).tolist()
+    counts = directory.counts[indices].tolist()
+    if side == "user":
+        return [{"user": u, "n_ratings": c} for u, c in zip(ids, counts)]
+    return [{"item": i, "title": directory.label(i), "n_ratings": c}
+            for i, c in zip(ids, counts)]
+
+
+# routes ---------------------------------------------------------------------------------
+def _service_routes() -> APIRouter:
+    router = APIRouter(tags=["service"])
+
+    @router.get("/health", response_model=S.HealthOut)
+    async def health(request: Request, snap: Snap):
+        """Liveness, which model generation is served, how the last reload went, and the
+        service's limits."""
+        return {"status": "ok", "generation": snap.generation,
+                "loaded_at": snap.info["loaded_at"],
+                "last_reload": request.app.state.holder.last_reload,
+                **request.app.state.limits}
+
+    @router.get("/model", response_model=S.ModelOut)
+    async def model_info(snap: Snap):
+        """The served model: algorithm, hyperparameters, sizes, training history, file."""
+        return snap.info
+
+    return router
+
+
+def _user_routes(max_n: int) -> APIRouter:
+    router = APIRouter(tags=["users"], responses=ERRORS)
+    N10, ten = _count(max_n, 10)
+    N100, hundred = _count(max_n, 100)
+
+    @router.get("/users", response_model=S.UserSearchOut)
+    async def search_users(snap: Snap, q: SearchText = "", n: N10 = ten):
+        """Users whose id starts with ``q`` (all users without it), most ratings first."""
+        total, idx = snap.users.search(q, n)
+        return {"total": total, "users": counted(snap.users, idx, "user")}
+
+    @router.get("/users/{user_id}/items", response_model=S.UserItemsOut)
+    async def user_items(user_id: UserId, snap: Snap, n: N100 = hundred):
+        """The items this user rated in training (the model's seen items), most-rated first."""
+        u, user = snap.users.find(user_id)
+        rated = snap.model.seen_
+        seen = rated.indices[rated.indptr[u]:rated.indptr[u + 1]]
+        total, idx = snap.items.most_rated(seen, n)
+        return {"user": user, "total": total, "items": counted(snap.items, idx, "item")}
+
+    @router.get("/users/{user_id}/recommendations", response_model=S.RecommendationsOut)
+    async def recommend(user_id: UserId, snap: Snap, n: N10 = ten,
+                        exclude_seen: Annotated[bool, Query(
+                            description="Leave out items the user rated in training.")] = True):
+        """The best ``n`` items for a user, best first."""
+        _, user = snap.users.find(user_id)
+        ids, scores = snap.model.recommend(user, n=n, exclude_seen=exclude_seen)
+        return {"user": user, "items": scored_items(snap.items, ids, scores)}
+
+    @router.get("/users/{user_id}/similar", response_model=S.SimilarUsersOut)
+    async def similar_users(user_id: UserId, snap: Snap, n: N10 = ten):
+        """Users most like this one, by the cosine of their latent factors."""
+        _, user = snap.users.find(user_id)
+        ids, scores = snap.model.similar_users(user, n=n)
+        return {"user": user, "users": [{"user": u, "score": s}
+                                        for u, s in zip(ids.tolist(), scores.tolist())]}
+
+    return router
+
+
+def _item_routes(max_n: int) -> APIRouter:
+    router = APIRouter(tags=["items"], responses=ERRORS)
+    N10, ten = _count(max_n, 10)
+    N20, twenty = _count(max_n, 20)
+
+    @router.get("/items", response_model=S.ItemSearchOut)
+    async def search_items(snap: Snap, q: SearchText = "", n: N20 = twenty):
+        """Items whose title contains ``q`` or whose id starts with it (an exact id first),
+        most-rated first; without ``q``, the most-rated items."""
+        total, idx = snap.items.search(q, n)
+        return {"total": total, "items": counted(snap.items, idx, "item")}
+
+    @router.get("/items/{item_id}/similar", response_model=S.SimilarItemsOut)
+    async def similar_items(item_id: ItemId, snap: Snap, n: N10 = ten):
+        """Items most like this one, by the cosine of their latent factors."""
+        _, item = snap.items.find(item_id)
+        ids, scores = snap.model.similar_items(item, n=n)
+        return {"item": item, "title": snap.items.label(item),
+                "items": scored_items(snap.items, ids, scores)}
+
+    return router
+
+
+def _new_user_routes(max_n: int) -> APIRouter:
+    router = APIRouter(tags=["ratings"], responses=ERRORS)
+
+    @router.post("/predict", response_model=S.PredictOut)
+    async def predict(body: S.PredictIn, snap: Snap):
+        """Predicted ratings for (user, item) pairs; every id must be known to the model."""
+        model = snap.model
+        users = [as_model_id(model.user_map_, p.user) for p in body.pairs]
+        items = [as_model_id(model.item_map_, p.item) for p in body.pairs]
+        values = model.predict(np.array(users, dtype=object), np.array(items, dtype=object),
+                               unknown="error", clip=body.clip)
+        return {"predictions": [{"user": u, "item": i, "prediction": v}
+                                for u, i, v in zip(users, items, values.tolist())]}
+
+    @router.post("/recommendations", response_model=S.RecommendationsOut)
+    async def recommend_new_user(body: S.FoldInIn, snap: Snap):
+        """Recommendations for someone who is not in the model, from a few ratings: the
+        user is folded in against the fixed item factors (no retraining, nothing stored)."""
+        if body.n > max_n:
+            raise invalid(("body", "n"), f"Input should be less than or equal to {max_n}")
+        ratings = {}
+        for k, r in enumerate(body.ratings):
+            item = as_model_id(snap.model.item_map_, r.item)
+            if item in ratings:
+                raise invalid(("body", "ratings", k, "item"),
+                              f"item {item!r} is rated more than once")
+            ratings[item] = r.rating
+        folded = snap.model.fold_in(ratings)
+        ids, scores = snap.model.recommend(folded, n=body.n, exclude_seen=body.exclude_seen)
+        return {"user": None, "items": scored_items(snap.items, ids, scores)}
+
+    return router
+
+
+def _admin_routes(admin_token: str | None) -> APIRouter:
+    router = APIRouter(tags=["admin"])
+    bearer = HTTPBearer(auto_error=False, description="The token given at start-up.")
+
+    def authorize(credentials: Annotated[HTTPAuthorizationCredentials | None,
+                                         Depends(bearer)]) -> None:
+        if admin_token is None:
+            raise HTTPException(403, "the admin endpoints are disabled: start the server "
+                                     "with --admin-token or LATENTREC_ADMIN_TOKEN to use them")
+        given = credentials.credentials if credentials is not None else ""
+        if not secrets.compare_digest(given.encode(), admin_token.encode()):
+            raise HTTPException(403, "a valid admin token is required "
+                                     "(header 'Authorization: Bearer TOKEN')")
+
+    @router.post("/admin/reload", response_model=S.ReloadOut, dependencies=[Depends(authorize)],
+                 responses={403: {"model": S.ErrorOut}, 409: {"model": S.ErrorOut}})
+    def reload(request: Request):
+        """Load the model file again (e.g. after replacing it). Requests in flight finish on
+        the old model; a file that fails to load leaves the old model served (409)."""
+        snap = request.app.state.holder.reload()
+        return {"reloaded": True, "model": snap.info}
+
+    return router
+
+
+def _add_page(app: FastAPI) -> None:
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def page():
+        return FileResponse(STATIC / "index.html", headers=PAGE_HEADERS)

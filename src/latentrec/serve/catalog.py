@@ -1,0 +1,117 @@
+"""What the service knows about the ids of one model: item titles, rating counts, search.
+
+Built once per loaded model (and again on every reload), so requests only index arrays.
+Titles come from ``--items``: a CSV/TSV with an id column and a title column, a MovieLens
+``u.item`` or ``movies.dat`` file, a bundled data set's name, or (from Python) a DataFrame
+with a ``title`` column or a plain ``{item id: title}`` mapping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..cli.inputs import read_titles, titles_of, typed_id
+from ..errors import DataError, UnknownIdError
+
+#: MovieLens item files that have no header line: file name -> (separator, encoding).
+_MOVIELENS_ITEM_FILES = {"u.item": ("|", "latin-1"), "movies.dat": ("::", "latin-1")}
+
+
+def load_titles(source, id_map) -> dict | None:
+    """{item id as the model spells it: title}, or None when no titles were given."""
+    if source is None:
+        return None
+    if isinstance(source, pd.DataFrame):
+        return _rekey(titles_of(source), id_map)
+    if isinstance(source, Mapping):
+        return _rekey({k: str(v) for k, v in source.items()}, id_map)
+    path = Path(source)
+    if path.name.lower() in _MOVIELENS_ITEM_FILES and path.is_file():
+        return _rekey(_movielens_titles(path), id_map)
+    return read_titles(str(source), id_map)
+
+
+def _movielens_titles(path: Path) -> dict:
+    """Id and title, the first two fields of MovieLens' headerless item files."""
+    sep, encoding = _MOVIELENS_ITEM_FILES[path.name.lower()]
+    titles = {}
+    with open(path, encoding=encoding) as f:
+        for line_no, line in enumerate(f, start=1):
+            fields = line.rstrip("\r\n").split(sep)
+            if len(fields) < 2:
+                if line.strip():
+                    raise DataError("expected an item id and a title", path=path,
+                                    line=line_no, value=line.strip())
+                continue
+            titles[fields[0].strip()] = fields[1].strip()
+    return titles
+
+
+def _rekey(titles: dict, id_map) -> dict:
+    # titles may come keyed by text ("50") or by int (50); the model's map decides which
+    return {typed_id(id_map, str(k)): v for k, v in titles.items()}
+
+
+class Directory:
+    """One side's ids (users or items) with labels and rating counts, for lookups and search.
+
+    ``labels`` are the display titles (None where unknown); ``counts`` the number of
+    training ratings of each id, which orders search results (most-rated first).
+    """
+
+    def __init__(self, id_map, counts: np.ndarray, labels: dict | None = None):
+        self.id_map = id_map
+        self.counts = np.asarray(counts, dtype=np.int64)
+        ids = id_map.ids.tolist()
+        self._labels = labels or {}
+        self.has_labels = labels is not None
+        # search runs over these two vectorised columns; ids match by prefix, labels anywhere
+        self._id_text = np.array([str(x) for x in ids], dtype=str)
+        self._label_text = np.array([(self._labels.get(x) or "").lower() for x in ids],
+                                    dtype=str)
+        self._popular = np.lexsort((np.arange(len(ids)), -self.counts))  # most-rated first
+        # ids as text -> index: a request's id in one dict lookup. The text of an int id is
+        # its canonical decimal form, the only spelling IdMap accepts for it.
+        self._index = {text: k for k, text in enumerate(self._id_text.tolist())}
+
+    def find(self, raw) -> tuple[int, object]:
+        """(index, the model's id) of a path or JSON id; UnknownIdError when unknown."""
+        index = self._index.get(str(raw))
+        if index is None:
+            raise UnknownIdError(self.id_map.name, typed_id(self.id_map, str(raw)))
+        return index, self.id_map.to_id(index)
+
+    def label(self, raw):
+        """The title of an id (as the model spells it), or None."""
+        return self._labels.get(raw)
+
+    def search(self, query: str, n: int) -> tuple[int, np.ndarray]:
+        """(number of matches, indices of the first ``n``): an exact id first, then the
+        most-rated ids whose text starts with ``query`` or whose label contains it."""
+        order = self._popular
+        if query:
+            hit = (np.char.startswith(self._id_text[order], query)
+                   | (np.char.find(self._label_text[order], query.lower()) >= 0))
+            order = order[hit]
+            exact = self._id_text[order] == query
+            order = np.concatenate([order[exact], order[~exact]])
+        return int(order.size), order[:n]
+
+    def most_rated(self, indices: np.ndarray, n: int) -> tuple[int, np.ndarray]:
+        """(how many, the first ``n``) of ``indices`` ordered most-rated first."""
+        indices = np.asarray(indices)
+        order = indices[np.lexsort((indices, -self.counts[indices]))]
+        return int(order.size), order[:n]
+
+
+def directories(model, titles: dict | None) -> tuple[Directory, Directory]:
+    """(users, items) of a fitted model; counts come from the ratings it was trained on."""
+    seen = model.seen_
+    users = Directory(model.user_map_, np.diff(seen.indptr))
+    items = Directory(model.item_map_, np.bincount(seen.indices, minlength=seen.shape[1]),
+                      titles)
+    return users, items
