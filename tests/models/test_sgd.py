@@ -167,3 +167,84 @@ def test_unshuffled_training_is_serial_in_the_given_order(small_ratings):
     b = fit(small_ratings, n_factors=3, n_epochs=3, shuffle=False, n_threads=2)
     np.testing.assert_array_equal(a.user_factors_, b.user_factors_)
     assert a.history_[-1]["train_rmse"] < a.history_[0]["train_rmse"]
+
+
+# -- schedule="dsgd": the single-process twin of training on a Dask cluster ------------------
+@pytest.mark.parametrize("param, value, message", [
+    ("schedule", "ring", "schedule must be one of 'blocks', 'dsgd', got 'ring'"),
+    ("n_blocks", 0, r"n_blocks must be an integer in \[1, inf\), got 0"),
+])
+def test_dsgd_parameters_are_named(small_ratings, param, value, message):
+    with pytest.raises(ValueError, match=message):
+        SGDMatrixFactorization(**{param: value}).fit(small_ratings)
+
+
+def test_dsgd_refuses_the_serial_order(small_ratings):
+    with pytest.raises(ValueError, match="shuffle=False .* cannot follow it"):
+        fit(small_ratings, n_epochs=2, schedule="dsgd", shuffle=False)
+
+
+def _synthetic(n_users, n_items, seed=0):
+    from latentrec.data import synthetic
+
+    return synthetic(n_users, n_items, 6000, rank=4, random_state=seed)
+
+
+@pytest.mark.parametrize("n_users, n_items", [(200, 120), (120, 200)])
+def test_dsgd_depends_on_neither_input_order_nor_threads(n_users, n_items, monkeypatch):
+    from latentrec.models import threads
+
+    monkeypatch.setattr(threads, "SMALL_WORK", 0)  # really use two threads on small data
+    ratings = _synthetic(n_users, n_items)
+    shuffled = ratings.subset(np.random.default_rng(1).permutation(ratings.n_ratings))
+    kw = {"n_factors": 4, "n_epochs": 3, "schedule": "dsgd", "n_blocks": 5}
+    a = fit(ratings, n_threads=1, **kw)
+    b = fit(shuffled, n_threads=2, **kw)
+    for name in ("user_factors_", "item_factors_", "user_bias_", "item_bias_"):
+        assert np.array_equal(getattr(a, name), getattr(b, name)), name
+    assert [h["train_rmse"] for h in a.history_] == [h["train_rmse"] for h in b.history_]
+    assert a.history_[-1]["train_rmse"] < a.history_[0]["train_rmse"]
+    c = fit(ratings, n_threads=1, **{**kw, "n_blocks": 6})
+    assert not np.array_equal(a.user_factors_, c.user_factors_)
+
+
+def test_dsgd_learns_as_well_as_the_default_schedule():
+    ratings = _synthetic(300, 150)
+    train, test = holdout(ratings, 0.2, random_state=0)
+    ids = (test.user_map.to_ids(test.users), test.item_map.to_ids(test.items))
+
+    def rmse(**kw):
+        m = fit(train, n_factors=4, n_epochs=25, **kw)
+        return float(np.sqrt(np.mean((m.predict(*ids) - test.values) ** 2)))
+
+    assert rmse(schedule="dsgd") == pytest.approx(rmse(), rel=0.01)
+
+
+def test_dsgd_refuses_repeated_pairs():
+    r = Ratings.from_arrays([1, 2, 3], [1, 1, 2], [4, 5, 3])
+    twice = Ratings(np.r_[r.users, r.users[:1]], np.r_[r.items, r.items[:1]],
+                    np.r_[r.values, r.values[:1]], user_map=r.user_map, item_map=r.item_map)
+    with pytest.raises(DataError, match="1 .user, item. pairs are rated more than once"):
+        fit(twice, n_epochs=1, schedule="dsgd")
+
+
+def test_dsgd_model_saves_and_loads(small_ratings, tmp_path):
+    import latentrec
+
+    m = fit(small_ratings, n_factors=3, n_epochs=3, schedule="dsgd", n_blocks=3)
+    m.save(tmp_path / "m.npz")
+    back = latentrec.load(tmp_path / "m.npz")
+    assert back.schedule == "dsgd" and back.n_blocks == 3
+    assert np.array_equal(back.user_factors_, m.user_factors_)
+
+
+def test_engine_needs_integer_epochs_and_no_validation(small_ratings):
+    from latentrec.distributed import DaskEngine
+
+    with pytest.raises(ValueError, match="engine must be None or a latentrec.distributed"):
+        SGDMatrixFactorization(n_epochs=2).fit(small_ratings, engine="dask")
+    with pytest.raises(ValueError, match=r"pass an integer n_epochs \(got n_epochs='auto'\)"):
+        SGDMatrixFactorization().fit(small_ratings, engine=DaskEngine())
+    with pytest.raises(ValueError, match="no validation="):
+        SGDMatrixFactorization(n_epochs=2).fit(small_ratings, small_ratings,
+                                                engine=DaskEngine())

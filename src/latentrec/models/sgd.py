@@ -9,8 +9,11 @@ import scipy.sparse as sp
 
 from ..data.ratings import Ratings
 from ..data.split import holdout
+from ..distributed.plan import Plan, Stats
 from ..errors import DataError, ParameterError, TrainingDivergedError
 from ..kernels import sgd as kernels
+from ..kernels.dsgd import block_pool, run_blocks
+from ..kernels.threads import num_threads
 from ..persistence import register
 from ._params import Interval, IsNone, Options
 from ._scaled import RatingScaleMixin, standardisation
@@ -43,6 +46,19 @@ class SGDMatrixFactorization(RatingScaleMixin, Recommender):
     init_scale : standard deviation of the initial factors.
     shuffle : visit ratings in a fresh random block schedule each epoch (False: in the
         order given, serially, as the classic algorithm does).
+    schedule : how a shuffled epoch visits the ratings. ``"blocks"`` (default): a grid of
+        blocks sized to the data and the thread count, laid out from the ratings in the
+        order given.
+        ``"dsgd"``: distributed SGD by stratification (Gemulla et al. 2011) on an
+        ``n_blocks`` x ``n_blocks`` grid; everything (standardisation, stripes, initial
+        factors, the order inside each block, the strata) is computed so that it depends on
+        the set of ratings and the seed only, never on the input order, the thread count or
+        the machine count: ``fit(..., engine=DaskEngine(client))`` on a Dask cluster gives
+        the same model, bit for bit (see docs/distributed.md).
+    n_blocks : side g of the "dsgd" grid (default 20): users and items are each cut into g
+        stripes of about equal rating counts, and an epoch is g sub-epochs of g blocks that
+        share no user or item. Up to g threads (or cluster workers) work at once. The
+        "blocks" schedule picks its own grid, from the data's size and the thread count.
     n_threads : threads for training (None: all cores). Results are bit-for-bit
         repeatable for a seed and thread count (1 and 2 threads give the same model).
     dtype : "float32" (default) or "float64".
@@ -58,6 +74,8 @@ class SGDMatrixFactorization(RatingScaleMixin, Recommender):
         "biased": [Options((True, False))],
         "init_scale": [Interval("real", 0, None, "neither")],
         "shuffle": [Options((True, False))],
+        "schedule": [Options(("blocks", "dsgd"))],
+        "n_blocks": [Interval("int", 1, None)],
         "early_stopping": [Options((True, False, "auto"))],
         "patience": [Interval("int", 1, None)],
         "validation_fraction": [Interval("real", 0, 1, "neither")],
@@ -70,7 +88,7 @@ class SGDMatrixFactorization(RatingScaleMixin, Recommender):
                  regularization=0.08, bias_regularization=0.02, biased=True, init_scale=0.1,
                  learning_rate_decay=1.0, shuffle=True, early_stopping="auto", patience=5,
                  validation_fraction=0.1, max_epochs=200, n_threads=None, dtype="float32",
-                 random_state=None):
+                 random_state=None, schedule="blocks", n_blocks=20):
         self.n_factors = n_factors
         self.n_epochs = n_epochs
         self.learning_rate = learning_rate
@@ -87,9 +105,53 @@ class SGDMatrixFactorization(RatingScaleMixin, Recommender):
         self.n_threads = n_threads
         self.dtype = dtype
         self.random_state = random_state
+        self.schedule = schedule
+        self.n_blocks = n_blocks
 
     # -- fitting -------------------------------------------------------------------------
+    def fit(self, ratings, validation=None, *, callback=None, engine=None):
+        """Learn from ``ratings``; see :meth:`Recommender.fit`.
+
+        ``engine``: None trains in this process. A :class:`latentrec.distributed.DaskEngine`
+        trains on a Dask cluster by the "dsgd" schedule, whatever ``schedule`` says, and
+        gives the model ``schedule="dsgd"`` gives in one process, bit for bit. ``ratings``
+        may then also be a path or glob of Parquet files, or a dask DataFrame, which the
+        workers read. ``n_epochs`` must be an integer, there is no validation data, and
+        ``n_threads`` does not apply (the workers use their own threads).
+        """
+        if engine is None:
+            return super().fit(ratings, validation, callback=callback)
+        self._check_params()
+        self._check_engine_use(engine, validation)
+        self._callback = callback
+        try:
+            seed = int(np.random.default_rng(self.random_state).integers(2**63))
+            with engine._sgd_run(self, ratings, seed) as run:
+                state, history, sigma = self._train(None, None, self.n_epochs, False, seed,
+                                                    runner=run)
+                self._set_fitted(run.trained_on, history=history, **state)
+            self.rating_std_ = sigma
+        finally:
+            self._callback = None
+        return self
+
+    def _check_engine_use(self, engine, validation) -> None:
+        if not hasattr(engine, "_sgd_run"):
+            raise ParameterError(f"engine must be None or a latentrec.distributed.DaskEngine, "
+                                 f"got {engine!r}")
+        if self.n_epochs == "auto" or self.early_stopping is True or validation is not None:
+            raise ParameterError(
+                "training with an engine takes no validation data: pass an integer n_epochs "
+                f"(got n_epochs={self.n_epochs!r}), no validation= and early_stopping other "
+                f"than True (got {self.early_stopping!r})")
+        if not self.shuffle:
+            raise ParameterError("shuffle=False trains serially in the given order, which a "
+                                 "cluster cannot follow; use shuffle=True with an engine")
+
     def _fit(self, ratings: Ratings, validation: Ratings | None) -> None:
+        if self.schedule == "dsgd" and not self.shuffle:
+            raise ParameterError("schedule='dsgd' visits the ratings in seeded blocks; "
+                                 "shuffle=False (the given order, serially) cannot follow it")
         rng = np.random.default_rng(self.random_state)
         auto = self.n_epochs == "auto"
         stop_early = auto if self.early_stopping == "auto" else self.early_stopping
@@ -112,47 +174,43 @@ class SGDMatrixFactorization(RatingScaleMixin, Recommender):
         self._set_fitted(ratings, history=history, **state)
         self.rating_std_ = sigma
 
-    def _train(self, ratings, validation, n_epochs, stop_early, seed):
-        """Run up to ``n_epochs`` epochs; returns the fitted arrays and the history."""
-        rng = np.random.default_rng(seed)
-        dtype = np.dtype(self.dtype)
-        mu, sigma = standardisation(ratings.values, self.biased)
-        values = ratings.values.astype(dtype)  # one copy: at 100M ratings memory counts
-        values -= mu
-        values /= sigma
-        P = _initial_factors(rng, ratings.n_users, self.n_factors, self.init_scale, dtype)
-        Q = _initial_factors(rng, ratings.n_items, self.n_factors, self.init_scale, dtype)
-        bu, bi = np.zeros(ratings.n_users, dtype), np.zeros(ratings.n_items, dtype)
-        runner = _EpochRunner(ratings, values,
-                              resolve_threads(self.n_threads, ratings.n_ratings),
-                              self.shuffle, rng, self.n_factors)
-        del values  # the block layout holds its own reordered copy
+    def _train(self, ratings, validation, n_epochs, stop_early, seed, runner=None):
+        """Run epochs up to ``n_epochs``; returns the fitted arrays, the history and sigma.
+
+        ``runner`` holds the factors and runs epochs (see _Runner); by default one in this
+        process, by ``schedule``.
+        """
+        if runner is None:
+            kind = _DsgdRunner if self.schedule == "dsgd" else _EpochRunner
+            runner = kind(self, ratings, seed)
         reg = self.regularization
         reg_b = reg if self.bias_regularization is None else self.bias_regularization
-        history, best, best_state, waited = [], np.inf, None, 0
-        for epoch in range(1, n_epochs + 1):
+        history, best, best_state, waited = list(runner.history), np.inf, None, 0
+        for epoch in range(runner.first_epoch, n_epochs + 1):
             start = time.perf_counter()
             lr = self.learning_rate * self.learning_rate_decay ** (epoch - 1)
-            sse = runner.epoch(P, Q, bu, bi, lr, reg, reg_b, self.biased)
-            train_rmse = sigma * float(np.sqrt(sse / ratings.n_ratings))
-            _check_diverged(epoch, train_rmse, sigma, self.learning_rate)
+            sse = runner.epoch(epoch, lr, reg, reg_b, self.biased)
+            train_rmse = runner.sigma * float(np.sqrt(sse / runner.n_ratings))
+            _check_diverged(epoch, train_rmse, runner.sigma, self.learning_rate)
             row = {"epoch": epoch, "train_rmse": train_rmse, "val_rmse": None,
                    "seconds": time.perf_counter() - start}
             if validation is not None:
-                row["val_rmse"] = _rmse(validation, P, Q, bu, bi, mu, sigma, runner.n_threads)
+                row["val_rmse"] = _rmse(validation, *runner.factors(), runner.mu,
+                                        runner.sigma, runner.n_threads)
                 if row["val_rmse"] < best:
                     best, waited = row["val_rmse"], 0
                     if stop_early:
-                        best_state = (P.copy(), Q.copy(), bu.copy(), bi.copy())
+                        best_state = tuple(a.copy() for a in runner.factors())
                 else:
                     waited += 1
             history.append(row)
+            runner.epoch_done(epoch, history)
             self._report(row)
             if stop_early and waited >= self.patience:
                 break
-        del runner
-        if best_state is not None:
-            P, Q, bu, bi = best_state
+        P, Q, bu, bi = best_state if best_state is not None else runner.factors()
+        mu, sigma = runner.mu, runner.sigma
+        del runner  # the block layout goes now; at 100M ratings memory counts
         return _unscaled(P, Q, bu, bi, mu, sigma, self.biased), history, sigma
 
     def _fold_in_regularization(self, n_ratings):
@@ -233,8 +291,27 @@ def _merged_seen(seen, new: Ratings):
     return both
 
 
-class _EpochRunner:
-    """One epoch of SGD.
+class _Runner:
+    """Runs the epochs of one fit and holds its factors, on standardised ratings.
+
+    ``epoch(epoch, lr, reg, reg_b, biased)`` returns the epoch's sum of squared errors;
+    ``factors()`` gives (P, Q, bu, bi) (the live arrays, in this process);
+    ``epoch_done(epoch, history)`` follows each epoch (a cluster run checkpoints there).
+    A run resumed from a checkpoint starts at ``first_epoch`` with its ``history``.
+    """
+
+    first_epoch, history = 1, ()
+    mu: float
+    sigma: float
+    n_ratings: int
+    n_threads: int
+
+    def epoch_done(self, epoch: int, history: list) -> None:
+        pass
+
+
+class _EpochRunner(_Runner):
+    """One epoch of SGD, by the "blocks" schedule.
 
     With ``shuffle`` (the default) ratings are cut into a grid of blocks once, and each
     epoch visits the blocks in a fresh random schedule in which concurrent blocks share no
@@ -243,25 +320,74 @@ class _EpochRunner:
     ratings in their given order.
     """
 
-    def __init__(self, ratings, values, n_threads, shuffle, rng, n_factors):
-        self.n_threads, self.shuffle, self.rng = n_threads, shuffle, rng
-        if shuffle:
+    def __init__(self, model, ratings, seed):
+        rng = np.random.default_rng(seed)
+        dtype = np.dtype(model.dtype)
+        self.mu, self.sigma = standardisation(ratings.values, model.biased)
+        self.n_ratings = ratings.n_ratings
+        values = ratings.values.astype(dtype)  # one copy: at 100M ratings memory counts
+        values -= self.mu
+        values /= self.sigma
+        k, scale = model.n_factors, model.init_scale
+        self.P = _initial_factors(rng, ratings.n_users, k, scale, dtype)
+        self.Q = _initial_factors(rng, ratings.n_items, k, scale, dtype)
+        self.bu, self.bi = np.zeros(ratings.n_users, dtype), np.zeros(ratings.n_items, dtype)
+        self.n_threads = resolve_threads(model.n_threads, ratings.n_ratings)
+        self.shuffle, self.rng = model.shuffle, rng
+        if self.shuffle:
             self.layout = kernels.make_block_layout(
                 ratings.users, ratings.items, values, ratings.n_users, ratings.n_items,
-                n_threads, int(rng.integers(2**63)), n_factors=n_factors)
+                self.n_threads, int(rng.integers(2**63)), n_factors=k)
         else:
             self.users, self.items, self.values = ratings.users, ratings.items, values
             self.order = np.arange(ratings.n_ratings, dtype=np.int64)
 
-    def epoch(self, P, Q, bu, bi, lr, reg, reg_b, biased) -> float:
+    def epoch(self, epoch, lr, reg, reg_b, biased) -> float:
         if self.shuffle:
-            return kernels.sgd_epoch_blocks(self.layout, P, Q, bu, bi, 0.0, lr, reg, reg_b,
-                                            biased, int(self.rng.integers(2**63)),
-                                            self.n_threads)
-        return kernels.sgd_epoch(self.users, self.items, self.values, self.order, P, Q, bu,
-                                 bi, 0.0, lr, reg, reg_b, biased)
+            return kernels.sgd_epoch_blocks(self.layout, self.P, self.Q, self.bu, self.bi,
+                                            0.0, lr, reg, reg_b, biased,
+                                            int(self.rng.integers(2**63)), self.n_threads)
+        return kernels.sgd_epoch(self.users, self.items, self.values, self.order, self.P,
+                                 self.Q, self.bu, self.bi, 0.0, lr, reg, reg_b, biased)
+
+    def factors(self):
+        return self.P, self.Q, self.bu, self.bi
 
 
+class _DsgdRunner(_Runner):
+    """The "dsgd" schedule in this process: the plan's blocks (latentrec.distributed.plan),
+    stratum after stratum, each stratum's blocks on ``n_threads`` threads. A cluster runs
+    the same blocks through the same kernel (kernels.dsgd.run_blocks), only spread out."""
+
+    def __init__(self, model, ratings, seed):
+        stats = Stats.of(ratings.users, ratings.items, ratings.values, ratings.n_users,
+                         ratings.n_items)
+        self.plan = plan = Plan.make(stats, n_blocks=model.n_blocks, seed=seed,
+                                     biased=model.biased, n_factors=model.n_factors,
+                                     init_scale=model.init_scale, dtype=model.dtype)
+        self.mu, self.sigma, self.n_ratings = plan.mu, plan.sigma, plan.n_ratings
+        self.n_threads = resolve_threads(model.n_threads, ratings.n_ratings)
+        rows, cols = plan.orient(ratings.users, ratings.items)
+        with num_threads(self.n_threads):
+            self.layout = plan.layout(rows, cols, plan.standardise(ratings.values), 0,
+                                      plan.n_blocks, parallel=True)
+        g = plan.n_blocks
+        self.R, self.br = map(np.concatenate, zip(*(plan.initial("rows", s) for s in range(g))))
+        self.C, self.bc = map(np.concatenate, zip(*(plan.initial("cols", s) for s in range(g))))
+
+    def epoch(self, epoch, lr, reg, reg_b, biased) -> float:
+        rows, cols, values, ptr = self.layout
+        step = self.plan.step(lr, reg, reg_b, biased)
+        sse = np.zeros(ptr.shape[0] - 1)
+        with block_pool(self.n_threads) as pool:
+            for stratum in self.plan.schedule(epoch):
+                items = [(rows, cols, values, ptr[b], ptr[b + 1], self.R, self.C, self.br,
+                          self.bc) for b in stratum]
+                sse[stratum] = run_blocks(items, step, pool)
+        return float(sse.sum())
+
+    def factors(self):
+        return self.plan.to_user_item(self.R, self.C, self.br, self.bc)
 
 
 def _rmse(ratings, P, Q, bu, bi, mu, sigma, threads) -> float:
