@@ -38,6 +38,73 @@ def register(cls: type) -> type:
     return cls
 
 
+# archives: what a model file and a DSGD checkpoint (distributed/checkpoint.py) share ------
+#: What reading a damaged or foreign archive can raise (CRC errors come as BadZipFile).
+ARCHIVE_ERRORS = (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError)
+
+
+def write_archive(path, arrays: dict, meta: dict) -> None:
+    """Write ``arrays`` and the JSON ``meta`` as an ``.npz`` archive, atomically (temporary
+    file, fsync, rename); ``meta`` gains "arrays": each array's dtype, shape and SHA-256."""
+    meta = {**meta, "arrays": {k: {"dtype": v.dtype.str, "shape": list(v.shape),
+                                   "sha256": digest(v)} for k, v in arrays.items()}}
+    members = {**arrays, _META: np.frombuffer(json.dumps(meta).encode("utf-8"), np.uint8)}
+    atomic_write(path, lambda f: np.savez(f, **members))
+
+
+def digest(a: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
+
+
+def read_archive_meta(npz, format_name: str, what: str, fail) -> dict:
+    """The JSON metadata of the archive open as ``npz``, if it is a ``format_name`` file
+    whose declared arrays are exactly its members. ``fail(reason)`` makes the error to
+    raise; ``what`` names the kind of file in it."""
+    names = set(npz.files)
+    if _META not in names:
+        raise fail(f"no metadata: not a {what}")
+    try:
+        meta = json.loads(npz[_META].tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise fail(f"metadata is not valid JSON ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("format") != format_name:
+        raise fail(f"not a {what}")
+    if not isinstance(meta.get("format_version"), int):
+        raise fail("metadata has no format version")
+    return meta
+
+
+def check_members(meta: dict, npz, fail) -> None:
+    """``fail`` unless the arrays ``meta`` declares are exactly the archive's members."""
+    if not isinstance(meta.get("arrays"), dict):
+        raise fail("metadata lacks 'arrays'")
+    declared, names = set(meta["arrays"]), set(npz.files) - {_META}
+    if declared != names:
+        odd = min(names ^ declared)
+        raise fail(f"array {odd!r} is in the file but not in its metadata, or the other way "
+                   "round")
+
+
+def read_array(npz, name: str, spec: dict, fail) -> np.ndarray:
+    """Member ``name``, checked against ``spec`` (dtype, shape, SHA-256); never unpickles."""
+    try:
+        a = npz[name]
+    except ValueError as exc:
+        if "pickle" in str(exc):
+            raise fail(f"array {name!r} holds pickled objects, which latentrec never "
+                       "writes; refusing to load it") from None
+        raise
+    if not isinstance(spec, dict):
+        raise fail(f"metadata of array {name!r} is not an object")
+    if a.dtype.str != spec.get("dtype") or list(a.shape) != spec.get("shape"):
+        raise fail(f"array {name!r} has dtype {a.dtype.str} and shape {list(a.shape)}, but "
+                   f"the metadata says {spec.get('dtype')} and {spec.get('shape')}")
+    if digest(a) != spec.get("sha256"):
+        raise fail(f"array {name!r} does not match its checksum: the file is corrupted or "
+                   "was altered")
+    return a
+
+
 # saving ---------------------------------------------------------------------------------
 def save_model(model, path) -> None:
     """Write ``model`` to ``path`` atomically (temporary file, fsync, rename)."""
@@ -51,25 +118,17 @@ def save_model(model, path) -> None:
         "seen_indices": model.seen_.indices.astype(np.int32),
     }
     arrays.update({_EXTRA + k: v for k, v in model._extra_arrays().items()})
-    meta = {
+    write_archive(path, arrays, {
         "format": FORMAT_NAME, "format_version": FORMAT_VERSION,
         "library_version": __version__, "class": type(model).__name__,
         "params": _jsonable_params(model.get_params()),
         "global_mean": model.global_mean_, "rating_range": list(model.rating_range_),
         "history": model.history_,
-        "arrays": {k: {"dtype": v.dtype.str, "shape": list(v.shape), "sha256": _digest(v)}
-                   for k, v in arrays.items()},
-    }
-    arrays[_META] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
-    atomic_write(path, lambda f: np.savez(f, **arrays))
+    })
 
 
 def _ids_array(id_map: IdMap) -> np.ndarray:
     return id_map.ids if id_map.kind == "int" else id_map.ids.astype(str)
-
-
-def _digest(a: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
 
 
 def _jsonable_params(params: dict) -> dict:
@@ -93,65 +152,36 @@ def load_model(path):
         raise ModelFileError(path, "no such file")
     if not zipfile.is_zipfile(path):
         raise ModelFileError(path, "not a latentrec model file (not an .npz archive)")
+
+    def fail(reason):
+        return ModelFileError(path, reason)
+
     try:
         with np.load(path, allow_pickle=False) as npz:
-            names = set(npz.files)
-            meta = _read_meta(path, npz, names)
-            arrays = {name: _read_array(path, npz, name, spec)
+            meta = _read_meta(npz, fail)
+            arrays = {name: read_array(npz, name, spec, fail)
                       for name, spec in meta["arrays"].items()}
     except ModelFileError:
         raise
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as exc:
+    except ARCHIVE_ERRORS as exc:
         raise ModelFileError(path, f"not a readable latentrec model file ({exc})") from None
     return _build(path, meta, arrays)
 
 
-def _read_meta(path, npz, names) -> dict:
-    if _META not in names:
-        raise ModelFileError(path, "no metadata: not a latentrec model file")
-    try:
-        meta = json.loads(npz[_META].tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelFileError(path, f"metadata is not valid JSON ({exc})") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
-        raise ModelFileError(path, "not a latentrec model file")
-    version = meta.get("format_version")
-    if not isinstance(version, int):
-        raise ModelFileError(path, "metadata has no format version")
+def _read_meta(npz, fail) -> dict:
+    meta = read_archive_meta(npz, FORMAT_NAME, "latentrec model file", fail)
+    version = meta["format_version"]
     if version > FORMAT_VERSION:
-        raise ModelFileError(path, f"written by a newer latentrec (file format {version}, "
-                                   f"this version reads up to {FORMAT_VERSION}); upgrade "
-                                   "latentrec to load it")
+        raise fail(f"written by a newer latentrec (file format {version}, this version "
+                   f"reads up to {FORMAT_VERSION}); upgrade latentrec to load it")
     for key in ("class", "params", "arrays", "global_mean", "rating_range", "history"):
         if key not in meta:
-            raise ModelFileError(path, f"metadata lacks {key!r}")
-    declared = set(meta["arrays"])
-    missing = [k for k in _CORE_ARRAYS if k not in declared]
+            raise fail(f"metadata lacks {key!r}")
+    check_members(meta, npz, fail)
+    missing = [k for k in _CORE_ARRAYS if k not in meta["arrays"]]
     if missing:
-        raise ModelFileError(path, f"array {missing[0]!r} is missing")
-    if declared | {_META} != names:
-        odd = sorted((names - {_META}) ^ declared)[0]
-        raise ModelFileError(path, f"array {odd!r} is in the file but not in its metadata, "
-                                   "or the other way round")
+        raise fail(f"array {missing[0]!r} is missing")
     return meta
-
-
-def _read_array(path, npz, name, spec) -> np.ndarray:
-    try:
-        a = npz[name]
-    except ValueError as exc:
-        if "pickle" in str(exc):
-            raise ModelFileError(path, f"array {name!r} holds pickled objects, which latentrec "
-                                       "never writes; refusing to load it") from None
-        raise
-    if a.dtype.str != spec.get("dtype") or list(a.shape) != spec.get("shape"):
-        raise ModelFileError(path, f"array {name!r} has dtype {a.dtype.str} and shape "
-                                   f"{list(a.shape)}, but the metadata says "
-                                   f"{spec.get('dtype')} and {spec.get('shape')}")
-    if _digest(a) != spec.get("sha256"):
-        raise ModelFileError(path, f"array {name!r} does not match its checksum: the file is "
-                                   "corrupted or was altered")
-    return a
 
 
 def _build(path, meta, arrays):

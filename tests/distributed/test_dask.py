@@ -2,13 +2,16 @@
 
 import os
 import signal
+import threading
 import time
+from collections import Counter
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from latentrec import Ratings, SGDMatrixFactorization
+import latentrec
+from latentrec import DataError, Ratings, SGDMatrixFactorization
 from latentrec.data import holdout, synthetic
 
 distributed = pytest.importorskip("distributed")
@@ -44,24 +47,73 @@ def assert_same_model(a, b):
     assert a.user_map_ == b.user_map_ and a.item_map_ == b.item_map_
     for name in FACTORS:
         assert np.array_equal(getattr(a, name), getattr(b, name)), name
+    assert a.global_mean_ == b.global_mean_ and a.rating_std_ == b.rating_std_
+    assert a.rating_range_ == b.rating_range_
+    assert a.seen_.shape == b.seen_.shape and (a.seen_ != b.seen_).nnz == 0
+    assert np.array_equal(a.seen_.indptr, b.seen_.indptr)
+    assert np.array_equal(a.seen_.indices, b.seen_.indices)
     assert [h["train_rmse"] for h in a.history_] == [h["train_rmse"] for h in b.history_]
 
 
-def kill_a_worker(client):
-    """SIGKILL one worker process (its nanny starts a new one) and wait until it is gone."""
+def kill_a_worker(client, address=None, timeout=30):
+    """SIGKILL a worker process (its nanny starts a new one) and wait until it is gone."""
     pids = client.run(os.getpid)
-    victim = min(pids)
+    victim = address or min(pids)
     os.kill(pids[victim], signal.SIGKILL)
+    deadline = time.monotonic() + timeout
     while victim in client.scheduler_info()["workers"]:
+        assert time.monotonic() < deadline, f"worker {victim} still there after {timeout} s"
         time.sleep(0.05)
 
 
-def test_cluster_gives_the_one_process_model_bit_for_bit(client, ratings):
+@pytest.fixture
+def slow_rounds(client):
+    """Each sub-epoch task on the current workers sleeps 0.3 s first (a worker started
+    later runs at full speed), so a test can kill a worker while one is running."""
+    def patch(seconds):
+        from latentrec.kernels import dsgd
+
+        fast = dsgd.__dict__.setdefault("_fast_run_blocks", dsgd.run_blocks)
+        dsgd.run_blocks = fast if seconds is None else (
+            lambda *a, **k: (time.sleep(seconds), fast(*a, **k))[1])
+
+    client.run(patch, 0.3)
+    yield
+    client.run(patch, None)
+
+
+def kill_while_running(client, prefix, timeout=30):
+    """A started thread that SIGKILLs the worker processing a task whose key starts with
+    ``prefix`` as soon as there is one; its list gets that worker's address."""
+    pids, killed = client.run(os.getpid), []
+
+    def watch():
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not killed:
+            for address, keys in client.processing().items():
+                if any(str(k).startswith(prefix) for k in keys):
+                    os.kill(pids[address], signal.SIGKILL)
+                    killed.append(address)
+                    return
+            time.sleep(0.01)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread, killed
+
+
+@pytest.mark.parametrize("shape", ["more users", "more items"])
+def test_cluster_gives_the_one_process_model_bit_for_bit(client, ratings, shape, tmp_path):
+    if shape == "more items":
+        ratings = synthetic(150, 400, 6000, rank=4, random_state=1)
     kw = {"n_factors": 4, "n_epochs": 2, "random_state": 3}  # n_blocks: the default, 20
     model = SGDMatrixFactorization(**kw)
     assert model.fit(ratings, engine=DaskEngine(client)) is model
     assert_same_model(model, one_process(ratings, **kw))
     assert model.schedule == "blocks"  # the engine ran "dsgd"; the parameter is untouched
+    assert model.schedule_ == "dsgd" and model.history_[0]["schedule"] == "dsgd"
+    model.save(tmp_path / "m.npz")
+    assert latentrec.load(tmp_path / "m.npz").schedule_ == "dsgd"
 
 
 def test_held_out_rmse_within_one_percent_of_the_default_schedule(client, ratings):
@@ -114,23 +166,25 @@ def test_parquet_is_read_by_the_workers(client, parquet, given, monkeypatch):
 
 
 @pytest.mark.parametrize("every", [None, 1])
-def test_a_worker_killed_mid_fit_is_survived(client, parquet, every, tmp_path):
+def test_a_worker_killed_in_a_sub_epoch_is_survived(client, parquet, every, tmp_path,
+                                                    slow_rounds):
     folder, same = parquet
     kw = {"n_factors": 4, "n_epochs": 3, "n_blocks": 4, "random_state": 2}
-    killed = []
-
-    def kill_after_epoch_1(row):
-        if row["epoch"] == 1:
-            kill_a_worker(client)
-            killed.append(True)
-
     engine = DaskEngine(client, columns=COLUMNS, timeout=120,
                         checkpoint=None if every is None else tmp_path / "ck.npz",
                         checkpoint_every=every or 1)
-    model = SGDMatrixFactorization(**kw).fit(str(folder), engine=engine,
-                                             callback=kill_after_epoch_1)
+    thread, killed = kill_while_running(client, "dsgd-round-2-")
+    with distributed.get_task_stream(client) as stream:
+        model = SGDMatrixFactorization(**kw).fit(str(folder), engine=engine)
+    thread.join()
     assert killed and len(model.history_) == 3
     assert_same_model(model, one_process(same, **kw))
+    runs = Counter(t["key"] for t in stream.data if str(t["key"]).startswith("dsgd-round-1-"))
+    assert len(runs) == 4 * 2  # 4 sub-epochs x 2 groups
+    if every == 1:  # the rebuild started from the checkpoint of epoch 1
+        assert set(runs.values()) == {1}
+    else:  # from the start: the lost group's sub-epochs of epoch 1 ran again
+        assert max(runs.values()) == 2
 
 
 def test_losing_data_sent_from_this_process_stops_the_fit_naming_the_epoch(client, ratings):
@@ -177,8 +231,41 @@ def test_a_checkpoint_of_another_fit_is_refused(client, ratings, tmp_path):
 def test_bad_cluster_input_is_a_data_error(client, tmp_path):
     pd.DataFrame({"user": [1, 2], "item": [1, 1], "score": [3.0, 4.0]}).to_parquet(
         tmp_path / "r.parquet")
-    with pytest.raises(ValueError, match="no rating column 'rating'"):
+    with pytest.raises(DataError, match="no rating column 'rating'"):
         SGDMatrixFactorization(n_epochs=1).fit(str(tmp_path / "r.parquet"),
                                                engine=DaskEngine(client))
-    with pytest.raises(ValueError, match="must be a Ratings, a pandas or dask DataFrame"):
+    with pytest.raises(DataError, match="must be a Ratings, a pandas or dask DataFrame"):
         SGDMatrixFactorization(n_epochs=1).fit(42, engine=DaskEngine(client))
+    pd.DataFrame({"user": [1, 2], "item": [1, 1], "rating": [3.0, 1e39]}).to_parquet(
+        tmp_path / "huge.parquet")
+    with pytest.raises(DataError, match="rating is not a finite number"):
+        SGDMatrixFactorization(n_epochs=1).fit(str(tmp_path / "huge.parquet"),
+                                               engine=DaskEngine(client))
+
+
+def test_resume_refuses_other_settings_and_damaged_checkpoints(client, ratings, tmp_path):
+    path = tmp_path / "ck.npz"
+    kw = {"n_factors": 4, "n_blocks": 4}
+    SGDMatrixFactorization(n_epochs=2, random_state=7, **kw).fit(
+        ratings, engine=DaskEngine(client, checkpoint=path))
+    resume = DaskEngine(client, checkpoint=path, resume=True)
+    epochs = []
+
+    def fit(**more):
+        SGDMatrixFactorization(**{"n_epochs": 3, "random_state": 7, **kw, **more}).fit(
+            ratings, engine=resume, callback=epochs.append)
+
+    with pytest.raises(CheckpointError, match=r"seed \(drawn from random_state\) is \d+ there"):
+        fit(random_state=8)
+    with pytest.raises(CheckpointError, match="holds epoch 2, past n_epochs=1"):
+        fit(n_epochs=1)
+    blob = bytearray(path.read_bytes())
+    blob[len(blob) // 2] ^= 0xFF  # inside some stripe's factors
+    path.write_bytes(bytes(blob))
+    with pytest.raises(CheckpointError, match="ck.npz: .*(checksum|CRC|not a readable)"):
+        fit()
+    with pytest.raises(CheckpointError, match="folder .*missing.* does not exist"):
+        SGDMatrixFactorization(n_epochs=1, **kw).fit(
+            ratings, engine=DaskEngine(client, checkpoint=tmp_path / "missing" / "ck.npz"),
+            callback=epochs.append)
+    assert epochs == []  # all refused before training

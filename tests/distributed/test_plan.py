@@ -150,3 +150,99 @@ def test_checkpoints_round_trip_and_refuse_other_fits(tmp_path):
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
     with pytest.raises(CheckpointError, match="not a readable DSGD checkpoint"):
         checkpoint.read_meta(tmp_path / "junk.npz")
+
+
+def _checkpoint_of(plan, path, **meta_changes):
+    """A checkpoint of ``plan``'s initial factors (epoch 1)."""
+    g = range(plan.n_blocks)
+    checkpoint.save(path, epoch=1, fingerprint={"seed": plan.seed}, history=[],
+                    rows={s: plan.initial("rows", s) for s in g},
+                    cols={t: plan.initial("cols", t) for t in g})
+
+
+def test_a_damaged_checkpoint_is_a_checkpoint_error_before_training(tmp_path):
+    users, items, values = _ratings(40, 30, 300)
+    plan = _plan(users, items, values, 40, 30)
+    path = tmp_path / "ck.npz"
+    _checkpoint_of(plan, path)
+    meta = checkpoint.read_meta(path)
+    checkpoint.verify(path, meta, plan)  # intact: passes
+    blob = bytearray(path.read_bytes())
+    at = blob.index(plan.initial("rows", 2).factors.tobytes()[:16]) + 5
+    blob[at] ^= 0xFF
+    path.write_bytes(bytes(blob))
+    with pytest.raises(CheckpointError, match="ck.npz: .*(checksum|CRC)"):
+        checkpoint.verify(path, meta, plan)
+    with pytest.raises(CheckpointError, match="(checksum|CRC)"):
+        checkpoint.read_stripe(path, 1, "rows", 2)
+    other = _plan(users, items, values, 40, 30, g=5)
+    _checkpoint_of(plan, path)
+    with pytest.raises(CheckpointError, match=r"'rows.0.factors' has dtype and shape "
+                                              r"\['<f4', \[11, 3\]\], but this fit needs"):
+        checkpoint.verify(path, meta, other)
+    wider = Plan.make(_stats(users, items, values, 40, 30), n_blocks=4, seed=5, biased=True,
+                      n_factors=6, init_scale=0.1, dtype="float32")
+    with pytest.raises(CheckpointError, match=r"this fit needs \['<f4', \[11, 6\]\]"):
+        checkpoint.verify(path, checkpoint.read_meta(path), wider)
+
+
+@pytest.mark.parametrize("drop", ["fingerprint", "epoch", "history"])
+def test_checkpoint_metadata_lacking_a_key_is_a_checkpoint_error(tmp_path, drop):
+    from latentrec.persistence import write_archive
+
+    meta = {"format": checkpoint.FORMAT_NAME, "format_version": checkpoint.FORMAT_VERSION,
+            "epoch": 1, "fingerprint": {}, "history": []}
+    del meta[drop]
+    write_archive(tmp_path / "ck.npz", {}, meta)
+    with pytest.raises(CheckpointError, match=f"metadata lacks '{drop}'"):
+        checkpoint.read_meta(tmp_path / "ck.npz")
+    np.save(tmp_path / "plain.npy", np.zeros(3))
+    with pytest.raises(CheckpointError, match="not an .npz archive"):
+        checkpoint.read_meta(tmp_path / "plain.npy")
+
+
+def test_cluster_ratings_are_checked_as_read_ratings_checks_them(tmp_path):
+    import decimal
+
+    import pandas as pd
+
+    from latentrec import DataError, read_ratings
+    from latentrec.distributed import tasks
+
+    columns = ("user", "item", "rating")
+    huge = pd.DataFrame({"user": [1, 2], "item": [1, 1], "rating": [3.0, 1e39]})
+    huge.to_parquet(tmp_path / "huge.parquet")
+    with pytest.raises(DataError, match="rating is not a finite number") as local:
+        read_ratings(tmp_path / "huge.parquet")
+    with pytest.raises(DataError, match="rating is not a finite number") as cluster:
+        tasks.summarize(huge, columns)
+    assert local.value.reason.endswith(cluster.value.reason)  # read_ratings adds the row
+    assert cluster.value.value == 1e39 and cluster.value.column == "rating"
+    exact = pd.DataFrame({"user": [1, 2], "item": [1, 1],
+                          "rating": [decimal.Decimal("3.5"), decimal.Decimal(4)]})
+    assert tasks.summarize(exact, columns).high == 4.0
+    with pytest.raises(DataError, match="ratings must be numbers"):
+        tasks.summarize(exact.assign(rating=[True, False]), columns)
+
+
+def test_only_a_lost_worker_gets_the_lost_worker_hint():
+    pytest.importorskip("distributed")
+    from concurrent.futures import CancelledError
+
+    from distributed.scheduler import KilledWorker
+
+    from latentrec.distributed.engine import _lost_worker
+
+    assert _lost_worker(KilledWorker("k", "w", 3)) and _lost_worker(CancelledError())
+    assert not _lost_worker(TimeoutError()) and not _lost_worker(ValueError("bad"))
+
+
+def test_an_engine_refuses_shuffle_false_as_schedule_dsgd_does():
+    pytest.importorskip("distributed")
+    from latentrec import SGDMatrixFactorization
+    from latentrec.distributed import DaskEngine
+
+    for model in (SGDMatrixFactorization(n_epochs=1, shuffle=False),
+                  SGDMatrixFactorization(n_epochs=1, shuffle=False, schedule="dsgd")):
+        with pytest.raises(ParameterError, match="shuffle=False .* cannot follow it"):
+            model.fit(None, engine=DaskEngine())

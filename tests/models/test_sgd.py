@@ -234,8 +234,23 @@ def test_dsgd_model_saves_and_loads(small_ratings, tmp_path):
     m = fit(small_ratings, n_factors=3, n_epochs=3, schedule="dsgd", n_blocks=3)
     m.save(tmp_path / "m.npz")
     back = latentrec.load(tmp_path / "m.npz")
-    assert back.schedule == "dsgd" and back.n_blocks == 3
+    assert back.schedule == "dsgd" and back.n_blocks == 3 and back.schedule_ == "dsgd"
     assert np.array_equal(back.user_factors_, m.user_factors_)
+
+
+def test_the_dsgd_grid_defaults_to_the_shared_constant_and_blocks_ignores_it(small_ratings):
+    from latentrec.kernels.blocks import GRID_TARGET
+
+    assert SGDMatrixFactorization().n_blocks == GRID_TARGET
+    a = fit(small_ratings, n_factors=3, n_epochs=2, n_blocks=2)
+    b = fit(small_ratings, n_factors=3, n_epochs=2, n_blocks=7)
+    assert np.array_equal(a.user_factors_, b.user_factors_) and a.schedule_ == "blocks"
+
+
+def test_blocks_and_dsgd_standardise_with_the_same_exact_moments(small_ratings):
+    a = fit(small_ratings, n_factors=3, n_epochs=1)
+    b = fit(small_ratings, n_factors=3, n_epochs=1, schedule="dsgd")
+    assert a.global_mean_ == b.global_mean_ and a.rating_std_ == b.rating_std_
 
 
 def test_engine_needs_integer_epochs_and_no_validation(small_ratings):

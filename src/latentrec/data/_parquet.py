@@ -124,21 +124,34 @@ def _parquet_ids(job, column, pos, side):
 
 
 def _parquet_values(job, column, pos):
+    def error(reason, row=None, value=None):
+        return job.error(reason, line=job.locate(row), column=pos, value=value)
+
+    return rating_values(column, error)
+
+
+def rating_values(column, error) -> np.ndarray:
+    """float32 ratings of a pyarrow (chunked) array, checked as ``read_ratings`` checks them:
+    numbers (integers, floats or decimals), none missing, each finite *as float32* (1e39
+    is not). ``error(reason, row=None, value=None)`` makes the DataError to raise, ``row``
+    being the 0-based position. A cluster fit checks its partitions with this too."""
     import pyarrow as pa
 
     t = column.type
     if not (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)):
-        raise job.error(f"ratings must be numbers, but the column has type {t}", column=pos)
+        raise error(f"ratings must be numbers, but the column has type {t}")
     if column.null_count:
-        raise job.error("missing rating", line=job.locate(_first_null(column)), column=pos)
+        raise error("missing rating", _first_null(column))
+    if isinstance(column, pa.Array):
+        column = pa.chunked_array([column])
     v = _text.column_numpy(column if not pa.types.is_decimal(t) else column.cast(pa.float64()),
-                     np.float64)
-    out = v.astype(np.float32)
+                           np.float64)
+    with np.errstate(over="ignore"):  # too large for float32: inf, refused just below
+        out = v.astype(np.float32)
     bad = np.flatnonzero(~np.isfinite(out))
     if bad.size:
         k = int(bad[0])
-        raise job.error("rating is not a finite number", line=job.locate(k), column=pos,
-                        value=v[k].item())
+        raise error("rating is not a finite number", k, v[k].item())
     return out
 
 

@@ -1,33 +1,44 @@
 """Checkpoints of a DSGD fit: the factors after an epoch, as one file.
 
-Like a saved model (persistence.py), a checkpoint is a NumPy ``.npz`` archive written
-atomically (temporary file, fsync, rename): one member per stripe and side, in standardised
-units, plus member ``__meta__``, UTF-8 JSON holding the epoch, the history so far, what the
-fit must match to continue from it (plan, hyperparameters, id maps), and every array's dtype,
-shape and SHA-256. Reading never unpickles. Each worker reads only its own stripes.
+A checkpoint is an archive like a saved model (persistence.py writes and checks both): a
+NumPy ``.npz`` file written atomically (temporary file, fsync, rename), one member per
+stripe and side, in standardised units, plus member ``__meta__``, UTF-8 JSON holding the
+epoch, the history so far, what the fit must match to continue from it (plan,
+hyperparameters, id maps), and every array's dtype, shape and SHA-256. Reading never
+unpickles, and whatever is wrong with the file is a CheckpointError naming it.
 
     save(path, *, epoch, fingerprint, history, rows, cols)    rows/cols: {stripe: Stripe}
     read_meta(path) -> dict
     check(meta, fingerprint, path)     CheckpointError naming the first difference
-    read_stripe(path, epoch, side, s) -> Stripe
+    verify(path, meta, plan)           CheckpointError unless every array is the plan's
+                                       and matches its checksum
+    read_stripe(path, epoch, side, s) -> Stripe        (on a worker: its own stripes)
 """
 
 from __future__ import annotations
 
-import json
 import zipfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
-from .._files import atomic_write
-from ..persistence import _digest
+from ..persistence import (
+    ARCHIVE_ERRORS,
+    check_members,
+    read_archive_meta,
+    read_array,
+    write_archive,
+)
 from .errors import CheckpointError
-from .plan import Stripe
+from .plan import Plan, Stripe
 
 FORMAT_NAME = "latentrec-dsgd-checkpoint"
 FORMAT_VERSION = 1
-_META = "__meta__"
+#: Metadata keys and the JSON type each must have.
+_KEYS = {"epoch": int, "fingerprint": dict, "history": list, "arrays": dict}
+#: How check() names a fingerprint key whose origin is not obvious.
+_LABELS = {"seed": "seed (drawn from random_state)"}
 
 
 def save(path, *, epoch: int, fingerprint: dict, history: list, rows: dict, cols: dict):
@@ -36,29 +47,17 @@ def save(path, *, epoch: int, fingerprint: dict, history: list, rows: dict, cols
     arrays = {}
     for side, stripes in (("rows", rows), ("cols", cols)):
         for s, stripe in stripes.items():
-            arrays[f"{side}.{s}.factors"] = stripe.factors
-            arrays[f"{side}.{s}.bias"] = stripe.bias
-    meta = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "library_version": __version__,
-            "epoch": int(epoch), "fingerprint": fingerprint, "history": history,
-            "arrays": {k: {"dtype": v.dtype.str, "shape": list(v.shape), "sha256": _digest(v)}
-                       for k, v in arrays.items()}}
-    arrays[_META] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
-    atomic_write(path, lambda f: np.savez(f, **arrays))
+            arrays[_name(side, s, "factors")] = stripe.factors
+            arrays[_name(side, s, "bias")] = stripe.bias
+    write_archive(path, arrays, {
+        "format": FORMAT_NAME, "format_version": FORMAT_VERSION,
+        "library_version": __version__, "epoch": int(epoch), "fingerprint": fingerprint,
+        "history": history})
 
 
 def read_meta(path) -> dict:
-    path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            meta = json.loads(npz[_META].tobytes().decode("utf-8"))
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{path}: not a readable DSGD checkpoint ({exc})") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
-        raise CheckpointError(f"{path}: not a latentrec DSGD checkpoint")
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(f"{path}: checkpoint format {meta.get('format_version')!r}; "
-                              f"this latentrec reads format {FORMAT_VERSION}")
-    return meta
+    with _open(path) as (npz, fail):
+        return _meta(npz, fail)
 
 
 def check(meta: dict, fingerprint: dict, path) -> None:
@@ -67,21 +66,80 @@ def check(meta: dict, fingerprint: dict, path) -> None:
     for key, ours in fingerprint.items():
         if theirs.get(key) != ours:
             raise CheckpointError(
-                f"{path} was written for another fit: {key} is {theirs.get(key)!r} there and "
-                f"{ours!r} here; fit with the same data and settings, or without resume")
+                f"{path} was written for another fit: {_LABELS.get(key, key)} is "
+                f"{theirs.get(key)!r} there and {ours!r} here; fit with the same data and "
+                "settings, or without resume")
+
+
+def verify(path, meta: dict, plan: Plan) -> None:
+    """CheckpointError unless ``path`` holds every stripe of ``plan`` in its dtype and
+    shapes, each matching its checksum: a damaged file fails here, before training, rather
+    than in a worker epochs later. Reads one array at a time."""
+    with _open(path) as (npz, fail):
+        for name, (dtype, shape) in _expected(plan).items():
+            spec = meta["arrays"].get(name)
+            if spec is None:
+                raise fail(f"array {name!r} is missing")
+            got = [spec.get("dtype"), spec.get("shape")] if isinstance(spec, dict) else None
+            if got != [dtype, shape]:
+                raise fail(f"array {name!r} has dtype and shape {got}, but this fit needs "
+                           f"{[dtype, shape]}: the checkpoint is of another fit")
+            read_array(npz, name, spec, fail)
 
 
 def read_stripe(path, epoch: int, side: str, s: int) -> Stripe:
-    meta = read_meta(path)
-    if meta["epoch"] != epoch:
-        raise CheckpointError(f"{path} now holds epoch {meta['epoch']}, not epoch {epoch}: "
-                              "it was overwritten while this fit still needed it")
-    with np.load(path, allow_pickle=False) as npz:
-        parts = []
-        for what in ("factors", "bias"):
-            name = f"{side}.{s}.{what}"
-            a = npz[name]
-            if _digest(a) != meta["arrays"][name]["sha256"]:
-                raise CheckpointError(f"{path}: array {name!r} does not match its checksum")
-            parts.append(a)
-    return Stripe(*parts)
+    with _open(path) as (npz, fail):
+        meta = _meta(npz, fail)
+        if meta["epoch"] != epoch:
+            raise CheckpointError(f"{path} now holds epoch {meta['epoch']}, not epoch "
+                                  f"{epoch}: it was overwritten while this fit still needed it")
+        names = [_name(side, s, what) for what in ("factors", "bias")]
+        if any(n not in meta["arrays"] for n in names):
+            raise fail(f"array {names[0]!r} or {names[1]!r} is missing")
+        return Stripe(*(read_array(npz, n, meta["arrays"][n], fail) for n in names))
+
+
+def _name(side: str, s: int, what: str) -> str:
+    return f"{side}.{s}.{what}"
+
+
+def _expected(plan: Plan) -> dict:
+    """name -> (dtype str, shape) of every array a checkpoint of ``plan`` holds."""
+    dtype, out = np.dtype(plan.dtype).str, {}
+    for side, bounds in (("rows", plan.row_bounds), ("cols", plan.col_bounds)):
+        for s in range(plan.n_blocks):
+            n = int(bounds[s + 1] - bounds[s])
+            out[_name(side, s, "factors")] = (dtype, [n, plan.n_factors])
+            out[_name(side, s, "bias")] = (dtype, [n])
+    return out
+
+
+@contextmanager
+def _open(path):
+    """(npz, fail) of the checkpoint at ``path``; any read error is a CheckpointError."""
+    path = Path(path)
+
+    def fail(reason):
+        return CheckpointError(f"{path}: {reason}")
+
+    if not zipfile.is_zipfile(path):  # np.load would take a .npy file, or unpickle
+        raise fail("not a readable DSGD checkpoint (no such file, or not an .npz archive)")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            yield npz, fail
+    except CheckpointError:
+        raise
+    except ARCHIVE_ERRORS as exc:
+        raise fail(f"not a readable DSGD checkpoint ({exc})") from None
+
+
+def _meta(npz, fail) -> dict:
+    meta = read_archive_meta(npz, FORMAT_NAME, "latentrec DSGD checkpoint", fail)
+    if meta["format_version"] != FORMAT_VERSION:
+        raise fail(f"checkpoint format {meta['format_version']!r}; this latentrec reads "
+                   f"format {FORMAT_VERSION}")
+    for key, kind in _KEYS.items():
+        if not isinstance(meta.get(key), kind):
+            raise fail(f"metadata lacks {key!r} (or it is not a {kind.__name__})")
+    check_members(meta, npz, fail)
+    return meta

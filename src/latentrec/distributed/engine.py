@@ -17,7 +17,10 @@ How a fit runs (the plan, plan.py, fixes every number in it):
    from storage, factors by running the sub-epochs again from the start of the fit or
    from the last checkpoint (each checkpoint roots the factors in its file, which cuts that
    lineage). The same bits come out. What cannot be rebuilt stops the fit with
-   ClusterError, naming the epoch.
+   ClusterError, naming the epoch. A group stays where its blocks were rebuilt (on a
+   survivor) for the rest of the fit: a worker that joins later gets none.
+5. Resuming checks the checkpoint against this fit (seed, n_epochs, plan, settings, every
+   array's checksum) before any training, and the checkpoint's folder at the start.
 
 Nothing imports dask before a DaskEngine is made.
 """
@@ -33,7 +36,7 @@ import numpy as np
 
 from ..errors import LatentrecError, ParameterError
 from . import checkpoint, tasks
-from .errors import ClusterError
+from .errors import CheckpointError, ClusterError
 from .plan import Plan
 
 _INSTALL = 'pip install "latentrec[dask]"'
@@ -66,8 +69,10 @@ class DaskEngine:
     checkpoint_every : epochs between checkpoints.
     resume : continue from ``checkpoint`` when that file exists (it must come from a fit
         of the same data and settings); start afresh when it does not.
-    timeout : seconds an epoch may take before the fit stops with ClusterError (None: no
-        limit).
+    timeout : seconds that each wait on the cluster may take before the fit stops with
+        ClusterError (None: no limit): building the rating blocks, each epoch, and each
+        gathering of the factors (a checkpoint, the end of the fit). Reading and
+        summarising the input is not limited.
     """
 
     def __init__(self, client=None, *, columns=("user", "item", "rating"), checkpoint=None,
@@ -131,9 +136,9 @@ class _Run:
 
         self.engine, self.client, self.source = engine, client, None
         self.first_epoch, self.history, self.last_checkpoint = 1, [], None
-        ck = self._checkpoint_meta()
+        ck = self._checkpoint_meta(model)
         if ck is not None:
-            seed = ck["fingerprint"]["seed"]
+            seed = self._resume_seed(ck, model, seed)
         with self._failing("while reading the ratings"):
             self.source = open_source(client, data, engine.columns)
         self.plan = plan = Plan.make(self.source.stats, n_blocks=model.n_blocks, seed=seed,
@@ -145,6 +150,7 @@ class _Run:
                             "ids_sha256": _ids_digest(self.source)}
         if ck is not None:
             checkpoint.check(ck, self.fingerprint, engine.checkpoint)
+            checkpoint.verify(engine.checkpoint, ck, plan)
         self._place()
         self.token = uuid.uuid4().hex[:8]
         self.blocks = self._build_blocks()
@@ -152,14 +158,40 @@ class _Run:
             self.first_epoch, self.history = ck["epoch"] + 1, ck["history"]
             self._root(ck["epoch"])
         else:
-            self.held = [self._submit(tasks.start, plan, self.stripes[k], self._first_cols(k),
+            self.held = [self._submit(tasks.start, plan, self.stripes[k], self.stripes[k],
                                       group=k) for k in range(self.n_groups)]
-            self.holder = [t % self.n_groups for t in range(plan.n_blocks)]
+            self.holder = list(self.group_of)
 
     # -- setting up ------------------------------------------------------------------------
-    def _checkpoint_meta(self):
+    def _checkpoint_meta(self, model):
+        """The checkpoint's metadata when resuming from one; None otherwise. Checks first
+        that the checkpoint's folder exists, so a bad path fails now, not after epoch 1."""
         path = self.engine.checkpoint
-        return checkpoint.read_meta(path) if self.engine.resume and os.path.exists(path) else None
+        if path is None:
+            return None
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):
+            raise CheckpointError(f"checkpoint {os.fspath(path)!r}: folder {folder!r} does "
+                                  "not exist")
+        if os.path.isdir(path):
+            raise CheckpointError(f"checkpoint {os.fspath(path)!r} is a folder, not a file")
+        if not (self.engine.resume and os.path.exists(path)):
+            return None
+        meta = checkpoint.read_meta(path)
+        if meta["epoch"] > model.n_epochs:
+            raise CheckpointError(f"{path} holds epoch {meta['epoch']}, past n_epochs="
+                                  f"{model.n_epochs}: fit with n_epochs >= {meta['epoch']}, "
+                                  "or without resume")
+        return meta
+
+    def _resume_seed(self, meta, model, seed) -> int:
+        """The checkpoint's seed when random_state is None; else ours, which must match."""
+        theirs = meta["fingerprint"].get("seed")
+        if not isinstance(theirs, int):
+            raise CheckpointError(f"{self.engine.checkpoint}: metadata lacks the fit's seed")
+        seed = theirs if model.random_state is None else seed
+        checkpoint.check(meta, {"seed": seed}, self.engine.checkpoint)
+        return seed
 
     def _place(self):
         """Groups of row stripes, one per worker, and the worker each starts on."""
@@ -172,9 +204,6 @@ class _Run:
         self.group_of = [s % n for s in range(self.plan.n_blocks)]
         self.homes = addresses[:n]
         self.threads = [workers[a]["nthreads"] for a in self.homes]
-
-    def _first_cols(self, k):
-        return [t for t in range(self.plan.n_blocks) if t % self.n_groups == k]
 
     def _build_blocks(self) -> list:
         plan = self.plan
@@ -254,10 +283,10 @@ class _Run:
         """Factors read back from the checkpoint of ``epoch``: a rebuild starts there."""
         path = os.path.abspath(self.engine.checkpoint)
         self.held = [self._submit(tasks.resume, path, epoch, self.plan, self.stripes[k],
-                                  self._first_cols(k), group=k,
+                                  self.stripes[k], group=k,
                                   key=f"dsgd-resume-{epoch}-{k}-{self.token}")
                      for k in range(self.n_groups)]
-        self.holder = [t % self.n_groups for t in range(self.plan.n_blocks)]
+        self.holder = list(self.group_of)  # each group starts with its own column stripes
 
     # -- results ---------------------------------------------------------------------------
     def factors(self):
@@ -302,7 +331,7 @@ class _Run:
     def _failure(self, when, exc) -> str:
         what = " ".join(str(exc).split()) or "no message"
         text = f"training on the cluster failed {when}: {type(exc).__name__}: {what}."
-        if self.source is not None and self.source.loss_hint:
+        if self.source is not None and self.source.loss_hint and _lost_worker(exc):
             text += " " + self.source.loss_hint
         if self.last_checkpoint is not None:
             text += (f" The factors of epoch {self.last_checkpoint} are in "
@@ -311,6 +340,16 @@ class _Run:
         elif self.engine.checkpoint is None:
             text += " Pass DaskEngine(checkpoint=...) to be able to resume a failed fit."
         return text
+
+
+def _lost_worker(exc) -> bool:
+    """Whether ``exc`` says a worker (and what it held) was lost, rather than, say, a
+    timeout or a task that failed."""
+    from concurrent.futures import CancelledError
+
+    from distributed.scheduler import KilledWorker
+
+    return isinstance(exc, (KilledWorker, CancelledError))
 
 
 def _ids_digest(source) -> str:

@@ -66,6 +66,27 @@ class Stats:
         return int(self.user_counts.sum())
 
 
+def exact_moments(bins: np.ndarray, n: int, biased: bool) -> tuple[float, float]:
+    """(shift, scale) to train on, as models/_scaled.standardisation defines them (the mean
+    and spread; 0 and the root mean square when not biased), but exact: computed from the
+    ratings' moment bins (kernels.dsgd.moment_bins) and rounded once, so they do not
+    depend on the ratings' order or partitioning."""
+    s, q = dsgd.exact_sums(bins)
+    mean, mean_sq = Fraction(s, n << 149), Fraction(q, n << 298)
+    sigma = math.sqrt(float(mean_sq - mean * mean if biased else mean_sq))
+    return (float(mean) if biased else 0.0), (sigma if sigma > 0 else 1.0)
+
+
+def standardised(values, mu: float, sigma: float, dtype, *, copy=True) -> np.ndarray:
+    """(values - mu) / sigma in ``dtype``, one element at a time (so the order of the
+    ratings does not matter): a new array, or with ``copy=False`` ``values`` itself when
+    it has that dtype (at 100M ratings every copy counts)."""
+    v = np.asarray(values).astype(dtype, copy=copy)
+    v -= mu
+    v /= sigma
+    return v
+
+
 @dataclass(frozen=True, eq=False)
 class Plan:
     """See the module docstring; make one with :meth:`make`."""
@@ -89,17 +110,13 @@ class Plan:
         n = stats.n
         if n == 0:
             raise DataError("cannot fit on an empty rating table")
-        s, q = dsgd.exact_sums(stats.bins)
-        mean, mean_sq = Fraction(s, n << 149), Fraction(q, n << 298)
-        var = mean_sq - mean * mean if biased else mean_sq
-        sigma = math.sqrt(float(var))
+        mu, sigma = exact_moments(stats.bins, n, biased)
         items_stay = stats.item_counts.shape[0] > stats.user_counts.shape[0]
         rows, cols = ((stats.item_counts, stats.user_counts) if items_stay
                       else (stats.user_counts, stats.item_counts))
         g = int(n_blocks)
         return cls(g, stats.user_counts.shape[0], stats.item_counts.shape[0], n, items_stay,
-                   _balanced_bounds(rows, g), _balanced_bounds(cols, g),
-                   float(mean) if biased else 0.0, sigma if sigma > 0 else 1.0, int(seed),
+                   _balanced_bounds(rows, g), _balanced_bounds(cols, g), mu, sigma, int(seed),
                    int(n_factors), float(init_scale), str(dtype))
 
     # -- sides -----------------------------------------------------------------------------
@@ -151,11 +168,7 @@ class Plan:
 
     # -- arithmetic ------------------------------------------------------------------------
     def standardise(self, values) -> np.ndarray:
-        """(values - mu) / sigma in dtype, one element at a time (order does not matter)."""
-        v = np.asarray(values).astype(self.dtype)
-        v -= self.mu
-        v /= self.sigma
-        return v
+        return standardised(values, self.mu, self.sigma, self.dtype)
 
     def step(self, lr, reg, reg_b, biased) -> tuple:
         """The scalar arguments of kernels.dsgd.sgd_block after the factors."""

@@ -24,6 +24,7 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from ..data.idmap import IdMap
 from ..data.ratings import Ratings
@@ -50,10 +51,7 @@ def open_source(client, data, columns):
         import dask.dataframe as dd
 
         if isinstance(data, dd.DataFrame):
-            for role, name in zip(("user", "item", "rating"), columns):
-                if name not in data.columns:
-                    raise DataError(f"no {role} column {name!r}; columns are "
-                                    f"{list(data.columns)}")
+            tasks.check_columns(columns, data.columns)
             return ClusterSource(client, data[list(columns)], columns)
     raise DataError("ratings for a cluster fit must be a Ratings, a pandas or dask DataFrame, "
                     f"or a path or glob of Parquet files; got {type(data).__name__}")
@@ -61,13 +59,16 @@ def open_source(client, data, columns):
 
 class TrainedOn(NamedTuple):
     """What Recommender._set_fitted reads from a Ratings, gathered without the ratings: the
-    id maps, who rated what, and (as ``values``) the lowest and highest rating."""
+    id maps and (as ``values``) the lowest and highest rating; who rated what comes
+    built, as ``seen`` (users and items, the pairs _set_fitted would build it from, are
+    empty)."""
 
     user_map: IdMap
     item_map: IdMap
-    users: np.ndarray
-    items: np.ndarray
     values: np.ndarray
+    seen: sp.csr_matrix
+    users: np.ndarray = np.empty(0, np.int32)
+    items: np.ndarray = np.empty(0, np.int32)
 
     @property
     def n_users(self) -> int:
@@ -129,8 +130,27 @@ class ClusterSource:
                 for s in range(plan.n_blocks)]
 
     def trained_on(self, blocks, plan):
-        found = self.client.gather([self.client.submit(tasks.pattern, blocks[s], plan, s)
-                                    for s in range(plan.n_blocks)])
-        users, items = (np.concatenate([f[k] for f in found]) for k in range(2))
-        return TrainedOn(self.user_map, self.item_map, users, items,
-                         np.array([self.stats.low, self.stats.high], np.float32))
+        seen = _seen(self.client, blocks, plan)
+        return TrainedOn(self.user_map, self.item_map,
+                         np.array([self.stats.low, self.stats.high], np.float32), seen)
+
+
+def _seen(client, blocks, plan) -> sp.csr_matrix:
+    """users x items CSR of who rated what, from each row stripe's CSR built on its worker:
+    stripes come one at a time into preallocated arrays, so this process holds 4 bytes a
+    rating (plus 1 for the int8 ones), never the (user, item) pairs."""
+    futures = [client.submit(tasks.seen_rows, blocks[s], plan, s) for s in range(plan.n_blocks)]
+    indptr = np.zeros(int(plan.row_bounds[-1]) + 1, np.int64)
+    indices = np.empty(plan.n_ratings, np.int32)
+    for s, future in enumerate(futures):
+        ptr, idx = future.result()
+        lo = int(plan.row_bounds[s])
+        indptr[lo + 1:lo + ptr.shape[0]] = ptr[1:] + indptr[lo]
+        indices[indptr[lo]:indptr[lo] + idx.shape[0]] = idx
+        futures[s] = None  # the worker may free it now
+    n_rows, n_cols = int(plan.row_bounds[-1]), int(plan.col_bounds[-1])
+    seen = sp.csr_matrix((np.ones(plan.n_ratings, np.int8), indices, indptr),
+                         shape=(n_rows, n_cols))
+    seen = seen.T.tocsr() if plan.items_stay else seen  # rows are items: transpose
+    seen.sort_indices()
+    return seen

@@ -10,7 +10,7 @@ Reading (a dask DataFrame's partitions, raw ids):
     encode_split(part, summary, plan, columns) -> [(rows, cols, values)] * n_blocks
 Blocks and the model's pattern:
     build_row(plan, s, *pieces) -> BlockRow   row stripe s's blocks, local indices
-    pattern(row, plan, s) -> (users, items)   global indices of the stripe's ratings
+    seen_rows(row, plan, s) -> (indptr, indices)   the stripe's rated columns, CSR
 Training (a group is the set of row stripes one worker keeps):
     start(plan, row_stripes, col_stripes) / resume(path, epoch, ...) -> Held
     sgd_round(blocks, held, incoming, work, step, n_threads) -> Held   one sub-epoch
@@ -24,12 +24,14 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
+from ..data._parquet import rating_values
 from ..data.idmap import _normalize_id_column
 from ..errors import DataError
 from ..kernels import dsgd
 from . import checkpoint
-from .plan import Plan
+from .plan import Plan, standardised
 
 
 class BlockRow(NamedTuple):
@@ -91,15 +93,28 @@ def _union(ids, counts, side):
 def encode_split(part: pd.DataFrame, summary: Summary, plan: Plan, columns) -> list:
     """The partition's ratings with ids mapped to indices, cut by row stripe."""
     users, items, values = _raw(part, columns)
-    return plan.split(np.searchsorted(summary.user_ids, users).astype(np.int32),
-                      np.searchsorted(summary.item_ids, items).astype(np.int32), values)
+    return plan.split(_positions(summary.user_ids, users), _positions(summary.item_ids, items),
+                      values)
+
+
+def _positions(sorted_ids: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """int32 positions of ``ids`` in ``sorted_ids`` (all there): a binary search for
+    integers, a hash lookup for strings (a binary search over str objects is slow)."""
+    if sorted_ids.dtype == object:
+        return pd.Index(sorted_ids).get_indexer(ids).astype(np.int32)
+    return np.searchsorted(sorted_ids, ids).astype(np.int32)
+
+
+def check_columns(columns, present) -> None:
+    """DataError unless the (user, item, rating) ``columns`` are all ``present``."""
+    for role, name in zip(("user", "item", "rating"), columns):
+        if name not in present:
+            raise DataError(f"no {role} column {name!r}; columns are {list(present)}")
 
 
 def _raw(part: pd.DataFrame, columns):
     """(user ids, item ids, float32 ratings) of a partition, checked as read_ratings does."""
-    for role, name in zip(("user", "item", "rating"), columns):
-        if name not in part.columns:
-            raise DataError(f"no {role} column {name!r}; columns are {list(part.columns)}")
+    check_columns(columns, part.columns)
     user, item, rating = columns
     return _ids(part[user], "user"), _ids(part[item], "item"), _ratings(part[rating])
 
@@ -121,31 +136,46 @@ def _ids(col: pd.Series, side: str) -> np.ndarray:
 
 
 def _ratings(col: pd.Series) -> np.ndarray:
-    if not (pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col)):
-        raise DataError(f"ratings must be numbers, but the column has type {col.dtype}")
-    if col.isna().any():
-        raise DataError("missing rating")
-    v = col.to_numpy(np.float64)
-    if not np.isfinite(v).all():
-        raise DataError("rating is not a finite number", value=float(v[~np.isfinite(v)][0]))
-    return v.astype(np.float32)
+    """float32 ratings, checked by the function read_ratings uses on Parquet files."""
+    import pyarrow as pa
+
+    def error(reason, row=None, value=None):
+        return DataError(reason, column=col.name, value=value)
+
+    try:
+        arrow = pa.array(col, from_pandas=True)  # NaN reads as missing, as in read_ratings
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise DataError(f"ratings must be numbers, but the column has type {col.dtype} "
+                        f"({exc})", column=col.name) from None
+    return rating_values(arrow, error)
 
 
 # -- blocks ------------------------------------------------------------------------------
 def build_row(plan: Plan, s: int, *pieces) -> BlockRow:
     """Row stripe s's blocks from its pieces (any order: the layout is canonical)."""
     rows, cols, values = (np.concatenate([p[k] for p in pieces]) for k in range(3))
-    rows, cols, values, ptr = plan.layout(rows, cols, plan.standardise(values), s, s + 1)
+    values = standardised(values, plan.mu, plan.sigma, plan.dtype, copy=False)  # our own
+    rows, cols, values, ptr = plan.layout(rows, cols, values, s, s + 1)
     rows -= np.int32(plan.row_bounds[s])
-    cols -= np.repeat(plan.col_bounds[:-1], np.diff(ptr)).astype(np.int32)
+    cols -= _col_starts(plan, ptr)
     return BlockRow(rows, cols, values, ptr)
 
 
-def pattern(row: BlockRow, plan: Plan, s: int):
-    """(users, items) int32 global indices of row stripe s's ratings."""
-    rows = row.rows + np.int32(plan.row_bounds[s])
-    cols = row.cols + np.repeat(plan.col_bounds[:-1], np.diff(row.ptr)).astype(np.int32)
-    return plan.orient(rows, cols)  # orient is its own inverse
+def seen_rows(row: BlockRow, plan: Plan, s: int):
+    """Row stripe s's rated columns as CSR: (indptr int64, local rows; indices int32,
+    global columns, sorted in each row). Only these 4 bytes a rating go to the client."""
+    n_rows = int(plan.row_bounds[s + 1] - plan.row_bounds[s])
+    cols = row.cols + _col_starts(plan, row.ptr)
+    n_cols = plan.n_users if plan.items_stay else plan.n_items
+    m = sp.csr_matrix((np.ones(cols.size, np.int8), (row.rows, cols)), shape=(n_rows, n_cols))
+    m.sort_indices()
+    return m.indptr.astype(np.int64), m.indices.astype(np.int32, copy=False)
+
+
+def _col_starts(plan: Plan, ptr) -> np.ndarray:
+    """int32, per rating of a row stripe's blocks: the first column of its block's column
+    stripe (int32 throughout: an int64 temporary would be 8 bytes a rating)."""
+    return np.repeat(plan.col_bounds[:-1].astype(np.int32), np.diff(ptr))
 
 
 # -- training ----------------------------------------------------------------------------

@@ -91,7 +91,7 @@ def make_block_layout(users, items, values, n_users, n_items, n_threads=1, seed=
     ib = _balanced_bounds(np.bincount(items, minlength=n_items), g)
     u_stripe = np.repeat(np.arange(g, dtype=np.int32), np.diff(ub))
     i_stripe = np.repeat(np.arange(g, dtype=np.int32), np.diff(ib))
-    block_ptr = _count_blocks(users, items, u_stripe, i_stripe, g)
+    block_ptr = _count_blocks(users, items, u_stripe, i_stripe, g, g)
     out_u, out_i, out_v = np.empty_like(users), np.empty_like(items), np.empty_like(values)
     _scatter(users, items, values, u_stripe, i_stripe, g, block_ptr, out_u, out_i, out_v)
     del u_stripe, i_stripe
@@ -116,7 +116,7 @@ def thread_plan(schedule: np.ndarray, block_sizes: np.ndarray, n_threads: int):
     Returns (schedule regrouped, split int64 (rounds, n_threads + 1)).
     """
     t = max(1, int(n_threads))
-    rounds, width = schedule.shape
+    rounds = schedule.shape[0]
     out = np.empty_like(schedule)
     split = np.zeros((rounds, t + 1), np.int64)
     for r in range(rounds):
@@ -148,20 +148,25 @@ def _balanced_bounds(counts: np.ndarray, g: int) -> np.ndarray:
 
 
 @njit(cache=True)
-def _count_blocks(users, items, u_stripe, i_stripe, g):
-    ptr = np.zeros(g * g + 1, np.int64)
+def _count_blocks(users, items, u_stripe, i_stripe, g_rows, g_cols, row0=0):
+    """block_ptr of a g_rows x g_cols grid: rating j is in row stripe
+    u_stripe[users[j] - row0] (``row0``: the first row of the grid, when it holds only
+    some row stripes, as kernels/dsgd.py lays out) and column stripe i_stripe[items[j]]."""
+    ptr = np.zeros(g_rows * g_cols + 1, np.int64)
     for j in range(users.shape[0]):
-        ptr[u_stripe[users[j]] * g + i_stripe[items[j]] + 1] += 1
-    for b in range(g * g):
+        ptr[u_stripe[users[j] - row0] * g_cols + i_stripe[items[j]] + 1] += 1
+    for b in range(g_rows * g_cols):
         ptr[b + 1] += ptr[b]
     return ptr
 
 
 @njit(cache=True)
-def _scatter(users, items, values, u_stripe, i_stripe, g, ptr, out_u, out_i, out_v):
+def _scatter(users, items, values, u_stripe, i_stripe, g_cols, ptr, out_u, out_i, out_v,
+             row0=0):
+    """Each rating into its block's next free place (the grid of _count_blocks)."""
     pos = ptr[:-1].copy()
     for j in range(users.shape[0]):
-        b = u_stripe[users[j]] * g + i_stripe[items[j]]
+        b = u_stripe[users[j] - row0] * g_cols + i_stripe[items[j]]
         p = pos[b]
         pos[b] = p + 1
         out_u[p] = users[j]

@@ -34,6 +34,7 @@ from contextlib import nullcontext
 import numpy as np
 from numba import njit, prange
 
+from .blocks import _count_blocks, _scatter
 from .sgd import _sgd_ratings
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -93,33 +94,12 @@ def layout_blocks(rows, cols, values, row_bounds, col_bounds, seeds, *, parallel
                              f"[{int(idx.min())}, {int(idx.max())}]")
     row_stripe = np.repeat(np.arange(g_rows, dtype=np.int32), np.diff(row_bounds))
     col_stripe = np.repeat(np.arange(g_cols, dtype=np.int32), np.diff(col_bounds))
-    ptr = _count(rows, cols, row_stripe, col_stripe, row_bounds[0], g_rows, g_cols)
+    ptr = _count_blocks(rows, cols, row_stripe, col_stripe, g_rows, g_cols, row_bounds[0])
     out = (np.empty_like(rows), np.empty_like(cols), np.empty_like(values))
-    _scatter(rows, cols, values, row_stripe, col_stripe, row_bounds[0], g_cols, ptr, *out)
+    _scatter(rows, cols, values, row_stripe, col_stripe, g_cols, ptr, *out, row_bounds[0])
     canonical = _canonical_parallel if parallel else _canonical_serial
     repeats = canonical(*out, ptr, seeds, col_bounds[-1])
     return out + (ptr, int(repeats))
-
-
-@njit(cache=True)
-def _count(rows, cols, row_stripe, col_stripe, row0, g_rows, g_cols):
-    ptr = np.zeros(g_rows * g_cols + 1, np.int64)
-    for j in range(rows.shape[0]):
-        ptr[row_stripe[rows[j] - row0] * g_cols + col_stripe[cols[j]] + 1] += 1
-    for b in range(ptr.shape[0] - 1):
-        ptr[b + 1] += ptr[b]
-    return ptr
-
-
-@njit(cache=True)
-def _scatter(rows, cols, values, row_stripe, col_stripe, row0, g_cols, ptr, out_r, out_c,
-             out_v):
-    pos = ptr[:-1].copy()
-    for j in range(rows.shape[0]):
-        b = row_stripe[rows[j] - row0] * g_cols + col_stripe[cols[j]]
-        p = pos[b]
-        pos[b] = p + 1
-        out_r[p], out_c[p], out_v[p] = rows[j], cols[j], values[j]
 
 
 # One block's work is integer-only, so the serial and the parallel driver give the same bits.

@@ -9,14 +9,15 @@ import scipy.sparse as sp
 
 from ..data.ratings import Ratings
 from ..data.split import holdout
-from ..distributed.plan import Plan, Stats
+from ..distributed.plan import Plan, Stats, exact_moments, standardised
 from ..errors import DataError, ParameterError, TrainingDivergedError
 from ..kernels import sgd as kernels
-from ..kernels.dsgd import block_pool, run_blocks
+from ..kernels.blocks import GRID_TARGET
+from ..kernels.dsgd import block_pool, moment_bins, run_blocks
 from ..kernels.threads import num_threads
 from ..persistence import register
 from ._params import Interval, IsNone, Options
-from ._scaled import RatingScaleMixin, standardisation
+from ._scaled import RatingScaleMixin
 from .base import Recommender, _as_ratings
 from .threads import resolve_threads
 
@@ -55,10 +56,11 @@ class SGDMatrixFactorization(RatingScaleMixin, Recommender):
         the set of ratings and the seed only, never on the input order, the thread count or
         the machine count: ``fit(..., engine=DaskEngine(client))`` on a Dask cluster gives
         the same model, bit for bit (see docs/distributed.md).
-    n_blocks : side g of the "dsgd" grid (default 20): users and items are each cut into g
-        stripes of about equal rating counts, and an epoch is g sub-epochs of g blocks that
-        share no user or item. Up to g threads (or cluster workers) work at once. The
-        "blocks" schedule picks its own grid, from the data's size and the thread count.
+    n_blocks : side g of the "dsgd" grid (default 20, ``kernels.blocks.GRID_TARGET``):
+        users and items are each cut into g stripes of about equal rating counts, and an
+        epoch is g sub-epochs of g blocks that share no user or item. Up to g threads (or
+        cluster workers) work at once. **Ignored by schedule="blocks"**, which sizes its
+        own grid from the data and the thread count.
     n_threads : threads for training (None: all cores). Results are bit-for-bit
         repeatable for a seed and thread count (1 and 2 threads give the same model).
     dtype : "float32" (default) or "float64".
@@ -88,7 +90,7 @@ class SGDMatrixFactorization(RatingScaleMixin, Recommender):
                  regularization=0.08, bias_regularization=0.02, biased=True, init_scale=0.1,
                  learning_rate_decay=1.0, shuffle=True, early_stopping="auto", patience=5,
                  validation_fraction=0.1, max_epochs=200, n_threads=None, dtype="float32",
-                 random_state=None, schedule="blocks", n_blocks=20):
+                 random_state=None, schedule="blocks", n_blocks=GRID_TARGET):
         self.n_factors = n_factors
         self.n_epochs = n_epochs
         self.learning_rate = learning_rate
@@ -117,11 +119,12 @@ class SGDMatrixFactorization(RatingScaleMixin, Recommender):
         gives the model ``schedule="dsgd"`` gives in one process, bit for bit. ``ratings``
         may then also be a path or glob of Parquet files, or a dask DataFrame, which the
         workers read. ``n_epochs`` must be an integer, there is no validation data, and
-        ``n_threads`` does not apply (the workers use their own threads).
+        ``n_threads`` does not apply (the workers use their own threads). The fitted
+        ``schedule_`` then says "dsgd", and so does each row of ``history_``.
         """
         if engine is None:
             return super().fit(ratings, validation, callback=callback)
-        self._check_params()
+        self._check_params(schedule="dsgd")
         self._check_engine_use(engine, validation)
         self._callback = callback
         try:
@@ -129,7 +132,11 @@ class SGDMatrixFactorization(RatingScaleMixin, Recommender):
             with engine._sgd_run(self, ratings, seed) as run:
                 state, history, sigma = self._train(None, None, self.n_epochs, False, seed,
                                                     runner=run)
-                self._set_fitted(run.trained_on, history=history, **state)
+                on = run.trained_on
+                self._set_fitted(on, history=[{**h, "schedule": "dsgd"} for h in history],
+                                 **state)
+                if getattr(on, "seen", None) is not None:  # built on the workers
+                    self.seen_ = on.seen
             self.rating_std_ = sigma
         finally:
             self._callback = None
@@ -144,14 +151,25 @@ class SGDMatrixFactorization(RatingScaleMixin, Recommender):
                 "training with an engine takes no validation data: pass an integer n_epochs "
                 f"(got n_epochs={self.n_epochs!r}), no validation= and early_stopping other "
                 f"than True (got {self.early_stopping!r})")
-        if not self.shuffle:
-            raise ParameterError("shuffle=False trains serially in the given order, which a "
-                                 "cluster cannot follow; use shuffle=True with an engine")
+
+    def _check_params(self, schedule=None) -> None:
+        """The constraints, and that the schedule (``schedule`` when an engine imposes
+        one) can follow ``shuffle``."""
+        super()._check_params()
+        if not self.shuffle and (schedule or self.schedule) == "dsgd":
+            raise ParameterError("schedule='dsgd' (which an engine always follows) visits "
+                                 "the ratings in seeded blocks; shuffle=False (the given "
+                                 "order, serially) cannot follow it: use shuffle=True")
+
+    @property
+    def schedule_(self) -> str:
+        """The schedule the fit followed: "dsgd" after a fit with an engine, whatever
+        ``schedule`` says (read from ``history_``, so a loaded model knows it too)."""
+        self._require_fitted()
+        last = self.history_[-1] if self.history_ else {}
+        return last.get("schedule", self.schedule)
 
     def _fit(self, ratings: Ratings, validation: Ratings | None) -> None:
-        if self.schedule == "dsgd" and not self.shuffle:
-            raise ParameterError("schedule='dsgd' visits the ratings in seeded blocks; "
-                                 "shuffle=False (the given order, serially) cannot follow it")
         rng = np.random.default_rng(self.random_state)
         auto = self.n_epochs == "auto"
         stop_early = auto if self.early_stopping == "auto" else self.early_stopping
@@ -323,11 +341,10 @@ class _EpochRunner(_Runner):
     def __init__(self, model, ratings, seed):
         rng = np.random.default_rng(seed)
         dtype = np.dtype(model.dtype)
-        self.mu, self.sigma = standardisation(ratings.values, model.biased)
+        self.mu, self.sigma = exact_moments(moment_bins(ratings.values), ratings.n_ratings,
+                                            model.biased)
         self.n_ratings = ratings.n_ratings
-        values = ratings.values.astype(dtype)  # one copy: at 100M ratings memory counts
-        values -= self.mu
-        values /= self.sigma
+        values = standardised(ratings.values, self.mu, self.sigma, dtype)
         k, scale = model.n_factors, model.init_scale
         self.P = _initial_factors(rng, ratings.n_users, k, scale, dtype)
         self.Q = _initial_factors(rng, ratings.n_items, k, scale, dtype)
