@@ -91,7 +91,9 @@ class ServerProcess:
             stderr=subprocess.STDOUT, text=True, env={**os.environ, **(env or {})})
         self.lines: queue.Queue = queue.Queue()
         self.output: list[str] = []
-        threading.Thread(target=self._drain, daemon=True).start()  # a full pipe would block it
+        # a full pipe would block the server; the thread ends when the output does
+        self._drainer = threading.Thread(target=self._drain, daemon=True)
+        self._drainer.start()
         self.url = self._wait_for_url(timeout)
 
     def _drain(self):
@@ -121,13 +123,18 @@ class ServerProcess:
         self.proc.send_signal(signum)
 
     def stop(self, timeout: float = 15) -> int:
+        """Stop the server; its whole output is in ``text`` afterwards (the exit code)."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
         try:
-            return self.proc.wait(timeout=timeout)
+            code = self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             raise
+        # the process has exited, but its last lines may still be in the pipe
+        self._drainer.join(timeout=timeout)
+        assert not self._drainer.is_alive(), "the server's output did not end"
+        return code
 
 
 @pytest.fixture

@@ -3,6 +3,9 @@ library, ids keep their types, and every bad request gets its status code and a 
 
 from __future__ import annotations
 
+import re
+
+import numpy as np
 import pytest
 
 import latentrec
@@ -127,6 +130,22 @@ def test_page_and_its_files(client):
         assert response.status_code == 200 and kind in response.headers["content-type"]
 
 
+def test_the_docs_load_nothing_from_elsewhere(client):
+    """Swagger UI's script and style come from this server, so /docs works offline."""
+    page = client.get("/docs")
+    assert page.status_code == 200
+    urls = re.findall(r"""(?:src|href|url)\s*[=:]\s*['"]([^'"]+)['"]""", page.text)
+    assert urls and all(u.startswith("/") and not u.startswith("//") for u in urls), urls
+    assert "http://" not in page.text and "https://" not in page.text
+    assert "'/openapi.json'" in page.text
+    for ending, kind in ((".js", "javascript"), (".css", "css")):
+        [url] = [u for u in urls if u.endswith(ending)]
+        response = client.get(url)
+        assert response.status_code == 200 and kind in response.headers["content-type"]
+        assert len(response.content) > 100_000  # the real Swagger UI, not a stub
+    assert client.get("/redoc").status_code == 404  # not offered: it would need a CDN too
+
+
 def test_openapi_documents_every_endpoint(client):
     assert client.get("/docs").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
@@ -173,11 +192,19 @@ def test_unknown_item_in_fold_in_is_404(client):
     "/users/196/recommendations?exclude_seen=perhaps", "/items/50/similar?n=0",
     "/users/196/similar?n=100000", "/users/196/items?n=0", "/items?n=1001",
     "/users?n=0", "/items?q=" + "x" * 101, "/users/" + "9" * 201 + "/similar",
+    "/items?q=%00", "/items?q=star%0Awars", "/users?q=1%7F",
 ])
 def test_bad_query_parameters_are_422(client, url):
     response = client.get(url)
     assert response.status_code == 422, response.text
     assert response.json()["detail"]
+
+
+def test_control_characters_in_a_search_are_422(client):
+    """A NUL once matched every item (numpy's strings drop trailing NULs)."""
+    [error] = client.get("/items?q=%00").json()["detail"]
+    assert error["loc"] == ["query", "q"] and "control characters" in error["msg"]
+    assert client.get("/items?q=star%20wars").json()["total"] == 1  # a space is text
 
 
 @pytest.mark.parametrize("body, fragment", [
@@ -189,6 +216,8 @@ def test_bad_query_parameters_are_422(client, url):
     ({"pairs": [{"user": 196, "item": 50}] * 1001}, "at most 1000"),
     ({"pairs": [{"user": "", "item": 50}]}, "at least 1 character"),
     ({"pairs": [{"user": 196, "item": 50}], "clip": "sometimes"}, "valid boolean"),
+    ({"pairs": [{"user": 196, "item": 50}], "clip": "yes"}, "valid boolean"),
+    ({"pairs": [{"user": 196, "item": 50}], "clip": 1}, "valid boolean"),
 ])
 def test_invalid_predict_bodies_are_422(client, body, fragment):
     response = client.post("/predict", json=body)
@@ -197,6 +226,13 @@ def test_invalid_predict_bodies_are_422(client, body, fragment):
 
 
 @pytest.mark.parametrize("body, fragment", [
+    ({"ratings": [{"item": 50, "rating": 5}], "n": True}, "valid integer"),
+    ({"ratings": [{"item": 50, "rating": 5}], "n": "5"}, "valid integer"),
+    ({"ratings": [{"item": 50, "rating": 5}], "n": 5.5}, "valid integer"),
+    ({"ratings": [{"item": 50, "rating": 5}], "exclude_seen": "off"}, "valid boolean"),
+    ({"ratings": [{"item": 50, "rating": 5}], "exclude_seen": 0}, "valid boolean"),
+    ({"ratings": [{"item": 50, "rating": True}]}, "valid number"),
+    ({"ratings": [{"item": 50, "rating": "5"}]}, "valid number"),
     ({"ratings": []}, "at least 1"),
     ({"ratings": [{"item": 50, "rating": "five"}]}, "valid number"),
     ({"ratings": [{"item": 50, "rating": None}]}, "valid number"),
@@ -209,6 +245,59 @@ def test_invalid_fold_in_bodies_are_422(client, body, fragment):
     response = client.post("/recommendations", json=body)
     assert response.status_code == 422
     assert fragment in str(response.json()["detail"])
+
+
+def test_integer_ratings_are_numbers(client, model):
+    """Strict bodies still take a JSON integer where a rating (a float) is expected."""
+    as_int = client.post("/recommendations", json={"ratings": [{"item": 50, "rating": 5}]})
+    as_float = client.post("/recommendations", json={"ratings": [{"item": 50, "rating": 5.0}]})
+    assert as_int.status_code == 200 and as_int.json() == as_float.json()
+
+
+@pytest.mark.parametrize("rating", [100, 5.5, 0.999, -1, 1e39, -1e300])
+def test_ratings_outside_the_models_range_are_422(client, model, rating, monkeypatch):
+    def fail(*args, **kwargs):
+        raise AssertionError("the model was called")
+
+    monkeypatch.setattr(type(model), "fold_in", fail)
+    body = {"ratings": [{"item": 172, "rating": 4}, {"item": 50, "rating": rating}]}
+    response = client.post("/recommendations", json=body)
+    assert response.status_code == 422
+    assert response.json()["detail"] == [{
+        "loc": ["body", "ratings", 1, "rating"], "type": "value_error",
+        "msg": f"rating {rating:g} is outside the model's rating range, 1 to 5"}]
+
+
+def test_the_ends_of_the_range_are_ratings(client):
+    body = {"ratings": [{"item": 50, "rating": 1}, {"item": 172, "rating": 5.0}]}
+    assert client.post("/recommendations", json=body).status_code == 200
+
+
+def test_the_range_allows_float32_rounding(make_client, tmp_path):
+    """Ratings are stored as float32: the range of a model trained on 0.1 to 0.7 is
+    0.10000000149 to 0.69999998808, and the 0.1 and 0.7 a client sends are in it."""
+    values = np.array([0.1, 0.3, 0.7, 0.5, 0.2, 0.6], dtype=np.float32)
+    ratings = Ratings.from_arrays([1, 1, 2, 2, 3, 3], [1, 2, 2, 3, 1, 3], values)
+    path = tmp_path / "tenths.npz"
+    SGDMatrixFactorization(n_factors=2, n_epochs=3, random_state=0).fit(ratings).save(path)
+    client = make_client(path)
+    ends = {"ratings": [{"item": 1, "rating": 0.1}, {"item": 2, "rating": 0.7}]}
+    assert client.post("/recommendations", json=ends).status_code == 200
+    below = {"ratings": [{"item": 1, "rating": 0.0999}]}
+    assert client.post("/recommendations", json=below).status_code == 422
+
+
+def test_non_finite_scores_are_left_out(client, model, monkeypatch):
+    """Never a null score (a page calls score.toFixed), even if a model produced one."""
+    def broken(self, user, n=10, exclude_seen=True):
+        return np.array([50, 172, 181]), np.array([4.5, np.nan, np.inf], dtype=np.float32)
+
+    monkeypatch.setattr(type(model), "recommend", broken)
+    for response in (client.get("/users/196/recommendations"),
+                     client.post("/recommendations", json={"ratings": [{"item": 1,
+                                                                         "rating": 4}]})):
+        assert response.status_code == 200
+        assert [(e["item"], e["score"]) for e in response.json()["items"]] == [(50, 4.5)]
 
 
 @pytest.mark.parametrize("content", [
@@ -229,11 +318,36 @@ def test_malformed_json_never_reaches_the_model(client, model, content, monkeypa
 
 
 def test_a_model_without_factors_cannot_find_similar_items(make_client, baseline_file):
+    """The model's own refusal is a 422 shaped like every other 422: a list."""
     client = make_client(baseline_file)
     response = client.get("/items/50/similar")
     assert response.status_code == 422
-    assert "no latent factors" in response.json()["detail"]
+    [error] = response.json()["detail"]
+    assert error["loc"] == [] and error["type"] == "model_error"
+    assert "no latent factors" in error["msg"]
     assert client.get("/users/196/recommendations").status_code == 200
+
+
+def test_every_422_detail_is_a_list_of_loc_msg_type(client, make_client, baseline_file):
+    answers = [client.get("/users/196/recommendations?n=0"),
+               client.post("/recommendations", json={"ratings": [{"item": 50, "rating": 9}]}),
+               client.post("/recommendations", content=b"[" * 20_000,
+                           headers={"Content-Type": "application/json"}),
+               make_client(baseline_file).get("/users/196/similar")]
+    for response in answers:
+        assert response.status_code == 422, response.text
+        for error in response.json()["detail"]:
+            assert set(error) == {"loc", "msg", "type"} and isinstance(error["loc"], list)
+
+
+def test_json_nested_too_deeply_is_422_like_other_bad_json(client):
+    """json.loads fails with RecursionError, which FastAPI alone answers with a bare 400."""
+    response = client.post("/recommendations", content=b"[" * 20_000,
+                           headers={"Content-Type": "application/json"})
+    assert response.status_code == 422
+    assert response.json()["detail"] == [{"loc": ["body"], "msg": "JSON decode error: "
+                                          "nested too deeply", "type": "json_invalid"}]
+    assert client.get("/no/such/page").json() == {"detail": "Not Found"}  # others unchanged
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -280,6 +394,42 @@ def test_item_titles_from_a_file_or_a_mapping(make_client, model_file, tmp_path,
     assert body["title"].startswith("A Space Film")
     assert body["items"][0]["item"] == 172 and body["items"][0]["title"].startswith("Its Sequel")
     assert client.get("/items?q=sequel").json()["items"][0]["item"] == 172
+
+
+@pytest.fixture
+def slashed_client(make_client, tmp_path):
+    """A model whose string ids hold "/" (and a space), as ids may in any data."""
+    users = ["a/b", "a/b", "c", "c", " d ", " d "]
+    items = ["x/1", "y", "y", "z/2/3", "x/1", "z/2/3"]
+    ratings = Ratings.from_arrays(np.array(users, dtype=object), np.array(items, dtype=object),
+                                  np.array([5, 3, 4, 2, 1, 4], np.float32))
+    path = tmp_path / "slashed.npz"
+    SGDMatrixFactorization(n_factors=2, n_epochs=3, random_state=0).fit(ratings).save(path)
+    return make_client(path)
+
+
+@pytest.mark.parametrize("url, key, expected", [
+    ("/users/a%2Fb/recommendations", "user", "a/b"),
+    ("/users/a%2Fb/items", "user", "a/b"),
+    ("/users/a%2Fb/similar", "user", "a/b"),
+    ("/users/%20d%20/recommendations", "user", " d "),
+    ("/items/x%2F1/similar", "item", "x/1"),
+    ("/items/z%2F2%2F3/similar", "item", "z/2/3"),
+])
+def test_ids_with_a_slash_reach_their_route(slashed_client, url, key, expected):
+    response = slashed_client.get(url)
+    assert response.status_code == 200, response.text
+    assert response.json()[key] == expected
+
+
+@pytest.mark.parametrize("url, message", [
+    ("/users/a%2Fc/recommendations", "unknown user id 'a/c'"),
+    ("/items/x%2F2/similar", "unknown item id 'x/2'"),
+    ("/users/d/items", "unknown user id 'd'"),  # " d " is not "d"
+])
+def test_unknown_ids_with_a_slash_get_the_projects_404(slashed_client, url, message):
+    response = slashed_client.get(url)
+    assert (response.status_code, response.json()) == (404, {"detail": message})
 
 
 def test_string_ids_stay_strings(make_client, small_ratings: Ratings, tmp_path):

@@ -8,14 +8,17 @@ screenshot of the page at the end.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import uvicorn
 
+from latentrec import Ratings, SGDMatrixFactorization
 from latentrec.serve import bind, create_app, url_of
 
 CHROMIUM = Path(os.environ.get("LATENTREC_CHROMIUM", "/usr/bin/chromium"))
@@ -45,22 +48,29 @@ def browser():
         browser.close()
 
 
-@pytest.fixture(scope="module")
-def live_url(model_file, ml):
-    """The app served by uvicorn in a thread of this process, on a free loopback port."""
+@contextlib.contextmanager
+def serving(app):
+    """``app`` served by uvicorn in a thread of this process, on a free loopback port."""
     sock = bind("127.0.0.1", 0)
-    server = uvicorn.Server(uvicorn.Config(create_app(model_file, items=ml.items),
-                                           log_level="warning", access_log=False))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 15
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.02)
     assert server.started, "uvicorn did not start"
-    yield url_of(sock)
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    try:
+        yield url_of(sock)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+@pytest.fixture(scope="module")
+def live_url(model_file, ml):
+    with serving(create_app(model_file, items=ml.items)) as url:
+        yield url
 
 
 def titles(page, testid: str) -> list[str]:
@@ -122,3 +132,27 @@ def test_the_page(browser, live_url, model, ml):
         page.screenshot(path=os.environ["LATENTREC_SCREENSHOT"], full_page=True)
     # the page's own failed fetch for the unknown user is the only console error expected
     assert [e for e in errors if "404" not in e] == []
+
+
+def test_ids_with_spaces_and_slashes(browser, tmp_path):
+    """The page sends ids as they are: " d " (spaces kept) and "z/2" (a slash, as %2F)."""
+    from playwright.sync_api import expect
+
+    users = np.array(["a/b", "a/b", " d ", " d ", "c", "c"], dtype=object)
+    items = np.array(["x/1", "y", "y", "z/2", "x/1", "z/2"], dtype=object)
+    ratings = Ratings.from_arrays(users, items, np.array([5, 3, 4, 2, 1, 4], np.float32))
+    path = tmp_path / "odd-ids.npz"
+    SGDMatrixFactorization(n_factors=2, n_epochs=3, random_state=0).fit(ratings).save(path)
+    titles = {"x/1": "Film X", "y": "Film Y", "z/2": "Film Z"}
+    with serving(create_app(path, items=titles)) as url:
+        page = browser.new_page()
+        page.goto(url)
+        expect(page.locator("body")).to_have_attribute("data-ready", "true")
+        page.get_by_test_id("user-input").fill(" d ")
+        page.get_by_test_id("user-show").click()
+        expect(page.locator("#user-status")).to_have_text("User  d .")
+        expect(page.locator("[data-testid=rated-list] li")).to_have_count(2)
+        page.locator("[data-testid=rated-list] .item-link", has_text="Film Z").click()
+        expect(page.get_by_test_id("similar-heading")).to_have_text("Items like Film Z")
+        expect(page.locator("[data-testid=similar-list] li")).to_have_count(2)
+        expect(page.locator("#similar-status")).to_have_text("")

@@ -59,30 +59,49 @@ def test_reload_serves_the_new_file(client, served_copy, baseline_file, admin, m
     assert top_items(client) != before
 
 
-def test_a_request_in_flight_finishes_on_the_old_model(client, served_copy, baseline_file,
-                                                       admin, model, monkeypatch):
+def write_titles(path, ml, prefix: str) -> None:
+    path.write_text("item_id\ttitle\n" + "".join(
+        f"{i}\t{prefix} {t}\n" for i, t in ml.items["title"].items()))
+
+
+def test_a_request_in_flight_finishes_on_the_old_snapshot(make_client, served_copy, tmp_path,
+                                                          baseline_file, admin, model, ml,
+                                                          monkeypatch):
     """The reload lands while a request is computing (its model's recommend is hooked to
-    run the reload, through the admin endpoint, and a fresh request in the middle)."""
+    run the reload, through the admin endpoint, and a fresh request in the middle). The
+    titles file changes with the model: the request in flight must answer with the old
+    model's items *and* the old titles, all from the snapshot it started with."""
+    titles = tmp_path / "titles.tsv"
+    write_titles(titles, ml, "old:")
+    client = make_client(served_copy, items=str(titles), admin_token=admin["Authorization"][7:])
     old_model = client.app.state.holder.current.model
     seen_in_the_middle = {}
 
     def recommend_while_reloading(self, *args, **kwargs):
         if self is old_model and not seen_in_the_middle:
             shutil.copy(baseline_file, served_copy)
+            write_titles(titles, ml, "new:")
             seen_in_the_middle["reload"] = client.post("/admin/reload", headers=admin)
             seen_in_the_middle["model"] = client.get("/model").json()["algorithm"]
-            seen_in_the_middle["top"] = top_items(client)
+            seen_in_the_middle["recs"] = recommendations(client)
         return original(self, *args, **kwargs)
 
     original = SGDMatrixFactorization.recommend
     monkeypatch.setattr(SGDMatrixFactorization, "recommend", recommend_while_reloading)
-    in_flight = top_items(client)
+    in_flight = recommendations(client)
+    middle = seen_in_the_middle["recs"]
 
     assert seen_in_the_middle["reload"].status_code == 200
     assert seen_in_the_middle["model"] == "BiasBaseline"  # new requests: the new model
-    assert in_flight == model.recommend(196, n=5)[0].tolist()  # this one: the old model
-    assert seen_in_the_middle["top"] != in_flight
-    assert top_items(client) == seen_in_the_middle["top"]
+    assert [e["item"] for e in in_flight] == model.recommend(196, n=5)[0].tolist()
+    assert all(e["title"].startswith("old: ") for e in in_flight)  # this one: the old snapshot
+    assert all(e["title"].startswith("new: ") for e in middle)
+    assert [e["item"] for e in middle] != [e["item"] for e in in_flight]
+    assert recommendations(client) == middle
+
+
+def recommendations(client, user=196, n=5) -> list:
+    return client.get(f"/users/{user}/recommendations?n={n}").json()["items"]
 
 
 @pytest.mark.parametrize("damage, reason", [

@@ -16,6 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from latentrec.cli import app as cli_app
+from latentrec.serve import bind
 
 
 def wait_for(condition, timeout=15.0):
@@ -30,6 +31,7 @@ def test_the_real_server(server_process, served_copy, baseline_file, tmp_path):
     server = server_process(served_copy, "--items", "ml-100k",
                             env={"LATENTREC_ADMIN_TOKEN": "from-the-environment"})
     assert server.url.startswith("http://127.0.0.1:")  # loopback unless told otherwise
+    # at once, no sleep and no retry: the socket listens before the URL is printed
     with httpx.Client(base_url=server.url, timeout=10) as http:
         recs = http.get("/users/196/recommendations", params={"n": 10}).json()
         assert len(recs["items"]) == 10 and all(e["title"] for e in recs["items"])
@@ -37,6 +39,8 @@ def test_the_real_server(server_process, served_copy, baseline_file, tmp_path):
                          ).status_code == 200
         assert http.post("/predict", content=b"x" * 70_000).status_code == 413
         assert "<title>latentrec</title>" in http.get("/").text
+        assert http.get("/health", headers={"Host": "rebound.example"}).status_code == 400
+        assert http.get("/health", headers={"Host": "localhost"}).status_code == 200
         assert http.post("/admin/reload", headers={
             "Authorization": "Bearer from-the-environment"}).json()["model"]["generation"] == 2
 
@@ -51,6 +55,26 @@ def test_the_real_server(server_process, served_copy, baseline_file, tmp_path):
     assert server.stop() == 0
     assert "reload failed, still serving generation 3" in server.text
     assert "Traceback" not in server.text
+
+
+def test_the_url_is_printed_after_the_socket_listens(server_process, model_file):
+    """A client that connects the moment it reads the URL waits in the backlog while
+    uvicorn starts; it is not refused (it was, for ~30 ms, before bind() listened)."""
+    server = server_process(model_file, "--no-access-log")
+    host, port = server.url.removeprefix("http://").rstrip("/").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        assert conn.makefile("rb").readline().startswith(b"HTTP/1.1 200")
+    assert server.stop() == 0
+
+
+def test_bind_listens_before_anything_accepts():
+    sock = bind("127.0.0.1", 0)
+    try:
+        with socket.create_connection(sock.getsockname(), timeout=5):
+            pass  # queued by the kernel: nothing has called accept()
+    finally:
+        sock.close()
 
 
 def test_a_corrupt_model_refuses_to_start(tmp_path):
@@ -105,6 +129,7 @@ def test_a_busy_port_is_a_one_line_error(run_cli, model_file):
     (["--max-body", "-1"], "--max-body"),
     (["--items", "no-such-titles.tsv"], "no-such-titles.tsv: no such file"),
     (["--admin-token", ""], "admin token is empty"),
+    (["--allowed-host", " "], "--allowed-host"),
 ])
 def test_bad_options_are_one_line_errors(run_cli, model_file, args, fragment):
     assert fragment in run_cli(model_file, *args)

@@ -10,6 +10,7 @@ import typer
 
 from ..serve.limits import DEFAULT_MAX_BODY, DEFAULT_MAX_N
 from . import options as O
+from .inputs import bad_value
 
 _NET = "Network and limits"
 
@@ -23,6 +24,12 @@ def serve(
         "--port", min=0, max=65535, help="Port to listen on (0: any free port, printed at "
         "start).", rich_help_panel=_NET)] = 8000,
     items: O.Items = None,
+    allowed_host: Annotated[list[str] | None, typer.Option(
+        "--allowed-host", metavar="NAME", help="Also answer requests whose Host header "
+        "names NAME (repeatable). Requests naming a host other than localhost, 127.0.0.1, ::1 "
+        "or --host get 400 (against DNS rebinding); with --host 0.0.0.0 and no "
+        "--allowed-host, any name is answered.",
+        show_default=False, rich_help_panel=_NET)] = None,
     admin_token: Annotated[str | None, typer.Option(
         "--admin-token", envvar="LATENTREC_ADMIN_TOKEN", metavar="TOKEN",
         help="Enable POST /admin/reload for requests with 'Authorization: Bearer TOKEN'. "
@@ -51,10 +58,13 @@ def serve(
         run,
         url_of,
     )
+    from ..serve.hosts import allowed_hosts
 
     out = O.output(False, quiet)
+    if any(not name.strip() for name in allowed_host or ()):
+        raise bad_value("--allowed-host", "a host name cannot be empty")
     app = create_app(model_path, items=items, admin_token=admin_token, max_body=max_body,
-                     max_n=max_n)
+                     max_n=max_n, allowed_hosts=allowed_hosts(host, allowed_host or ()))
     sock = bind(host, port)
     url, info = url_of(sock), app.state.holder.current.info
     out.line(f"Serving {model_path} ({info['algorithm']}, {info['n_users']:,} users, "

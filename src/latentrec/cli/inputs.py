@@ -210,25 +210,42 @@ _TITLE_COLUMNS = ("title", "name", "movie_title")
 
 
 def read_titles(source: str | None, id_map) -> dict | None:
-    """{item id (as the model spells it): display title} from a TSV/CSV or a data set name."""
+    """{item id (as the model spells it): display title} from a TSV/CSV, a MovieLens
+    ``u.item`` or ``movies.dat`` file, or a bundled data set's name. Every command that
+    takes ``--items`` (and the HTTP service) reads titles here."""
     if source is None:
         return None
-    import pandas as pd
-
     path = Path(source)
     if not path.exists():
         if source in bundled_datasets():
             from .. import datasets
 
-            return titles_of(datasets.load(source).items)
+            return titles_by_id(titles_of(datasets.load(source).items), id_map)
         raise CliError(f"{source}: no such file")
-    name = path.name.lower().removesuffix(".gz")
-    sep = "\t" if name.endswith((".tsv", ".tab")) else "," if name.endswith(".csv") else None
+    return titles_by_id(titles_of(_item_table(path, source)), id_map)
+
+
+def _item_table(path: Path, source: str):
+    """The item table in a file: a "title" column (and maybe "year"), indexed by id."""
+    import pandas as pd
+
+    from ..data.datasets import read_items_file
+
     try:
-        df = pd.read_csv(path, sep=sep, engine="python" if sep is None else "c", dtype=str,
-                         keep_default_na=False)
+        items = read_items_file(path)  # MovieLens' own headerless formats, by file name
+        return items if items is not None else _titles_csv(path, source)
     except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
         raise CliError(f"{source}: cannot read the item table ({exc})") from None
+
+
+def _titles_csv(path: Path, source: str):
+    """A CSV/TSV with a header: the id column and the title column found by name."""
+    import pandas as pd
+
+    name = path.name.lower().removesuffix(".gz")
+    sep = "\t" if name.endswith((".tsv", ".tab")) else "," if name.endswith(".csv") else None
+    df = pd.read_csv(path, sep=sep, engine="python" if sep is None else "c", dtype=str,
+                     keep_default_na=False)
     lowered = {c.lower(): c for c in df.columns}
     id_col = next((lowered[c] for c in _ID_COLUMNS if c in lowered), df.columns[0])
     title_col = next((lowered[c] for c in _TITLE_COLUMNS if c in lowered), None)
@@ -237,10 +254,15 @@ def read_titles(source: str | None, id_map) -> dict | None:
             raise CliError(f"{source}: needs an item id column and a title column")
         title_col = df.columns[1]
     df = df.set_index(id_col)
-    df.index = [typed_id(id_map, str(x).strip()) for x in df.index]
     if "year" in lowered:
         df["year"] = pd.to_numeric(df[lowered["year"]], errors="coerce").astype("Int64")
-    return titles_of(df.rename(columns={title_col: "title"}))
+    return df.rename(columns={title_col: "title"})
+
+
+def titles_by_id(titles: dict, id_map) -> dict:
+    """``titles`` keyed as the model spells its ids: the keys may come as text ("50") or
+    as ints (50); the model's id map decides which."""
+    return {typed_id(id_map, str(k).strip()): v for k, v in titles.items()}
 
 
 def titles_of(items) -> dict:

@@ -235,6 +235,28 @@ def _split_titles(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+class _File:
+    """One downloaded file, read the way the item readers read a _Source."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def text(self, filename: str, encoding: str) -> str:
+        return self.path.read_bytes().decode(encoding)
+
+
+#: MovieLens' headerless item files, by name, and their readers.
+_ITEM_FILES = {"u.item": _ml100k_items, "movies.dat": _dat_items}
+
+
+def read_items_file(path) -> pd.DataFrame | None:
+    """The items (title, year, genres) in a MovieLens ``u.item`` or ``movies.dat`` file,
+    parsed as :func:`load` parses them; None for a file of another name."""
+    path = Path(path)
+    reader = _ITEM_FILES.get(path.name.lower())
+    return None if reader is None else reader(_File(path))
+
+
 def _no_items() -> pd.DataFrame:
     return pd.DataFrame({"title": pd.Series(dtype=str), "year": pd.Series(dtype="Int64"),
                          "genres": pd.Series(dtype=str)}, index=pd.Index([], name="item_id"))

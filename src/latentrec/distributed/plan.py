@@ -21,9 +21,7 @@ Nothing here imports dask.
 from __future__ import annotations
 
 import hashlib
-import math
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import NamedTuple
 
 import numpy as np
@@ -31,6 +29,7 @@ import numpy as np
 from ..errors import DataError
 from ..kernels import dsgd
 from ..kernels.blocks import _balanced_bounds, block_schedule
+from ..models._scaled import exact_moments
 
 _LAYOUT, _FACTORS, _EPOCH = 1, 2, 3  # seed tags: one stream per purpose
 
@@ -64,17 +63,6 @@ class Stats:
     @property
     def n(self) -> int:
         return int(self.user_counts.sum())
-
-
-def exact_moments(bins: np.ndarray, n: int, biased: bool) -> tuple[float, float]:
-    """(shift, scale) to train on, as models/_scaled.standardisation defines them (the mean
-    and spread; 0 and the root mean square when not biased), but exact: computed from the
-    ratings' moment bins (kernels.dsgd.moment_bins) and rounded once, so they do not
-    depend on the ratings' order or partitioning."""
-    s, q = dsgd.exact_sums(bins)
-    mean, mean_sq = Fraction(s, n << 149), Fraction(q, n << 298)
-    sigma = math.sqrt(float(mean_sq - mean * mean if biased else mean_sq))
-    return (float(mean) if biased else 0.0), (sigma if sigma > 0 else 1.0)
 
 
 def standardised(values, mu: float, sigma: float, dtype, *, copy=True) -> np.ndarray:

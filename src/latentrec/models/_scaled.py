@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import math
+from fractions import Fraction
+
 import numpy as np
+
+from ..kernels.dsgd import exact_sums, moment_bins
 
 
 def standardisation(values: np.ndarray, biased: bool) -> tuple[float, float]:
     """(shift, scale) to train on: mean and spread, or 0 and the root mean square."""
-    v = values.astype(np.float64)
-    mu = float(v.mean()) if biased else 0.0
-    sigma = float(np.sqrt(np.mean((v - mu) ** 2)))
-    return mu, (sigma if sigma > 0 else 1.0)
+    return exact_moments(moment_bins(values), len(values), biased)
+
+
+def exact_moments(bins: np.ndarray, n: int, biased: bool) -> tuple[float, float]:
+    """:func:`standardisation` from the ratings' moment bins (kernels.dsgd.moment_bins),
+    exact and rounded once: the same for any order or partitioning of the ratings, so a
+    cluster that adds up its partitions' bins gets what one process gets."""
+    s, q = exact_sums(bins)
+    mean, mean_sq = Fraction(s, n << 149), Fraction(q, n << 298)
+    sigma = math.sqrt(float(mean_sq - mean * mean if biased else mean_sq))
+    return (float(mean) if biased else 0.0), (sigma if sigma > 0 else 1.0)
 
 
 def rows_csr(rows, cols, values, n_rows):

@@ -9,15 +9,15 @@ import scipy.sparse as sp
 
 from ..data.ratings import Ratings
 from ..data.split import holdout
-from ..distributed.plan import Plan, Stats, exact_moments, standardised
+from ..distributed.plan import Plan, Stats, standardised
 from ..errors import DataError, ParameterError, TrainingDivergedError
 from ..kernels import sgd as kernels
 from ..kernels.blocks import GRID_TARGET
-from ..kernels.dsgd import block_pool, moment_bins, run_blocks
+from ..kernels.dsgd import block_pool, run_blocks
 from ..kernels.threads import num_threads
 from ..persistence import register
 from ._params import Interval, IsNone, Options
-from ._scaled import RatingScaleMixin
+from ._scaled import RatingScaleMixin, standardisation
 from .base import Recommender, _as_ratings
 from .threads import resolve_threads
 
@@ -341,8 +341,7 @@ class _EpochRunner(_Runner):
     def __init__(self, model, ratings, seed):
         rng = np.random.default_rng(seed)
         dtype = np.dtype(model.dtype)
-        self.mu, self.sigma = exact_moments(moment_bins(ratings.values), ratings.n_ratings,
-                                            model.biased)
+        self.mu, self.sigma = standardisation(ratings.values, model.biased)
         self.n_ratings = ratings.n_ratings
         values = standardised(ratings.values, self.mu, self.sigma, dtype)
         k, scale = model.n_factors, model.init_scale

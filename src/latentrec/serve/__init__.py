@@ -1,9 +1,10 @@
 """latentrec's HTTP service (``latentrec serve``): a JSON API over one trained model, with
 OpenAPI docs at ``/docs``, a web page at ``/``, and reloading without dropping requests.
 
-It needs the optional ``serve`` extra (FastAPI, uvicorn, threadpoolctl). ``import latentrec`` never
-imports this package, and this package imports them only when ``create_app`` or the
-server functions are first used, so a missing extra is one clear error.
+It needs the optional ``serve`` extra (FastAPI, uvicorn, threadpoolctl, and fastapi-offline
+for Swagger UI's files). ``import latentrec`` never imports this package, and this package
+imports them only when ``create_app`` or the server functions are first used, so a missing
+extra is one clear error.
 """
 
 __all__ = ["bind", "create_app", "run", "url_of"]
@@ -13,6 +14,7 @@ def require_extra() -> None:
     """Raise an ImportError that says which pip command installs what is missing."""
     try:
         import fastapi  # noqa: F401
+        import fastapi_offline  # noqa: F401
         import threadpoolctl  # noqa: F401
         import uvicorn  # noqa: F401
     except ImportError as exc:

@@ -9,23 +9,31 @@ reload, which reads a file, runs in a thread.
 some of which are built inside the functions below, at run time.)
 """
 
+import math
+import re
 import secrets
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated
 
 import numpy as np
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi import Path as PathParam
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
+from pydantic import AfterValidator
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
 from ..cli.inputs import typed_id
 from ..errors import LatentrecError, ParameterError, UnknownIdError
 from . import schemas as S
 from .catalog import Directory
+from .hosts import HostCheckMiddleware
 from .limits import DEFAULT_MAX_BODY, DEFAULT_MAX_N, BodyLimitMiddleware
 from .state import ModelHolder, ReloadError, Snapshot
 
@@ -37,19 +45,35 @@ PAGE_HEADERS = {"Content-Security-Policy": "default-src 'self'; img-src 'self' d
                 "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
 ERRORS = {404: {"model": S.ErrorOut, "description": "Unknown user or item id"}}
 
+# Path ids use the {...:path} converter, so a string id with a "/" in it (sent as %2F)
+# still reaches the route and its lookup; the routes' fixed last segments keep them apart.
 UserId = Annotated[str, PathParam(max_length=S.MAX_ID_LENGTH, description="A user id.")]
 ItemId = Annotated[str, PathParam(max_length=S.MAX_ID_LENGTH, description="An item id.")]
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _printable(text: str) -> str:
+    # numpy's string columns drop trailing NULs: q="\0" would search for "" and match all
+    if _CONTROL.search(text):
+        raise ValueError("the search text must not contain control characters")
+    return text
+
+
 SearchText = Annotated[str, Query(max_length=100, description="Text to look for: the start "
-                                  "of an id, or any part of a title (case ignored).")]
+                                  "of an id, or any part of a title (case ignored)."),
+                       AfterValidator(_printable)]
 
 
 def create_app(model_path, items=None, admin_token: str | None = None, *,
-               max_body: int = DEFAULT_MAX_BODY, max_n: int = DEFAULT_MAX_N) -> FastAPI:
+               max_body: int = DEFAULT_MAX_BODY, max_n: int = DEFAULT_MAX_N,
+               allowed_hosts: Iterable[str] | None = None) -> FastAPI:
     """An app serving the model in ``model_path`` (loaded once, here; raises on a bad file).
 
     ``items``: item titles (a file, a bundled data set name, a DataFrame or a dict).
     ``admin_token``: enables ``POST /admin/reload`` for callers that present it.
     ``max_body``: the largest request body in bytes; ``max_n``: the largest ``n``.
+    ``allowed_hosts``: the only ``Host`` names answered (400 for others); None: any
+    (``latentrec.serve.hosts.allowed_hosts`` gives what ``latentrec serve`` uses).
     """
     for name, value in (("max_body", max_body), ("max_n", max_n)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -57,14 +81,16 @@ def create_app(model_path, items=None, admin_token: str | None = None, *,
     if admin_token is not None and not admin_token.strip():
         raise ParameterError("the admin token is empty; give a secret, or none to disable "
                              "the admin endpoint")
-    app = FastAPI(title="latentrec", version=__version__, description=_DESCRIPTION)
+    # /docs with Swagger UI's files from the fastapi-offline package, not from a CDN, so
+    # the docs work without the internet; it mounts them before the page's own /static.
+    app = FastAPIOffline(title="latentrec", version=__version__, description=_DESCRIPTION,
+                         redoc_url=None, static_url="/static/swagger")
     app.state.holder = ModelHolder(model_path, items)
     app.state.limits = {"max_n": max_n, "max_body": max_body}
     app.add_middleware(BodyLimitMiddleware, max_body=max_body)
-    app.add_exception_handler(UnknownIdError, _error_handler(404))
-    app.add_exception_handler(ReloadError, _error_handler(409))
-    app.add_exception_handler(LatentrecError, _error_handler(422))
-    app.add_exception_handler(RequestValidationError, _invalid_request)
+    if allowed_hosts is not None:  # added last, so it runs first
+        app.add_middleware(HostCheckMiddleware, allowed=allowed_hosts)
+    _add_error_handlers(app)
     for router in (_service_routes(), _user_routes(max_n), _item_routes(max_n),
                    _new_user_routes(max_n), _admin_routes(admin_token)):
         app.include_router(router)
@@ -74,20 +100,54 @@ def create_app(model_path, items=None, admin_token: str | None = None, *,
 
 _DESCRIPTION = ("Recommendations, similar items and users, and predicted ratings from a "
                 "trained latentrec model. Ids are JSON numbers or strings, as in the "
-                "training data. The web page is at `/`.")
+                "training data; in a path, a string id is percent-encoded (`a/b` as "
+                "`a%2Fb`). The web page is at `/`.")
 
 
-def _error_handler(status: int):
+# errors ---------------------------------------------------------------------------------
+# A 422's detail is always a list of {"loc", "msg", "type"}, whatever found the problem (the
+# schema, a route's own check, or the model); every other error's detail is a sentence.
+def _add_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(UnknownIdError, _sentence(404))
+    app.add_exception_handler(ReloadError, _sentence(409))
+    app.add_exception_handler(LatentrecError, _model_refused)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())
+
+
+def _sentence(status: int):
     async def handle(request: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse({"detail": " ".join(str(exc).split())}, status_code=status)
+        return JSONResponse({"detail": _one_line(exc)}, status_code=status)
     return handle
+
+
+def _unprocessable(errors: list) -> JSONResponse:
+    detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in errors]
+    return JSONResponse({"detail": detail}, status_code=422)
 
 
 async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
     """422 naming where and what, without echoing the input back: FastAPI's own answer
     does, and fails on a NaN from the body (not JSON) or repeats a huge value."""
-    detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
-    return JSONResponse({"detail": detail}, status_code=422)
+    return _unprocessable(exc.errors())
+
+
+async def _model_refused(request: Request, exc: LatentrecError) -> JSONResponse:
+    """What the model cannot do with valid input (e.g. similar items of a baseline)."""
+    return _unprocessable([{"loc": [], "msg": _one_line(exc), "type": "model_error"}])
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException):
+    # JSON nested deeper than Python's recursion limit fails json.loads with RecursionError,
+    # which FastAPI answers with a bare 400; it is invalid JSON like any other (422)
+    if exc.status_code == 400 and isinstance(exc.__cause__, RecursionError):
+        return _unprocessable([{"loc": ["body"], "msg": "JSON decode error: nested too "
+                                "deeply", "type": "json_invalid"}])
+    return await http_exception_handler(request, exc)
 
 
 async def current(request: Request) -> Snapshot:
@@ -118,10 +178,50 @@ def invalid(loc: tuple, message: str) -> RequestValidationError:
     return RequestValidationError([{"loc": loc, "msg": message, "type": "value_error"}])
 
 
+def finite(ids: np.ndarray, scores: np.ndarray) -> tuple[list, list]:
+    """(ids, scores) as lists, without non-finite scores: JSON has no NaN or infinity,
+    and a page would fail on a null score. Validated inputs should never produce one."""
+    keep = np.isfinite(scores)
+    return ids[keep].tolist(), scores[keep].tolist()
+
+
 def scored_items(items: Directory, ids: np.ndarray, scores: np.ndarray) -> list:
     label = items.label
-    return [{"item": i, "title": label(i), "score": s}
-            for i, s in zip(ids.tolist(), scores.tolist())]
+    return [{"item": i, "title": label(i), "score": s} for i, s in zip(*finite(ids, scores))]
+
+
+def rating_range(model) -> tuple[float, float] | None:
+    """The model's training rating range, or None when it has none (or not a finite one)."""
+    bounds = getattr(model, "rating_range_", None)
+    if bounds is None or not all(math.isfinite(b) for b in bounds):
+        return None
+    return bounds
+
+
+def check_rating(bounds: tuple[float, float] | None, k: int, rating: float) -> None:
+    """A 422 for a rating outside the training range: the model was fitted to that range
+    only, and a rating of 100 on a 1-5 model (or 1e39, which overflows float32 factors)
+    makes nonsense. The slack absorbs float32 rounding of the stored ratings (0.1)."""
+    if bounds is None:
+        return
+    low, high = bounds
+    slack = 1e-6 * max(1.0, abs(low), abs(high))
+    if not low - slack <= rating <= high + slack:
+        raise invalid(("body", "ratings", k, "rating"), f"rating {rating:g} is outside the "
+                      f"model's rating range, {low:g} to {high:g}")
+
+
+def fold_in_ratings(model, ratings: list) -> dict:
+    """{the model's item id: rating} of a fold-in body; 422 for an item rated twice or a
+    rating outside the model's range."""
+    bounds, out = rating_range(model), {}
+    for k, r in enumerate(ratings):
+        item = as_model_id(model.item_map_, r.item)
+        if item in out:
+            raise invalid(("body", "ratings", k, "item"), f"item {item!r} is rated more than once")
+        check_rating(bounds, k, r.rating)
+        out[item] = r.rating
+    return out
 
 
 def counted(directory: Directory, indices: np.ndarray, side: str) -> list:
@@ -165,7 +265,7 @@ def _user_routes(max_n: int) -> APIRouter:
         total, idx = snap.users.search(q, n)
         return {"total": total, "users": counted(snap.users, idx, "user")}
 
-    @router.get("/users/{user_id}/items", response_model=S.UserItemsOut)
+    @router.get("/users/{user_id:path}/items", response_model=S.UserItemsOut)
     async def user_items(user_id: UserId, snap: Snap, n: N100 = hundred):
         """The items this user rated in training (the model's seen items), most-rated first."""
         u, user = snap.users.find(user_id)
@@ -174,7 +274,7 @@ def _user_routes(max_n: int) -> APIRouter:
         total, idx = snap.items.most_rated(seen, n)
         return {"user": user, "total": total, "items": counted(snap.items, idx, "item")}
 
-    @router.get("/users/{user_id}/recommendations", response_model=S.RecommendationsOut)
+    @router.get("/users/{user_id:path}/recommendations", response_model=S.RecommendationsOut)
     async def recommend(user_id: UserId, snap: Snap, n: N10 = ten,
                         exclude_seen: Annotated[bool, Query(
                             description="Leave out items the user rated in training.")] = True):
@@ -183,13 +283,13 @@ def _user_routes(max_n: int) -> APIRouter:
         ids, scores = snap.model.recommend(user, n=n, exclude_seen=exclude_seen)
         return {"user": user, "items": scored_items(snap.items, ids, scores)}
 
-    @router.get("/users/{user_id}/similar", response_model=S.SimilarUsersOut)
+    @router.get("/users/{user_id:path}/similar", response_model=S.SimilarUsersOut)
     async def similar_users(user_id: UserId, snap: Snap, n: N10 = ten):
         """Users most like this one, by the cosine of their latent factors."""
         _, user = snap.users.find(user_id)
         ids, scores = snap.model.similar_users(user, n=n)
         return {"user": user, "users": [{"user": u, "score": s}
-                                        for u, s in zip(ids.tolist(), scores.tolist())]}
+                                        for u, s in zip(*finite(ids, scores))]}
 
     return router
 
@@ -206,7 +306,7 @@ def _item_routes(max_n: int) -> APIRouter:
         total, idx = snap.items.search(q, n)
         return {"total": total, "items": counted(snap.items, idx, "item")}
 
-    @router.get("/items/{item_id}/similar", response_model=S.SimilarItemsOut)
+    @router.get("/items/{item_id:path}/similar", response_model=S.SimilarItemsOut)
     async def similar_items(item_id: ItemId, snap: Snap, n: N10 = ten):
         """Items most like this one, by the cosine of their latent factors."""
         _, item = snap.items.find(item_id)
@@ -237,14 +337,7 @@ def _new_user_routes(max_n: int) -> APIRouter:
         user is folded in against the fixed item factors (no retraining, nothing stored)."""
         if body.n > max_n:
             raise invalid(("body", "n"), f"Input should be less than or equal to {max_n}")
-        ratings = {}
-        for k, r in enumerate(body.ratings):
-            item = as_model_id(snap.model.item_map_, r.item)
-            if item in ratings:
-                raise invalid(("body", "ratings", k, "item"),
-                              f"item {item!r} is rated more than once")
-            ratings[item] = r.rating
-        folded = snap.model.fold_in(ratings)
+        folded = snap.model.fold_in(fold_in_ratings(snap.model, body.ratings))
         ids, scores = snap.model.recommend(folded, n=body.n, exclude_seen=body.exclude_seen)
         return {"user": None, "items": scored_items(snap.items, ids, scores)}
 

@@ -9,51 +9,24 @@ with a ``title`` column or a plain ``{item id: title}`` mapping.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ..cli.inputs import read_titles, titles_of, typed_id
-from ..errors import DataError, UnknownIdError
-
-#: MovieLens item files that have no header line: file name -> (separator, encoding).
-_MOVIELENS_ITEM_FILES = {"u.item": ("|", "latin-1"), "movies.dat": ("::", "latin-1")}
+from ..cli.inputs import read_titles, titles_by_id, titles_of, typed_id
+from ..errors import UnknownIdError
 
 
 def load_titles(source, id_map) -> dict | None:
-    """{item id as the model spells it: title}, or None when no titles were given."""
+    """{item id as the model spells it: title}, or None when no titles were given. Files
+    and data set names are read as every ``--items`` option reads them."""
     if source is None:
         return None
     if isinstance(source, pd.DataFrame):
-        return _rekey(titles_of(source), id_map)
+        return titles_by_id(titles_of(source), id_map)
     if isinstance(source, Mapping):
-        return _rekey({k: str(v) for k, v in source.items()}, id_map)
-    path = Path(source)
-    if path.name.lower() in _MOVIELENS_ITEM_FILES and path.is_file():
-        return _rekey(_movielens_titles(path), id_map)
+        return titles_by_id({k: str(v) for k, v in source.items()}, id_map)
     return read_titles(str(source), id_map)
-
-
-def _movielens_titles(path: Path) -> dict:
-    """Id and title, the first two fields of MovieLens' headerless item files."""
-    sep, encoding = _MOVIELENS_ITEM_FILES[path.name.lower()]
-    titles = {}
-    with open(path, encoding=encoding) as f:
-        for line_no, line in enumerate(f, start=1):
-            fields = line.rstrip("\r\n").split(sep)
-            if len(fields) < 2:
-                if line.strip():
-                    raise DataError("expected an item id and a title", path=path,
-                                    line=line_no, value=line.strip())
-                continue
-            titles[fields[0].strip()] = fields[1].strip()
-    return titles
-
-
-def _rekey(titles: dict, id_map) -> dict:
-    # titles may come keyed by text ("50") or by int (50); the model's map decides which
-    return {typed_id(id_map, str(k)): v for k, v in titles.items()}
 
 
 class Directory:

@@ -30,7 +30,7 @@ class BodyLimitMiddleware:
             return
         declared = _content_length(scope)
         if declared == "invalid":
-            await _reply(send, 400, "the Content-Length header is not a whole number")
+            await json_reply(send, 400, "the Content-Length header is not a whole number")
             return
         if declared is not None and declared > self.max_body:
             await self._refuse(send)
@@ -66,7 +66,7 @@ class BodyLimitMiddleware:
             await self._refuse(send)
 
     async def _refuse(self, send):
-        await _reply(send, 413, f"the request body is larger than the limit of "
+        await json_reply(send, 413, f"the request body is larger than the limit of "
                                 f"{self.max_body:,} bytes")
 
 
@@ -78,7 +78,7 @@ def _content_length(scope):
     return None
 
 
-async def _reply(send, status: int, detail: str) -> None:
+async def json_reply(send, status: int, detail: str) -> None:
     body = json.dumps({"detail": detail}).encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"),

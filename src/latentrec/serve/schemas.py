@@ -3,7 +3,10 @@
 Ids are JSON integers or strings, exactly as the model's ids are; a canonical decimal
 string ("50") also finds an integer id. Every list in a request has a length cap and
 every rating must be a finite number, so a body that passes validation is safe to hand
-to the model.
+to the model (the route then checks each rating against the model's rating range).
+
+Bodies are validated strictly: ``"n": true`` or ``"n": "5"`` is an error, not 1 or 5, and
+a flag takes only ``true`` or ``false``. A rating may still be written as an integer (5).
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ Rating = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")  # a misspelt field is an error, not ignored
+    # a misspelt field is an error, not ignored; no type is coerced from another
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 # requests -----------------------------------------------------------------------------

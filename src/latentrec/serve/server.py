@@ -40,9 +40,16 @@ def run(app, sock: socket.socket, *, access_log: bool = True, quiet: bool = Fals
         sock.close()
 
 
+#: uvicorn's own default backlog: connections that may wait before the server accepts them.
+BACKLOG = 2048
+
+
 def bind(host: str, port: int) -> socket.socket:
     """A socket listening on ``host:port`` (port 0: any free port); bound here, before
-    uvicorn starts, so a busy port is a one-line error and port 0 can be announced."""
+    uvicorn starts, so a busy port is a one-line error and port 0 can be announced.
+
+    It listens at once: the URL is printed before uvicorn starts accepting, and a client
+    that connects in between must wait in the backlog, not be refused."""
     try:
         family, kind, proto, _, address = socket.getaddrinfo(
             host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
@@ -52,6 +59,7 @@ def bind(host: str, port: int) -> socket.socket:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
+        sock.listen(BACKLOG)
     except OSError as exc:
         sock.close()
         raise LatentrecError(f"cannot listen on {host}:{port}: {_reason(exc)}") from None

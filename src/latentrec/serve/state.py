@@ -60,16 +60,17 @@ class ModelHolder:
                 new = self._load(generation=old.generation + 1)
             except (LatentrecError, OSError) as exc:
                 reason = " ".join(str(exc).split())
-                self.last_reload = {"ok": False, "at": _now(), "error": reason}
+                # logged first: whoever sees last_reload change may expect the log line
                 log.warning("reload failed, still serving generation %d: %s",
                             old.generation, reason)
+                self.last_reload = {"ok": False, "at": _now(), "error": reason}
                 raise ReloadError(f"reload failed, still serving the model loaded at "
                                   f"{old.info['loaded_at']} (generation {old.generation}): "
                                   f"{reason}") from None
-            self._current = new
-            self.last_reload = {"ok": True, "at": new.info["loaded_at"], "error": None}
             log.info("reloaded %s: %s, generation %d", self.path, new.info["algorithm"],
                      new.generation)
+            self._current = new
+            self.last_reload = {"ok": True, "at": new.info["loaded_at"], "error": None}
             return new
 
     def _load(self, generation: int) -> Snapshot:

@@ -26,7 +26,9 @@ function errorText(body, status) {
   return `the server answered ${status}`;
 }
 
-const idPath = (id) => encodeURIComponent(String(id).trim());
+// Ids go as they are, spaces included: a model's id may begin or end with a space, and a
+// mistyped one gets a 404 that quotes it.
+const idPath = (id) => encodeURIComponent(String(id));
 const upTo = (n) => Math.min(n, page.maxN);
 
 // -- drawing lists ---------------------------------------------------------------------
@@ -184,7 +186,7 @@ function ratingValues([low, high]) {
 
 async function start() {
   $("user-form").addEventListener("submit", (ev) => { ev.preventDefault(); showUser($("user-input").value); });
-  $("user-input").addEventListener("input", (ev) => suggestUsers(ev.target.value.trim()));
+  $("user-input").addEventListener("input", (ev) => suggestUsers(ev.target.value));
   $("user-random").addEventListener("click", () => {
     if (!page.users.length) return;
     const pick = page.users[Math.floor(Math.random() * page.users.length)];
