@@ -80,7 +80,8 @@ ModelPath = Annotated[str, typer.Argument(metavar="MODEL", help="A model file wr
 Count = Annotated[int, typer.Option("-n", "--count", min=1, help="How many to list.")]
 Items = Annotated[Optional[str], typer.Option(
     "--items", metavar="FILE", help="Item titles: a TSV/CSV with an id column and a title "
-    "column, or a bundled data set name (ml-100k).", show_default=False)]
+    "column, a MovieLens u.item or movies.dat file, or a bundled data set name (ml-100k).",
+    show_default=False)]
 
 
 def reader(format, sep, header, user, item, rating, timestamp, id_dtype) -> ReaderOptions:
