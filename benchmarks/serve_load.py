@@ -8,8 +8,9 @@ The model is ``SGDMatrixFactorization(n_epochs=10, random_state=0)`` (K = 100) o
 bundled ML-100K, trained once and kept in ``bench-data/serve-ml100k.npz`` (or ``--model``).
 The real server process is started as a person would (``latentrec serve MODEL --items
 ml-100k --port 0 --no-access-log``) on a free loopback port, and nothing but loopback is
-ever addressed. An async httpx client keeps ``--concurrency`` connections busy with a
-seeded mix of requests:
+ever addressed. A lean asyncio HTTP/1.1 client (keep-alive connections, requests encoded
+before the clock starts, responses read by Content-Length) keeps ``--concurrency``
+connections busy with a seeded mix of requests:
 
   * 70% ``GET /users/{id}/recommendations?n=10``  (a random user)
   * 15% ``GET /items/{id}/similar?n=10``          (a random item)
@@ -19,9 +20,10 @@ seeded mix of requests:
 First 500 requests warm up (not counted), then ``--requests`` are timed. Latency is from
 sending a request to having its whole response, as the client sees it, so it includes
 waiting for the client's own event loop. An error is any status but 200, or any
-exception. Each connection has its own ``httpx.AsyncClient``; the client runs on uvloop
-when it is installed. Client and server share the machine's cores, and the CPU time each
-used is reported.
+exception, or a body that is not a JSON object. The client runs on uvloop when it is
+installed. Client and server share the machine's cores, and the CPU time each used is
+reported: a general-purpose client (httpx) used more CPU per request than the server and
+so measured mostly itself, hence this one.
 
 The run ends with PASS or FAIL against the target, recommendations answered within 50 ms
 at the 99th percentile, and exits with 1 on a FAIL: a missed target or any error.
@@ -31,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import gc
 import json
 import os
@@ -47,7 +48,6 @@ from collections import defaultdict
 from importlib import metadata
 from pathlib import Path
 
-import httpx
 import numpy as np
 
 import latentrec
@@ -58,7 +58,6 @@ DEFAULT_MODEL = ROOT / "bench-data" / "serve-ml100k.npz"
 MIX = (("recommendations", 0.70), ("similar items", 0.15), ("predict", 0.10),
        ("fold-in", 0.05))
 WARM_UP = 500
-JSON = {"Content-Type": "application/json"}
 TARGET_P99_MS = 50.0  # the service's target: recommendations answered within 50 ms at p99
 
 
@@ -140,26 +139,57 @@ class Server:
             self.proc.kill()
 
 
-async def send_all(clients: list, requests: list[tuple]) -> tuple[dict, dict, float]:
-    """Run ``requests`` over the clients (one connection each): (latencies by kind, errors
-    by kind, wall seconds)."""
+def encoded(request: tuple, host: str) -> tuple[str, str, bytes]:
+    """(kind, path, the whole HTTP/1.1 request as bytes) for one (kind, method, path, body)."""
+    kind, method, path, body = request
+    head = f"{method} {path} HTTP/1.1\r\nHost: {host}\r\n"
+    if body is not None:
+        head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+    return kind, path, head.encode() + b"\r\n" + (body or b"")
+
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection that sends a request and reads its response."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+        self.reader, self.writer = reader, writer
+
+    async def send(self, request: bytes) -> str | None:
+        """None for a 200 answered with a JSON object, else what went wrong."""
+        self.writer.write(request)
+        status = (await self.reader.readline()).split(b" ", 2)
+        length = None
+        while (line := await self.reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        if length is None:
+            return "no Content-Length"
+        body = await self.reader.readexactly(length)
+        if len(status) < 2 or status[1] != b"200":
+            return status[1].decode() if len(status) > 1 else "no status line"
+        return None if body.startswith(b"{") else "not a JSON object"
+
+
+async def send_all(connections: list, requests: list[tuple]) -> tuple[dict, dict, float]:
+    """Run the encoded ``requests`` over the connections: (latencies by kind, errors by
+    kind, wall seconds)."""
     latencies, errors = defaultdict(list), defaultdict(list)
     todo = iter(requests)  # shared by the workers: every request is sent once
 
-    async def worker(client):
-        for kind, method, path, body in todo:
+    async def worker(connection):
+        for kind, path, request in todo:
             start = time.perf_counter()
             try:
-                response = await client.request(method, path, content=body,
-                                                headers=JSON if body else None)
-                if response.status_code != 200:
-                    errors[kind].append(f"{response.status_code} {path}")
-            except httpx.HTTPError as exc:
-                errors[kind].append(f"{type(exc).__name__} {path}")
+                problem = await connection.send(request)
+            except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+                problem = type(exc).__name__
+            if problem is not None:
+                errors[kind].append(f"{problem} {path}")
             latencies[kind].append(time.perf_counter() - start)
 
     start = time.perf_counter()
-    await asyncio.gather(*(worker(c) for c in clients))
+    await asyncio.gather(*(worker(c) for c in connections))
     return latencies, errors, time.perf_counter() - start
 
 
@@ -176,19 +206,21 @@ def machine_busy_seconds() -> float | None:
 async def measure(server, warm: list, timed: list, concurrency: int):
     """Warm up, then time: (latencies, errors, wall s, {"server", "client", "machine"}: CPU
     seconds used during the timed requests)."""
-    # One client per connection: a single client's pool looks at every connection for
-    # every request, which cost the client more CPU than the server used. The same
-    # clients (and so connections) serve the warm-up and the timed requests.
-    async with contextlib.AsyncExitStack() as stack:
-        clients = [await stack.enter_async_context(httpx.AsyncClient(
-            base_url=server.url, timeout=30, limits=httpx.Limits(max_connections=1)))
-            for _ in range(concurrency)]
-        await send_all(clients, warm)
+    # The same connections serve the warm-up and the timed requests.
+    host, port = server.url.split("//")[1].rstrip("/").split(":")
+    connections = [Connection(*await asyncio.open_connection(host, int(port)))
+                   for _ in range(concurrency)]
+    try:
+        await send_all(connections, [encoded(r, f"{host}:{port}") for r in warm])
+        timed = [encoded(r, f"{host}:{port}") for r in timed]
         before = {"server": server.cpu_seconds(), "client": time.process_time(),
                   "machine": machine_busy_seconds()}
-        latencies, errors, wall = await send_all(clients, timed)
+        latencies, errors, wall = await send_all(connections, timed)
         after = {"server": server.cpu_seconds(), "client": time.process_time(),
                  "machine": machine_busy_seconds()}
+    finally:
+        for c in connections:
+            c.writer.close()
     cpu = {k: after[k] - before[k] for k in before if before[k] is not None}
     return latencies, errors, wall, cpu
 
@@ -224,7 +256,7 @@ def machine() -> str:
                 Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())
     versions = ", ".join(f"{name} {_version(name)}" for name in
-                         ("fastapi", "uvicorn", "httptools", "uvloop", "httpx", "numpy"))
+                         ("fastapi", "uvicorn", "httptools", "uvloop", "numpy"))
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     return (f"{os.cpu_count()} cores ({cpu}); Python {platform.python_version()}; "
             f"latentrec {latentrec.__version__}, {versions}; load average {load}")
