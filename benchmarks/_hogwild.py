@@ -87,10 +87,11 @@ class LoadClock:
         return wall, other
 
 
-def timed(fn):
-    """(wall seconds, CPUs other processes used meanwhile, or 0 when unknown) of ``fn()``."""
+def timed(fn, *args):
+    """(wall seconds, CPUs other processes used meanwhile, or 0 when unknown) of
+    ``fn(*args)``."""
     clock = LoadClock()
-    fn()
+    fn(*args)
     return clock.lap()
 
 
@@ -147,8 +148,8 @@ def main():
         times = []
         for _ in range(a.epochs):
             order = rng.permutation(n)
-            times.append(timed(lambda: K.sgd_epoch(u, i, v, order, P, Q, bu, bi, mu, a.lr,
-                                                   a.reg, a.reg, True)))
+            times.append(timed(K.sgd_epoch, u, i, v, order, P, Q, bu, bi, mu, a.lr, a.reg,
+                               a.reg, True))
         report("serial (shuffled order)", times, P, Q, bu, bi, mu)
     t0 = time.perf_counter()
     layout = K.make_block_layout(u, i, v, a.users, a.items, nt, 0, n_blocks=a.n_blocks,
@@ -159,8 +160,8 @@ def main():
         P, Q, bu, bi = start()
         times = []
         for e in range(a.epochs):
-            times.append(timed(lambda: K.sgd_epoch_blocks(layout, P, Q, bu, bi, mu, a.lr, a.reg,
-                                                          a.reg, True, e, threads)))
+            times.append(timed(K.sgd_epoch_blocks, layout, P, Q, bu, bi, mu, a.lr, a.reg,
+                               a.reg, True, e, threads))
         report(f"blocks, {threads} thread(s)", times, P, Q, bu, bi, mu)
     del layout
     P, Q, bu, bi = start()
@@ -169,8 +170,8 @@ def main():
     times = []
     for _ in range(a.epochs):
         order = rng.permutation(n)
-        times.append(timed(lambda: hogwild_epoch(u, i, vc, order, P, Q, f32(a.lr), f32(a.reg),
-                                                 64 * nt)))
+        times.append(timed(hogwild_epoch, u, i, vc, order, P, Q, f32(a.lr), f32(a.reg),
+                           64 * nt))
     report(f"plain Hogwild, {nt} thread(s)", times, P, Q, bu, bi, mu)
 
 

@@ -120,9 +120,8 @@ def hogwild_row(train, test, threads):
     runs = []
     for _ in range(EPOCHS):
         rng.shuffle(order)
-        runs.append(timed(lambda: hogwild_epoch(
-            train.users, train.items, values, order, P, Q, np.float32(0.005),
-            np.float32(0.02), threads * 64)))
+        runs.append(timed(hogwild_epoch, train.users, train.items, values, order, P, Q,
+                          np.float32(0.005), np.float32(0.02), threads * 64))
     pred = mu + np.einsum("ij,ij->i", P[test.users], Q[test.items])
     epoch, quiet = quiet_median(runs)
     return {"data": "synthetic 10M", "method": f"plain numba Hogwild, {threads} threads",
