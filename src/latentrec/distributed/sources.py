@@ -29,7 +29,7 @@ import scipy.sparse as sp
 from ..data.idmap import IdMap
 from ..data.ratings import Ratings
 from ..errors import DataError
-from ..models.base import _as_ratings
+from ..models.base import _as_ratings, seen_matrix
 from . import tasks
 from .plan import Stats
 
@@ -58,29 +58,13 @@ def open_source(client, data, columns):
 
 
 class TrainedOn(NamedTuple):
-    """What Recommender._set_fitted reads from a Ratings, gathered without the ratings: the
-    id maps and (as ``values``) the lowest and highest rating; who rated what comes
-    built, as ``seen`` (users and items, the pairs _set_fitted would build it from, are
-    empty)."""
+    """What Recommender._set_fitted reads of the ratings, without the ratings: the id maps,
+    the lowest and highest rating (as ``values``), and who rated what (``seen``)."""
 
     user_map: IdMap
     item_map: IdMap
     values: np.ndarray
     seen: sp.csr_matrix
-    users: np.ndarray = np.empty(0, np.int32)
-    items: np.ndarray = np.empty(0, np.int32)
-
-    @property
-    def n_users(self) -> int:
-        return len(self.user_map)
-
-    @property
-    def n_items(self) -> int:
-        return len(self.item_map)
-
-    @property
-    def n_ratings(self) -> int:
-        return self.users.shape[0]
 
 
 class LocalSource:
@@ -103,7 +87,8 @@ class LocalSource:
                 for s, piece in enumerate(plan.split(r.users, r.items, r.values))]
 
     def trained_on(self, blocks, plan):
-        return self.ratings
+        r = self.ratings
+        return TrainedOn(r.user_map, r.item_map, r.values, seen_matrix(r))
 
 
 class ClusterSource:

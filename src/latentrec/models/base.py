@@ -73,19 +73,22 @@ class Recommender(Params):
         raise NotImplementedError
 
     def _set_fitted(self, ratings: Ratings, *, user_factors, item_factors, user_bias=None,
-                    item_bias=None, global_mean=0.0, history=None) -> None:
-        """Install the fitted state in one step, so a failed fit leaves none of it behind."""
+                    item_bias=None, global_mean=0.0, history=None, seen=None) -> None:
+        """Install the fitted state in one step, so a failed fit leaves none of it behind.
+
+        ``ratings`` needs only ``user_map``, ``item_map`` and ``values`` (for the rating
+        range) when ``seen``, the users x items CSR of who rated what, is given."""
         dtype = user_factors.dtype
         self.user_factors_ = user_factors
         self.item_factors_ = item_factors
-        self.user_bias_ = (np.zeros(ratings.n_users, dtype) if user_bias is None
+        self.user_bias_ = (np.zeros(len(ratings.user_map), dtype) if user_bias is None
                            else user_bias.astype(dtype, copy=False))
-        self.item_bias_ = (np.zeros(ratings.n_items, dtype) if item_bias is None
+        self.item_bias_ = (np.zeros(len(ratings.item_map), dtype) if item_bias is None
                            else item_bias.astype(dtype, copy=False))
         self.global_mean_ = float(global_mean)
         self.user_map_ = ratings.user_map
         self.item_map_ = ratings.item_map
-        self.seen_ = seen_matrix(ratings)
+        self.seen_ = seen_matrix(ratings) if seen is None else seen
         v = ratings.values
         self.rating_range_ = (float(v.min()), float(v.max()))
         self.history_ = history if history is not None else []

@@ -134,9 +134,7 @@ class SGDMatrixFactorization(RatingScaleMixin, Recommender):
                                                     runner=run)
                 on = run.trained_on
                 self._set_fitted(on, history=[{**h, "schedule": "dsgd"} for h in history],
-                                 **state)
-                if getattr(on, "seen", None) is not None:  # built on the workers
-                    self.seen_ = on.seen
+                                 seen=on.seen, **state)
             self.rating_std_ = sigma
         finally:
             self._callback = None
