@@ -22,6 +22,8 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from _machine import busy_cpu_seconds
+
 
 @njit(fastmath=True, parallel=True, cache=True)
 def hogwild_epoch(users, items, values, order, P, Q, lr, reg, n_chunks):
@@ -58,16 +60,6 @@ def synthetic(n_users, n_items, n_ratings, seed=0, rank=10):
     return u, i, np.clip(np.round(v), 1, 5).astype(np.float32)
 
 
-def _busy_jiffies():
-    """CPU time (1/100 s) all processes used so far; None off Linux."""
-    try:
-        with open("/proc/stat") as f:
-            fields = f.readline().split()[1:4]
-        return sum(map(int, fields))
-    except OSError:
-        return None
-
-
 class LoadClock:
     """Wall seconds and the CPUs other processes used, between successive ``lap()`` calls."""
 
@@ -77,13 +69,13 @@ class LoadClock:
     def lap(self):
         """(wall seconds, CPUs used by other processes meanwhile; 0 when unknown) since the
         last lap (or since the clock was made)."""
-        j, c, t = _busy_jiffies(), time.process_time(), time.perf_counter()
+        j, c, t = busy_cpu_seconds(), time.process_time(), time.perf_counter()
         last = getattr(self, "_last", None)
         self._last = (j, c, t)
         if last is None:
             return 0.0, 0.0
         wall, mine = t - last[2], c - last[1]
-        other = 0.0 if j is None else max(0.0, (j - last[0]) / 100 - mine) / max(wall, 1e-9)
+        other = 0.0 if j is None else max(0.0, (j - last[0]) - mine) / max(wall, 1e-9)
         return wall, other
 
 

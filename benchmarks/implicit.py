@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -36,6 +35,10 @@ from pathlib import Path
 # so that ``import implicit`` finds the package, not this script.
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.path.insert(0, str(_HERE))
+from _machine import describe  # noqa: E402 - the one module wanted from this folder
+
+sys.path.pop(0)
 
 import numba
 import numpy as np
@@ -198,17 +201,8 @@ def warm_up(threads):
 def machine(threads) -> str:
     import implicit
 
-    cpu = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f
-                       if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return (f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB RAM; {threads} threads for both "
-            f"libraries; Python {platform.python_version()}, numpy {np.__version__}, numba "
-            f"{numba.__version__}, implicit {implicit.__version__} (CPU), latentrec "
+    return (f"{describe()}; {threads} threads for both libraries; numpy {np.__version__}, "
+            f"numba {numba.__version__}, implicit {implicit.__version__} (CPU), latentrec "
             f"{latentrec.__version__}")
 
 

@@ -21,11 +21,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from _machine import describe
 
 ROOT = Path(__file__).resolve().parent.parent
 N_USERS, N_ITEMS = 200_000, 20_000
@@ -94,22 +95,8 @@ def machine() -> str:
     import pandas
     import pyarrow
 
-    cpu = "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f
-                       if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    try:
-        with open("/proc/meminfo") as f:
-            kb = int(next(line.split()[1] for line in f if line.startswith("MemTotal")))
-        ram = f"{kb / 2**20:.1f} GiB"
-    except (OSError, StopIteration):
-        ram = "unknown"
-    return (f"nproc {os.cpu_count()}; CPU {cpu}; RAM {ram}; Python "
-            f"{platform.python_version()}; numpy {numpy.__version__}; pandas "
-            f"{pandas.__version__}; pyarrow {pyarrow.__version__}")
+    return (f"{describe()}; numpy {numpy.__version__}; pandas {pandas.__version__}; "
+            f"pyarrow {pyarrow.__version__}")
 
 
 def main() -> None:

@@ -36,7 +36,6 @@ import asyncio
 import gc
 import json
 import os
-import platform
 import queue
 import re
 import signal
@@ -49,6 +48,7 @@ from importlib import metadata
 from pathlib import Path
 
 import numpy as np
+from _machine import busy_cpu_seconds, describe
 
 import latentrec
 from latentrec import SGDMatrixFactorization, datasets
@@ -193,16 +193,6 @@ async def send_all(connections: list, requests: list[tuple]) -> tuple[dict, dict
     return latencies, errors, time.perf_counter() - start
 
 
-def machine_busy_seconds() -> float | None:
-    """CPU seconds all processes have used so far (Linux /proc/stat), else None."""
-    try:
-        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
-    except OSError:
-        return None
-    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields[:8])
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
 async def measure(server, warm: list, timed: list, concurrency: int):
     """Warm up, then time: (latencies, errors, wall s, {"server", "client", "machine"}: CPU
     seconds used during the timed requests)."""
@@ -214,10 +204,10 @@ async def measure(server, warm: list, timed: list, concurrency: int):
         await send_all(connections, [encoded(r, f"{host}:{port}") for r in warm])
         timed = [encoded(r, f"{host}:{port}") for r in timed]
         before = {"server": server.cpu_seconds(), "client": time.process_time(),
-                  "machine": machine_busy_seconds()}
+                  "machine": busy_cpu_seconds()}
         latencies, errors, wall = await send_all(connections, timed)
         after = {"server": server.cpu_seconds(), "client": time.process_time(),
-                 "machine": machine_busy_seconds()}
+                 "machine": busy_cpu_seconds()}
     finally:
         for c in connections:
             c.writer.close()
@@ -252,14 +242,11 @@ def table(latencies: dict, errors: dict, wall: float) -> str:
 
 
 def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in
-                Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
     versions = ", ".join(f"{name} {_version(name)}" for name in
                          ("fastapi", "uvicorn", "httptools", "uvloop", "numpy"))
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    return (f"{os.cpu_count()} cores ({cpu}); Python {platform.python_version()}; "
-            f"latentrec {latentrec.__version__}, {versions}; load average {load}")
+    return (f"{describe()}; latentrec {latentrec.__version__}, {versions}; load average "
+            f"{load}")
 
 
 def _version(name: str) -> str:

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import resource
 import subprocess
 import sys
@@ -39,6 +37,7 @@ from latentrec.data import holdout, synthetic
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _hogwild import LoadClock, hogwild_epoch, quiet_median, timed  # noqa: E402
+from _machine import describe  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "bench-data"
@@ -202,15 +201,7 @@ def big_run() -> dict:
 
 # -- report --------------------------------------------------------------------------------
 def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-                   if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return (f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB RAM, Python "
-            f"{platform.python_version()}, numpy {np.__version__}, numba {numba.__version__}")
+    return f"{describe()}, numpy {np.__version__}, numba {numba.__version__}"
 
 
 def table(rows) -> str:
