@@ -20,18 +20,38 @@ from latentrec.distributed import CheckpointError, ClusterError, DaskEngine
 FACTORS = ("user_factors_", "item_factors_", "user_bias_", "item_bias_")
 
 
+class TwoWorkers:
+    """The module's LocalCluster (2 worker processes) and its Client."""
+
+    def __init__(self):
+        self.cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1,
+                                                processes=True, dashboard_address=None)
+        self.client = distributed.Client(self.cluster)
+
+    def close(self):
+        self.client.close()
+        self.cluster.close()
+
+
 @pytest.fixture(scope="module")
-def client():
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as c:
-        yield c
+def cluster():
+    held = [TwoWorkers()]
+    yield held
+    held[0].close()
 
 
-@pytest.fixture(autouse=True)
-def two_workers(client):
-    """Every test starts with both workers (a test may have killed one)."""
-    client.wait_for_workers(2, timeout=60)
+@pytest.fixture
+def client(cluster):
+    """A client with both workers up. A test may have killed one: its nanny starts a new
+    one, but on a loaded machine the restart can fail for good, and then the next test
+    gets a fresh cluster rather than an error that is not its own."""
+    try:
+        cluster[0].client.wait_for_workers(2, timeout=60)
+    except distributed.TimeoutError:
+        cluster[0].close()
+        cluster[0] = TwoWorkers()
+        cluster[0].client.wait_for_workers(2, timeout=60)
+    return cluster[0].client
 
 
 @pytest.fixture(scope="module")
