@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from latentrec.kernels import sgd as K
-from latentrec.kernels.blocks import default_n_blocks, make_block_layout, thread_plan
+from latentrec.kernels.blocks import default_n_blocks, make_block_layout
 
 
 def reference_epoch(users, items, values, order, P, Q, bu, bi, mu, lr, reg, reg_bias, biased):
@@ -109,32 +109,6 @@ def test_schedule_covers_grid_once_with_independent_rounds(g):
     assert np.array_equal(sched, K.block_schedule(g, 11))
     if g > 2:
         assert not np.array_equal(sched, K.block_schedule(g, 12))
-
-
-@pytest.mark.parametrize("threads", [1, 2, 3, 7])
-def test_thread_plan_regroups_each_round_and_balances_it(threads):
-    g = 6
-    sizes = np.random.default_rng(0).integers(1, 1000, g * g)
-    sched = K.block_schedule(g, 4)
-    plan, split = thread_plan(sched, sizes, threads)
-    assert split.shape == (g, threads + 1) and np.all(split[:, -1] == g)
-    assert np.all(np.diff(split, axis=1) >= 0)
-    for r in range(g):
-        assert sorted(plan[r].tolist()) == sorted(sched[r].tolist())  # same round, regrouped
-        loads = [sizes[plan[r, split[r, t]:split[r, t + 1]]].sum() for t in range(threads)]
-        # longest-first greedy: no thread exceeds the even share by more than one block
-        assert max(loads) <= sizes[sched[r]].sum() / threads + sizes[sched[r]].max()
-
-
-def test_thread_plan_beats_contiguous_halves_on_uneven_blocks():
-    g = 4
-    sched = np.array([[0, 5, 10, 15], [1, 6, 11, 12], [2, 7, 8, 13], [3, 4, 9, 14]])
-    sizes = np.ones(g * g)
-    sizes[[0, 5, 1, 6, 2, 7, 3, 4]] = 10  # the first two blocks of every round are heavy
-    plan, split = thread_plan(sched, sizes, 2)
-    for r in range(g):
-        loads = [sizes[plan[r, split[r, t]:split[r, t + 1]]].sum() for t in range(2)]
-        assert loads == [11, 11]  # contiguous halves would give 20 and 2
 
 
 def test_default_grid_fits_a_stripe_of_factors_in_cache_and_ignores_small_thread_counts():

@@ -207,9 +207,8 @@ def sgd_round(blocks: dict, held: Held, incoming: list, work: list, step: tuple,
     items = [(blocks[s].rows, blocks[s].cols, blocks[s].values, blocks[s].ptr[t],
               blocks[s].ptr[t + 1], rows[s].factors, cols[t].factors, rows[s].bias,
               cols[t].bias) for s, t in work]
-    with dsgd.block_pool(n_threads) as pool:
-        for (s, t), e in zip(work, dsgd.run_blocks(items, step, pool)):
-            sse[s][t] = e
+    for (s, t), e in zip(work, dsgd.run_blocks(items, step, n_threads)):
+        sse[s][t] = e
     return Held(rows, sse, cols)
 
 

@@ -9,24 +9,23 @@ does, so each P row is read once per block and the block's Q rows stay in cache.
 
 An epoch runs ``g`` rounds; round ``r`` holds ``g`` blocks no two of which share a row or a
 column stripe (a diagonal of the grid under a per-epoch random permutation of its rows and
-columns), so the threads of one round never touch the same P row, Q row or bias. The result
-therefore depends on the layout and the epoch seed only, never on the thread count.
+columns). Threads take the blocks as kernels/dataflow.py allows: a block once the blocks
+of earlier rounds in its row and column stripes are done, so no two threads ever touch the
+same P row, Q row or bias, and the result depends on the layout and the epoch seed only,
+never on the thread count or on which thread ran a block.
 
     make_block_layout(users, items, values, n_users, n_items, n_threads=1, seed=0,
                       *, n_blocks=None, n_factors=100) -> BlockLayout
     block_schedule(n_blocks, epoch_seed) -> int64 (n_blocks, n_blocks): schedule[r, a] is
         the a-th block of round r
-    thread_plan(schedule, block_sizes, n_threads) -> (schedule, split): each round's
-        blocks regrouped so that thread t runs schedule[r, split[r, t]:split[r, t + 1]],
-        the groups about equal in ratings (longest block first onto the least loaded)
     default_n_blocks(n_users, n_items, n_factors, itemsize=4, n_threads=1) -> int
 
 The grid side comes from the data, not the thread count: the minor side's factors for one
 stripe (Q rows when users are the major side) must stay in a core's L2 while the block's
 ratings stream past, and beyond that fewer, bigger blocks are better, because each user's
-P row is loaded once per block it has ratings in. With at least 4 (and 2 per thread) the
-threads of a round stay balanced, and any thread count up to half the grid side gives the
-same model.
+P row is loaded once per block it has ratings in. With at least 4 (and 2 per thread)
+there are always blocks free for every thread, and any thread count up to half the grid
+side gives the same model.
 
 Memory: the layout holds one reordered copy of users, items and values (12 bytes a rating
 in float32); building it needs no other array of the ratings' length.
@@ -107,28 +106,6 @@ def block_schedule(n_blocks: int, epoch_seed) -> np.ndarray:
     rows, cols = rng.permutation(g), rng.permutation(g)
     a = np.arange(g)
     return np.stack([rows * g + cols[(a + r) % g] for r in range(g)]).astype(np.int64)
-
-
-def thread_plan(schedule: np.ndarray, block_sizes: np.ndarray, n_threads: int):
-    """Each round's blocks grouped per thread, longest first onto the least loaded thread.
-
-    Blocks of one round are independent, so this changes who runs a block, never the result.
-    Returns (schedule regrouped, split int64 (rounds, n_threads + 1)).
-    """
-    t = max(1, int(n_threads))
-    rounds = schedule.shape[0]
-    out = np.empty_like(schedule)
-    split = np.zeros((rounds, t + 1), np.int64)
-    for r in range(rounds):
-        groups = [[] for _ in range(t)]
-        load = np.zeros(t)
-        for b in sorted(schedule[r], key=lambda b: -block_sizes[b]):
-            k = int(np.argmin(load))
-            groups[k].append(b)
-            load[k] += block_sizes[b]
-        split[r, 1:] = np.cumsum([len(g) for g in groups])
-        out[r] = [b for g in groups for b in g]
-    return out, split
 
 
 def _check_index(idx, n, name, n_name):

@@ -18,9 +18,8 @@ function of the *set* of ratings and of seeds, never of the order the rows arriv
         (then the order is not canonical; callers refuse such input).
     sgd_block(rows, cols, values, lo, hi, R, C, br, bc, mu, lr, reg, reg_b, biased) -> float
         the per-rating SGD of kernels/sgd.py over ratings lo..hi (releases the GIL).
-    block_pool(n_threads) -> context giving a thread pool (None for one thread)
-    run_blocks(items, step, pool=None) -> list of float
-        sgd_block over blocks that share no row or column, on the pool.
+    run_blocks(items, step, n_threads=1) -> list of float
+        sgd_block over blocks that share no row or column, on n_threads threads.
 
 Rows are the side whose stripes stay in place (users, unless there are more items), columns
 the side that moves; row/column indices may be global or local to a stripe.
@@ -28,13 +27,11 @@ the side that moves; row/column indices may be global or local to a stripe.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
-
 import numpy as np
 from numba import njit, prange
 
 from .blocks import _count_blocks, _scatter
+from .dataflow import run_dataflow
 from .sgd import _sgd_ratings
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -164,16 +161,15 @@ def sgd_block(rows, cols, values, lo, hi, R, C, br, bc, mu, lr, reg, reg_b, bias
                         lr, reg, reg, reg_b, reg_b, biased)
 
 
-def block_pool(n_threads: int):
-    """A context giving the thread pool for run_blocks (None, serial, for one thread)."""
-    return ThreadPoolExecutor(n_threads) if n_threads > 1 else nullcontext()
+def run_blocks(items, step, n_threads: int = 1) -> list:
+    """``sgd_block(*item, *step)`` for each item, on ``n_threads`` threads. The blocks must
+    share no row or column, so the threads change nothing but the time. Returns each
+    block's sum e**2."""
+    sse = [0.0] * len(items)
 
+    def one(k):
+        sse[k] = sgd_block(*items[k], *step)
 
-def run_blocks(items, step, pool=None) -> list:
-    """``sgd_block(*item, *step)`` for each item, on ``pool`` (from block_pool) if given.
-    The blocks must share no row or column, so the pool changes nothing but the time.
-    Returns each block's sum e**2."""
-    def one(item):
-        return sgd_block(*item, *step)
-
-    return list(pool.map(one, items)) if pool is not None else [one(it) for it in items]
+    every = range(len(items))
+    run_dataflow(every, every, every, one, n_threads)
+    return sse

@@ -17,7 +17,7 @@ returns the sum of e**2 over the epoch as a Python float, NaN/inf when training 
     sgd_epoch_blocks(layout, P, Q, bu, bi, mu, lr, reg, reg_bias, biased, epoch_seed,
                      n_threads=None)
         parallel and race free; the result depends on (layout, epoch_seed) only, so it is
-        identical for every thread count.
+        identical for every thread count (None: as many as numba may use).
     predict_pairs(users, items, P, Q, bu, bi, mu, n_threads=None) -> P.dtype array
         mu + bu[u] + bi[i] + P[u].Q[i]; a negative u (or i) drops that side's terms (pass
         zero biases and mu=0 for an unbiased model).
@@ -36,9 +36,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .blocks import (BlockLayout, block_schedule, default_n_blocks, make_block_layout,
-                     thread_plan)
-from .threads import num_threads
+from .blocks import BlockLayout, block_schedule, default_n_blocks, make_block_layout
+from .dataflow import run_dataflow
+from .threads import num_threads, thread_count
 
 __all__ = ["sgd_epoch", "sgd_epoch_blocks", "make_block_layout", "block_schedule",
            "default_n_blocks", "predict_pairs", "BlockLayout"]
@@ -48,7 +48,7 @@ __all__ = ["sgd_epoch", "sgd_epoch_blocks", "make_block_layout", "block_schedule
 FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
 
-@njit(fastmath=FASTMATH, cache=True)
+@njit(fastmath=FASTMATH, cache=True, nogil=True)
 def _sgd_ratings(users, items, values, order, lo, hi, P, Q, bu, bi, mu, lr, reg_p, reg_q,
                  reg_bu, reg_bi, biased):
     """Ratings order[lo:hi] (or lo:hi when ``order`` is empty), in turn; returns sum e**2."""
@@ -73,23 +73,6 @@ def _sgd_ratings(users, items, values, order, lo, hi, P, Q, bu, bi, mu, lr, reg_
             Q[i, k] = q + lr * (e * p - reg_q * q)
         sse += float(e) * float(e)
     return sse
-
-
-@njit(cache=True, parallel=True)
-def _sgd_blocks(users, items, values, block_ptr, schedule, split, P, Q, bu, bi, mu, lr,
-                reg_p, reg_q, reg_bu, reg_bi, biased):
-    """Rounds in turn; in a round, thread t runs schedule[r, split[r, t]:split[r, t + 1]].
-    Block sums are added in block order, so the sum does not depend on the threads either."""
-    sse = np.zeros(block_ptr.shape[0] - 1)
-    no_order = np.empty(0, np.int64)
-    for r in range(schedule.shape[0]):
-        for t in prange(split.shape[1] - 1):
-            for a in range(split[r, t], split[r, t + 1]):
-                b = schedule[r, a]
-                sse[b] = _sgd_ratings(users, items, values, no_order, block_ptr[b],
-                                      block_ptr[b + 1], P, Q, bu, bi, mu, lr, reg_p, reg_q,
-                                      reg_bu, reg_bi, biased)
-    return sse.sum()
 
 
 @njit(fastmath=FASTMATH, cache=True, parallel=True)
@@ -128,19 +111,30 @@ def sgd_epoch(users, items, values, order, P, Q, bu, bi, mu, lr, reg, reg_bias, 
 
 def sgd_epoch_blocks(layout, P, Q, bu, bi, mu, lr, reg, reg_bias, biased, epoch_seed,
                      n_threads=None):
-    """One parallel epoch over a :class:`BlockLayout`, in the order block_schedule() gives."""
+    """One parallel epoch over a :class:`BlockLayout`: the rounds of block_schedule(), each
+    block started once its stripes' blocks of earlier rounds are done (kernels/dataflow.py)."""
     users, items, values, block_ptr, ub, ib = layout
     _check_factors(P, Q, bu, bi)
     if P.shape[0] != ub[-1] or Q.shape[0] != ib[-1]:
         raise ValueError(f"the layout was built for {ub[-1]} users and {ib[-1]} items; got P "
                          f"with {P.shape[0]} rows and Q with {Q.shape[0]}")
+    g = ub.shape[0] - 1
+    schedule = block_schedule(g, epoch_seed)
+    # within a round the order changes nothing but which block starts first: longest first
+    sizes = np.diff(block_ptr)
+    schedule = np.take_along_axis(schedule, np.argsort(-sizes[schedule], 1, kind="stable"), 1)
     t = P.dtype.type
-    with num_threads(n_threads) as threads:
-        schedule, split = thread_plan(block_schedule(ub.shape[0] - 1, epoch_seed),
-                                      np.diff(block_ptr), threads)
-        return float(_sgd_blocks(users, items, values, block_ptr, schedule, split, P, Q, bu,
-                                 bi, t(mu), t(lr), t(reg), t(reg), t(reg_bias), t(reg_bias),
-                                 bool(biased)))
+    scalars = (t(mu), t(lr), t(reg), t(reg), t(reg_bias), t(reg_bias), bool(biased))
+    no_order = np.empty(0, np.int64)
+    sse = np.zeros(g * g)
+
+    def run(b):
+        sse[b] = _sgd_ratings(users, items, values, no_order, block_ptr[b], block_ptr[b + 1],
+                              P, Q, bu, bi, *scalars)
+
+    blocks = np.arange(g * g)
+    run_dataflow(schedule.ravel(), blocks // g, blocks % g, run, thread_count(n_threads))
+    return float(sse.sum())
 
 
 def predict_pairs(users, items, P, Q, bu, bi, mu, n_threads=None):

@@ -13,7 +13,8 @@ from ..distributed.plan import Plan, Stats, standardised
 from ..errors import DataError, ParameterError, TrainingDivergedError
 from ..kernels import sgd as kernels
 from ..kernels.blocks import GRID_TARGET
-from ..kernels.dsgd import block_pool, run_blocks
+from ..kernels.dataflow import run_dataflow
+from ..kernels.dsgd import sgd_block
 from ..kernels.threads import num_threads
 from ..persistence import register
 from ._params import Interval, IsNone, Options
@@ -369,9 +370,9 @@ class _EpochRunner(_Runner):
 
 
 class _DsgdRunner(_Runner):
-    """The "dsgd" schedule in this process: the plan's blocks (latentrec.distributed.plan),
-    stratum after stratum, each stratum's blocks on ``n_threads`` threads. A cluster runs
-    the same blocks through the same kernel (kernels.dsgd.run_blocks), only spread out."""
+    """The "dsgd" schedule in this process: the plan's blocks (latentrec.distributed.plan)
+    in the order of its strata, on ``n_threads`` threads (kernels/dataflow.py). A cluster
+    runs the same blocks through the same kernel (kernels.dsgd.sgd_block), spread out."""
 
     def __init__(self, model, ratings, seed):
         stats = Stats.of(ratings.users, ratings.items, ratings.values, ratings.n_users,
@@ -393,11 +394,14 @@ class _DsgdRunner(_Runner):
         rows, cols, values, ptr = self.layout
         step = self.plan.step(lr, reg, reg_b, biased)
         sse = np.zeros(ptr.shape[0] - 1)
-        with block_pool(self.n_threads) as pool:
-            for stratum in self.plan.schedule(epoch):
-                items = [(rows, cols, values, ptr[b], ptr[b + 1], self.R, self.C, self.br,
-                          self.bc) for b in stratum]
-                sse[stratum] = run_blocks(items, step, pool)
+
+        def run(b):
+            sse[b] = sgd_block(rows, cols, values, ptr[b], ptr[b + 1], self.R, self.C,
+                               self.br, self.bc, *step)
+
+        g, blocks = self.plan.n_blocks, np.arange(ptr.shape[0] - 1)
+        run_dataflow(self.plan.schedule(epoch).ravel(), blocks // g, blocks % g, run,
+                     self.n_threads)
         return float(sse.sum())
 
     def factors(self):
