@@ -13,8 +13,9 @@ accuracy. Ratios are taken within the run, because a shared machine's absolute t
 drift; on the 10M set the 1- and 2-thread fits alternate (``--repeats`` of each, 3 by
 default), so both meet the host's slow and fast spells. Seconds per epoch are the median
 over the epochs during which other processes used under a tenth of a CPU (the "quiet
-epochs" column; all epochs when none was). It also prints the machine's own scaling (two compute-only processes against one) before and after the
-10M runs, since on a shared host two threads do not always get two cores. ``--big``
+epochs" column; all epochs when none was). It also prints the machine's own scaling
+(two compute-only processes against one) before and after the 10M runs, since on a
+shared host two threads do not always get two cores. ``--big``
 trains 20 epochs at K=64 on 100 million synthetic ratings (2,000,000 users x 200,000
 items) loaded from a saved file, in a fresh process, and reports its peak memory.
 """

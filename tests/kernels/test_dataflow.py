@@ -91,22 +91,34 @@ def test_a_slow_block_does_not_hold_back_later_rounds_it_does_not_touch():
     assert free.is_set()
 
 
-def test_an_error_in_a_block_stops_the_run_and_is_raised():
+@pytest.mark.parametrize("error", [FloatingPointError, KeyboardInterrupt])
+def test_an_error_stops_new_blocks_waits_for_running_ones_and_is_raised(error):
     g = 4
     order = block_schedule(g, 1).ravel()
     blocks = np.arange(g * g)
-    bad = int(order[g + 1])  # round 1
-    started = []
+    log, lock = [], threading.Lock()
+    helper_busy, failing, helper_done = threading.Event(), threading.Event(), threading.Event()
 
     def run(b):
-        started.append(b)
-        if b == bad:
-            raise FloatingPointError("block failed")
+        # the calling thread's first block fails while the helper's first block still runs
+        helper = threading.current_thread().name.startswith("latentrec-block")
+        with lock:
+            log.append(("start", b))
+        if not helper:
+            assert helper_busy.wait(10), "the two threads did not run blocks at once"
+            with lock:
+                log.append(("error", b))
+            failing.set()
+            raise error("block failed")
+        if not helper_busy.is_set():
+            helper_busy.set()
+            failing.wait(10)
+            time.sleep(0.05)
+            helper_done.set()
 
-    with pytest.raises(FloatingPointError, match="block failed"):
+    with pytest.raises(error, match="block failed"):
         run_dataflow(order, blocks // g, blocks % g, run, 2)
-    # nothing that must follow the failed block ran
-    for b in order[list(order).index(bad) + 1:]:
-        if b // g == bad // g or b % g == bad % g:
-            assert b not in started
-    assert started.count(bad) == 1
+    assert helper_done.is_set()  # the running block finished before the error came out
+    assert not [t for t in threading.enumerate() if t.name.startswith("latentrec-block")]
+    failed_at = next(k for k, e in enumerate(log) if e[0] == "error")
+    assert [e for e in log[failed_at:] if e[0] == "start"] == []  # nothing started after

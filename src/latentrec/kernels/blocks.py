@@ -23,8 +23,9 @@ never on the thread count or on which thread ran a block.
 The grid side comes from the data, not the thread count: the minor side's factors for one
 stripe (Q rows when users are the major side) must stay in a core's L2 while the block's
 ratings stream past, and beyond that fewer, bigger blocks are better, because each user's
-P row is loaded once per block it has ratings in. With at least 4 (and 2 per thread)
-there are always blocks free for every thread, and any thread count up to half the grid
+P row is loaded once per block it has ratings in. At most g blocks can run at once (one
+per row stripe), so the grid has at least 4 stripes and 2 per thread, which leaves each
+thread a choice of free blocks for most of an epoch; any thread count up to half the grid
 side gives the same model.
 
 Memory: the layout holds one reordered copy of users, items and values (12 bytes a rating
@@ -41,7 +42,7 @@ from numba import njit, prange
 #: Bytes of one minor-side stripe's factors that a block may use: half a 2 MiB L2, the rest
 #: left to the streamed major-side rows (measure with benchmarks/_hogwild.py --n-blocks G).
 STRIPE_BYTES = 1 << 20
-#: The smallest grid side: 4 blocks a round keep 2 threads balanced.
+#: The smallest grid side: 2 threads still find free blocks to choose from.
 MIN_BLOCKS = 4
 #: The fixed grid side of the DSGD schedule, which one process and a cluster share.
 GRID_TARGET = 20

@@ -34,18 +34,32 @@ def run_dataflow(order, rows, cols, run, n_threads: int = 1) -> None:
             run(b)
         return
     flow = _Flow(order, rows, cols, run)
-    helpers = [threading.Thread(target=flow.work, daemon=True, name=f"latentrec-block-{t}")
-               for t in range(min(n_threads, len(order)) - 1)]
-    for t in helpers:
-        t.start()
+    helpers = []
     try:
+        for t in range(min(n_threads, len(order)) - 1):
+            helpers.append(threading.Thread(target=flow.work, daemon=True,
+                                            name=f"latentrec-block-{t}"))
+            helpers[-1].start()
         flow.work()
     finally:
         flow.stop()
-        for t in helpers:
-            t.join()
+        _join_all(helpers)
     if flow.error is not None:
         raise flow.error
+
+
+def _join_all(threads) -> None:
+    """Join every thread even if interrupted meanwhile (their blocks write the caller's
+    arrays); the first interruption is raised once all have ended."""
+    pending, interrupted = list(threads), None
+    while pending:
+        try:
+            pending[0].join()
+            pending.pop(0)
+        except BaseException as exc:  # a second Ctrl-C while a long block finishes
+            interrupted = interrupted or exc
+    if interrupted is not None:
+        raise interrupted
 
 
 def _edges(order, rows, cols):
@@ -78,22 +92,22 @@ class _Flow:
 
     def work(self) -> None:
         """Take ready blocks until none is left to run (or the run stopped)."""
-        while True:
-            with self.cv:
-                while not self.ready and self.left and not self.stopped:
-                    self.cv.wait()
-                if self.stopped or not self.ready:
-                    return
-                pos = heapq.heappop(self.ready)
-            try:
-                self.run(self.order[pos])
-            except BaseException as exc:  # re-raised by run_dataflow in the caller
+        try:
+            while True:
                 with self.cv:
-                    self.error = self.error or exc
-                    self.stopped = True
-                    self.cv.notify_all()
-                return
-            self._done(pos)
+                    while not self.ready and self.left and not self.stopped:
+                        self.cv.wait()
+                    if self.stopped or not self.ready:
+                        return
+                    pos = heapq.heappop(self.ready)
+                self.run(self.order[pos])
+                self._done(pos)
+        except BaseException as exc:  # re-raised by run_dataflow in the caller
+            with self.cv:
+                if self.error is None:
+                    self.error = exc
+                self.stopped = True
+                self.cv.notify_all()
 
     def _done(self, pos: int) -> None:
         with self.cv:
