@@ -112,11 +112,18 @@ class _Flow:
     def _done(self, pos: int) -> None:
         with self.cv:
             self.left -= 1
+            freed = 0
             for nxt in self.after[pos]:
                 self.waits[nxt] -= 1
                 if self.waits[nxt] == 0:
                     heapq.heappush(self.ready, nxt)
-            self.cv.notify_all()
+                    freed += 1
+            # wake one waiter per freed block (on many cores, not all of them for each
+            # block); all at the end, so that they return
+            if self.left == 0:
+                self.cv.notify_all()
+            elif freed:
+                self.cv.notify(freed)
 
     def stop(self) -> None:
         """No new blocks from now on (the run ended, failed or was interrupted)."""
