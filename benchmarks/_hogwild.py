@@ -68,13 +68,16 @@ class LoadClock:
 
     def lap(self):
         """(wall seconds, CPUs used by other processes meanwhile; 0 when unknown) since the
-        last lap (or since the clock was made)."""
+        last lap (or since the clock was made); ``self.cpu`` is this process's CPU seconds
+        over the same lap."""
         j, c, t = busy_cpu_seconds(), time.process_time(), time.perf_counter()
         last = getattr(self, "_last", None)
         self._last = (j, c, t)
         if last is None:
+            self.cpu = 0.0
             return 0.0, 0.0
         wall, mine = t - last[2], c - last[1]
+        self.cpu = mine
         other = 0.0 if j is None else max(0.0, (j - last[0]) - mine) / max(wall, 1e-9)
         return wall, other
 

@@ -54,9 +54,14 @@ def held_out_rmse(model, test) -> float:
 def latentrec_row(name, train, test, threads, k=K, epochs=EPOCHS):
     model = SGDMatrixFactorization(n_factors=k, n_epochs=epochs, n_threads=threads,
                                    random_state=0)
-    clock, load = LoadClock(), []
+    clock, load, cpu = LoadClock(), [], []
+
+    def lap(row):
+        load.append(clock.lap()[1])
+        cpu.append(clock.cpu)
+
     start = time.perf_counter()
-    model.fit(train, callback=lambda row: load.append(clock.lap()[1]))
+    model.fit(train, callback=lap)
     total = time.perf_counter() - start
     # the model's own epoch seconds, each with the CPUs other processes used meanwhile
     runs = [(h["seconds"], o) for h, o in zip(model.history_, load)]
@@ -64,25 +69,26 @@ def latentrec_row(name, train, test, threads, k=K, epochs=EPOCHS):
     return {"data": name, "method": f"latentrec SGD, {threads} thread{'s' * (threads > 1)}",
             "threads": threads, "epoch_s": epoch, "ratings_per_s": train.n_ratings / epoch,
             "fit_s": total, "rmse": held_out_rmse(model, test), "quiet": (quiet, epochs),
-            "runs": runs}
+            "runs": runs, "cpu": cpu[1:]}  # the first lap holds the layout's build too
 
 
-def alternating_rows(name, train, test, repeats):
-    """1- and 2-thread fits in turn (1, 2, 2, 1, 1, 2, ...), so that both see the host's
-    slow and fast spells alike; returns one row per thread count, over all its epochs,
-    and the scaling of each adjacent pair of fits."""
-    fits = {1: [], 2: []}
+def alternating_rows(name, train, test, repeats, short):
+    """The 1- and 2-thread fits, in turn: a 20-epoch fit each (the RMSE column), then
+    ``repeats`` fits of ``short`` epochs each, ordered 2, 1, 1, 2, 2, 1, ... so that both
+    thread counts meet the host's slow and fast spells alike (the speed its cores give
+    changes within seconds). One row per thread count over all its epochs, and the scaling
+    of each adjacent pair of fits."""
+    fits = {1: [latentrec_row(name, train, test, 1)], 2: [latentrec_row(name, train, test, 2)]}
     for r in range(repeats):
-        for threads in ((1, 2) if r % 2 == 0 else (2, 1)):
-            fits[threads].append(latentrec_row(name, train, test, threads))
+        for threads in ((2, 1) if r % 2 == 0 else (1, 2)):
+            fits[threads].append(latentrec_row(name, train, test, threads, epochs=short))
     pairs = [one["epoch_s"] / two["epoch_s"] for one, two in zip(fits[1], fits[2])]
     rows = []
     for threads, done in fits.items():
         runs = [run for fit in done for run in fit["runs"]]
         epoch, quiet = quiet_median(runs)
         rows.append({**done[0], "epoch_s": epoch, "ratings_per_s": train.n_ratings / epoch,
-                     "fit_s": float(np.median([f["fit_s"] for f in done])),
-                     "quiet": (quiet, len(runs))})
+                     "quiet": (quiet, len(runs)), "cpu": [c for f in done for c in f["cpu"]]})
     return rows, pairs
 
 
@@ -228,12 +234,14 @@ def machine() -> str:
 
 
 def table(rows) -> str:
-    head = "| data | method | s/epoch | ratings/s | quiet epochs | held-out RMSE (20 epochs) |"
-    lines = [head, "|---|---|---:|---:|---:|---:|"]
+    head = ("| data | method | s/epoch | CPU s/epoch | ratings/s | quiet epochs | "
+            "held-out RMSE (20 epochs) |")
+    lines = [head, "|---|---|---:|---:|---:|---:|---:|"]
     for r in rows:
         rmse = "" if r["rmse"] is None else f"{r['rmse']:.4f}"
         quiet = "" if r.get("quiet") is None else "{} of {}".format(*r["quiet"])
-        lines.append(f"| {r['data']} | {r['method']} | {r['epoch_s']:.4f} | "
+        cpu = f"{np.median(r['cpu']):.4f}" if r.get("cpu") else ""
+        lines.append(f"| {r['data']} | {r['method']} | {r['epoch_s']:.4f} | {cpu} | "
                      f"{r['ratings_per_s'] / 1e6:.2f} M | {quiet} | {rmse} |")
     return "\n".join(lines)
 
@@ -242,8 +250,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--big", action="store_true", help="also the 100M-rating memory run")
     ap.add_argument("--skip-notebook", action="store_true")
-    ap.add_argument("--repeats", type=int, default=3,
-                    help="1- and 2-thread fits on the 10M set, taken in turn (default 3 each)")
+    ap.add_argument("--repeats", type=int, default=8,
+                    help="short 1- and 2-thread fits on the 10M set, in turn (default 8 each)")
+    ap.add_argument("--short-epochs", type=int, default=4,
+                    help="epochs of each short fit (default 4)")
     ap.add_argument("--big-only", action="store_true", help="only the 100M memory run")
     ap.add_argument("--big-child", help=argparse.SUPPRESS)
     ap.add_argument("--spin", action="store_true", help=argparse.SUPPRESS)
@@ -270,7 +280,7 @@ def main() -> None:
     capacity = [machine_scaling()]
     latentrec_row("synthetic 10M", big_train, big_test, 2, epochs=1)  # page in, warm up
     alternating, pairs = alternating_rows("synthetic 10M", big_train, big_test,
-                                          args.repeats)
+                                          args.repeats, args.short_epochs)
     rows += [*alternating, hogwild_row(big_train, big_test, 2)]
     capacity.append(machine_scaling())
     print(table(rows))
@@ -287,6 +297,11 @@ def main() -> None:
     print(f"10M, 2 threads: {s2 / hog:.1f}x plain Hogwild with 2 threads (target >= 5x)")
     print(f"10M, scaling 1 -> 2 threads: {s2 / s1:.2f}x over all epochs (target >= 1.7x); "
           f"fit by fit, in the order run: {', '.join(f'{p:.2f}x' for p in pairs)}")
+    cpu = {r["threads"]: np.median(r["cpu"]) for r in rows
+           if r["data"] == "synthetic 10M" and r.get("cpu")}
+    print(f"10M, CPU seconds an epoch takes with 2 threads: {cpu[2] / cpu[1]:.2f}x those of 1 "
+          "thread (a waiting thread uses none, so this is how much slower a core works "
+          "while the other works too)")
     print("the machine's own scaling, two compute-only processes against one, before and "
           f"after the 10M runs: {capacity[0]:.2f}x, {capacity[1]:.2f}x (ideal 2x)")
     if args.big:
