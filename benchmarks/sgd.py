@@ -10,14 +10,16 @@ At K=100 it measures, per epoch, seconds and ratings/second of:
   * a plain numba Hogwild kernel (benchmarks/_hogwild.py; 10M synthetic, 2 threads),
 and the held-out RMSE (20% holdout) after 20 epochs, so speed is never bought with
 accuracy. Ratios are taken within the run, because a shared machine's absolute timings
-drift; on the 10M set the 1- and 2-thread fits alternate (``--repeats`` of each, 3 by
-default), so both meet the host's slow and fast spells. Seconds per epoch are the median
-over the epochs during which other processes used under a tenth of a CPU (the "quiet
-epochs" column; all epochs when none was). It also prints the machine's own scaling
-(two compute-only processes against one) before and after the 10M runs, since on a
-shared host two threads do not always get two cores. ``--big``
-trains 20 epochs at K=64 on 100 million synthetic ratings (2,000,000 users x 200,000
-items) loaded from a saved file, in a fresh process, and reports its peak memory.
+drift. On the 10M set, after one 20-epoch fit each (the RMSE column), short 1- and
+2-thread fits alternate (``--repeats`` of each, 8 of 4 epochs by default), so both meet
+the host's slow and fast spells alike. Seconds per epoch are the median over the epochs
+during which other processes used under a tenth of a CPU (the "quiet epochs" column; all
+epochs when none was); CPU seconds per epoch are this process's, so their ratio shows how
+much slower each core works while both do. Before and after the 10M runs it measures what
+the host gives: two one-thread processes of the same kernel against one, which no two
+threads can beat. ``--big`` trains 20 epochs at K=64 on 100 million synthetic ratings
+(2,000,000 users x 200,000 items) loaded from a saved file, in a fresh process, and
+reports its peak memory.
 """
 
 from __future__ import annotations
@@ -159,36 +161,61 @@ def hogwild_row(train, test, threads):
             "quiet": (quiet, EPOCHS)}
 
 
-@numba.njit(fastmath=True, cache=True)
-def _spin(row, reps):
-    """Sums squares over ``row`` ``reps`` times: compute only, in cache."""
-    s = np.float32(0)
-    for _ in range(reps):
-        for k in range(row.shape[0]):
-            s += row[k] * row[k]
-        row[0] += np.float32(1e-7)  # keeps the compiler from hoisting the loop
-    return s
+# -- what the host gives two processes of the same kernel ----------------------------------
+PROBE_EPOCHS = 6
 
 
-def spin_seconds(reps=3_000_000) -> float:
-    row = np.random.default_rng(0).random(256).astype(np.float32)
-    _spin(row, 10)
+def save_probe_layout(train) -> Path:
+    """The 10M training set's block grid (the one the model builds), for the probe."""
+    from latentrec.kernels.sgd import make_block_layout
+
+    DATA.mkdir(exist_ok=True)
+    path = DATA / "sgd-probe-layout.npz"
+    values = (train.values - train.values.mean()).astype(np.float32)
+    layout = make_block_layout(train.users, train.items, values, train.n_users,
+                               train.n_items, 2, 0, n_factors=K)
+    np.savez(path, *layout)
+    return path
+
+
+def probe_child(path: str) -> None:
+    """One thread of the block kernel, in its own process: load, warm up, say "ready",
+    wait for "go" on stdin, then print ratings/s over PROBE_EPOCHS epochs."""
+    from latentrec.kernels.sgd import BlockLayout, sgd_epoch_blocks
+
+    with np.load(path) as z:
+        layout = BlockLayout(*(z[f"arr_{k}"] for k in range(6)))
+    rng = np.random.default_rng(0)
+    n_users, n_items = int(layout.user_bounds[-1]), int(layout.item_bounds[-1])
+    P = (rng.standard_normal((n_users, K)) * 0.1).astype(np.float32)
+    Q = (rng.standard_normal((n_items, K)) * 0.1).astype(np.float32)
+    bu, bi = np.zeros(n_users, np.float32), np.zeros(n_items, np.float32)
+    step = (0.0, 0.005, 0.02, 0.02, True)
+    sgd_epoch_blocks(layout, P, Q, bu, bi, *step, 0, 1)
+    print("ready", flush=True)
+    sys.stdin.readline()
     start = time.perf_counter()
-    _spin(row, reps)
-    return time.perf_counter() - start
+    for epoch in range(PROBE_EPOCHS):
+        sgd_epoch_blocks(layout, P, Q, bu, bi, *step, epoch + 1, 1)
+    print(layout.users.shape[0] * PROBE_EPOCHS / (time.perf_counter() - start))
 
 
-def machine_scaling() -> float:
-    """What the machine gives two busy processes: 2 x (one alone) / (the slower of two at
-    once); ideal 2. On a shared host this drops below 2 when the cores are not all ours."""
-    cmd = [sys.executable, __file__, "--spin"]
-
+def process_scaling(path: Path, rounds: int = 3) -> list:
+    """Two one-thread processes of the block kernel at once against one alone (their
+    ratings/s summed over its), ``rounds`` times: they share nothing but the host, so this
+    is as much as any two threads could get from it at that moment."""
     def run(n):
-        procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) for _ in range(n)]
+        procs = [subprocess.Popen([sys.executable, __file__, "--probe", str(path)],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                 for _ in range(n)]
+        for p in procs:
+            p.stdout.readline()
+        for p in procs:
+            p.stdin.write("go\n")
+            p.stdin.flush()
         return [float(p.communicate()[0].split()[-1]) for p in procs]
 
-    alone = run(1)[0]
-    return 2 * alone / max(run(2))
+    return [sum(run(2)) / run(1)[0] for _ in range(rounds)]
 
 
 def synthetic_10m():
@@ -256,10 +283,10 @@ def main() -> None:
                     help="epochs of each short fit (default 4)")
     ap.add_argument("--big-only", action="store_true", help="only the 100M memory run")
     ap.add_argument("--big-child", help=argparse.SUPPRESS)
-    ap.add_argument("--spin", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--probe", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if args.spin:
-        print(spin_seconds())
+    if args.probe:
+        probe_child(args.probe)
         return
     if args.big_child:
         big_child(args.big_child)
@@ -277,12 +304,13 @@ def main() -> None:
     if not args.skip_notebook:
         rows.append(notebook_row(train))
     big_train, big_test = holdout(synthetic_10m(), 0.2, random_state=0)
-    capacity = [machine_scaling()]
+    probe = save_probe_layout(big_train)
+    capacity = process_scaling(probe)
     latentrec_row("synthetic 10M", big_train, big_test, 2, epochs=1)  # page in, warm up
     alternating, pairs = alternating_rows("synthetic 10M", big_train, big_test,
                                           args.repeats, args.short_epochs)
     rows += [*alternating, hogwild_row(big_train, big_test, 2)]
-    capacity.append(machine_scaling())
+    capacity += process_scaling(probe)
     print(table(rows))
     by = {(r["data"], r["method"]): r for r in rows}
     one = by[("ML-100K", "latentrec SGD, 1 thread")]["ratings_per_s"]
@@ -302,8 +330,10 @@ def main() -> None:
     print(f"10M, CPU seconds an epoch takes with 2 threads: {cpu[2] / cpu[1]:.2f}x those of 1 "
           "thread (a waiting thread uses none, so this is how much slower a core works "
           "while the other works too)")
-    print("the machine's own scaling, two compute-only processes against one, before and "
-          f"after the 10M runs: {capacity[0]:.2f}x, {capacity[1]:.2f}x (ideal 2x)")
+    print("10M, what the host gives: two one-thread processes of the same kernel against "
+          f"one: {np.median(capacity):.2f}x (median; ideal 2x, and no two threads beat it); "
+          f"three times before and three after the 10M runs: "
+          f"{', '.join(f'{c:.2f}x' for c in capacity)}")
     if args.big:
         print_big(big_run())
 
