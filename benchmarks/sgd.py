@@ -16,10 +16,10 @@ the host's slow and fast spells alike. Seconds per epoch are the median over the
 during which other processes used under a tenth of a CPU (the "quiet epochs" column; all
 epochs when none was); CPU seconds per epoch are this process's, so their ratio shows how
 much slower each core works while both do. Before and after the 10M runs it measures what
-the host gives: two one-thread processes of the same kernel against one, which no two
-threads can beat. ``--big`` trains 20 epochs at K=64 on 100 million synthetic ratings
-(2,000,000 users x 200,000 items) loaded from a saved file, in a fresh process, and
-reports its peak memory.
+the host gives: two one-thread processes of the same kernel against one (they share
+nothing but the host; taken at other moments than the fits, so a guide). ``--big``
+trains 20 epochs at K=64 on 100 million synthetic ratings (2,000,000 users x 200,000
+items) loaded from a saved file, in a fresh process, and reports its peak memory.
 """
 
 from __future__ import annotations
@@ -162,7 +162,7 @@ def hogwild_row(train, test, threads):
 
 
 # -- what the host gives two processes of the same kernel ----------------------------------
-PROBE_EPOCHS = 6
+PROBE_SECONDS = 3.0
 
 
 def save_probe_layout(train) -> Path:
@@ -180,7 +180,9 @@ def save_probe_layout(train) -> Path:
 
 def probe_child(path: str) -> None:
     """One thread of the block kernel, in its own process: load, warm up, say "ready",
-    wait for "go" on stdin, then print ratings/s over PROBE_EPOCHS epochs."""
+    wait for "go" on stdin, then print ratings/s over the epochs it finishes within about
+    PROBE_SECONDS (a time, not a count, so that two such processes run side by side
+    nearly all the while)."""
     from latentrec.kernels.sgd import BlockLayout, sgd_epoch_blocks
 
     with np.load(path) as z:
@@ -194,16 +196,17 @@ def probe_child(path: str) -> None:
     sgd_epoch_blocks(layout, P, Q, bu, bi, *step, 0, 1)
     print("ready", flush=True)
     sys.stdin.readline()
-    start = time.perf_counter()
-    for epoch in range(PROBE_EPOCHS):
-        sgd_epoch_blocks(layout, P, Q, bu, bi, *step, epoch + 1, 1)
-    print(layout.users.shape[0] * PROBE_EPOCHS / (time.perf_counter() - start))
+    start, epochs = time.perf_counter(), 0
+    while time.perf_counter() - start < PROBE_SECONDS:
+        epochs += 1
+        sgd_epoch_blocks(layout, P, Q, bu, bi, *step, epochs, 1)
+    print(layout.users.shape[0] * epochs / (time.perf_counter() - start))
 
 
 def process_scaling(path: Path, rounds: int = 3) -> list:
     """Two one-thread processes of the block kernel at once against one alone (their
     ratings/s summed over its), ``rounds`` times: they share nothing but the host, so this
-    is as much as any two threads could get from it at that moment."""
+    is what it gives two busy cores at that moment, threading aside."""
     def run(n):
         procs = [subprocess.Popen([sys.executable, __file__, "--probe", str(path)],
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -331,7 +334,7 @@ def main() -> None:
           "thread (a waiting thread uses none, so this is how much slower a core works "
           "while the other works too)")
     print("10M, what the host gives: two one-thread processes of the same kernel against "
-          f"one: {np.median(capacity):.2f}x (median; ideal 2x, and no two threads beat it); "
+          f"one: {np.median(capacity):.2f}x (median; ideal 2x); "
           f"three times before and three after the 10M runs: "
           f"{', '.join(f'{c:.2f}x' for c in capacity)}")
     if args.big:
