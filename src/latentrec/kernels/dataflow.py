@@ -57,7 +57,8 @@ def _join_all(threads) -> None:
             pending[0].join()
             pending.pop(0)
         except BaseException as exc:  # a second Ctrl-C while a long block finishes
-            interrupted = interrupted or exc
+            if interrupted is None:
+                interrupted = exc
     if interrupted is not None:
         raise interrupted
 

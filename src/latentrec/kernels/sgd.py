@@ -18,6 +18,10 @@ returns the sum of e**2 over the epoch as a Python float, NaN/inf when training 
                      n_threads=None)
         parallel and race free; the result depends on (layout, epoch_seed) only, so it is
         identical for every thread count (None: as many as numba may use).
+    sgd_rounds(users, items, values, block_ptr, rounds, P, Q, bu, bi, mu, lr, reg,
+               reg_bias, biased, n_threads=1)
+        the same over any rounds of a g x g grid's blocks (unchecked; the "dsgd" schedule
+        gives its own).
     predict_pairs(users, items, P, Q, bu, bi, mu, n_threads=None) -> P.dtype array
         mu + bu[u] + bi[i] + P[u].Q[i]; a negative u (or i) drops that side's terms (pass
         zero biases and mu=0 for an unbiased model).
@@ -40,8 +44,8 @@ from .blocks import BlockLayout, block_schedule, default_n_blocks, make_block_la
 from .dataflow import run_dataflow
 from .threads import num_threads, thread_count
 
-__all__ = ["sgd_epoch", "sgd_epoch_blocks", "make_block_layout", "block_schedule",
-           "default_n_blocks", "predict_pairs", "BlockLayout"]
+__all__ = ["sgd_epoch", "sgd_epoch_blocks", "sgd_rounds", "make_block_layout",
+           "block_schedule", "default_n_blocks", "predict_pairs", "BlockLayout"]
 
 # fastmath without nnan/ninf: reassociation lets the K loops vectorise, while a diverging
 # run still shows up as a NaN/inf sum of squared errors. Same binary, same order -> same bits.
@@ -118,11 +122,19 @@ def sgd_epoch_blocks(layout, P, Q, bu, bi, mu, lr, reg, reg_bias, biased, epoch_
     if P.shape[0] != ub[-1] or Q.shape[0] != ib[-1]:
         raise ValueError(f"the layout was built for {ub[-1]} users and {ib[-1]} items; got P "
                          f"with {P.shape[0]} rows and Q with {Q.shape[0]}")
-    g = ub.shape[0] - 1
-    schedule = block_schedule(g, epoch_seed)
+    rounds = block_schedule(ub.shape[0] - 1, epoch_seed)
+    return sgd_rounds(users, items, values, block_ptr, rounds, P, Q, bu, bi, mu, lr, reg,
+                      reg_bias, biased, thread_count(n_threads))
+
+
+def sgd_rounds(users, items, values, block_ptr, rounds, P, Q, bu, bi, mu, lr, reg, reg_bias,
+               biased, n_threads=1):
+    """The blocks of ``rounds`` (ids row stripe * g + column stripe of a g x g grid), each
+    started once its stripes' blocks of earlier rounds are done (kernels/dataflow.py)."""
+    g = rounds.shape[1]
     # within a round the order changes nothing but which block starts first: longest first
     sizes = np.diff(block_ptr)
-    schedule = np.take_along_axis(schedule, np.argsort(-sizes[schedule], 1, kind="stable"), 1)
+    rounds = np.take_along_axis(rounds, np.argsort(-sizes[rounds], 1, kind="stable"), 1)
     t = P.dtype.type
     scalars = (t(mu), t(lr), t(reg), t(reg), t(reg_bias), t(reg_bias), bool(biased))
     no_order = np.empty(0, np.int64)
@@ -133,7 +145,7 @@ def sgd_epoch_blocks(layout, P, Q, bu, bi, mu, lr, reg, reg_bias, biased, epoch_
                               P, Q, bu, bi, *scalars)
 
     blocks = np.arange(g * g)
-    run_dataflow(schedule.ravel(), blocks // g, blocks % g, run, thread_count(n_threads))
+    run_dataflow(rounds.ravel(), blocks // g, blocks % g, run, n_threads)
     return float(sse.sum())
 
 

@@ -13,8 +13,6 @@ from ..distributed.plan import Plan, Stats, standardised
 from ..errors import DataError, ParameterError, TrainingDivergedError
 from ..kernels import sgd as kernels
 from ..kernels.blocks import GRID_TARGET
-from ..kernels.dataflow import run_dataflow
-from ..kernels.dsgd import sgd_block
 from ..kernels.threads import num_threads
 from ..persistence import register
 from ._params import Interval, IsNone, Options
@@ -371,8 +369,8 @@ class _EpochRunner(_Runner):
 
 class _DsgdRunner(_Runner):
     """The "dsgd" schedule in this process: the plan's blocks (latentrec.distributed.plan)
-    in the order of its strata, on ``n_threads`` threads (kernels/dataflow.py). A cluster
-    runs the same blocks through the same kernel (kernels.dsgd.sgd_block), spread out."""
+    in the order of its strata, on ``n_threads`` threads (kernels.sgd.sgd_rounds). A
+    cluster runs the same blocks through the same per-rating kernel, spread out."""
 
     def __init__(self, model, ratings, seed):
         stats = Stats.of(ratings.users, ratings.items, ratings.values, ratings.n_users,
@@ -392,17 +390,9 @@ class _DsgdRunner(_Runner):
 
     def epoch(self, epoch, lr, reg, reg_b, biased) -> float:
         rows, cols, values, ptr = self.layout
-        step = self.plan.step(lr, reg, reg_b, biased)
-        sse = np.zeros(ptr.shape[0] - 1)
-
-        def run(b):
-            sse[b] = sgd_block(rows, cols, values, ptr[b], ptr[b + 1], self.R, self.C,
-                               self.br, self.bc, *step)
-
-        g, blocks = self.plan.n_blocks, np.arange(ptr.shape[0] - 1)
-        run_dataflow(self.plan.schedule(epoch).ravel(), blocks // g, blocks % g, run,
-                     self.n_threads)
-        return float(sse.sum())
+        return kernels.sgd_rounds(rows, cols, values, ptr, self.plan.schedule(epoch), self.R,
+                                  self.C, self.br, self.bc,
+                                  *self.plan.step(lr, reg, reg_b, biased), self.n_threads)
 
     def factors(self):
         return self.plan.to_user_item(self.R, self.C, self.br, self.bc)
