@@ -1,0 +1,94 @@
+"""Frozen numbers: every model, fitted on one small fixed problem, gives exactly the arrays
+and predictions stored in ``frozen_numbers.npz``.
+
+A refactoring must keep these bit for bit. A change that is meant to move a model's
+numbers rewrites the file on purpose (``python tests/test_frozen.py --write``) and says
+which change moved them and why that is right.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import latentrec as lr
+from latentrec.data.synthetic import synthetic
+
+STORE = Path(__file__).with_name("frozen_numbers.npz")
+
+# (case name, model factory). One thread everywhere: results are bit-for-bit repeatable
+# for a seed and a thread count.
+CASES = {
+    "sgd_blocks": lambda: lr.SGDMatrixFactorization(n_factors=8, n_epochs=12, n_threads=1,
+                                                    random_state=0),
+    "sgd_auto": lambda: lr.SGDMatrixFactorization(n_factors=8, max_epochs=25, patience=3,
+                                                  n_threads=1, random_state=1),
+    "sgd_dsgd": lambda: lr.SGDMatrixFactorization(n_factors=8, n_epochs=6, schedule="dsgd",
+                                                  n_blocks=4, n_threads=1, random_state=2),
+    "sgd_serial": lambda: lr.SGDMatrixFactorization(n_factors=6, n_epochs=5, shuffle=False,
+                                                    biased=False, random_state=3),
+    "als": lambda: lr.ALSMatrixFactorization(n_factors=8, n_epochs=5, n_threads=1,
+                                             random_state=0),
+    "bpmf": lambda: lr.BayesianMatrixFactorization(n_factors=5, n_samples=30, burn_in=5,
+                                                   keep=10, n_threads=1, random_state=0),
+    "implicit_als": lambda: lr.ImplicitALS(n_factors=8, n_epochs=4, n_threads=1,
+                                           random_state=0),
+    "bpr": lambda: lr.BPR(n_factors=8, n_epochs=5, n_threads=1, random_state=0),
+    "global_mean": lambda: lr.GlobalMean(),
+    "bias_baseline": lambda: lr.BiasBaseline(),
+    "popularity": lambda: lr.Popularity(),
+    "random": lambda: lr.RandomRecommender(n_factors=4, random_state=0),
+}
+
+FITTED = ("user_factors_", "item_factors_", "user_bias_", "item_bias_")
+
+
+def _data():
+    return synthetic(60, 40, 900, rank=4, rating_scale=(1, 5), discrete=True, random_state=0)
+
+
+def numbers(name: str) -> dict:
+    """Everything frozen for one case: fitted arrays, predictions, top-n lists."""
+    data = _data()
+    model = CASES[name]().fit(data)
+    out = {f"{name}.{a}": np.asarray(getattr(model, a)) for a in FITTED}
+    out[f"{name}.global_mean_"] = np.array([model.global_mean_])
+    ids = data.to_dataframe()
+    users, items = ids["user"].to_numpy()[:50], ids["item"].to_numpy()[::-1][:50]
+    out[f"{name}.predict"] = model.predict(users, items, clip=False)
+    recs = model.recommend(list(model.user_map_.ids[:5]), n=7)
+    out[f"{name}.recommend_ids"] = np.array([r[0] for r in recs], dtype=np.int64)
+    out[f"{name}.recommend_scores"] = np.array([r[1] for r in recs])
+    if model.n_factors_ > 0:
+        sim_ids, sim_scores = model.similar_items(model.item_map_.ids[0], n=5)
+        out[f"{name}.similar_ids"] = np.asarray(sim_ids, dtype=np.int64)
+        out[f"{name}.similar_scores"] = np.asarray(sim_scores)
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_numbers_are_frozen(name):
+    with np.load(STORE, allow_pickle=False) as stored:
+        expected = {k: stored[k] for k in stored.files if k.startswith(name + ".")}
+    got = numbers(name)
+    assert sorted(got) == sorted(expected)
+    for key, value in got.items():
+        assert value.dtype == expected[key].dtype, key
+        np.testing.assert_array_equal(value, expected[key], err_msg=key)
+
+
+def test_the_store_covers_every_case():
+    with np.load(STORE, allow_pickle=False) as stored:
+        names = {k.split(".")[0] for k in stored.files}
+    assert names == set(CASES)
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--write"]:
+    everything = {}
+    for case in CASES:
+        everything.update(numbers(case))
+    np.savez(STORE, **everything)
+    print(f"wrote {len(everything)} arrays to {STORE}")
