@@ -20,9 +20,8 @@ import time
 
 import numba
 import numpy as np
-from numba import njit, prange
-
 from _machine import busy_cpu_seconds
+from numba import njit, prange
 
 
 @njit(fastmath=True, parallel=True, cache=True)

@@ -1,4 +1,4 @@
-"""Time latentrec.read_ratings against pandas.read_csv on a large ratings CSV.
+"""Time latentrec.read_ratings against pandas.read_csv and pyarrow.csv on a large ratings CSV.
 
     python benchmarks/io.py                      # 10 million rows, 5 runs each
     python benchmarks/io.py --rows 1000000 --repeat 3
@@ -6,14 +6,16 @@
 The file (integer user, integer item, float rating, integer timestamp; 200,000 users x
 20,000 items, no repeated pair) is generated once with numpy and kept in ``bench-data/``.
 Each measurement runs in a fresh Python process that imports numpy, pandas, pyarrow and
-latentrec, notes its resident memory, then makes one timed call. "cold" is that process's
-first read of anything (for latentrec it includes the one-time start-up of its compiled
-reader, loaded from numba's on-disk cache); "warm" first reads a 3-line file, untimed,
-then notes the resident memory and times the big read. Peak memory growth is ``ru_maxrss``
-at the end minus the noted resident memory. The runs alternate between the readers; the
-table shows the best time of each, its ratio to pandas' best ("best/best"), the median of
-the ratios of neighbouring runs ("paired", steadier on a shared machine), and the smallest
-peak growth.
+latentrec, notes its resident memory, then makes one timed call. ``pyarrow.csv`` reads with
+the column types given (int64 ids and timestamps, float32 ratings) and its threads on; it
+returns an Arrow table, without the id maps and checks of ``read_ratings``. "cold" is that
+process's first read of anything (for latentrec it includes the one-time start-up of its
+compiled reader, loaded from numba's on-disk cache); "warm" first reads a 3-line file,
+untimed, then notes the resident memory and times the big read. Peak memory growth is
+``ru_maxrss`` at the end minus the noted resident memory. The runs alternate between the
+readers; the table shows the best time of each, its ratio to pandas' best ("best/best"),
+the median of the ratios of neighbouring runs ("paired", steadier on a shared machine), and
+the smallest peak growth.
 """
 
 from __future__ import annotations
@@ -72,10 +74,11 @@ def child(reader: str, path: str) -> None:
     import pyarrow  # noqa: F401
 
     import latentrec
-    from latentrec.data import _fastcsv  # noqa: F401  (the compiled reader's module)
+    from latentrec.kernels import csv_tokens  # noqa: F401  (the compiled reader's module)
 
     name, _, mode = reader.partition(":")
-    read = latentrec.read_ratings if name == "latentrec" else pd.read_csv
+    read = {"latentrec": latentrec.read_ratings, "pandas": pd.read_csv,
+            "pyarrow": _pyarrow_typed}[name]
     if mode == "warm":
         with tempfile.TemporaryDirectory() as d:
             tiny = Path(d) / "tiny.csv"
@@ -87,7 +90,18 @@ def child(reader: str, path: str) -> None:
     seconds = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"reader": reader, "seconds": seconds, "rows": rows,
-                      "peak_growth_mb": peak - base, "base_mb": base}))
+                      "peak_growth_mb": peak - base, "base_mb": base,
+                      "latentrec": latentrec.__file__}))
+
+
+def _pyarrow_typed(path):
+    """``pyarrow.csv.read_csv`` with every column's type given (threads on, its default)."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    types = {"user": pa.int64(), "item": pa.int64(), "rating": pa.float32(),
+             "timestamp": pa.int64()}
+    return pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(column_types=types))
 
 
 def machine() -> str:
@@ -119,8 +133,8 @@ def main() -> None:
     # one untimed run so that the compiled reader's on-disk cache exists
     subprocess.run([sys.executable, __file__, "--child", "latentrec", str(path)], env=env,
                    check=True, capture_output=True)
-    results = {"latentrec:cold": [], "pandas:cold": [], "latentrec:warm": [],
-               "pandas:warm": []}
+    results = {f"{name}:{mode}": [] for mode in ("cold", "warm")
+               for name in ("latentrec", "pandas", "pyarrow")}
     for _ in range(args.repeat):
         for reader in results:
             out = subprocess.run([sys.executable, __file__, "--child", reader, str(path)],
@@ -129,13 +143,16 @@ def main() -> None:
     load_end = os.getloadavg()[0]
     final_mb = args.rows * (4 + 4 + 4 + 8) / 2**20
     best = {k: min(v, key=lambda m: m["seconds"]) for k, v in results.items()}
-    labels = {"latentrec": "latentrec.read_ratings", "pandas": "pandas.read_csv"}
+    labels = {"latentrec": "latentrec.read_ratings", "pandas": "pandas.read_csv",
+              "pyarrow": "pyarrow.csv (typed columns)"}
     print(machine())
+    print("latentrec imported from " + ", ".join(sorted(
+        {m["latentrec"] for v in results.values() for m in v})))
     print(f"1-minute load average: {load_start:.1f} at the start, {load_end:.1f} at the end")
     print(f"file: {path.name}, {path.stat().st_size / 2**20:.0f} MiB, {args.rows:,} rows; "
           f"final arrays {final_mb:.0f} MiB (int32 users, int32 items, float32 ratings, "
           "int64 timestamps)")
-    print(f"{'reader':<31}{'best s':>8}{'median s':>10}{'best/best':>11}"
+    print(f"{'reader':<36}{'best s':>8}{'median s':>10}{'best/best':>11}"
           f"{'paired':>8}{'peak growth MiB':>17}{'x final arrays':>16}")
     med = {k: sorted(m["seconds"] for m in v)[len(v) // 2] for k, v in results.items()}
     for reader in results:
@@ -147,9 +164,15 @@ def main() -> None:
         # best/best when other work shares the machine
         pairs = sorted(m["seconds"] / p["seconds"]
                        for m, p in zip(results[reader], results[f"pandas:{mode}"]))
-        print(f"{labels[name] + ' (' + mode + ')':<31}{b['seconds']:>8.2f}{med[reader]:>10.2f}"
+        print(f"{labels[name] + ' (' + mode + ')':<36}{b['seconds']:>8.2f}{med[reader]:>10.2f}"
               f"{b['seconds'] / ref:>11.2f}{pairs[len(pairs) // 2]:>8.2f}{growth:>17.0f}"
               f"{growth / final_mb:>16.2f}")
+    for mode in ("cold", "warm"):  # the two fast readers against each other
+        ours, theirs = results[f"latentrec:{mode}"], results[f"pyarrow:{mode}"]
+        pairs = sorted(p["seconds"] / m["seconds"] for m, p in zip(ours, theirs))
+        print(f"pyarrow.csv time / latentrec.read_ratings time ({mode}): best/best "
+              f"{best[f'pyarrow:{mode}']['seconds'] / best[f'latentrec:{mode}']['seconds']:.2f}"
+              f", paired {pairs[len(pairs) // 2]:.2f}")
     print("all runs (s): " + "; ".join(
         f"{k} " + " ".join(f"{m['seconds']:.2f}" for m in v) for k, v in results.items()))
 

@@ -86,7 +86,7 @@ def alternating_rows(name, train, test, repeats, short):
             fits[threads].append(latentrec_row(name, train, test, threads, epochs=short))
     pairs = [one["epoch_s"] / two["epoch_s"] for one, two in zip(fits[1], fits[2])]
     rows = []
-    for threads, done in fits.items():
+    for done in fits.values():
         runs = [run for fit in done for run in fit["runs"]]
         epoch, quiet = quiet_median(runs)
         rows.append({**done[0], "epoch_s": epoch, "ratings_per_s": train.n_ratings / epoch,

@@ -15,7 +15,7 @@ NOTEBOOK_R = [[5, 3, 0, 1], [4, 0, 0, 1], [1, 1, 0, 5], [1, 0, 0, 4], [0, 1, 5, 
 def notebook_matrix_factorization(R, P, Q, K, steps=5000, alpha=0.0002, beta=0.02):
     """The notebook's function, as published (Q passed as items x K, transposed inside)."""
     Q = Q.T
-    for step in range(steps):
+    for _step in range(steps):
         for i in range(len(R)):
             for j in range(len(R[i])):
                 if R[i][j] > 0:

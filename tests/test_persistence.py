@@ -51,7 +51,8 @@ def test_round_trip_identical(saved, small_ratings):
     model, path = saved
     loaded = latentrec.load(path)
     df = small_ratings.to_dataframe()
-    np.testing.assert_array_equal(model.predict(df.user, df.item), loaded.predict(df.user, df.item))
+    np.testing.assert_array_equal(model.predict(df.user, df.item),
+                                  loaded.predict(df.user, df.item))
     assert loaded.history_ == model.history_
     assert loaded.user_map_ == model.user_map_ and loaded.item_map_ == model.item_map_
 

@@ -1,5 +1,7 @@
 """latentrec: matrix-factorization recommenders, compiled and complete."""
 
+from . import datasets
+from ._version import __version__
 from .compat import matrix_factorization
 from .data import (
     IdMap,
@@ -35,8 +37,6 @@ from .models import (
 )
 from .persistence import load_model as load
 
-__version__ = "0.1.0"
-
 __all__ = [
     "Ratings", "IdMap", "DataError", "LatentrecError", "ModelFileError", "NotFittedError",
     "UnknownIdError", "TrainingDivergedError", "ParameterError", "Recommender", "FoldedUser",
@@ -44,5 +44,5 @@ __all__ = [
     "RandomRecommender", "ALSMatrixFactorization", "ImplicitALS", "BPR",
     "BayesianMatrixFactorization", "load", "holdout",
     "k_fold", "user_holdout", "time_split",
-    "__version__", "matrix_factorization", "read_ratings", "write_ratings",
+    "__version__", "matrix_factorization", "read_ratings", "write_ratings", "datasets",
 ]

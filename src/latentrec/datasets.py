@@ -1,5 +1,14 @@
-"""Named data sets (``latentrec.datasets.load("ml-100k")``) and the synthetic generator."""
+"""Named data sets (``latentrec.datasets.load("ml-100k")``), item tables and titles, and the
+synthetic generator."""
 
-from .data.datasets import Dataset, describe, list, load, synthetic  # noqa: A004
+from .data.datasets import (
+    Dataset,
+    describe,
+    item_titles,
+    list,  # noqa: A004
+    load,
+    read_items,
+    synthetic,
+)
 
-__all__ = ["Dataset", "load", "list", "describe", "synthetic"]
+__all__ = ["Dataset", "load", "list", "describe", "synthetic", "read_items", "item_titles"]

@@ -1,147 +1,26 @@
-"""Saving and loading fitted models: one file of arrays plus JSON metadata, never pickle.
+"""Loading model files: one file of arrays plus JSON metadata, never pickle.
 
-The file is a NumPy ``.npz`` archive. Member ``__meta__`` holds UTF-8 JSON: format name and
-version, library version, model class and hyperparameters, scalars, history, and for every
-array its dtype, shape and SHA-256. Loading reads arrays with ``allow_pickle=False``,
-checks every declared property, and accepts only model classes latentrec defines, so a
-file can fail to load but can never run code.
+A model file (written by ``Recommender.save``; format in latentrec.models.modelfile) is
+read with ``allow_pickle=False``; every declared property is checked, and only model
+classes latentrec defines (each registers itself, latentrec.models.base) can be built,
+so a file can fail to load but can never run code.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 
-from ._files import atomic_write
+from ._archive import ARCHIVE_ERRORS, check_members, read_archive_meta, read_array
 from .data.idmap import IdMap
 from .errors import ModelFileError
+from .models.base import model_class
+from .models.modelfile import CORE_ARRAYS, EXTRA, FORMAT_NAME, FORMAT_VERSION, save_model
 
-FORMAT_NAME = "latentrec-model"
-FORMAT_VERSION = 1
-_META = "__meta__"
-_EXTRA = "extra."
-_CORE_ARRAYS = ("user_factors", "item_factors", "user_bias", "item_bias", "user_ids",
-                "item_ids", "seen_indptr", "seen_indices")
-
-#: model class name -> class; filled by ``register`` (only these can be loaded).
-_REGISTRY: dict[str, type] = {}
-
-
-def register(cls: type) -> type:
-    """Class decorator: allow ``load`` to rebuild models of this class."""
-    _REGISTRY[cls.__name__] = cls
-    return cls
-
-
-# archives: what a model file and a DSGD checkpoint (distributed/checkpoint.py) share ------
-#: What reading a damaged or foreign archive can raise (CRC errors come as BadZipFile).
-ARCHIVE_ERRORS = (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError)
-
-
-def write_archive(path, arrays: dict, meta: dict) -> None:
-    """Write ``arrays`` and the JSON ``meta`` as an ``.npz`` archive, atomically (temporary
-    file, fsync, rename); ``meta`` gains "arrays": each array's dtype, shape and SHA-256."""
-    meta = {**meta, "arrays": {k: {"dtype": v.dtype.str, "shape": list(v.shape),
-                                   "sha256": digest(v)} for k, v in arrays.items()}}
-    members = {**arrays, _META: np.frombuffer(json.dumps(meta).encode("utf-8"), np.uint8)}
-    atomic_write(path, lambda f: np.savez(f, **members))
-
-
-def digest(a: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
-
-
-def read_archive_meta(npz, format_name: str, what: str, fail) -> dict:
-    """The JSON metadata of the archive open as ``npz``, if it is a ``format_name`` file
-    whose declared arrays are exactly its members. ``fail(reason)`` makes the error to
-    raise; ``what`` names the kind of file in it."""
-    names = set(npz.files)
-    if _META not in names:
-        raise fail(f"no metadata: not a {what}")
-    try:
-        meta = json.loads(npz[_META].tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise fail(f"metadata is not valid JSON ({exc})") from None
-    if not isinstance(meta, dict) or meta.get("format") != format_name:
-        raise fail(f"not a {what}")
-    if not isinstance(meta.get("format_version"), int):
-        raise fail("metadata has no format version")
-    return meta
-
-
-def check_members(meta: dict, npz, fail) -> None:
-    """``fail`` unless the arrays ``meta`` declares are exactly the archive's members."""
-    if not isinstance(meta.get("arrays"), dict):
-        raise fail("metadata lacks 'arrays'")
-    declared, names = set(meta["arrays"]), set(npz.files) - {_META}
-    if declared != names:
-        odd = min(names ^ declared)
-        raise fail(f"array {odd!r} is in the file but not in its metadata, or the other way "
-                   "round")
-
-
-def read_array(npz, name: str, spec: dict, fail) -> np.ndarray:
-    """Member ``name``, checked against ``spec`` (dtype, shape, SHA-256); never unpickles."""
-    try:
-        a = npz[name]
-    except ValueError as exc:
-        if "pickle" in str(exc):
-            raise fail(f"array {name!r} holds pickled objects, which latentrec never "
-                       "writes; refusing to load it") from None
-        raise
-    if not isinstance(spec, dict):
-        raise fail(f"metadata of array {name!r} is not an object")
-    if a.dtype.str != spec.get("dtype") or list(a.shape) != spec.get("shape"):
-        raise fail(f"array {name!r} has dtype {a.dtype.str} and shape {list(a.shape)}, but "
-                   f"the metadata says {spec.get('dtype')} and {spec.get('shape')}")
-    if digest(a) != spec.get("sha256"):
-        raise fail(f"array {name!r} does not match its checksum: the file is corrupted or "
-                   "was altered")
-    return a
-
-
-# saving ---------------------------------------------------------------------------------
-def save_model(model, path) -> None:
-    """Write ``model`` to ``path`` atomically (temporary file, fsync, rename)."""
-    from . import __version__
-
-    arrays = {
-        "user_factors": model.user_factors_, "item_factors": model.item_factors_,
-        "user_bias": model.user_bias_, "item_bias": model.item_bias_,
-        "user_ids": _ids_array(model.user_map_), "item_ids": _ids_array(model.item_map_),
-        "seen_indptr": model.seen_.indptr.astype(np.int64),
-        "seen_indices": model.seen_.indices.astype(np.int32),
-    }
-    arrays.update({_EXTRA + k: v for k, v in model._extra_arrays().items()})
-    write_archive(path, arrays, {
-        "format": FORMAT_NAME, "format_version": FORMAT_VERSION,
-        "library_version": __version__, "class": type(model).__name__,
-        "params": _jsonable_params(model.get_params()),
-        "global_mean": model.global_mean_, "rating_range": list(model.rating_range_),
-        "history": model.history_,
-    })
-
-
-def _ids_array(id_map: IdMap) -> np.ndarray:
-    return id_map.ids if id_map.kind == "int" else id_map.ids.astype(str)
-
-
-def _jsonable_params(params: dict) -> dict:
-    out = {}
-    for k, v in params.items():
-        if isinstance(v, np.generic):
-            v = v.item()
-        try:
-            json.dumps(v)
-        except TypeError:
-            v = None  # e.g. a Generator as random_state: not reproducible from a file anyway
-        out[k] = v
-    return out
+__all__ = ["load_model", "save_model"]
 
 
 # loading --------------------------------------------------------------------------------
@@ -178,16 +57,14 @@ def _read_meta(npz, fail) -> dict:
         if key not in meta:
             raise fail(f"metadata lacks {key!r}")
     check_members(meta, npz, fail)
-    missing = [k for k in _CORE_ARRAYS if k not in meta["arrays"]]
+    missing = [k for k in CORE_ARRAYS if k not in meta["arrays"]]
     if missing:
         raise fail(f"array {missing[0]!r} is missing")
     return meta
 
 
 def _build(path, meta, arrays):
-    from . import models  # noqa: F401 - importing the models registers their classes
-
-    cls = _REGISTRY.get(meta["class"])
+    cls = model_class(meta["class"])
     if cls is None:
         raise ModelFileError(path, f"unknown model class {meta['class']!r}")
     names = cls._param_names()
@@ -221,8 +98,8 @@ def _build(path, meta, arrays):
     model.file_metadata_ = {"library_version": meta.get("library_version"),
                             "format_version": meta["format_version"]}
     model._normed = {}
-    model._load_extra_arrays({k[len(_EXTRA):]: v for k, v in arrays.items()
-                              if k.startswith(_EXTRA)})
+    model._load_extra_arrays({k[len(EXTRA):]: v for k, v in arrays.items()
+                              if k.startswith(EXTRA)})
     return model
 
 

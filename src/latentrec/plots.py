@@ -137,7 +137,8 @@ def cv_comparison(results, path, *, metrics=None, title: str | None = None) -> P
         has_std = metric in stds.columns
         std = np.nan_to_num(stds[metric].to_numpy(dtype=float)) if has_std \
             else np.zeros_like(mean)
-        ax.bar(x, mean, yerr=std if has_std else None, capsize=4, color=[colors[m] for m in models],
+        ax.bar(x, mean, yerr=std if has_std else None, capsize=4,
+               color=[colors[m] for m in models],
                edgecolor="0.2", linewidth=0.6, error_kw={"elinewidth": 1})
         ax.set_xticks(x, [str(m) for m in models], rotation=30 if len(models) > 4 else 0,
                       ha="right" if len(models) > 4 else "center")
@@ -216,7 +217,8 @@ def item_map(model, items, path, n_labels: int = 25, *, title: str | None = None
     sizes = 6 + 60 * np.sqrt(counts / max(counts.max(), 1))
     points = ax.scatter(xy[order, 0], xy[order, 1], s=sizes[order],
                         c=np.maximum(counts[order], 1), cmap="viridis",
-                        norm=LogNorm(vmin=1, vmax=max(counts.max(), 2)), alpha=0.75, linewidths=0.3, edgecolors="white")
+                        norm=LogNorm(vmin=1, vmax=max(counts.max(), 2)), alpha=0.75,
+                        linewidths=0.3, edgecolors="white")
     fig.colorbar(points, ax=ax, label="ratings in training (log scale)", pad=0.01)
     labels = _titles(items)
     ids = model.item_map_.ids

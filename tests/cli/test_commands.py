@@ -104,6 +104,8 @@ def test_info_reports_class_size_and_history(cli, model):
     assert info["params"]["n_factors"] == 3
     assert info["history"]["epochs"] == 30
     assert info["library_version"] == latentrec.__version__
+    summary = json.loads(json.dumps(latentrec.load(model).summary()))
+    assert {k: info[k] for k in summary} == summary
 
 
 def test_fill_prints_the_matrix_with_ids(cli, model):

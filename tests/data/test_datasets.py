@@ -3,7 +3,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from latentrec import DataError, Ratings, datasets
+from latentrec import DataError, IdMap, Ratings, datasets
 
 
 @pytest.fixture(scope="module")
@@ -86,3 +86,66 @@ def test_ml100k_from_a_downloaded_folder(tmp_path):
 def test_synthetic_is_exported():
     r = datasets.synthetic(50, 40, 300, random_state=0)
     assert r.n_ratings == 300
+
+
+def test_the_package_root_carries_the_datasets_module():
+    """`import latentrec; latentrec.datasets.load(...)`, in a fresh interpreter: no other
+    import may have loaded the module first."""
+    import subprocess
+    import sys
+
+    code = "import latentrec; print(latentrec.datasets.load('ml-100k').ratings.n_ratings)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120, check=False)
+    assert result.stdout.strip() == "100000", result.stderr
+
+
+# item tables and titles ------------------------------------------------------------------
+U_ITEM = "50|A Space Film (1977)|01-Jan-1977||http://x|" + "|".join("0" * 19) + "\n"
+
+
+@pytest.mark.parametrize("name, body, encoding", [
+    ("u.item", U_ITEM, "latin-1"),
+    ("movies.dat", "50::A Space Film (1977)::Sci-Fi\n", "latin-1"),
+    ("titles.tsv", "movie_id\ttitle\tyear\n50\tA Space Film\t1977\n", "utf-8"),
+    ("titles.csv", "id,name\n50,A Space Film (1977)\n", "utf-8"),
+])
+def test_item_titles_of_every_kind_of_file(tmp_path, name, body, encoding):
+    path = tmp_path / name
+    path.write_bytes(body.encode(encoding))
+    assert datasets.item_titles(path, IdMap([7, 50])) == {50: "A Space Film (1977)"}
+    assert datasets.read_items(path).loc[:, "title"].size == 1
+
+
+def test_item_titles_are_keyed_as_the_id_map_spells_ids(ml100k):
+    assert datasets.item_titles("ml-100k")[50] == "Star Wars (1977)"
+    as_text = datasets.item_titles(ml100k.items, IdMap(["50", "x"]))
+    assert as_text["50"] == "Star Wars (1977)" and 50 not in as_text
+    assert datasets.item_titles({"50": "Fifty", 7: 7}, IdMap([50, 7])) == {50: "Fifty", 7: "7"}
+
+
+@pytest.mark.parametrize("name, body, reason", [
+    ("movies.dat", b"fifty::A Space Film (1977)::Sci-Fi\n", "cannot read the item table"),
+    ("titles.tsv", b"item_id\ttitle\n50\t\xff\xfe\n", "cannot read the item table"),
+    ("titles.csv", b"item_id\n50\n", "needs an item id column and a title column"),
+    ("empty.csv", b"", "cannot read the item table"),
+])
+def test_a_bad_item_file_is_a_data_error_naming_it(tmp_path, name, body, reason):
+    path = tmp_path / name
+    path.write_bytes(body)
+    with pytest.raises(DataError, match=f"{name}: {reason}"):
+        datasets.item_titles(path)
+
+
+@pytest.mark.parametrize("source, message", [
+    ("no-such-titles.tsv", "no-such-titles.tsv: no such file"),
+    ("{tmp}", ": is a folder, not an item table"),
+])
+def test_a_missing_item_file_is_a_data_error_naming_it(tmp_path, source, message):
+    with pytest.raises(DataError, match=message):
+        datasets.read_items(source.format(tmp=tmp_path))
+
+
+def test_an_item_table_without_titles_is_a_data_error(ml100k):
+    with pytest.raises(DataError, match="needs a 'title' column; it has \\['year'\\]"):
+        datasets.item_titles(ml100k.items[["year"]])

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from latentrec import DataError, IdMap, UnknownIdError
 from latentrec.data.idmap import is_canonical_int
@@ -77,3 +78,32 @@ def test_canonical_int_round_trip(n):
     assert is_canonical_int(str(n))
     assert not is_canonical_int("0" + str(abs(n)))
     assert IdMap([n]).to_index(str(n)) == 0
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("42", 42), (42, 42), (np.int64(42), 42), ("-3", -3),
+    ("042", "042"), ("+42", "+42"), ("42.0", "42.0"), ("x", "x"), (True, True),
+])
+def test_coerce_on_an_int_map_turns_canonical_text_into_ints(raw, expected):
+    coerced = IdMap([7, 42, -3]).coerce(raw)
+    assert coerced == expected and type(coerced) is type(expected)
+
+
+@pytest.mark.parametrize("raw, expected", [("007", "007"), ("7", "7"), (7, "7")])
+def test_coerce_on_a_str_map_takes_the_text(raw, expected):
+    assert IdMap(["007", "7", "a"]).coerce(raw) == expected
+
+
+def test_lookup_finds_ids_given_as_text_or_as_themselves():
+    ints = IdMap([7, 42, -3], name="item")
+    assert [ints.lookup(x) for x in ("42", 42, np.int64(-3), "7")] == [1, 1, 2, 0]
+    assert [ints.lookup(x) for x in ("042", "x", True, 2**70, 5)] == [-1] * 5
+    strs = IdMap(["007", "7", "a"], name="user")
+    assert [strs.lookup(x) for x in ("007", "7", 7, "a", "b")] == [0, 1, 1, 2, -1]
+
+
+@given(st.integers(min_value=-(2**63) + 1, max_value=2**63 - 1))
+def test_lookup_agrees_with_to_indices(n):
+    m = IdMap([n, n // 2 - 1]) if n // 2 - 1 != n else IdMap([n])
+    for raw in (n, str(n), "0" + str(abs(n))):
+        assert m.lookup(raw) == m.to_indices([m.coerce(raw)], unknown="missing")[0]

@@ -8,6 +8,7 @@ import zipfile
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
@@ -15,6 +16,7 @@ from latentrec import DataError, Ratings, read_ratings, write_ratings
 from latentrec.data import _fastread, _text
 from latentrec.data import io as lio
 from latentrec.data.ratings import DuplicateRatingsWarning
+from latentrec.kernels import csv_tokens as _fastcsv
 
 PLAIN = "user,item,rating,timestamp\n1,10,4.5,100\n2,10,3,200\n1,30,1,300\n"
 
@@ -633,7 +635,7 @@ def _awkward_numeric_file(rng, n, shuffled):
     ratings = rng.choice(["4", "4.5", "0.5", "3.25", "+2", "1e0", " 2", "5 ", "0", ".5",
                           "4.", "12.5E-1", "-0.75", "0.33333334"], n)
     ts = rng.integers(0, 2 * 10**9, n)
-    if shuffled:  # other columns, another order: the general kernel's field loop
+    if shuffled:  # other columns, another order
         header = "note,item,timestamp,user,rating"
         lines = [f"x{k % 7},{i},{t},{u},{r}"
                  for k, (u, i, r, t) in enumerate(zip(users, items, ratings, ts))]
@@ -649,15 +651,11 @@ def _awkward_numeric_file(rng, n, shuffled):
 
 @pytest.mark.parametrize("shuffled", [False, True])
 def test_engines_agree_and_blocks_split_anywhere(tmp_path, monkeypatch, shuffled):
-    from latentrec.data import _fastcsv
-
     rng = np.random.default_rng(11)
     path = put(tmp_path, "r.csv", _awkward_numeric_file(rng, 4000, shuffled))
-    kernels = set()
-    for name in ("parse_block", "parse_plain"):
-        real = getattr(_fastcsv, name)
-        monkeypatch.setattr(_fastcsv, name,
-                            lambda *a, _real=real, _name=name: kernels.add(_name) or _real(*a))
+    calls = []
+    real = _fastcsv.parse_block
+    monkeypatch.setattr(_fastcsv, "parse_block", lambda *a: calls.append(1) or real(*a))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DuplicateRatingsWarning)
         got = {}
@@ -668,7 +666,7 @@ def test_engines_agree_and_blocks_split_anywhere(tmp_path, monkeypatch, shuffled
                     m.setattr(_fastread, "_BLOCK", 257)
                     m.setattr(_fastread, "_SPLIT_MIN", 0)
                 got[engine] = read_ratings(path)
-    assert kernels == {"parse_block" if shuffled else "parse_plain"}
+    assert len(calls) > 2  # the fast path read it, in many blocks
     df = pd.read_csv(path, skip_blank_lines=True)
     assert got["fast"].n_ratings + got["fast"].n_duplicates_resolved == len(df)
     assert got["fast"].equals(got["pyarrow"]) and got["fast"].equals(got["slow"])
@@ -704,3 +702,84 @@ def test_fast_path_reads_a_large_file_like_pandas(tmp_path):
                                   "1,10,4\r2,20,3\n"])
 def test_old_mac_line_ends_are_line_ends(tmp_path, text):
     assert rows(read_ratings(put(tmp_path, "r.csv", text))) == [(1, 10, 4.0), (2, 20, 3.0)]
+
+
+def test_fast_path_reserves_rows_for_lines_with_empty_unused_fields(tmp_path, monkeypatch):
+    # "1,2,3,,,\n" is 9 bytes for 6 fields: fewer than two bytes a field, which the row
+    # estimate once assumed (running out of rows then fell back to a slower engine)
+    only_engine(monkeypatch, "fast")
+    monkeypatch.setattr(_fastread, "_SPARE_ROWS", 0)
+    monkeypatch.setattr(_fastread, "_BLOCK", 4096)
+    text = "user,item,rating,a,b,c\n" + "".join(f"{k % 10},{k // 10},3,,,\n"
+                                                 for k in range(2000))
+    r = read_ratings(put(tmp_path, "r.csv", text))
+    assert r.n_ratings == 2000 and rows(r)[:2] == [(0, 0, 3.0), (1, 0, 3.0)]
+
+
+# --------------------------------------------------------------------------------------
+# which engine, and what makes one hand over
+def test_tokenizer_checks_ids_are_canonical_which_typed_pyarrow_cannot(tmp_path, monkeypatch):
+    """Why the fast path is the numba tokenizer rather than pyarrow.csv with typed columns
+    (besides speed, docs/benchmarks.md): an int64 column takes "007", " 7" and "00" as
+    integers, so id_dtype="auto" could not keep such ids as written. The tokenizer checks
+    each id as it parses it, and hands such a file over."""
+    path = put(tmp_path, "r.csv", "user,item,rating\n7,1,4\n007,2,5\n")
+    typed = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(
+        column_types={"user": pa.int64()}))
+    assert typed.column("user").to_pylist() == [7, 7]  # two users become one
+    handed = []
+    real = _text.read_pyarrow
+    monkeypatch.setattr(_text, "read_pyarrow", lambda job: handed.append(job) or real(job))
+    r = read_ratings(path)
+    assert len(handed) == 1
+    assert r.user_map.kind == "str" and ids(r, "user") == ["007", "7"]
+    monkeypatch.undo()
+    with pytest.raises(_text.Fallback, match="does not take"):
+        _fastread.read_fast(_job(path))
+
+
+def _job(path, **kwargs):
+    from latentrec.data._dialect import detect, resolve_columns
+    from latentrec.data._source import Source
+
+    src = Source(path)
+    dialect = detect(src.read_head(1 << 16), sep=None, header=None, fmt="auto",
+                     encoding="utf-8")
+    cols = resolve_columns(dialect, user=None, item=None, rating=None, timestamp=None)
+    return _text.Job(src, dialect, cols, kwargs.get("id_dtype", "auto"), "utf-8")
+
+
+def _bug(*args, **kwargs):
+    raise RuntimeError("a bug, not bad input")
+
+
+def _refuse(job):
+    raise _text.Fallback("refused for this test")
+
+
+@pytest.mark.parametrize("where", ["read_fast", "parse_block", "read_pyarrow",
+                                   "pyarrow.csv.read_csv"])
+def test_a_bug_in_a_fast_engine_raises_rather_than_falling_back(tmp_path, monkeypatch, where):
+    # only Fallback hands over to the next engine; the slow scan must not run
+    monkeypatch.setattr(_text, "read_slow", lambda job: pytest.fail("the slow scan ran"))
+    if where in ("read_pyarrow", "pyarrow.csv.read_csv"):
+        monkeypatch.setattr(_fastread, "read_fast", _refuse)
+    target = {"read_fast": (_fastread, "read_fast"), "parse_block": (_fastcsv, "parse_block"),
+              "read_pyarrow": (_text, "read_pyarrow"),
+              "pyarrow.csv.read_csv": (pacsv, "read_csv")}[where]
+    monkeypatch.setattr(*target, _bug)
+    with pytest.raises(RuntimeError, match="a bug, not bad input"):
+        read_ratings(put(tmp_path, "r.csv", PLAIN))
+
+
+def test_pyarrow_hands_over_what_it_cannot_parse_and_raises_damage(tmp_path):
+    # a parse failure is a reason to hand over (the slow scan names the line) ...
+    bad = put(tmp_path, "bad.csv", "user,item,rating\nu1,i1,4\nu2,i2,x\n")
+    with pytest.raises(_text.Fallback, match="pyarrow.csv cannot parse"):
+        _text.read_pyarrow(_job(bad))
+    # ... damaged compressed data is not: it is a DataError at once
+    lines = "".join(f"u{k},i{k * 7919 % 10007},{k % 5 + 1}\n" for k in range(50000))
+    blob = gzip.compress(("user,item,rating\n" + lines).encode())
+    job = _job(put(tmp_path, "cut.gz", blob[: len(blob) // 2]))
+    with pytest.raises(DataError, match=r"cut\.gz: cannot read the gzip-compressed data"):
+        _text.read_pyarrow(job)

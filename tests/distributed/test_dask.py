@@ -91,10 +91,10 @@ def slow_rounds(client):
     """Each sub-epoch task on the current workers sleeps 0.3 s first (a worker started
     later runs at full speed), so a test can kill a worker while one is running."""
     def patch(seconds):
-        from latentrec.kernels import dsgd
+        from latentrec.kernels import sgd
 
-        fast = dsgd.__dict__.setdefault("_fast_run_blocks", dsgd.run_blocks)
-        dsgd.run_blocks = fast if seconds is None else (
+        fast = sgd.__dict__.setdefault("_fast_run_blocks", sgd.run_blocks)
+        sgd.run_blocks = fast if seconds is None else (
             lambda *a, **k: (time.sleep(seconds), fast(*a, **k))[1])
 
     client.run(patch, 0.3)

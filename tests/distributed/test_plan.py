@@ -9,20 +9,21 @@ import pytest
 
 from latentrec import ParameterError
 from latentrec.distributed import CheckpointError, checkpoint
-from latentrec.distributed.plan import Plan, Stats, Stripe
-from latentrec.kernels import dsgd
+from latentrec.kernels import moments
+from latentrec.models.plan import Plan, Stats, Stripe
 
 
 def test_moment_bins_are_exact_and_add_up_in_any_order():
     rng = np.random.default_rng(0)
     values = np.concatenate([rng.normal(3, 1, 5000), [1e-45, -1e-40, 3e38, -3e38, 0.0, -0.0],
                              rng.integers(1, 6, 5000)]).astype(np.float32)
-    s, q = dsgd.exact_sums(dsgd.moment_bins(values))
+    s, q = moments.exact_sums(moments.moment_bins(values))
     exact = [Fraction(float(v)) for v in values]
     assert Fraction(s, 2**149) == sum(exact)
     assert Fraction(q, 2**298) == sum(x * x for x in exact)
     parts = np.array_split(rng.permutation(values), 7)
-    assert np.array_equal(sum(dsgd.moment_bins(p) for p in parts), dsgd.moment_bins(values))
+    assert np.array_equal(sum(moments.moment_bins(p) for p in parts),
+                          moments.moment_bins(values))
 
 
 def _stats(users, items, values, n_users, n_items):
@@ -188,7 +189,7 @@ def test_a_damaged_checkpoint_is_a_checkpoint_error_before_training(tmp_path):
 
 @pytest.mark.parametrize("drop", ["fingerprint", "epoch", "history"])
 def test_checkpoint_metadata_lacking_a_key_is_a_checkpoint_error(tmp_path, drop):
-    from latentrec.persistence import write_archive
+    from latentrec._archive import write_archive
 
     meta = {"format": checkpoint.FORMAT_NAME, "format_version": checkpoint.FORMAT_VERSION,
             "epoch": 1, "fingerprint": {}, "history": []}

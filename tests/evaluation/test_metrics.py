@@ -8,19 +8,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from latentrec import DataError, Ratings
-from latentrec.evaluation import metrics as metrics_module
 from latentrec.evaluation import (
     auc,
     catalog_coverage,
     hit_rate_at_k,
-    map_at_k,
     mae,
+    map_at_k,
     mrr,
     ndcg_at_k,
     precision_at_k,
     recall_at_k,
     rmse,
 )
+from latentrec.evaluation import metrics as metrics_module
 from latentrec.kernels import ranking as kernels
 
 RANKING = {"precision": precision_at_k, "recall": recall_at_k, "ndcg": ndcg_at_k,
@@ -338,10 +338,14 @@ def test_bad_k(k, message):
 
 
 @pytest.mark.parametrize("recommended, relevant, message", [
-    (np.array([1, 2, 3]), [{1}], r"recommended must be a 2-D \(users x k\) array, got shape \(3,\)"),
-    (np.array([[1.0, 2.0]]), [{1}], "recommended must hold integer item indices, got dtype float64"),
-    ([[1, 2], [0.5]], [{1}, {2}], "recommended must hold integer item indices, got dtype float64 in row 1"),
-    ([[1, -2]], [{1}], "recommended holds item index -2 at row 0, column 1; indices must be >= 0, or -1"),
+    (np.array([1, 2, 3]), [{1}],
+     r"recommended must be a 2-D \(users x k\) array, got shape \(3,\)"),
+    (np.array([[1.0, 2.0]]), [{1}],
+     "recommended must hold integer item indices, got dtype float64"),
+    ([[1, 2], [0.5]], [{1}, {2}],
+     "recommended must hold integer item indices, got dtype float64 in row 1"),
+    ([[1, -2]], [{1}],
+     "recommended holds item index -2 at row 0, column 1; indices must be >= 0, or -1"),
     ([[1, 9]], to_csr([{1}], 5), r"item index 9 at row 0, column 1, but there are only 5 items"),
     ([[3, 1, 3]], [{1}], "recommended repeats item 3 in row 0"),
     (np.zeros((2, 0), dtype=int), [{1}, {2}], "recommended has no columns, so k has no default"),
@@ -360,7 +364,8 @@ def test_bad_ranking_input(recommended, relevant, message):
     (np.zeros(4), [{1}], None, r"scores must be a 2-D \(users x items\) array, got shape \(4,\)"),
     (np.array([[0.1, np.nan]]), [{1}], None, "scores contains NaN .*user row 0, item column 1"),
     (np.array([["a", "b"]]), [{1}], None, "scores must hold numbers"),
-    (np.zeros((1, 3)), [{3}], None, "relevant holds item index 3 for user row 0, but there are only 3"),
+    (np.zeros((1, 3)), [{3}], None,
+     "relevant holds item index 3 for user row 0, but there are only 3"),
     (np.zeros((1, 3)), to_csr([{1}], 4), None, "relevant has 4 item columns, but scores has 3"),
     (np.zeros((1, 3)), [{1}], to_csr([{1}, {2}], 3), "exclude has 2 user rows, but scores has 1"),
 ])

@@ -4,7 +4,7 @@ import pytest
 
 from latentrec import BiasBaseline, Popularity, Ratings, SGDMatrixFactorization
 from latentrec.data.split import holdout, k_fold
-from latentrec.evaluation import cross_validate, evaluate
+from latentrec.evaluation import compare, cross_validate, evaluate
 
 
 def tiny():
@@ -76,3 +76,49 @@ def test_bad_arguments(small_ratings, kw, message):
     train, test = holdout(small_ratings, 0.25, random_state=1)
     with pytest.raises(ValueError, match=message):
         evaluate(BiasBaseline(), train, test, **kw)
+
+
+def test_compare_gives_each_models_numbers_on_the_same_folds(small_ratings):
+    models = {"mf": SGDMatrixFactorization(n_factors=2, n_epochs=3, n_threads=1,
+                                           random_state=0),
+              "bias": BiasBaseline(), "pop": Popularity()}
+    metrics = ["rmse", "mae", "ndcg"]
+    table = compare(models, small_ratings, cv=3, metrics=metrics, k=5, random_state=2)
+    assert list(table.index) == ["mf", "bias", "pop"] and table.index.name == "model"
+    assert list(table["class"]) == ["SGDMatrixFactorization", "BiasBaseline", "Popularity"]
+    folds = k_fold(small_ratings, 3, random_state=2)
+    for name, model in models.items():
+        by_hand = pd.DataFrame([evaluate(model, train, test, metrics, k=5)
+                                for train, test in folds])
+        for col in ("rmse", "mae", "ndcg@5"):
+            assert table.loc[name, col] == pytest.approx(by_hand[col].mean())
+            assert table.loc[name, f"{col}_std"] == pytest.approx(by_hand[col].std(ddof=0))
+    assert (table[["fit_seconds", "predict_seconds"]] >= 0).all().all()
+
+
+def test_compare_on_one_holdout_has_no_spread(small_ratings):
+    split = holdout(small_ratings, 0.25, random_state=1)
+    table = compare({"bias": BiasBaseline()}, small_ratings, cv=split)
+    by_hand = evaluate(BiasBaseline(), split.train, split.test)
+    assert table.loc["bias", "rmse"] == pytest.approx(by_hand["rmse"])
+    assert table.loc["bias", "mae"] == pytest.approx(by_hand["mae"])
+    assert not any(c.endswith("_std") for c in table.columns)
+
+
+def test_compare_reports_progress_over_all_models_and_folds(small_ratings):
+    seen = []
+    compare({"a": BiasBaseline(), "b": BiasBaseline()}, small_ratings, cv=2, random_state=0,
+            progress=lambda done, total, name: seen.append((done, total, name)))
+    assert seen == [(1, 4, "a"), (2, 4, "a"), (3, 4, "b"), (4, 4, "b")]
+
+
+@pytest.mark.parametrize("kw, message", [
+    (dict(models={}), "models must be a non-empty"),
+    (dict(cv=[]), "cv must be a number of folds or at least one"),
+    (dict(metrics=["accuracy"]), "unknown metric 'accuracy'"),
+    (dict(k=0), "k must be a positive integer, got 0"),
+])
+def test_compare_bad_arguments(small_ratings, kw, message):
+    kw = {"models": {"bias": BiasBaseline()}, **kw}
+    with pytest.raises(ValueError, match=message):
+        compare(ratings=small_ratings, **kw)

@@ -153,6 +153,45 @@ def test_block_epoch_same_for_every_thread_count_and_seeded():
     assert not np.array_equal(base[0], runs[(2, 8)][0][0])
 
 
+def test_run_blocks_is_the_serial_run_of_its_order_for_any_threads():
+    """The grid's blocks on one set of factors (as sgd_rounds runs them) and blocks that
+    each bring their own arrays (as a cluster worker's do) give the serial epoch's bits."""
+    users, items, values, factors = problem(n_users=40, n_items=25, n=2000)
+    lay = make_block_layout(users, items, values, 40, 25, n_blocks=4, seed=5)
+    sched = K.block_schedule(4, 3).ravel()
+    ids = np.arange(16)
+    step = (3.0, 0.05, 0.02, 0.01, True)
+    want = copies(factors)
+    serial = [K.sgd_epoch(lay.users, lay.items, lay.values,
+                          np.arange(lay.block_ptr[b], lay.block_ptr[b + 1]), *want, *step)
+              for b in sched]
+    for threads in (1, 2):
+        got = copies(factors)
+        blocks = [(lay.users, lay.items, lay.values, lay.block_ptr[b], lay.block_ptr[b + 1],
+                   *got) for b in ids]
+        sse = K.run_blocks(blocks, step, threads, order=sched, rows=ids // 4, cols=ids % 4)
+        assert sse.dtype == np.float64 and sse.shape == (16,)
+        np.testing.assert_array_equal(sse[sched], serial)
+        for g, w in zip(got, want):
+            np.testing.assert_array_equal(g, w)
+        rounds_f = copies(factors)
+        total = K.sgd_rounds(lay.users, lay.items, lay.values, lay.block_ptr,
+                             sched.reshape(4, 4), *rounds_f, *step, threads)
+        assert total == float(sse.sum())
+        for g, w in zip(rounds_f, want):
+            np.testing.assert_array_equal(g, w)
+    # independent blocks, each with its own factors: any thread count, the same bits
+    own = [copies(factors) for _ in range(3)]
+    alone = [copies(factors) for _ in range(3)]
+    items_ = [(users, items, values, 100 * k, 100 * k + 500, *own[k]) for k in range(3)]
+    sse = K.run_blocks(items_, step, 2)
+    for k in range(3):
+        one = K.run_blocks([(users, items, values, 100 * k, 100 * k + 500, *alone[k])], step)
+        assert one[0] == sse[k]
+        assert all(np.array_equal(x, y) for x, y in zip(own[k], alone[k]))
+    assert K.run_blocks([], step, 2).shape == (0,)
+
+
 def low_rank_problem(seed=0, n_users=1500, n_items=400, n=60_000, rank=4):
     """Rank-4 ratings plus noise 0.3; long-tailed items (the most popular has ~4%)."""
     rng = np.random.default_rng(seed)

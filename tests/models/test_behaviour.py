@@ -7,9 +7,9 @@ import pytest
 import latentrec
 from latentrec import UnknownIdError
 from latentrec.models import (
-    BayesianMatrixFactorization,
     BPR,
     ALSMatrixFactorization,
+    BayesianMatrixFactorization,
     BiasBaseline,
     FoldedUser,
     GlobalMean,

@@ -256,10 +256,34 @@ def test_blocks_and_dsgd_standardise_with_the_same_exact_moments(small_ratings):
 def test_engine_needs_integer_epochs_and_no_validation(small_ratings):
     from latentrec.distributed import DaskEngine
 
-    with pytest.raises(ValueError, match="engine must be None or a latentrec.distributed"):
+    with pytest.raises(ValueError, match="engine must be None, a latentrec.models.LocalEngine "
+                                         "or a latentrec.distributed"):
         SGDMatrixFactorization(n_epochs=2).fit(small_ratings, engine="dask")
     with pytest.raises(ValueError, match=r"pass an integer n_epochs \(got n_epochs='auto'\)"):
         SGDMatrixFactorization().fit(small_ratings, engine=DaskEngine())
     with pytest.raises(ValueError, match="no validation="):
         SGDMatrixFactorization(n_epochs=2).fit(small_ratings, small_ratings,
                                                 engine=DaskEngine())
+
+
+def test_every_fit_goes_through_an_engine(small_ratings):
+    """The default fit is LocalEngine's; an engine of one's own sees every run (the
+    validation run and the refit of n_epochs="auto")."""
+    from latentrec.models import Engine, LocalEngine
+
+    class Counting(LocalEngine):
+        def __init__(self):
+            self.runs = []
+
+        def sgd_run(self, model, data, seed):
+            self.runs.append(data.n_ratings)
+            return super().sgd_run(model, data, seed)
+
+    engine = Counting()
+    assert isinstance(engine, Engine)
+    params = dict(n_factors=3, max_epochs=4, patience=1, n_threads=1, random_state=0)
+    by_default = SGDMatrixFactorization(**params).fit(small_ratings)
+    counted = SGDMatrixFactorization(**params).fit(small_ratings, engine=engine)
+    assert engine.runs[0] < engine.runs[1] == small_ratings.n_ratings and len(engine.runs) == 2
+    assert np.array_equal(by_default.user_factors_, counted.user_factors_)
+    assert counted.schedule_ == "blocks"

@@ -108,7 +108,7 @@ class ServerProcess:
                 line = self.lines.get(timeout=timeout)
             except queue.Empty:
                 self.stop()
-                raise AssertionError(f"no URL announced in {timeout} s:\n{self.text}")
+                raise AssertionError(f"no URL announced in {timeout} s:\n{self.text}") from None
             if line is None:
                 raise AssertionError(f"the server exited ({self.proc.wait()}):\n{self.text}")
             found = re.search(r"on (http://127\.0\.0\.1:\d+/)", line)

@@ -3,6 +3,7 @@ library, ids keep their types, and every bad request gets its status code and a 
 
 from __future__ import annotations
 
+import json
 import re
 
 import numpy as np
@@ -35,6 +36,13 @@ def test_model_metadata(client, model):
     assert body["training"]["epochs"] == 10 == len(body["history"])
     assert body["history"][-1]["train_rmse"] == pytest.approx(model.history_[-1]["train_rmse"])
     assert body["rating_range"] == [1.0, 5.0] and body["file"] == "ml100k.npz"
+
+
+def test_model_metadata_is_the_models_own_summary(client, model):
+    body, summary = client.get("/model").json(), json.loads(json.dumps(model.summary()))
+    assert body["algorithm"] == summary.pop("class")
+    assert body["training"] == summary.pop("history")
+    assert {k: body[k] for k in summary} == summary
 
 
 def test_recommendations_match_the_library_and_carry_titles(client, model, ml):
@@ -77,6 +85,8 @@ def test_rated_items_of_a_user_most_rated_first(client, model):
     counts = [e["n_ratings"] for e in body["items"]]
     assert len(counts) == 5 and counts == sorted(counts, reverse=True)
     assert body["items"][0]["title"] == "English Patient, The (1996)"
+    every = client.get("/users/196/items?n=100").json()["items"]
+    assert sorted(e["item"] for e in every) == sorted(model.seen_items(196).tolist())
 
 
 def test_item_search_by_title_and_id(client):
@@ -443,4 +453,5 @@ def test_string_ids_stay_strings(make_client, small_ratings: Ratings, tmp_path):
     pred = client.post("/predict", json={"pairs": [{"user": "u01", "item": "10"}]}).json()
     assert pred["predictions"][0]["user"] == "u01" and pred["predictions"][0]["item"] == 10
     similar = client.get("/users/u01/similar?n=2").json()["users"]
-    assert [u["user"] for u in similar] == latentrec.load(path).similar_users("u01", n=2)[0].tolist()
+    expected = latentrec.load(path).similar_users("u01", n=2)[0].tolist()
+    assert [u["user"] for u in similar] == expected

@@ -97,6 +97,23 @@ def test_importing_latentrec_does_not_import_fastapi():
     assert result.stdout.strip() == "[]", result.stderr
 
 
+def test_the_service_does_not_import_the_command_line():
+    """The two faces share only the public API: serve imports nothing from cli."""
+    code = ("import sys, latentrec.serve.app, latentrec.serve.server; "
+            "print(sorted(m for m in sys.modules if m.startswith('latentrec.cli')))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert result.stdout.strip() == "[]", result.stderr
+
+
+def test_run_refuses_an_empty_extra_host_name_before_loading(tmp_path):
+    from latentrec import ParameterError
+    from latentrec.serve import run
+
+    with pytest.raises(ParameterError, match="extra_hosts must be non-empty host names"):
+        run(tmp_path / "never-read.npz", extra_hosts=["recs.lan", " "])
+
+
 # command-line errors, in-process ----------------------------------------------------------
 @pytest.fixture(scope="module")
 def run_cli():

@@ -1,5 +1,6 @@
-"""Item titles (``--items``) are read by one reader, for ``latentrec serve`` and the query
-commands alike: a CSV/TSV, MovieLens' ``u.item`` and ``movies.dat``, or a data set name."""
+"""Item titles (``--items``) are read by one reader, ``latentrec.datasets.item_titles``, for
+``latentrec serve`` and the query commands alike: a CSV/TSV, MovieLens' ``u.item`` and
+``movies.dat``, or a data set name."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import json
 import pytest
 from typer.testing import CliRunner
 
+from latentrec import DataError
 from latentrec.cli import app as cli_app
-from latentrec.cli.inputs import CliError, read_titles
+from latentrec.datasets import item_titles
 
 U_ITEM = ("50|A Space Film (1977)|01-Jan-1977||http://x|0|1|0|0|0|0|0|0|0|0|0|0|0|0|0|1|0|0|0\n"
           "172|Its Sequel, Caf\xe9 (1980)|01-Jan-1980||http://y|0|1|0|0|0|0|0|0|0|0|0|0|0|0|0|1"
@@ -33,7 +35,7 @@ def titles_file(request, tmp_path):
 
 
 def test_every_format_gives_the_same_titles(titles_file, model):
-    titles = read_titles(str(titles_file), model.item_map_)
+    titles = item_titles(str(titles_file), model.item_map_)
     assert titles == EXPECTED
 
 
@@ -52,12 +54,12 @@ def test_the_service_and_the_query_commands_agree(titles_file, model_file, make_
 
 
 def test_a_bundled_data_set_keys_titles_as_the_model_does(model):
-    titles = read_titles("ml-100k", model.item_map_)
+    titles = item_titles("ml-100k", model.item_map_)
     assert titles[50] == "Star Wars (1977)" and len(titles) == 1682
 
 
 def test_a_broken_movies_dat_is_a_clear_error(tmp_path, model):
     bad = tmp_path / "movies.dat"
     bad.write_text("fifty::A Space Film (1977)::Sci-Fi\n")
-    with pytest.raises(CliError, match="movies.dat: cannot read the item table"):
-        read_titles(str(bad), model.item_map_)
+    with pytest.raises(DataError, match="movies.dat: cannot read the item table"):
+        item_titles(str(bad), model.item_map_)

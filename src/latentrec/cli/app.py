@@ -106,7 +106,7 @@ def _fail(message: str) -> None:
 
 def _version(value: bool) -> None:
     if value:
-        from .. import __version__
+        from .._version import __version__
 
         typer.echo(f"latentrec {__version__}")
         raise typer.Exit()

@@ -9,7 +9,7 @@ from .output import key_value_table, make_table
 
 def datasets(json_out: O.Json = False, quiet: O.Quiet = False, debug: O.Debug = False):
     """List the named data sets: which ship with latentrec and which need a download."""
-    from .. import datasets as ds
+    from ..data import datasets as ds
 
     out = O.output(json_out, quiet)
     rows = [ds.describe(name) for name in ds.list()]
@@ -24,11 +24,11 @@ def datasets(json_out: O.Json = False, quiet: O.Quiet = False, debug: O.Debug = 
 def info(model_path: O.ModelPath, json_out: O.Json = False, quiet: O.Quiet = False,
          debug: O.Debug = False):
     """Describe a saved model: class, hyperparameters, size, training history."""
-    from .. import __version__
+    from .._version import __version__
 
     out = O.output(json_out, quiet)
     model = load_model(model_path)
-    summary = model_summary(model)
+    summary = model.summary()
     summary["file"] = model_path
     summary["library_version"] = model.file_metadata_["library_version"]
     summary["running_library_version"] = __version__
@@ -36,6 +36,7 @@ def info(model_path: O.ModelPath, json_out: O.Json = False, quiet: O.Quiet = Fal
     history = summary["history"]
     pairs = [("file", model_path), ("class", summary["class"]),
              ("users", f"{summary['n_users']:,}"), ("items", f"{summary['n_items']:,}"),
+             ("ratings", f"{summary['n_ratings']:,}"),
              ("factors", summary["n_factors"]),
              ("global mean", summary["global_mean"]),
              ("rating range", "{:g} .. {:g}".format(*summary["rating_range"])),
@@ -51,41 +52,8 @@ def info(model_path: O.ModelPath, json_out: O.Json = False, quiet: O.Quiet = Fal
         out.table(key_value_table(history_pairs(history), title="Training"))
 
 
-def model_summary(model) -> dict:
-    """What ``info`` reports, as plain values (also the JSON object)."""
-    return {
-        "class": type(model).__name__,
-        "params": model.get_params(),
-        "n_users": len(model.user_map_), "n_items": len(model.item_map_),
-        "n_factors": model.n_factors_,
-        "user_id_type": model.user_map_.kind, "item_id_type": model.item_map_.kind,
-        "global_mean": model.global_mean_,
-        "rating_range": list(model.rating_range_),
-        "history": history_summary(model.history_),
-    }
-
-
-def history_summary(history: list) -> dict:
-    """Epochs run, final and best RMSEs, seconds; separates an early-stopping search from
-    the refit on all the data (rows with ``stage == "refit"``)."""
-    search = [h for h in history if h.get("stage") != "refit"]
-    refit = [h for h in history if h.get("stage") == "refit"]
-    with_val = [h for h in search if h.get("val_rmse") is not None]
-    best = min(with_val, key=lambda h: h["val_rmse"]) if with_val else None
-    final = history[-1] if history else {}
-    return {
-        "epochs": len(refit) if refit else len(search),
-        "epochs_searched": len(search) if refit else None,
-        "refit_on_all_data": bool(refit),
-        "final_train_rmse": final.get("train_rmse"),
-        "final_val_rmse": final.get("val_rmse"),
-        "best_val_rmse": best["val_rmse"] if best else None,
-        "best_epoch": best["epoch"] if best else None,
-        "seconds": sum(h.get("seconds", 0.0) for h in history),
-    }
-
-
 def history_pairs(h: dict) -> list:
+    """Lines of the training table, from ``Recommender.summary()["history"]``."""
     pairs = []
     if h["refit_on_all_data"]:
         pairs.append(("epochs", f"{h['epochs']} (best of {h['epochs_searched']} by early "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 import time
 from pathlib import Path
 from typing import Annotated
@@ -20,8 +21,9 @@ MIN_RATINGS_SIMILAR = 50
 
 
 def demo(
-    out_dir: Annotated[str, typer.Option(
-        "--out", metavar="DIR", help="Folder for the training-curve PNG.")] = ".",
+    out_dir: Annotated[str | None, typer.Option(
+        "--out", metavar="DIR", help="Folder for the training-curve PNG (default: a new "
+        "folder in the system's temporary folder).", show_default=False)] = None,
     seed: O.Seed = 0,
     user: Annotated[str, typer.Option(
         "--user", metavar="ID", help="The MovieLens user to show.")] = "1",
@@ -31,13 +33,14 @@ def demo(
     json_out: O.Json = False, quiet: O.Quiet = False, debug: O.Debug = False,
 ):
     """Train on MovieLens-100K, compare with a baseline, recommend, find similar movies."""
-    from .. import BiasBaseline, SGDMatrixFactorization, datasets, plots
+    from .. import plots
+    from ..data import datasets
     from ..data.split import holdout
     from ..evaluation import evaluate
+    from ..models import BiasBaseline, SGDMatrixFactorization
 
     out = O.output(json_out, quiet)
-    folder = Path(out_dir)
-    if not folder.is_dir():
+    if out_dir is not None and not Path(out_dir).is_dir():
         raise CliError(f"{out_dir}: no such folder (--out)")
     plots.require()
     started = time.perf_counter()
@@ -68,6 +71,10 @@ def demo(
     rec_ids, rec_scores = model.recommend(who, n=10, exclude=mine["item"].to_numpy())
     popular = counts.index[counts >= MIN_RATINGS_SIMILAR].to_numpy()
     sim_ids, sim_scores = model.similar_items(STAR_WARS, n=10, items=popular)
+    # not the current folder by default: a demo run inside a project (this repository,
+    # say) must leave nothing behind there
+    folder = Path(out_dir) if out_dir is not None else Path(
+        tempfile.mkdtemp(prefix="latentrec-demo-"))
     curve = plots.training_curve(model.history_, folder / CURVE_FILE,
                                  title="SGD on MovieLens-100K: RMSE per epoch")
     seconds = time.perf_counter() - started

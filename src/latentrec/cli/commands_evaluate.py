@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -24,17 +24,17 @@ _TIMES = ("fit_seconds", "predict_seconds")
 
 def evaluate(
     ratings: O.Ratings,
-    algo: Annotated[Optional[list[str]], typer.Option(
+    algo: Annotated[list[str] | None, typer.Option(
         "--algo", help="Algorithm(s) to compare: repeat the option or separate names by "
         f"commas ({', '.join(ALGORITHMS)}) (default: sgd).",
         rich_help_panel="Model", show_default=False)] = None,
     baselines: Annotated[bool, typer.Option(
         "--baselines", help="Add the baselines: mean and bias for rating metrics, "
         "popularity and random for ranking metrics.", rich_help_panel="Model")] = False,
-    cv: Annotated[Optional[int], typer.Option(
+    cv: Annotated[int | None, typer.Option(
         "--cv", metavar="K", min=2, help="K-fold cross-validation (default: 5 when "
         "--test-size is not given).", show_default=False)] = None,
-    test_size: Annotated[Optional[float], typer.Option(
+    test_size: Annotated[float | None, typer.Option(
         "--test-size", metavar="FRACTION", help="One random holdout of this fraction "
         "instead of cross-validation.", show_default=False)] = None,
     metrics: Annotated[str, typer.Option(
@@ -42,10 +42,10 @@ def evaluate(
         "hit_rate, auc, coverage.")] = "rmse,mae",
     k: Annotated[int, typer.Option("--k", min=1, help="Cut-off of the ranking "
                                    "metrics.")] = 10,
-    relevance_threshold: Annotated[Optional[float], typer.Option(
+    relevance_threshold: Annotated[float | None, typer.Option(
         "--relevance-threshold", help="A test rating at least this counts as relevant for "
         "ranking metrics (default: every test rating).", show_default=False)] = None,
-    plot: Annotated[Optional[str], typer.Option(
+    plot: Annotated[str | None, typer.Option(
         "--plot", metavar="PNG", help="Draw a bar chart of the results (mean and standard "
         "deviation over folds) into this PNG file.", show_default=False)] = None,
     factors: O.Factors = None, epochs: O.Epochs = None, lr: O.Lr = None, reg: O.Reg = None,
@@ -57,9 +57,8 @@ def evaluate(
 ):
     """Measure algorithms by cross-validation (or one holdout), all on the same folds."""
     from .. import plots
-    from ..data.split import holdout, k_fold
-    from ..evaluation import cross_validate
-    from ..evaluation import evaluate as evaluate_once
+    from ..data.split import holdout
+    from ..evaluation import compare
     from ..evaluation.protocols import RANKING_METRICS, RATING_METRICS
 
     out = O.output(json_out, quiet)
@@ -93,36 +92,19 @@ def evaluate(
                                           id_dtype))
     out.info(f"Read {ratings}: {data.summary()}")
     started = time.perf_counter()
-    rows = []
     if n_folds is not None:
-        folds = k_fold(data, n_folds, random_state=seed)
+        folds = n_folds
         out.info(f"{n_folds}-fold cross-validation (seed {seed}); every model sees the "
                  "same folds.")
-        with out.progress("cross-validating", total=n_folds * len(models)) as advance:
-            for k_done, (name, model) in enumerate(models.items()):
-                def on_fold(done, total, base=k_done * n_folds, name=name):
-                    advance(done=base + done, text=f"{name} fold {done}/{total}")
-
-                result = cross_validate(model, data, folds, wanted, k=k,
-                                        relevance_threshold=relevance_threshold,
-                                        progress=on_fold)
-                mean, std = result.mean, result.std
-                row = {"model": name, "class": result.model}
-                for col in mean.index:
-                    row[col] = float(mean[col])
-                    if col not in _TIMES:
-                        row[f"{col}_std"] = float(std[col])
-                rows.append(row)
     else:
-        train_part, test_part = holdout(data, test_size, random_state=seed)
-        out.info(f"Holdout: {len(train_part):,} ratings to train, {len(test_part):,} to test "
-                 f"(seed {seed}).")
-        with out.progress("evaluating", total=len(models)) as advance:
-            for done, (name, model) in enumerate(models.items(), start=1):
-                scores = evaluate_once(model, train_part, test_part, wanted, k=k,
-                                       relevance_threshold=relevance_threshold)
-                rows.append({"model": name, "class": type(model).__name__, **scores})
-                advance(done=done, text=name)
+        folds = holdout(data, test_size, random_state=seed)
+        out.info(f"Holdout: {len(folds.train):,} ratings to train, {len(folds.test):,} to "
+                 f"test (seed {seed}).")
+    with out.progress("evaluating", total=(n_folds or 1) * len(models)) as advance:
+        table = compare(models, data, cv=folds, metrics=wanted, k=k,
+                        relevance_threshold=relevance_threshold, random_state=seed,
+                        progress=lambda done, total, name: advance(done=done, text=name))
+    rows = table.reset_index().to_dict("records")
     seconds = time.perf_counter() - started
 
     out.emit_json(rows)
@@ -142,9 +124,6 @@ def evaluate(
     out.table(make_table(["model"] + metric_cols + ["fit s"], cells,
                          numeric=set(metric_cols) | {"fit s"}, title=title))
     if plot_file is not None:
-        import pandas as pd
-
-        plots.cv_comparison(pd.DataFrame(rows).set_index("model"), plot_file,
-                            title=f"{title} ({ratings})")
+        plots.cv_comparison(table, plot_file, title=f"{title} ({ratings})")
         out.info(f"Chart written to {plot_file}")
     out.info(f"{seconds:.1f} s")

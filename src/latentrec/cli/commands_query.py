@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -14,8 +14,6 @@ from .inputs import (
     load_model,
     read_id_list,
     read_pairs,
-    read_titles,
-    typed_id,
 )
 from .output import format_matrix, make_table, write_table
 
@@ -24,14 +22,14 @@ _TABLE_SUFFIXES = (".csv", ".tsv", ".parquet")
 
 def recommend(
     model_path: O.ModelPath,
-    user: Annotated[Optional[str], typer.Option(
+    user: Annotated[str | None, typer.Option(
         "--user", metavar="ID", help="The user to recommend for.", show_default=False)] = None,
     n: O.Count = 10,
     items: O.Items = None,
-    users_file: Annotated[Optional[str], typer.Option(
+    users_file: Annotated[str | None, typer.Option(
         "--users-file", metavar="FILE", help="Recommend for many users: a file with one "
         "user id per line.", show_default=False)] = None,
-    output_path: Annotated[Optional[str], typer.Option(
+    output_path: Annotated[str | None, typer.Option(
         "--output", "-o", metavar="FILE", help="Write the lists to a .csv, .tsv or .parquet "
         "file (columns user, rank, item, score[, title]).", show_default=False)] = None,
     include_seen: Annotated[bool, typer.Option(
@@ -44,7 +42,7 @@ def recommend(
         raise CliError("give one of --user ID or --users-file FILE")
     target = check_output(output_path, "--output", _TABLE_SUFFIXES)
     model = load_model(model_path)
-    titles = read_titles(items, model.item_map_)
+    titles = _titles(items, model)
     users = ([known_id(model.user_map_, user)] if user is not None
              else read_id_list(users_file, model.user_map_))
     lists = model.recommend(users, n=n, exclude_seen=not include_seen)
@@ -65,9 +63,9 @@ def recommend(
 
 def similar(
     model_path: O.ModelPath,
-    item: Annotated[Optional[str], typer.Option(
+    item: Annotated[str | None, typer.Option(
         "--item", metavar="ID", help="Items most like this item.", show_default=False)] = None,
-    user: Annotated[Optional[str], typer.Option(
+    user: Annotated[str | None, typer.Option(
         "--user", metavar="ID", help="Users most like this user.", show_default=False)] = None,
     n: O.Count = 10,
     items: O.Items = None,
@@ -78,7 +76,7 @@ def similar(
     if (item is None) == (user is None):
         raise CliError("give one of --item ID or --user ID")
     model = load_model(model_path)
-    titles = read_titles(items, model.item_map_)
+    titles = _titles(items, model)
     if item is not None:
         query = known_id(model.item_map_, item)
         ids, scores = model.similar_items(query, n=n)
@@ -96,13 +94,13 @@ def similar(
 def predict(
     ctx: typer.Context,
     model_path: O.ModelPath,
-    pair: Annotated[Optional[list[str]], typer.Option(
+    pair: Annotated[list[str] | None, typer.Option(
         "--pair", metavar="USER ITEM", help="A (user, item) pair; repeat for more.",
         show_default=False)] = None,
-    pairs: Annotated[Optional[str], typer.Option(
+    pairs: Annotated[str | None, typer.Option(
         "--pairs", metavar="FILE", help="A CSV/TSV of user,item pairs (a header naming user "
         "and item columns is optional).", show_default=False)] = None,
-    output_path: Annotated[Optional[str], typer.Option(
+    output_path: Annotated[str | None, typer.Option(
         "--output", "-o", metavar="FILE", help="Write user,item,prediction as .csv, .tsv or "
         ".parquet; '-' prints CSV.", show_default=False)] = None,
     unknown: Annotated[str, typer.Option(
@@ -132,8 +130,8 @@ def predict(
         file_users, file_items = read_pairs(pairs)
         users += file_users
         items_ += file_items
-    users = [typed_id(model.user_map_, u) for u in users]
-    items_ = [typed_id(model.item_map_, i) for i in items_]
+    users = [model.user_map_.coerce(u) for u in users]
+    items_ = [model.item_map_.coerce(i) for i in items_]
     values = model.predict(np.array(users, dtype=object), np.array(items_, dtype=object),
                            unknown=unknown, clip=clip)
     df = pd.DataFrame({"user": users, "item": items_, "prediction": values})
@@ -158,7 +156,7 @@ def fill(
                                           help="Decimals printed.")] = 2,
     clip: Annotated[bool, typer.Option("--clip", help="Bound predictions to the training "
                                        "rating range.")] = False,
-    output_path: Annotated[Optional[str], typer.Option(
+    output_path: Annotated[str | None, typer.Option(
         "--output", "-o", metavar="FILE", help="Also write the matrix (users as rows) to a "
         ".csv or .tsv file.", show_default=False)] = None,
     json_out: O.Json = False, quiet: O.Quiet = False, debug: O.Debug = False,
@@ -190,6 +188,13 @@ def fill(
 
 
 # shared ------------------------------------------------------------------------------------
+def _titles(items: str | None, model) -> dict | None:
+    """``--items``: {item id as the model spells it: title}, or None when not given."""
+    from ..data.datasets import item_titles
+
+    return None if items is None else item_titles(items, model.item_map_)
+
+
 def _rows(ids, scores, side: str, titles: dict | None) -> list[dict]:
     rows = []
     for raw, score in zip(ids.tolist(), scores.tolist()):

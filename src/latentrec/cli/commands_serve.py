@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from typing import Annotated
 
 import typer
 
-from ..serve.limits import DEFAULT_MAX_BODY, DEFAULT_MAX_N
+from ..serve import DEFAULT_MAX_BODY, DEFAULT_MAX_N
 from . import options as O
 from .inputs import bad_value
 
@@ -52,27 +51,23 @@ def serve(
     loads the file again without dropping requests; a file that fails to load leaves the
     old model in service. Needs latentrec's optional "serve" extra (FastAPI, uvicorn).
     """
-    from ..serve import (  # the extra's one-line error, if missing
-        bind,
-        create_app,
-        run,
-        url_of,
-    )
-    from ..serve.hosts import allowed_hosts
+    from ..serve import run  # the extra's one-line error, if missing
 
     out = O.output(False, quiet)
     if any(not name.strip() for name in allowed_host or ()):
         raise bad_value("--allowed-host", "a host name cannot be empty")
-    app = create_app(model_path, items=items, admin_token=admin_token, max_body=max_body,
-                     max_n=max_n, allowed_hosts=allowed_hosts(host, allowed_host or ()))
-    sock = bind(host, port)
-    url, info = url_of(sock), app.state.holder.current.info
-    out.line(f"Serving {model_path} ({info['algorithm']}, {info['n_users']:,} users, "
-             f"{info['n_items']:,} items) on {url}")
-    out.info(f"Web page {url}, API docs {url}docs. Reload: kill -HUP {os.getpid()}"
-             + (", or POST /admin/reload with the admin token" if admin_token else "")
-             + ". Stop: Ctrl+C.")
-    if not ipaddress.ip_address(sock.getsockname()[0]).is_loopback:
-        out.note(f"note: {host} is reachable from other machines, and the query endpoints "
-                 "ask no one for a password")
-    run(app, sock, access_log=access_log and not out.quiet, quiet=out.quiet)
+
+    def announce(ready) -> None:
+        url, info = ready.url, ready.model
+        out.line(f"Serving {model_path} ({info['algorithm']}, {info['n_users']:,} users, "
+                 f"{info['n_items']:,} items) on {url}")
+        out.info(f"Web page {url}, API docs {url}docs. Reload: kill -HUP {os.getpid()}"
+                 + (", or POST /admin/reload with the admin token" if admin_token else "")
+                 + ". Stop: Ctrl+C.")
+        if not ready.local_only:
+            out.note(f"note: {host} is reachable from other machines, and the query "
+                     "endpoints ask no one for a password")
+
+    run(model_path, host=host, port=port, items=items, extra_hosts=allowed_host or (),
+        admin_token=admin_token, max_body=max_body, max_n=max_n,
+        access_log=access_log and not out.quiet, quiet=out.quiet, on_ready=announce)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from ..evaluation.search import SGD_SPACE
 from . import options as O
 from .algorithms import build_model, parse_algos, unused_options
-from .commands_data import history_pairs, history_summary
+from .commands_data import history_pairs
 from .inputs import check_output, read_ratings, split_fraction
 from .output import key_value_table, make_table
 
@@ -39,11 +39,11 @@ def train(
     algo: O.Algo = "sgd",
     factors: O.Factors = None, epochs: O.Epochs = None, lr: O.Lr = None, reg: O.Reg = None,
     threads: O.Threads = None, seed: O.Seed = 0,
-    validation: Annotated[Optional[float], typer.Option(
+    validation: Annotated[float | None, typer.Option(
         "--validation", metavar="FRACTION", help="Hold out this fraction of the ratings and "
         "report validation RMSE per epoch (with --epochs auto: early stopping on it; the "
         "model then trains on the rest only).", show_default=False)] = None,
-    plot: Annotated[Optional[str], typer.Option(
+    plot: Annotated[str | None, typer.Option(
         "--plot", metavar="PNG", help="Draw the training curve (RMSE per epoch) into this "
         "PNG file.", show_default=False)] = None,
     format: O.Format = "auto", sep: O.Sep = None, header: O.Header = None,
@@ -94,7 +94,7 @@ def train(
         model.fit(train_part, validation=val_part, callback=on_epoch)
     seconds = time.perf_counter() - started
     model.save(model_file)
-    history = history_summary(model.history_)
+    history = model.summary()["history"]
     if val_part is not None and not model.history_:  # a baseline: no epochs to report on
         from ..evaluation import evaluate
 
@@ -133,10 +133,10 @@ def train(
 
 def tune(
     ratings: O.Ratings,
-    trials: Annotated[Optional[int], typer.Option(
+    trials: Annotated[int | None, typer.Option(
         "--trials", min=1, help="How many random settings to try (default: 10, or as many "
         "as --time-budget allows).", show_default=False)] = None,
-    time_budget: Annotated[Optional[float], typer.Option(
+    time_budget: Annotated[float | None, typer.Option(
         "--time-budget", metavar="SECONDS", min=0, help="Start no new trial after this many "
         "seconds.", show_default=False)] = None,
     metric: Annotated[str, typer.Option("--metric", help="rmse or mae (lower is "
@@ -144,7 +144,7 @@ def tune(
     validation: Annotated[float, typer.Option(
         "--validation", metavar="FRACTION", help="Fraction of the ratings every trial is "
         "scored on.")] = 0.1,
-    output_path: Annotated[Optional[str], typer.Option(
+    output_path: Annotated[str | None, typer.Option(
         "--output", "-o", metavar="MODEL", help="Save the best setting, refitted on all "
         "the ratings, here.", show_default=False)] = None,
     seed: O.Seed = 0,

@@ -1,4 +1,4 @@
-"""Turning command-line arguments into the API's inputs: ratings, models, ids, item titles.
+"""Turning command-line arguments into the API's inputs: ratings, models, ids, id lists.
 
 Every check that concerns a path or a value the user typed happens here, so the error
 names the file or the option.
@@ -71,7 +71,7 @@ class ReaderOptions:
 
 
 def bundled_datasets() -> list[str]:
-    from .. import datasets
+    from ..data import datasets
 
     return [name for name in datasets.list() if datasets.describe(name)["bundled"]]
 
@@ -83,7 +83,7 @@ def read_ratings(source: str, options: ReaderOptions):
     path = Path(source)
     if not path.exists():
         if source in bundled_datasets():
-            from .. import datasets
+            from ..data import datasets
 
             return datasets.load(source).ratings
         raise CliError(f"{source}: no such file")
@@ -130,24 +130,15 @@ def check_output(path: str | None, option: str, suffixes: tuple | None = None) -
 # ids -----------------------------------------------------------------------------------
 def known_id(id_map, raw: str, where: str | None = None):
     """The model's own id for ``raw`` (typed text): its int or str form; unknown raises."""
-    index = id_map.to_indices([raw], unknown="missing")[0]
+    index = id_map.lookup(raw)
     if index < 0:
         from ..errors import UnknownIdError
 
-        err = UnknownIdError(id_map.name, typed_id(id_map, raw))
+        err = UnknownIdError(id_map.name, id_map.coerce(raw))
         if where:
             raise CliError(f"{where}: {err}")
         raise err
     return id_map.to_id(index)
-
-
-def typed_id(id_map, raw: str):
-    """``raw`` as the model would spell it (an int for an int map when it is canonical)."""
-    from ..data.idmap import is_canonical_int
-
-    if id_map.kind == "int" and isinstance(raw, str) and is_canonical_int(raw):
-        return int(raw)
-    return raw
 
 
 _USER_HEADERS = {"user", "user_id", "userid", "users", "id", "uid"}
@@ -202,75 +193,3 @@ def read_pairs(path: str) -> tuple[list, list]:
         users.append(row[u_col].strip())
         items.append(row[i_col].strip())
     return users, items
-
-
-# item titles ---------------------------------------------------------------------------
-_ID_COLUMNS = ("item", "item_id", "itemid", "id", "movieid", "movie_id")
-_TITLE_COLUMNS = ("title", "name", "movie_title")
-
-
-def read_titles(source: str | None, id_map) -> dict | None:
-    """{item id (as the model spells it): display title} from a TSV/CSV, a MovieLens
-    ``u.item`` or ``movies.dat`` file, or a bundled data set's name. Every command that
-    takes ``--items`` (and the HTTP service) reads titles here."""
-    if source is None:
-        return None
-    path = Path(source)
-    if not path.exists():
-        if source in bundled_datasets():
-            from .. import datasets
-
-            return titles_by_id(titles_of(datasets.load(source).items), id_map)
-        raise CliError(f"{source}: no such file")
-    return titles_by_id(titles_of(_item_table(path, source)), id_map)
-
-
-def _item_table(path: Path, source: str):
-    """The item table in a file: a "title" column (and maybe "year"), indexed by id."""
-    import pandas as pd
-
-    from ..data.datasets import read_items_file
-
-    try:
-        items = read_items_file(path)  # MovieLens' own headerless formats, by file name
-        return items if items is not None else _titles_csv(path, source)
-    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
-        raise CliError(f"{source}: cannot read the item table ({exc})") from None
-
-
-def _titles_csv(path: Path, source: str):
-    """A CSV/TSV with a header: the id column and the title column found by name."""
-    import pandas as pd
-
-    name = path.name.lower().removesuffix(".gz")
-    sep = "\t" if name.endswith((".tsv", ".tab")) else "," if name.endswith(".csv") else None
-    df = pd.read_csv(path, sep=sep, engine="python" if sep is None else "c", dtype=str,
-                     keep_default_na=False)
-    lowered = {c.lower(): c for c in df.columns}
-    id_col = next((lowered[c] for c in _ID_COLUMNS if c in lowered), df.columns[0])
-    title_col = next((lowered[c] for c in _TITLE_COLUMNS if c in lowered), None)
-    if title_col is None:
-        if len(df.columns) < 2:
-            raise CliError(f"{source}: needs an item id column and a title column")
-        title_col = df.columns[1]
-    df = df.set_index(id_col)
-    if "year" in lowered:
-        df["year"] = pd.to_numeric(df[lowered["year"]], errors="coerce").astype("Int64")
-    return df.rename(columns={title_col: "title"})
-
-
-def titles_by_id(titles: dict, id_map) -> dict:
-    """``titles`` keyed as the model spells its ids: the keys may come as text ("50") or
-    as ints (50); the model's id map decides which."""
-    return {typed_id(id_map, str(k).strip()): v for k, v in titles.items()}
-
-
-def titles_of(items) -> dict:
-    """"Star Wars (1977)" when a year is known, else the title."""
-    import pandas as pd
-
-    titles = items["title"].astype(str)
-    if "year" in items.columns:
-        years = items["year"]
-        titles = [t if pd.isna(y) else f"{t} ({y})" for t, y in zip(titles, years)]
-    return dict(zip(items.index.tolist(), titles))

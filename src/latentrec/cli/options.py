@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -34,22 +34,22 @@ Ratings = Annotated[str, typer.Argument(
 Format = Annotated[str, typer.Option(
     "--format", help="auto, csv, parquet, ml-100k, ml-1m or ml-latest.",
     rich_help_panel=_READ)]
-Sep = Annotated[Optional[str], typer.Option(
+Sep = Annotated[str | None, typer.Option(
     "--sep", help="Field separator: one character, '::', 'tab' or 'space' (default: "
     "detected).", rich_help_panel=_READ, show_default=False)]
-Header = Annotated[Optional[bool], typer.Option(
+Header = Annotated[bool | None, typer.Option(
     "--header/--no-header", help="Whether the first line names the columns (default: "
     "detected).", rich_help_panel=_READ, show_default=False)]
-UserCol = Annotated[Optional[str], typer.Option(
+UserCol = Annotated[str | None, typer.Option(
     "--user", help="User column: header name or 0-based position.",
     rich_help_panel=_READ, show_default=False)]
-ItemCol = Annotated[Optional[str], typer.Option(
+ItemCol = Annotated[str | None, typer.Option(
     "--item", help="Item column: header name or 0-based position.",
     rich_help_panel=_READ, show_default=False)]
-RatingCol = Annotated[Optional[str], typer.Option(
+RatingCol = Annotated[str | None, typer.Option(
     "--rating", help="Rating column: name or position; 'none' reads "
     "implicit data (every value 1).", rich_help_panel=_READ, show_default=False)]
-TimeCol = Annotated[Optional[str], typer.Option(
+TimeCol = Annotated[str | None, typer.Option(
     "--timestamp", help="Timestamp column: name or position; 'none' "
     "ignores one.", rich_help_panel=_READ, show_default=False)]
 IdDtype = Annotated[str, typer.Option(
@@ -58,19 +58,19 @@ IdDtype = Annotated[str, typer.Option(
 # the model ----------------------------------------------------------------------------
 Algo = Annotated[str, typer.Option(
     "--algo", help=f"Algorithm: {', '.join(ALGORITHMS)}.", rich_help_panel=_MODEL)]
-Factors = Annotated[Optional[int], typer.Option(
+Factors = Annotated[int | None, typer.Option(
     "--factors", min=1, help="Latent features per user and item (default: the model's, "
     "100 for sgd).", rich_help_panel=_MODEL, show_default=False)]
-Epochs = Annotated[Optional[str], typer.Option(
+Epochs = Annotated[str | None, typer.Option(
     "--epochs", metavar="N|auto", help="Training epochs, or 'auto' (early stopping) "
     "[default: auto].", rich_help_panel=_MODEL, show_default=False)]
-Lr = Annotated[Optional[float], typer.Option(
+Lr = Annotated[float | None, typer.Option(
     "--lr", min=0, help="Learning rate (default: the model's, 0.01 for sgd).",
     rich_help_panel=_MODEL, show_default=False)]
-Reg = Annotated[Optional[float], typer.Option(
+Reg = Annotated[float | None, typer.Option(
     "--reg", min=0, help="L2 regularization (default: the model's, 0.05 for sgd).",
     rich_help_panel=_MODEL, show_default=False)]
-Threads = Annotated[Optional[int], typer.Option(
+Threads = Annotated[int | None, typer.Option(
     "--threads", min=1, help="Training threads (default: all cores).",
     rich_help_panel=_MODEL, show_default=False)]
 
@@ -78,7 +78,7 @@ Threads = Annotated[Optional[int], typer.Option(
 ModelPath = Annotated[str, typer.Argument(metavar="MODEL", help="A model file written by "
                                           "'latentrec train'.", show_default=False)]
 Count = Annotated[int, typer.Option("-n", "--count", min=1, help="How many to list.")]
-Items = Annotated[Optional[str], typer.Option(
+Items = Annotated[str | None, typer.Option(
     "--items", metavar="FILE", help="Item titles: a TSV/CSV with an id column and a title "
     "column, a MovieLens u.item or movies.dat file, or a bundled data set name (ml-100k).",
     show_default=False)]

@@ -3,8 +3,8 @@
 Blocks of raw bytes (the next one read while this one is parsed) are cut at their last
 newline, and each is parsed in two halves at once by :func:`._fastcsv.parse_block`, which
 writes straight into the final arrays. Integer ids then become codes through a rank table,
-and a sorted key per (user, item) pair tells whether any pair repeats. Anything the
-tokenizer does not take raises :class:`._text.Fallback`, and the general engines take over.
+and a sorted key per (user, item) pair tells whether any pair repeats. Input the tokenizer
+does not take raises :class:`._text.Fallback` saying why, and the general engines take over.
 """
 
 from __future__ import annotations
@@ -18,65 +18,15 @@ from .idmap import IdMap
 
 _BLOCK = 16 << 20
 _SPLIT_MIN = 1 << 20  # blocks longer than this are parsed in two halves at once
-_PLAIN = {2: (0, 1, None, None), 3: (0, 1, 2, None), 4: (0, 1, 2, 3)}
+_SPARE_ROWS = 1 << 20  # rows reserved beyond the first guess, so that few files grow
 
 
 def read_fast(job: Job) -> Parsed:
-    from . import _fastcsv as fc
+    from ..kernels import csv_tokens as fc
 
-    d, cols = job.dialect, job.cols
-    if job.id_dtype == "str" or d.quoting or not job.ascii_compatible:
-        raise Fallback
-    kinds = np.zeros(d.n_fields, dtype=np.int8)
-    kinds[cols.user], kinds[cols.item] = fc.USER, fc.ITEM
-    if cols.rating is not None:
-        kinds[cols.rating] = fc.RATING
-    if cols.timestamp is not None:
-        kinds[cols.timestamp] = fc.TIME
-    sep = {"::": fc.COLONS, "ws": fc.WHITESPACE}.get(d.sep)
-    sep = ord(d.sep) if sep is None else sep
-    if sep > 127:
-        raise Fallback
-    # the usual layout (user, item[, rating[, timestamp]], nothing else) has its own kernel
-    plain = sep >= 0 and _PLAIN.get(d.n_fields) == (cols.user, cols.item, cols.rating,
-                                                    cols.timestamp)
-    kernel, layout = (fc.parse_plain, d.n_fields) if plain else (fc.parse_block, kinds)
-    out = _Outputs(job.src.size, cols, d.n_fields)
-    size = job.src.size
-    block = _BLOCK if size is None else max(16, min(_BLOCK, size + 1))
-    bufs = [bytearray(block), bytearray(block)]
-    with job.src.open() as f, ThreadPoolExecutor(1) as pool, \
-            ThreadPoolExecutor(1) as reader:
-        buf = bufs[0]
-        have = _fill(job.src, f, buf, 0)
-        start = 3 if buf[:3] == b"\xef\xbb\xbf" else 0
-        for _ in range(d.skip_lines):  # the header (and blank lines before it)
-            nl = buf.find(b"\n", start, have)
-            if nl < 0 or b"\r" in buf[start: nl - 1]:
-                raise Fallback  # a very long header, or old Mac line ends: not ours
-            start = nl + 1
-        while True:
-            eof = have < len(buf)
-            end = have if eof else buf.rfind(b"\n", start, have) + 1
-            if eof and end > start and buf[end - 1] != 10:
-                buf[end: end + 1] = b"\n"
-                end += 1
-            if end <= start and not eof:  # one line longer than the buffer: grow both
-                for b in bufs:
-                    b.extend(bytes(len(b)))
-                have += _fill(job.src, f, buf, have)
-                continue
-            if not eof:  # read the next block while this one is parsed
-                nxt = bufs[1] if buf is bufs[0] else bufs[0]
-                rest = have - end
-                nxt[:rest] = buf[end:have]
-                later = reader.submit(_fill, job.src, f, nxt, rest)
-            if end > start:
-                _parse_halves(kernel, layout, pool, buf, start, end, sep, out)
-            if eof:
-                break
-            have = rest + later.result()
-            buf, start = nxt, 0
+    kinds, sep = _layout(job, fc)
+    out = _Outputs(job.src.size, job.cols, job.dialect.n_fields)
+    _tokenize(job, kinds, sep, out)
     n = out.row
     if n == 0:
         raise job.error("the file has no data rows")
@@ -102,11 +52,72 @@ def read_fast(job: Job) -> Parsed:
                   has_duplicates=repeats)
 
 
+def _layout(job: Job, fc):
+    """The tokenizer's field kinds and separator code, or Fallback saying why it cannot."""
+    d, cols = job.dialect, job.cols
+    if job.id_dtype == "str":
+        raise Fallback("id_dtype='str': the tokenizer reads integer ids only")
+    if d.quoting:
+        raise Fallback("the sample has quotes: the tokenizer reads unquoted fields only")
+    if not job.ascii_compatible:
+        raise Fallback(f"the encoding {job.encoding!r} is not ASCII-compatible")
+    sep = {"::": fc.COLONS, "ws": fc.WHITESPACE}.get(d.sep)
+    sep = ord(d.sep) if sep is None else sep
+    if sep > 127:
+        raise Fallback(f"the separator {d.sep!r} is not one ASCII byte")
+    kinds = np.zeros(d.n_fields, dtype=np.int8)
+    kinds[cols.user], kinds[cols.item] = fc.USER, fc.ITEM
+    if cols.rating is not None:
+        kinds[cols.rating] = fc.RATING
+    if cols.timestamp is not None:
+        kinds[cols.timestamp] = fc.TIME
+    return kinds, sep
+
+
+def _tokenize(job: Job, kinds, sep, out) -> None:
+    """Every data line into ``out``, block by block, the next block read meanwhile."""
+    size = job.src.size
+    block = _BLOCK if size is None else max(16, min(_BLOCK, size + 1))
+    bufs = [bytearray(block), bytearray(block)]
+    with job.src.open() as f, ThreadPoolExecutor(1) as pool, \
+            ThreadPoolExecutor(1) as reader:
+        buf = bufs[0]
+        have = _fill(job.src, f, buf, 0)
+        start = 3 if buf[:3] == b"\xef\xbb\xbf" else 0
+        for _ in range(job.dialect.skip_lines):  # the header (and blank lines before it)
+            nl = buf.find(b"\n", start, have)
+            if nl < 0 or b"\r" in buf[start: nl - 1]:
+                raise Fallback("a header longer than a block, or old Mac (CR) line ends")
+            start = nl + 1
+        while True:
+            eof = have < len(buf)
+            end = have if eof else buf.rfind(b"\n", start, have) + 1
+            if eof and end > start and buf[end - 1] != 10:
+                buf[end: end + 1] = b"\n"
+                end += 1
+            if end <= start and not eof:  # one line longer than the buffer: grow both
+                for b in bufs:
+                    b.extend(bytes(len(b)))
+                have += _fill(job.src, f, buf, have)
+                continue
+            if not eof:  # read the next block while this one is parsed
+                nxt = bufs[1] if buf is bufs[0] else bufs[0]
+                rest = have - end
+                nxt[:rest] = buf[end:have]
+                later = reader.submit(_fill, job.src, f, nxt, rest)
+            if end > start:
+                _parse_halves(kinds, pool, buf, start, end, sep, out)
+            if eof:
+                return
+            have = rest + later.result()
+            buf, start = nxt, 0
+
+
 class _Outputs:
     """Growable output arrays of the fast path (capacity beyond what is written costs no RAM)."""
 
     def __init__(self, size_hint, cols, n_fields):
-        cap = (size_hint or 0) // (2 * n_fields) + (1 << 20)
+        cap = (size_hint or 0) // (2 * n_fields) + _SPARE_ROWS
         self.users = np.empty(cap, np.int32)
         self.items = np.empty(cap, np.int32)
         self.ratings = None if cols.rating is None else np.empty(cap, np.float32)
@@ -150,15 +161,16 @@ def _fill(src, f, buf, have) -> int:
     return got
 
 
-def _parse_halves(kernel, layout, pool, buf, start, end, sep, out):
+def _parse_halves(kinds, pool, buf, start, end, sep, out):
     """Parse ``buf[start:end]`` in two halves at once (the kernel releases the GIL).
 
-    The second half writes from a row past any the first half can fill (a line takes at
-    least two bytes a field), and moves its rows down afterwards.
+    The second half writes from a row past any the first half can fill, and moves its rows
+    down afterwards. A line takes at least a byte a field (its separator or newline) and a
+    digit for each field read; a field skipped may be empty.
     """
-    from . import _fastcsv as fc
+    from ..kernels import csv_tokens as fc
 
-    min_line = 2 * (layout if isinstance(layout, int) else layout.shape[0])
+    min_line = kinds.shape[0] + int(np.count_nonzero(kinds != fc.SKIP))
     mid = (start + end) // 2
     cut = buf.find(b"\n", mid, end) + 1 if end - start > _SPLIT_MIN else 0
     halves = [(start, cut), (cut, end)] if 0 < cut < end else [(start, end)]
@@ -171,15 +183,19 @@ def _parse_halves(kernel, layout, pool, buf, start, end, sep, out):
     out.reserve(row)
     arrays = out.arrays()
     arr = np.frombuffer(buf, np.uint8)
-    futures = [pool.submit(kernel, arr, a, b, sep, layout, *arrays, r, s)
+    futures = [pool.submit(fc.parse_block, arr, a, b, sep, kinds, *arrays, r, s)
                for a, b, r, s in jobs[1:]]
     a, b, r, s = jobs[0]
-    results = [kernel(arr, a, b, sep, layout, *arrays, r, s)]
+    results = [fc.parse_block(arr, a, b, sep, kinds, *arrays, r, s)]
     results += [fu.result() for fu in futures]
     del arr
-    for (a, b, r0, stats), (status, pos, r1) in zip(jobs, results):
-        if status != fc.DONE:
-            raise Fallback  # WIDE ids, or anything else: the general engines take over
+    for (_, _, r0, stats), (status, pos, r1) in zip(jobs, results):
+        if status == fc.WIDE:
+            raise Fallback("an id beyond the int32 range")
+        if status == fc.STOP:
+            raise Fallback(f"a field the tokenizer does not take, at byte {pos} of a block")
+        if status != fc.DONE:  # FULL: rows were reserved for the fewest bytes a line takes
+            raise RuntimeError(f"the tokenizer ran out of reserved rows at byte {pos}")
         if r0 != out.row:
             for x in arrays:
                 if x.size:

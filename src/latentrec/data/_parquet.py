@@ -9,6 +9,10 @@ from . import _text
 from ._dialect import Dialect, resolve_columns
 from .idmap import IdMap
 
+#: What pyarrow raises for a damaged or unreadable Parquet file: its own errors, OSError
+#: (pyarrow's IO errors), and UnicodeDecodeError for column names that are not UTF-8.
+_UNREADABLE = (OSError, UnicodeDecodeError)
+
 
 class _ParquetJob(_text.Job):
     """Errors in a Parquet file name the row (1-based) rather than a line."""
@@ -42,9 +46,7 @@ def read_parquet(src, *, user, item, rating, timestamp, id_dtype):
     try:
         schema = pq.read_schema(data())
         names = list(schema.names)
-    except DataError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - pyarrow raises several kinds
+    except (pa.ArrowException, *_UNREADABLE) as exc:
         raise DataError(f"cannot read the Parquet file: {exc}", path=src.where) from None
     dialect = Dialect(sep=",", header=True, n_fields=len(names), names=names, skip_lines=0,
                       quoting=False, bom=False)
@@ -65,7 +67,7 @@ def read_parquet(src, *, user, item, rating, timestamp, id_dtype):
         try:
             col = pq.read_table(data(), columns=[names[k]],
                                 read_dictionary=[names[k]] if names[k] in as_dict else None)
-        except Exception as exc:  # noqa: BLE001 - pyarrow raises several kinds
+        except (pa.ArrowException, *_UNREADABLE) as exc:
             raise DataError(f"cannot read the Parquet file: {exc}", path=src.where) from None
         if col.num_rows == 0:
             raise DataError("the file has no data rows", path=src.where)
@@ -180,7 +182,7 @@ def _int_ids(ids: np.ndarray, side: str):
         return IdMap(ids, name=side), ids.astype(np.int32)
     lo, hi = int(ids.min()), int(ids.max())
     if hi - lo + 1 <= 2 * ids.shape[0] + (1 << 20):
-        from . import _fastcsv as fc
+        from ..kernels import csv_tokens as fc
 
         codes = np.empty(ids.shape[0], dtype=np.int32)
         return IdMap(fc.dense_codes(ids, lo, hi, codes), name=side), codes

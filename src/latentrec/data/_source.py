@@ -50,7 +50,8 @@ class Source:
             with open(self.path, "rb") as f:
                 head = f.read(8)
         except OSError as exc:
-            raise DataError(f"cannot open the file: {exc.strerror or exc}", path=self.path)
+            raise DataError(f"cannot open the file: {exc.strerror or exc}",
+                            path=self.path) from None
         self.compression = sniff_compression(head)
         self.member = None
         self.size = self.path.stat().st_size
@@ -122,6 +123,11 @@ class Source:
         except DECOMPRESS_ERRORS as exc:
             raise self.corrupt(exc) from None
 
+    def open_checked(self):
+        """:meth:`open`, as a stream whose read errors are DataErrors: for a reader such as
+        pyarrow.csv, which passes a decompressor's own exception through unchanged."""
+        return _Checked(self, self.open())
+
     def read_head(self, n: int) -> bytes:
         """Up to ``n`` decompressed bytes from the start."""
         with self.open() as f:
@@ -152,6 +158,24 @@ class Source:
 def _is_clutter(name: str) -> bool:
     base = name.rsplit("/", 1)[-1]
     return name.startswith("__MACOSX/") or base.startswith(".") or base == ""
+
+
+class _Checked(io.RawIOBase):
+    """A decompressed stream whose reads go through :meth:`Source.readinto`."""
+
+    def __init__(self, src, f):
+        self._src, self._f = src, f
+
+    def readable(self):
+        return True
+
+    def readinto(self, b):
+        return self._src.readinto(self._f, b)
+
+    def close(self):
+        if not self.closed:
+            self._f.close()
+        super().close()
 
 
 class _ZipMember(io.RawIOBase):

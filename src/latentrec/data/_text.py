@@ -2,14 +2,17 @@
 
 The engines, fastest first (``io.read_ratings`` tries them in this order):
 
-1. ``_fastread.read_fast``: the compiled tokenizer of ``_fastcsv`` for plain numeric files
+1. ``_fastread.read_fast``: the compiled tokenizer (``kernels.csv_tokens``) for plain
+   numeric files
    (canonical integer ids), two threads, straight into the final arrays.
 2. :func:`read_pyarrow`: ``pyarrow.csv`` for everything else it can parse (string ids,
    quoted fields, dates); id columns come out dictionary-encoded.
 3. :func:`read_slow`: a line-by-line Python scan, the reference. It runs only when the
    others give up or find something wrong, and it names the first bad line, column and value.
 
-Each engine returns :class:`Parsed`, or raises :class:`Fallback` to hand over to the next.
+Each engine returns :class:`Parsed`, raises DataError for a problem it can name, or raises
+:class:`Fallback` (and only that) to hand over to the next; any other exception is a bug and
+propagates.
 """
 
 from __future__ import annotations
@@ -19,9 +22,9 @@ import csv
 import math
 import re
 from array import array
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Callable
 
 import numpy as np
 
@@ -46,7 +49,14 @@ def with_path(err: DataError, src: Source) -> DataError:
 
 
 class Fallback(Exception):
-    """The engine cannot read this file; try the next one."""
+    """The engine cannot read this file; try the next one. The message says why.
+
+    The conditions, all named where they are raised: a layout or option the engine does not
+    take (quotes, id_dtype, the separator, the encoding; ids beyond int32 for the
+    tokenizer), and input the engine cannot parse or check itself, whose bad line only the
+    slow scan names (pyarrow.csv's ArrowInvalid, a UnicodeDecodeError while it transcodes,
+    missing or non-finite values, ids that fail their check).
+    """
 
 
 @dataclass
@@ -88,7 +98,7 @@ class Job:
 
     def bad_id(self, reason, row, pos, value):
         """An id problem found after parsing: the slow scan will name its line."""
-        raise Fallback
+        raise Fallback(f"{reason}: the slow scan names its line")
 
     @staticmethod
     def where_row(line) -> str:
@@ -105,45 +115,12 @@ class Job:
 # --------------------------------------------------------------------------------------
 # pyarrow
 def read_pyarrow(job: Job) -> Parsed:
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-
     d, cols = job.dialect, job.cols
     if d.sep == "ws":
-        raise Fallback
+        raise Fallback("runs of blanks as the separator: pyarrow.csv splits on one byte")
     colon = d.sep == "::"
-    width = 2 * d.n_fields - 1 if colon else d.n_fields
-    names = [f"f{k}" for k in range(width)]
     field = (lambda k: f"f{2 * k}") if colon else (lambda k: f"f{k}")
-    roles = {"user": cols.user, "item": cols.item, "rating": cols.rating,
-             "timestamp": cols.timestamp}
-    ids = pa.dictionary(pa.int32(), pa.string())
-    types = {field(cols.user): ids, field(cols.item): ids}
-    if cols.rating is not None:
-        types[field(cols.rating)] = pa.float32()
-    include = [field(k) for k in roles.values() if k is not None]
-    if colon:
-        for k in range(1, width, 2):
-            types[f"f{k}"] = pa.null()
-            include.append(f"f{k}")
-    enc = "utf8" if codecs.lookup(job.encoding).name == "utf-8" else job.encoding
-    stream = None if job.src.compression is None else job.src.open()
-    try:
-        table = pacsv.read_csv(
-            str(job.src.path) if stream is None else stream,
-            read_options=pacsv.ReadOptions(column_names=names, skip_rows=d.skip_lines,
-                                           block_size=_BLOCK, encoding=enc),
-            parse_options=pacsv.ParseOptions(delimiter=":" if colon else d.sep,
-                                             quote_char='"' if not colon else False,
-                                             newlines_in_values=d.quoting),
-            convert_options=pacsv.ConvertOptions(
-                include_columns=include, column_types=types, null_values=[""],
-                strings_can_be_null=False, quoted_strings_can_be_null=False))
-    except Exception:  # noqa: BLE001 - any failure: the slow scan names the bad line
-        raise Fallback from None
-    finally:
-        if stream is not None:
-            stream.close()
+    table = _arrow_csv(job, colon, field)
     if table.num_rows == 0:
         raise job.error("the file has no data rows")
     table = table.unify_dictionaries()
@@ -154,11 +131,60 @@ def read_pyarrow(job: Job) -> Parsed:
         col = table.column(field(cols.rating))
         values = column_numpy(col, np.float32)
         if col.null_count or not np.isfinite(values).all():
-            raise Fallback
+            raise Fallback("a missing or non-finite rating: the slow scan names its line")
     times = None
     if cols.timestamp is not None:
         times = arrow_times(table.column(field(cols.timestamp)))
     return Parsed(user_map, users, item_map, items, values, times, job.locate)
+
+
+def _arrow_csv(job: Job, colon: bool, field):
+    """The columns read by ``pyarrow.csv``: ids dictionary-encoded, ratings float32.
+
+    ``::`` is read as ``:`` with the empty field between each pair typed null, so that a
+    lone ``:`` inside a field fails the parse rather than shifting the columns.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    d, cols = job.dialect, job.cols
+    width = 2 * d.n_fields - 1 if colon else d.n_fields
+    ids = pa.dictionary(pa.int32(), pa.string())
+    types = {field(cols.user): ids, field(cols.item): ids}
+    if cols.rating is not None:
+        types[field(cols.rating)] = pa.float32()
+    include = [field(k) for k in (cols.user, cols.item, cols.rating, cols.timestamp)
+               if k is not None]
+    if colon:
+        for k in range(1, width, 2):
+            types[f"f{k}"] = pa.null()
+            include.append(f"f{k}")
+    enc = "utf8" if codecs.lookup(job.encoding).name == "utf-8" else job.encoding
+    read = pacsv.ReadOptions(column_names=[f"f{k}" for k in range(width)],
+                             skip_rows=d.skip_lines, block_size=_BLOCK, encoding=enc)
+    parse = pacsv.ParseOptions(delimiter=":" if colon else d.sep,
+                               quote_char='"' if not colon else False,
+                               newlines_in_values=d.quoting)
+    convert = pacsv.ConvertOptions(include_columns=include, column_types=types,
+                                   null_values=[""], strings_can_be_null=False,
+                                   quoted_strings_can_be_null=False)
+    # checked here, outside the try below: a wrong option is a bug, not a reason to fall back
+    read.validate()
+    parse.validate()
+    convert.validate()
+    stream = None if job.src.compression is None else job.src.open_checked()
+    try:
+        return pacsv.read_csv(str(job.src.path) if stream is None else stream,
+                              read_options=read, parse_options=parse,
+                              convert_options=convert)
+    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        raise Fallback(f"pyarrow.csv cannot parse it ({exc}): the slow scan names the "
+                       "line") from None
+    except OSError as exc:  # reading the file itself; decompression errors are DataErrors
+        raise job.error(f"cannot read the file: {exc}") from None
+    finally:
+        if stream is not None:
+            stream.close()
 
 
 def column_numpy(chunked, dtype):
@@ -175,7 +201,7 @@ def column_numpy(chunked, dtype):
 
 def _dict_codes(job, column, pos, side):
     if column.null_count:
-        raise Fallback
+        raise Fallback(f"a missing {side} id: the slow scan names its line")
     codes = np.empty(len(column), np.int32)
     at = 0
     for chunk in column.chunks:
@@ -192,25 +218,24 @@ def arrow_times(column):
 
     t = column.type
     if column.null_count:
-        raise Fallback
-    try:
-        if pa.types.is_integer(t):
-            return column_numpy(column, np.int64)
-        if pa.types.is_floating(t):
-            v = column_numpy(column, np.float64)
-            if not ((np.abs(v) < 2.0**63) & (v == np.round(v))).all():
-                raise Fallback
-            return v.astype(np.int64)
-        if pa.types.is_date(t):
+        raise Fallback("a missing timestamp")
+    if pa.types.is_integer(t):
+        return column_numpy(column, np.int64)
+    if pa.types.is_floating(t):
+        v = column_numpy(column, np.float64)
+        if not ((np.abs(v) < 2.0**63) & (v == np.round(v))).all():
+            raise Fallback("a timestamp that is not a whole number of seconds")
+        return v.astype(np.int64)
+    if pa.types.is_date(t):
+        try:
             column = pc.cast(column, pa.timestamp("s"))
-            t = column.type
-        if pa.types.is_timestamp(t):
-            per_second = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}[t.unit]
-            raw = column_numpy(pc.cast(column, pa.int64()), np.int64)
-            return raw // per_second
-    except pa.ArrowException:
-        pass
-    raise Fallback
+        except pa.ArrowInvalid:  # a date64 that is not whole seconds (a safe cast refuses)
+            raise Fallback("a date that is not a whole number of seconds") from None
+        t = column.type
+    if pa.types.is_timestamp(t):
+        per_second = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}[t.unit]
+        return column_numpy(pc.cast(column, pa.int64()), np.int64) // per_second
+    raise Fallback(f"timestamps of type {t}, not integers, dates or datetimes")
 
 
 # --------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -24,7 +25,7 @@ from .io import read_ratings
 from .ratings import Ratings
 from .synthetic import synthetic
 
-__all__ = ["Dataset", "load", "list", "describe", "synthetic"]
+__all__ = ["Dataset", "load", "list", "describe", "synthetic", "read_items", "item_titles"]
 
 _builtin_list = list
 DOWNLOAD_PAGE = "https://grouplens.org/datasets/movielens/"
@@ -71,7 +72,8 @@ _SPECS = {
 
 
 def list() -> _builtin_list[str]:  # noqa: A001 - the public name the API promises
-    """Names of the data sets :func:`load` knows (``ml-100k`` is bundled, the others need ``path``)."""
+    """Names of the data sets :func:`load` knows (``ml-100k`` is bundled; the others need
+    ``path``)."""
     return _builtin_list(_SPECS)
 
 
@@ -247,14 +249,84 @@ class _File:
 
 #: MovieLens' headerless item files, by name, and their readers.
 _ITEM_FILES = {"u.item": _ml100k_items, "movies.dat": _dat_items}
+_ID_COLUMNS = ("item", "item_id", "itemid", "id", "movieid", "movie_id")
+_TITLE_COLUMNS = ("title", "name", "movie_title")
 
 
-def read_items_file(path) -> pd.DataFrame | None:
-    """The items (title, year, genres) in a MovieLens ``u.item`` or ``movies.dat`` file,
-    parsed as :func:`load` parses them; None for a file of another name."""
-    path = Path(path)
+def read_items(source) -> pd.DataFrame:
+    """The item table in ``source``: a file, or the name of a bundled data set (``ml-100k``).
+
+    A file is MovieLens' ``u.item`` or ``movies.dat`` (told by its name, parsed as
+    :func:`load` parses them), or else a CSV/TSV with a header: the id column is the first
+    named item, item_id, itemid, id, movieid or movie_id (else the first column), the title
+    column the first named title, name or movie_title (else the second). The table is
+    indexed by item id as the file writes it and has a ``title`` column, and ``year``
+    (Int64) and ``genres`` where known. A missing or unreadable file raises DataError
+    naming the file and the reason.
+    """
+    path = Path(source)
+    if not path.exists():
+        spec = _SPECS.get(str(source))
+        if spec is not None and spec.bundled:
+            return load(str(source)).items
+        raise DataError("no such file", path=source)
+    if path.is_dir():
+        raise DataError("is a folder, not an item table", path=source)
     reader = _ITEM_FILES.get(path.name.lower())
-    return None if reader is None else reader(_File(path))
+    try:
+        return reader(_File(path)) if reader is not None else _items_csv(path)
+    except DataError:
+        raise
+    except (ValueError, OSError) as exc:  # UnicodeDecodeError and pandas' errors included
+        raise DataError(f"cannot read the item table ({exc})", path=source) from None
+
+
+def _items_csv(path: Path) -> pd.DataFrame:
+    """A CSV/TSV with a header: the id column and the title column found by name."""
+    name = path.name.lower().removesuffix(".gz")
+    sep = "\t" if name.endswith((".tsv", ".tab")) else "," if name.endswith(".csv") else None
+    df = pd.read_csv(path, sep=sep, engine="python" if sep is None else "c", dtype=str,
+                     keep_default_na=False)
+    lowered = {c.lower(): c for c in df.columns}
+    id_col = next((lowered[c] for c in _ID_COLUMNS if c in lowered), df.columns[0])
+    title_col = next((lowered[c] for c in _TITLE_COLUMNS if c in lowered), None)
+    if title_col is None:
+        if len(df.columns) < 2:
+            raise DataError("needs an item id column and a title column; found only "
+                            f"{_builtin_list(df.columns)}", path=path)
+        title_col = df.columns[1]
+    df = df.set_index(id_col)
+    if "year" in lowered:
+        df["year"] = pd.to_numeric(df[lowered["year"]], errors="coerce").astype("Int64")
+    return df.rename(columns={title_col: "title"})
+
+
+def item_titles(source, id_map=None) -> dict:
+    """{item id: display title}: "Star Wars (1977)" where a year is known, else the title.
+
+    ``source`` is a file or bundled data set name (read by :func:`read_items`), a DataFrame
+    with a ``title`` column (and maybe ``year``) indexed by item id, or a ``{id: title}``
+    mapping. Given an :class:`~latentrec.IdMap`, the keys are spelled as it spells its ids:
+    the text "50" of a CSV finds item 50 of a map with integer ids.
+    """
+    if isinstance(source, Mapping):
+        titles = {k: str(v) for k, v in source.items()}
+    else:
+        titles = _display_titles(source if isinstance(source, pd.DataFrame)
+                                 else read_items(source))
+    if id_map is None:
+        return titles
+    return {id_map.coerce(str(k).strip()): v for k, v in titles.items()}
+
+
+def _display_titles(items: pd.DataFrame) -> dict:
+    if "title" not in items.columns:
+        raise DataError("the item table needs a 'title' column; it has "
+                        f"{_builtin_list(items.columns)}")
+    titles = items["title"].astype(str)
+    if "year" in items.columns:
+        titles = [t if pd.isna(y) else f"{t} ({y})" for t, y in zip(titles, items["year"])]
+    return dict(zip(items.index.tolist(), titles))
 
 
 def _no_items() -> pd.DataFrame:

@@ -54,14 +54,15 @@ class IdMap:
 
     # construction -------------------------------------------------------------------
     @classmethod
-    def from_values(cls, values, *, name: str = "raw") -> tuple["IdMap", np.ndarray]:
+    def from_values(cls, values, *, name: str = "raw") -> tuple[IdMap, np.ndarray]:
         """Map a column of raw ids: returns the map (ids sorted) and int32 codes."""
         values = _normalize_id_column(np.asarray(values), name)
         try:
             codes, uniques = pd.factorize(values, sort=True)
         except TypeError:  # unorderable mix of ints and strings
             bad = next(v for v in values if not isinstance(v, str))
-            raise DataError(f"{name} ids must be all integers or all strings; found {bad!r}")
+            raise DataError(f"{name} ids must be all integers or all strings; "
+                            f"found {bad!r}") from None
         if (codes < 0).any():
             row = int(np.flatnonzero(codes < 0)[0])
             err = DataError(f"missing {name} id")
@@ -70,11 +71,11 @@ class IdMap:
         return cls(np.asarray(uniques), name=name), codes.astype(np.int32)
 
     @classmethod
-    def range(cls, n: int, *, name: str = "raw") -> "IdMap":
+    def range(cls, n: int, *, name: str = "raw") -> IdMap:
         """The map of ids ``0 .. n-1`` onto themselves (rows or columns of a matrix)."""
         return cls(np.arange(n, dtype=np.int64), name=name)
 
-    def extend(self, values) -> "IdMap":
+    def extend(self, values) -> IdMap:
         """A new map with the ids in ``values`` that this one lacks appended, in order."""
         new = pd.unique(np.asarray(values))
         known = self.to_indices(new, unknown="missing")
@@ -131,6 +132,27 @@ class IdMap:
         if unknown == "error" and (idx < 0).any():
             raise UnknownIdError(self.name, arr[int(np.flatnonzero(idx < 0)[0])])
         return idx
+
+    def coerce(self, raw):
+        """``raw`` as this map spells its ids, for ids that arrive as text (a command-line
+        argument, a URL path) or as JSON: a str map takes the text of ``raw``; an int map
+        turns ints and canonical decimal strings ("50", not "050") into ints. Anything else
+        comes back unchanged, so it looks up as unknown and an error can name it as given."""
+        if self.kind == "str":
+            return raw if isinstance(raw, str) else str(raw)
+        return self._coerce_int(raw)
+
+    def lookup(self, raw) -> int:
+        """Index of one id given as text or as the id itself (see :meth:`coerce`); -1 when
+        the map lacks it. One hash lookup, without building arrays: the HTTP service calls
+        it on every request."""
+        key = self.coerce(raw)
+        if self.kind == "int" and type(key) is not int:  # a bool is no id, nor True 1
+            return -1
+        try:
+            return int(self._index.get_loc(key))
+        except (KeyError, TypeError):
+            return -1
 
     def to_id(self, index: int):
         """The raw id at ``index`` (a Python int or str)."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import bz2
 import codecs
 import gzip
+import logging
 import lzma
 import os
 import warnings
@@ -34,6 +35,7 @@ FORMATS = ("auto", "csv", "parquet", "ml-100k", "ml-1m", "ml-latest")
 ID_DTYPES = ("auto", "int", "str")
 WRITE_FORMATS = ("csv", "tsv", "parquet")
 _HEAD_BYTES = 1 << 16
+log = logging.getLogger("latentrec.data")
 
 
 def read_ratings(path, *, format: str = "auto", sep: str | None = None,
@@ -109,18 +111,18 @@ def read_ratings(path, *, format: str = "auto", sep: str | None = None,
     except DataError as err:
         raise _with_path(err, src) from None
     job = _text.Job(src, dialect, cols, id_dtype, encoding)
-    parsed = None
+    return _build(_read_text(job), duplicates, job)
+
+
+def _read_text(job):
+    """The first engine that takes the file. Only :class:`._text.Fallback` hands over to the
+    next; anything else an engine raises (a DataError, or a bug) propagates."""
     for engine in (_fastread.read_fast, _text.read_pyarrow):
         try:
-            parsed = engine(job)
-            break
-        except DataError:
-            raise
-        except Exception:  # noqa: BLE001 - Fallback, or any surprise: next engine
-            continue
-    if parsed is None:
-        parsed = _text.read_slow(job)
-    return _build(parsed, duplicates, job)
+            return engine(job)
+        except _text.Fallback as why:
+            log.debug("%s hands %s over: %s", engine.__name__, job.src.where, why)
+    return _text.read_slow(job)
 
 
 def _check_choice(name, value, choices):

@@ -10,6 +10,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ..errors import DataError
+from . import csr as _csr
 from .duplicates import resolve_duplicates
 from .idmap import IdMap
 
@@ -81,7 +82,7 @@ class Ratings:
     @classmethod
     def from_arrays(cls, users, items, ratings=None, timestamps=None, *,
                     duplicates: str = "last", user_map: IdMap | None = None,
-                    item_map: IdMap | None = None) -> "Ratings":
+                    item_map: IdMap | None = None) -> Ratings:
         """Build from raw-id arrays; ``ratings=None`` means implicit data (every value 1).
 
         With ``user_map``/``item_map`` given, ids are looked up in them (an id they lack is
@@ -106,8 +107,9 @@ class Ratings:
     @classmethod
     def from_dataframe(cls, df: pd.DataFrame, user: str = "user", item: str = "item",
                        rating: str | None = "rating", timestamp: str | None = None, *,
-                       duplicates: str = "last") -> "Ratings":
-        """Build from a DataFrame; ``rating=None`` (or a missing default column) reads implicit data."""
+                       duplicates: str = "last") -> Ratings:
+        """Build from a DataFrame; ``rating=None`` (or a missing default column) reads
+        implicit data."""
         for role, col in (("user", user), ("item", item)):
             if col not in df.columns:
                 raise DataError(f"no {role} column {col!r}; columns are {list(df.columns)}")
@@ -124,7 +126,7 @@ class Ratings:
             duplicates=duplicates)
 
     @classmethod
-    def from_dense(cls, R, missing=0) -> "Ratings":
+    def from_dense(cls, R, missing=0) -> Ratings:
         """Build from a dense users x items matrix in which ``missing`` (0, or NaN) means unknown.
 
         Every row and column is kept in the maps (ids 0..n-1), known ratings or not, so a
@@ -150,7 +152,7 @@ class Ratings:
                    item_map=IdMap.range(R.shape[1], name="item"))
 
     @classmethod
-    def from_sparse(cls, X, *, duplicates: str = "last") -> "Ratings":
+    def from_sparse(cls, X, *, duplicates: str = "last") -> Ratings:
         """Build from a scipy sparse users x items matrix; its stored entries are the ratings."""
         if not sp.issparse(X):
             raise DataError(f"from_sparse needs a scipy sparse matrix, got {type(X).__name__}")
@@ -212,6 +214,22 @@ class Ratings:
                                       shape=(self.n_users, self.n_items), dtype=np.float32)
         return self._csr
 
+    def grouped(self, by: str = "user", values=None):
+        """(indptr int64, indices int32, values) of the ratings grouped by ``by`` ("user":
+        rows are users, indices items; "item": the reverse), each row's entries in the
+        order of this table. ``values`` (one per rating) replaces the ratings, e.g.
+        standardised ones."""
+        values = self.values if values is None else values
+        if by == "user":
+            return _csr.grouped(self.users, self.items, values, self.n_users)
+        if by == "item":
+            return _csr.grouped(self.items, self.users, values, self.n_items)
+        raise ValueError(f"by must be 'user' or 'item', got {by!r}")
+
+    def seen(self) -> sp.csr_matrix:
+        """users x items CSR of int8 ones where a user rated an item, columns sorted."""
+        return _csr.pattern(self.users, self.items, self.n_users, self.n_items)
+
     def to_csc(self) -> sp.csc_matrix:
         """users x items CSC matrix (columns = items)."""
         return self.to_csr().tocsc()
@@ -237,14 +255,14 @@ class Ratings:
             cols["timestamp"] = np.array(self.timestamps)
         return pd.DataFrame(cols)
 
-    def subset(self, rows) -> "Ratings":
+    def subset(self, rows) -> Ratings:
         """The ratings at ``rows`` (indices or a boolean mask), sharing this table's IdMaps."""
         rows = np.asarray(rows)
         ts = None if self.timestamps is None else self.timestamps[rows]
         return Ratings(self.users[rows], self.items[rows], self.values[rows], ts,
                        user_map=self.user_map, item_map=self.item_map)
 
-    def equals(self, other: "Ratings") -> bool:
+    def equals(self, other: Ratings) -> bool:
         """Same maps, same rows in the same order, same values and timestamps."""
         if not isinstance(other, Ratings):
             return False
@@ -256,6 +274,16 @@ class Ratings:
                 and np.array_equal(self.values, other.values)
                 and (self.timestamps is None
                      or np.array_equal(self.timestamps, other.timestamps)))
+
+
+def as_ratings(x, name: str = "ratings") -> Ratings:
+    """``x`` as Ratings: a Ratings as it is, a DataFrame read by
+    :meth:`Ratings.from_dataframe`; anything else is a DataError naming ``name``."""
+    if isinstance(x, Ratings):
+        return x
+    if isinstance(x, pd.DataFrame):
+        return Ratings.from_dataframe(x)
+    raise DataError(f"{name} must be a Ratings or a DataFrame, got {type(x).__name__}")
 
 
 def _map_ids(raw, given: IdMap | None, side: str):

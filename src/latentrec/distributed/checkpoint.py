@@ -23,15 +23,16 @@ from pathlib import Path
 
 import numpy as np
 
-from ..persistence import (
+from .._archive import (
     ARCHIVE_ERRORS,
     check_members,
     read_archive_meta,
     read_array,
     write_archive,
 )
+from .._version import __version__
+from ..models.plan import Plan, Stripe
 from .errors import CheckpointError
-from .plan import Plan, Stripe
 
 FORMAT_NAME = "latentrec-dsgd-checkpoint"
 FORMAT_VERSION = 1
@@ -42,8 +43,6 @@ _LABELS = {"seed": "seed (drawn from random_state)"}
 
 
 def save(path, *, epoch: int, fingerprint: dict, history: list, rows: dict, cols: dict):
-    from .. import __version__
-
     arrays = {}
     for side, stripes in (("rows", rows), ("cols", cols)):
         for s, stripe in stripes.items():

@@ -35,9 +35,10 @@ from contextlib import contextmanager
 import numpy as np
 
 from ..errors import LatentrecError, ParameterError
+from ..models.engine import Runner
+from ..models.plan import Plan
 from . import checkpoint, tasks
 from .errors import CheckpointError, ClusterError
-from .plan import Plan
 
 _INSTALL = 'pip install "latentrec[dask]"'
 #: Hyperparameters a checkpoint must share with the fit that continues from it.
@@ -102,9 +103,13 @@ class DaskEngine:
     def __repr__(self) -> str:
         return f"DaskEngine({self.client!r}, checkpoint={self.checkpoint!r})"
 
+    #: the engine contract (latentrec.models.engine.Engine)
+    schedule = "dsgd"
+    reads_input = True
+
     @contextmanager
-    def _sgd_run(self, model, data, seed):
-        """A _Runner (models/sgd.py) on the cluster, released on exit."""
+    def sgd_run(self, model, data, seed):
+        """A Runner (latentrec.models.engine) on the cluster, released on exit."""
         distributed = _distributed()
         client, own = self.client, False
         if client is None:
@@ -126,8 +131,8 @@ class DaskEngine:
                 client.close()
 
 
-class _Run:
-    """One fit on the cluster; the runner interface of models/sgd.py (_Runner)."""
+class _Run(Runner):
+    """One fit on the cluster: a latentrec.models.engine.Runner."""
 
     n_threads = None  # the workers use their own
 
@@ -304,10 +309,10 @@ class _Run:
             cols.update(held.cols)
         return rows, cols
 
-    @property
-    def trained_on(self):
+    def trained(self):
         with self._failing("at the end of the fit"):
-            return self.source.trained_on(self.blocks, self.plan)
+            on = self.source.trained_on(self.blocks, self.plan)
+        return on, on.seen
 
     def release(self):
         """Drop this run's futures, so the cluster frees what they hold."""

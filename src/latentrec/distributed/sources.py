@@ -27,18 +27,17 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ..data.idmap import IdMap
-from ..data.ratings import Ratings
+from ..data.ratings import Ratings, as_ratings
 from ..errors import DataError
-from ..models.base import _as_ratings, seen_matrix
+from ..models.plan import Stats
 from . import tasks
-from .plan import Stats
 
 _FAN_IN = 8
 
 
 def open_source(client, data, columns):
     if isinstance(data, (Ratings, pd.DataFrame)):
-        return LocalSource(client, _as_ratings(data, "ratings"))
+        return LocalSource(client, as_ratings(data, "ratings"))
     if isinstance(data, (str, os.PathLike)):
         import dask.dataframe as dd
 
@@ -88,7 +87,7 @@ class LocalSource:
 
     def trained_on(self, blocks, plan):
         r = self.ratings
-        return TrainedOn(r.user_map, r.item_map, r.values, seen_matrix(r))
+        return TrainedOn(r.user_map, r.item_map, r.values, r.seen())
 
 
 class ClusterSource:

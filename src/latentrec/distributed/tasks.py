@@ -29,9 +29,10 @@ import scipy.sparse as sp
 from ..data._parquet import rating_values
 from ..data.idmap import _normalize_id_column
 from ..errors import DataError
-from ..kernels import dsgd
+from ..kernels import moments, sgd
+from ..models._scaled import standardised
+from ..models.plan import Plan
 from . import checkpoint
-from .plan import Plan, standardised
 
 
 class BlockRow(NamedTuple):
@@ -59,7 +60,7 @@ class Summary(NamedTuple):
     user_counts: np.ndarray  # int64
     item_ids: np.ndarray
     item_counts: np.ndarray
-    bins: np.ndarray         # kernels.dsgd.moment_bins
+    bins: np.ndarray         # kernels.moments.moment_bins
     low: float
     high: float
 
@@ -70,7 +71,7 @@ def summarize(part: pd.DataFrame, columns) -> Summary:
     u, uc = np.unique(users, return_counts=True)
     i, ic = np.unique(items, return_counts=True)
     low, high = (float(values.min()), float(values.max())) if values.size else (np.inf, -np.inf)
-    return Summary(u, uc.astype(np.int64), i, ic.astype(np.int64), dsgd.moment_bins(values),
+    return Summary(u, uc.astype(np.int64), i, ic.astype(np.int64), moments.moment_bins(values),
                    low, high)
 
 
@@ -207,7 +208,7 @@ def sgd_round(blocks: dict, held: Held, incoming: list, work: list, step: tuple,
     items = [(blocks[s].rows, blocks[s].cols, blocks[s].values, blocks[s].ptr[t],
               blocks[s].ptr[t + 1], rows[s].factors, cols[t].factors, rows[s].bias,
               cols[t].bias) for s, t in work]
-    for (s, t), e in zip(work, dsgd.run_blocks(items, step, n_threads)):
+    for (s, t), e in zip(work, sgd.run_blocks(items, step, n_threads)):
         sse[s][t] = e
     return Held(rows, sse, cols)
 

@@ -12,11 +12,12 @@ from .metrics import (
     recall_at_k,
     rmse,
 )
-from .protocols import CVResult, cross_validate, evaluate
+from .protocols import CVResult, compare, cross_validate, evaluate
 from .search import SearchResult, grid_search, random_search, tune
 
 __all__ = [
-    "evaluate", "cross_validate", "CVResult", "grid_search", "random_search", "SearchResult", "tune",
+    "evaluate", "cross_validate", "compare", "CVResult", "grid_search", "random_search",
+    "SearchResult", "tune",
     "rmse", "mae", "precision_at_k", "recall_at_k", "ndcg_at_k", "map_at_k", "mrr",
     "hit_rate_at_k", "auc", "catalog_coverage",
 ]

@@ -39,6 +39,7 @@ import scipy.sparse as sp
 from ..data.ratings import Ratings
 from ..errors import DataError, ParameterError
 from ..kernels import ranking as kernels
+from ..kernels.predict import rmse as _rmse
 from ..kernels.threads import num_threads
 
 #: Below this many inner-loop steps a kernel runs on one thread: waking the others costs
@@ -55,8 +56,7 @@ __all__ = [
 
 def rmse(y_true, y_pred) -> float:
     """Root mean squared error between true and predicted ratings (NaN when empty)."""
-    t, p = _rating_pair(y_true, y_pred)
-    return float(np.sqrt(np.mean((t - p) ** 2))) if t.size else float("nan")
+    return _rmse(*_rating_pair(y_true, y_pred))  # kernels.predict: models' validation too
 
 
 def mae(y_true, y_pred) -> float:
@@ -182,7 +182,8 @@ def auc(scores, relevant, exclude=None, *, per_user=False):
     n_users, n_items = s.shape
     rel_ptr, rel_idx = _as_index_sets(relevant, "relevant", n_users, n_items, "scores")
     rel_rows = np.repeat(np.arange(n_users), np.diff(rel_ptr))
-    neg = np.array(s, order="C")  # a copy: negatives only, sorted per row; removed items become NaN, sorted last
+    # a copy: negatives only, sorted per row; removed items become NaN, sorted last
+    neg = np.array(s, order="C")
     n_removed = np.zeros(n_users, dtype=np.int64)
     if exclude is not None:
         ex_ptr, ex_idx = _as_index_sets(exclude, "exclude", n_users, n_items, "scores")

@@ -1,4 +1,5 @@
-"""Evaluation protocols: one train/test evaluation, and cross-validation over shared folds."""
+"""Evaluation protocols: one train/test evaluation, cross-validation, and a comparison of
+several models on shared folds."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ..data.ratings import Ratings
-from ..data.split import k_fold
+from ..data.split import Split, k_fold
 from ..errors import ParameterError
 from . import metrics as M
 
@@ -135,6 +136,54 @@ def cross_validate(model, ratings: Ratings, cv=5, metrics=("rmse", "mae"), *,
         if progress is not None:
             progress(len(rows), len(folds))
     return CVResult(type(model).__name__, pd.DataFrame(rows), model.get_params())
+
+
+def compare(models: dict, ratings: Ratings, *, cv=5, metrics=("rmse", "mae"), k: int = 10,
+            relevance_threshold: float | None = None, random_state=None,
+            progress=None) -> pd.DataFrame:
+    """Evaluate every model of ``{name: model}`` on the same folds; one row per model.
+
+    ``cv`` is a number of folds (drawn from ``random_state``) or the folds themselves: a
+    ``k_fold(...)``, a list of (train, test) pairs, or one split such as ``holdout(...)``.
+    The table is indexed by the names (index name "model") and has the column ``class``,
+    the mean over the folds of each metric (as :func:`evaluate` names them, "ndcg@10"),
+    its standard deviation ``<metric>_std`` (left out when there is one fold, which has
+    no spread), and the mean ``fit_seconds`` and ``predict_seconds``.
+    ``progress(done, total, name)`` is called after each fold of each model.
+    """
+    if not isinstance(models, dict) or not models:
+        raise ParameterError(f"models must be a non-empty {{name: model}} dict, got {models!r}")
+    metrics = _check_metrics(metrics)
+    _check_k(k)
+    if isinstance(cv, Split):
+        folds = [cv]
+    elif isinstance(cv, (int, np.integer)) and not isinstance(cv, bool):
+        folds = k_fold(ratings, int(cv), random_state=random_state)
+    else:
+        folds = cv if hasattr(cv, "__len__") else list(cv)
+    if isinstance(folds, (str, bytes)) or len(folds) == 0:
+        raise ParameterError("cv must be a number of folds or at least one (train, test) "
+                             f"split, got {cv!r}")
+    rows, n_folds = [], len(folds)
+    for n_done, (name, model) in enumerate(models.items()):
+        def on_fold(done, total, base=n_done * n_folds, name=name):
+            if progress is not None:
+                progress(base + done, total * len(models), name)
+
+        result = cross_validate(model, ratings, folds, metrics, k=k,
+                                relevance_threshold=relevance_threshold, progress=on_fold)
+        rows.append(_summary_row(name, result, with_std=n_folds > 1))
+    return pd.DataFrame(rows).set_index("model")
+
+
+def _summary_row(name: str, result: CVResult, with_std: bool) -> dict:
+    mean, std = result.mean, result.std
+    row = {"model": name, "class": result.model}
+    for col in mean.index:
+        row[col] = float(mean[col])
+        if with_std and col not in ("fit_seconds", "predict_seconds"):
+            row[f"{col}_std"] = float(std[col])
+    return row
 
 
 def _check_metrics(metrics) -> tuple:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .._random import check_random_state
+from .._random import check_random_state, seed_from
 from ..data.ratings import Ratings
 from ..data.split import holdout
 from ..errors import ParameterError
@@ -88,7 +88,7 @@ def tune(ratings: Ratings, n_trials: int = 12, *, time_budget: float | None = No
     if not isinstance(n_trials, (int, np.integer)) or n_trials < 3:
         raise ParameterError(f"n_trials must be an integer >= 3, got {n_trials!r}")
     rng = check_random_state(random_state)
-    seed = int(rng.integers(2**31))
+    seed = seed_from(rng, 2**31)
     bayes = BayesianMatrixFactorization(random_state=seed)
     sgd = SGDMatrixFactorization(random_state=seed)
     candidates = [(bayes, {"n_factors": 10}), (bayes, {"n_factors": 20})]
@@ -119,7 +119,8 @@ def _search(candidates, ratings, metric, validation_fraction, max_epochs, time_b
     if metric not in ("rmse", "mae"):
         raise ParameterError(f"metric must be 'rmse' or 'mae', got {metric!r}")
     if time_budget is not None and not time_budget > 0:
-        raise ParameterError(f"time_budget must be a positive number of seconds, got {time_budget!r}")
+        raise ParameterError(f"time_budget must be a positive number of seconds, "
+                             f"got {time_budget!r}")
     for model, combo in candidates:
         model.clone().set_params(**combo)  # unknown names fail before any training
     train, val = holdout(ratings, validation_fraction, random_state=random_state)

@@ -48,6 +48,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .linalg import cholesky_solve
 from .threads import num_threads, thread_count
 
 __all__ = ["als_sweep", "gramian", "implicit_cg_sweep", "row_blocks"]
@@ -61,39 +62,6 @@ CG_TOL = 1e-20
 
 
 # -- explicit ------------------------------------------------------------------------------
-@njit(fastmath=FASTMATH, cache=True)
-def _cholesky_solve(A, b, n):
-    """Solve A x = b for symmetric positive definite A (lower triangle read), in place.
-
-    A's lower triangle becomes L (A = L L'); b becomes x. Returns False when A is not
-    positive definite (then A and b hold garbage).
-    """
-    for j in range(n):
-        s = A[j, j]
-        for k in range(j):
-            s -= A[j, k] * A[j, k]
-        if not s > 0.0:
-            return False
-        d = np.sqrt(s)
-        A[j, j] = d
-        for i in range(j + 1, n):
-            s = A[i, j]
-            for k in range(j):
-                s -= A[i, k] * A[j, k]
-            A[i, j] = s / d
-    for i in range(n):
-        s = b[i]
-        for k in range(i):
-            s -= A[i, k] * b[k]
-        b[i] = s / A[i, i]
-    for i in range(n - 1, -1, -1):
-        s = b[i]
-        for k in range(i + 1, n):
-            s -= A[k, i] * b[k]
-        b[i] = s / A[i, i]
-    return True
-
-
 @njit(fastmath=FASTMATH, cache=True)
 def _als_row(u, indptr, indices, values, X, bx, Y, by, reg, reg_bias, biased, A, a, rhs):
     """Solve row u (see module doc) using the scratch A, a, rhs; returns its squared error."""
@@ -125,7 +93,7 @@ def _als_row(u, indptr, indices, values, X, bx, Y, by, reg, reg_bias, biased, A,
         A[k, k] += reg * cnt
     if biased:
         A[K, K] += reg_bias * cnt
-    if not _cholesky_solve(A, rhs, n):
+    if not cholesky_solve(A, rhs, n):
         return -1.0  # only without regularization, on a rank-deficient row
     for k in range(K):
         X[u, k] = rhs[k]
@@ -186,7 +154,10 @@ def als_sweep(indptr, indices, values, X, bx, Y, by, reg, reg_bias, biased, n_th
 
 
 # -- implicit ------------------------------------------------------------------------------
-@njit(fastmath=FASTMATH, cache=True)
+# No "reassoc" here: with it LLVM vectorizes the row's dot products in a way that depends
+# on where numba placed the scratch arrays, so the thread count (and even a warm or cold
+# compile cache) changed the bits. A CG step costs O(K^2 + n K); K stays small.
+@njit(fastmath=FASTMATH - {"reassoc"}, cache=True)
 def _cg_row(u, indptr, indices, conf, X, Y, YtY, cg_steps, r, p, Ap, G, wt):
     """CG steps on row u's system (module doc). The row's Y rows are copied into G (and
     their |c| - 1 into wt) on the first pass, so the CG steps read them in order."""

@@ -14,6 +14,15 @@ from __future__ import annotations
 from numba import njit
 
 
+@njit(cache=True, inline="always")
+def _dot(P, Q, i, j):
+    """P[i] . Q[j], summed in order (as the notebook's numpy.dot does for small K)."""
+    dot = 0.0
+    for k in range(P.shape[1]):
+        dot += P[i, k] * Q[j, k]
+    return dot
+
+
 @njit(cache=True)
 def classic_mf(R, P, Q, steps, alpha, beta):
     n_users, n_items = R.shape
@@ -22,10 +31,7 @@ def classic_mf(R, P, Q, steps, alpha, beta):
         for i in range(n_users):
             for j in range(n_items):
                 if R[i, j] > 0:
-                    dot = 0.0
-                    for k in range(K):
-                        dot += P[i, k] * Q[j, k]
-                    eij = R[i, j] - dot
+                    eij = R[i, j] - _dot(P, Q, i, j)
                     for k in range(K):
                         P[i, k] = P[i, k] + alpha * (2 * eij * Q[j, k] - beta * P[i, k])
                         Q[j, k] = Q[j, k] + alpha * (2 * eij * P[i, k] - beta * Q[j, k])
@@ -33,10 +39,7 @@ def classic_mf(R, P, Q, steps, alpha, beta):
         for i in range(n_users):
             for j in range(n_items):
                 if R[i, j] > 0:
-                    dot = 0.0
-                    for k in range(K):
-                        dot += P[i, k] * Q[j, k]
-                    e = e + (R[i, j] - dot) ** 2
+                    e = e + (R[i, j] - _dot(P, Q, i, j)) ** 2
                     for k in range(K):
                         e = e + (beta / 2) * (P[i, k] ** 2 + Q[j, k] ** 2)
         if e < 0.001:

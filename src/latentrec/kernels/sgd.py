@@ -1,4 +1,4 @@
-"""SGD for biased matrix factorization: one epoch serial, one epoch over blocks, prediction.
+"""SGD for biased matrix factorization: one epoch serial, one epoch over blocks.
 
 Model: pred = mu + bu[u] + bi[i] + P[u] . Q[i]  (biased=False: pred = P[u] . Q[i]; mu and
 the biases are then neither read nor updated). Per rating, with e = r - pred::
@@ -22,9 +22,15 @@ returns the sum of e**2 over the epoch as a Python float, NaN/inf when training 
                reg_bias, biased, n_threads=1)
         the same over any rounds of a g x g grid's blocks (unchecked; the "dsgd" schedule
         gives its own).
+    run_blocks(blocks, step, n_threads=1, *, order=None, rows=None, cols=None)
+        -> float64 (n_blocks,)
+        the one block runner behind both (and behind a cluster worker's sub-epoch): any
+        blocks (users, items, values, lo, hi, P, Q, bu, bi), step (mu, lr, reg, reg_bias,
+        biased), each started once the earlier blocks of its row and column stripe are
+        done (kernels/dataflow.py); each block's sum of e**2.
     predict_pairs(users, items, P, Q, bu, bi, mu, n_threads=None) -> P.dtype array
-        mu + bu[u] + bi[i] + P[u].Q[i]; a negative u (or i) drops that side's terms (pass
-        zero biases and mu=0 for an unbiased model).
+        mu + bu[u] + bi[i] + P[u].Q[i]: kernels/predict.py's, which every model's
+        validation error uses (importable from here too).
 
 Arrays: users/items int32 (any integer type works), values float32/float64, P (n_users, K)
 and Q (n_items, K) C-contiguous float32 or float64, bu/bi 1-D of P's dtype. Scalars are cast
@@ -38,13 +44,14 @@ that function's lookups and the entry points' arguments, nothing else.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from .blocks import BlockLayout, block_schedule, default_n_blocks, make_block_layout
 from .dataflow import run_dataflow
-from .threads import num_threads, thread_count
+from .predict import _check_factors, predict_pairs
+from .threads import thread_count
 
-__all__ = ["sgd_epoch", "sgd_epoch_blocks", "sgd_rounds", "make_block_layout",
+__all__ = ["sgd_epoch", "sgd_epoch_blocks", "sgd_rounds", "run_blocks", "make_block_layout",
            "block_schedule", "default_n_blocks", "predict_pairs", "BlockLayout"]
 
 # fastmath without nnan/ninf: reassociation lets the K loops vectorise, while a diverging
@@ -77,24 +84,6 @@ def _sgd_ratings(users, items, values, order, lo, hi, P, Q, bu, bi, mu, lr, reg_
             Q[i, k] = q + lr * (e * p - reg_q * q)
         sse += float(e) * float(e)
     return sse
-
-
-@njit(fastmath=FASTMATH, cache=True, parallel=True)
-def _predict(users, items, P, Q, bu, bi, mu, out):
-    n = users.shape[0]
-    n_chunks = (n + 4095) // 4096
-    for c in prange(n_chunks):
-        for j in range(c * 4096, min(n, (c + 1) * 4096)):
-            u, i = users[j], items[j]
-            s = mu
-            if u >= 0:
-                s += bu[u]
-            if i >= 0:
-                s += bi[i]
-            if u >= 0 and i >= 0:
-                for k in range(P.shape[1]):
-                    s += P[u, k] * Q[i, k]
-            out[j] = s
 
 
 def sgd_epoch(users, items, values, order, P, Q, bu, bi, mu, lr, reg, reg_bias, biased):
@@ -130,55 +119,50 @@ def sgd_epoch_blocks(layout, P, Q, bu, bi, mu, lr, reg, reg_bias, biased, epoch_
 def sgd_rounds(users, items, values, block_ptr, rounds, P, Q, bu, bi, mu, lr, reg, reg_bias,
                biased, n_threads=1):
     """The blocks of ``rounds`` (ids row stripe * g + column stripe of a g x g grid), each
-    started once its stripes' blocks of earlier rounds are done (kernels/dataflow.py)."""
+    started once its stripes' blocks of earlier rounds are done: :func:`run_blocks` over
+    the grid's blocks. Returns the sum of e**2 over all of them."""
     g = rounds.shape[1]
     # within a round the order changes nothing but which block starts first: longest first
     sizes = np.diff(block_ptr)
     rounds = np.take_along_axis(rounds, np.argsort(-sizes[rounds], 1, kind="stable"), 1)
-    t = P.dtype.type
-    scalars = (t(mu), t(lr), t(reg), t(reg), t(reg_bias), t(reg_bias), bool(biased))
-    no_order = np.empty(0, np.int64)
-    sse = np.zeros(g * g)
-
-    def run(b):
-        sse[b] = _sgd_ratings(users, items, values, no_order, block_ptr[b], block_ptr[b + 1],
-                              P, Q, bu, bi, *scalars)
-
-    blocks = np.arange(g * g)
-    run_dataflow(rounds.ravel(), blocks // g, blocks % g, run, n_threads)
+    ids = np.arange(g * g)
+    blocks = [(users, items, values, block_ptr[b], block_ptr[b + 1], P, Q, bu, bi)
+              for b in ids]
+    sse = run_blocks(blocks, (mu, lr, reg, reg_bias, biased), n_threads,
+                     order=rounds.ravel(), rows=ids // g, cols=ids % g)
     return float(sse.sum())
 
 
-def predict_pairs(users, items, P, Q, bu, bi, mu, n_threads=None):
-    """Predictions for the pairs (users[j], items[j]), in P's dtype; see module doc."""
-    _check_factors(P, Q, bu, bi, writable=False)
-    users, items = np.asarray(users), np.asarray(items)
-    if users.shape != items.shape or users.ndim != 1:
-        raise ValueError(f"users and items must be 1-D of one length; got shapes "
-                         f"{users.shape}, {items.shape}")
-    for idx, n, name in ((users, P.shape[0], "users"), (items, Q.shape[0], "items")):
-        if idx.size and int(idx.max()) >= n:
-            raise ValueError(f"{name} must be < {n} (the factor rows); got {int(idx.max())}")
-    out = np.empty(users.shape[0], P.dtype)
-    with num_threads(n_threads):
-        _predict(users, items, P, Q, bu, bi, P.dtype.type(mu), out)
-    return out
+def run_blocks(blocks, step, n_threads=1, *, order=None, rows=None, cols=None):
+    """SGD over blocks of ratings on ``n_threads`` threads; float64 (len(blocks),): each
+    block's sum of e**2.
 
+    ``blocks[b] = (users, items, values, lo, hi, P, Q, bu, bi)``: ratings lo..hi of those
+    arrays, in storage order, updating those factors (the blocks may share one layout and
+    one set of factors, as a grid's do, or each bring its own arrays, as a cluster
+    worker's do). ``step = (mu, lr, reg, reg_bias, biased)``, cast to the factors' dtype.
+    Block b starts once the blocks before it in ``order`` (default: as given) that share
+    its row stripe ``rows[b]`` or its column stripe ``cols[b]`` are done
+    (kernels/dataflow.py); by default each block has stripes of its own, so blocks that
+    share a factor row must say so. The result is that of running ``order`` serially, for
+    any thread count. Unchecked: the callers build the blocks.
+    """
+    sse = np.zeros(len(blocks))
+    if not blocks:
+        return sse
+    t = blocks[0][5].dtype.type
+    mu, lr, reg, reg_bias, biased = step
+    scalars = (t(mu), t(lr), t(reg), t(reg), t(reg_bias), t(reg_bias), bool(biased))
+    no_order = np.empty(0, np.int64)
 
-def _check_factors(P, Q, bu, bi, writable=True):
-    for a, name, nd in ((P, "P", 2), (Q, "Q", 2), (bu, "bu", 1), (bi, "bi", 1)):
-        if not isinstance(a, np.ndarray) or a.ndim != nd or not a.flags.c_contiguous:
-            raise ValueError(f"{name} must be a C-contiguous {nd}-D numpy array")
-        if a.dtype != P.dtype or P.dtype not in (np.float32, np.float64):
-            raise ValueError(f"{name} must be float32 or float64 like P; got {a.dtype}")
-        if writable and not a.flags.writeable:
-            raise ValueError(f"{name} must be writable (it is updated in place)")
-    if Q.shape[1] != P.shape[1]:
-        raise ValueError(f"P and Q must have the same number of columns (K); got "
-                         f"{P.shape[1]} and {Q.shape[1]}")
-    if bu.shape[0] != P.shape[0] or bi.shape[0] != Q.shape[0]:
-        raise ValueError(f"bu and bi must have one entry per row of P and Q; got lengths "
-                         f"{bu.shape[0]}, {bi.shape[0]} for {P.shape[0]}, {Q.shape[0]} rows")
+    def run(b):
+        users, items, values, lo, hi, P, Q, bu, bi = blocks[b]
+        sse[b] = _sgd_ratings(users, items, values, no_order, lo, hi, P, Q, bu, bi, *scalars)
+
+    every = np.arange(len(blocks))
+    run_dataflow(every if order is None else order, every if rows is None else rows,
+                 every if cols is None else cols, run, n_threads)
+    return sse
 
 
 def _check_ratings(users, items, values, n_users, n_items):

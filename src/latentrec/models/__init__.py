@@ -4,9 +4,10 @@ from .als import ALSMatrixFactorization
 from .base import FoldedUser, Recommender
 from .baselines import BiasBaseline, GlobalMean, Popularity, RandomRecommender
 from .bayes import BayesianMatrixFactorization
+from .engine import Engine, LocalEngine
 from .implicit import BPR, ImplicitALS
 from .sgd import SGDMatrixFactorization
 
 __all__ = ["Recommender", "FoldedUser", "SGDMatrixFactorization", "GlobalMean",
            "BiasBaseline", "Popularity", "RandomRecommender", "ALSMatrixFactorization",
-           "ImplicitALS", "BPR", "BayesianMatrixFactorization"]
+           "ImplicitALS", "BPR", "BayesianMatrixFactorization", "Engine", "LocalEngine"]

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import copy
 import inspect
 import numbers
 from dataclasses import dataclass
 
+from .._random import ACCEPTED, is_random_state
 from ..errors import ParameterError
 
 
 @dataclass(frozen=True)
 class Interval:
-    """A numeric range; ``kind`` is "int" or "real"; ``closed`` is "both"|"left"|"right"|"neither"."""
+    """A numeric range; ``kind`` is "int" or "real"; ``closed`` is "both", "left",
+    "right" or "neither"."""
 
     kind: str
     low: float | None = None
@@ -59,10 +62,22 @@ class IsNone:
         return "None"
 
 
+class RandomState:
+    """What :func:`latentrec._random.check_random_state` takes: None, an int >= 0 (not a
+    bool), a numpy.random.SeedSequence or a numpy.random.Generator."""
+
+    def accepts(self, value) -> bool:
+        return is_random_state(value)
+
+    def __str__(self) -> str:
+        return ACCEPTED
+
+
 class Params:
     """Mixin: hyperparameters are the ``__init__`` arguments, stored untouched."""
 
-    #: name -> list of constraints (Interval, Options, IsNone); checked by ``_check_params``.
+    #: name -> list of constraints (Interval, Options, IsNone, RandomState); checked by
+    #: ``_check_params``.
     _constraints: dict = {}
 
     @classmethod
@@ -84,8 +99,19 @@ class Params:
         return self
 
     def clone(self):
-        """An unfitted copy with the same hyperparameters."""
-        return type(self)(**self.get_params())
+        """An unfitted copy with the same hyperparameters, as scikit-learn's ``clone``:
+        a parameter that is an estimator is cloned, any other that is not a plain immutable
+        value is deep-copied (a Generator as ``random_state`` is copied with its state, so
+        drawing from one clone's does not advance another's), and ``__init__`` must store
+        every argument as given."""
+        params = {k: _copied(v) for k, v in self.get_params().items()}
+        new = type(self)(**params)
+        for name, value in params.items():
+            if getattr(new, name, _MISSING) is not value:
+                raise ParameterError(
+                    f"cannot clone {type(self).__name__}: its __init__ changed parameter "
+                    f"{name!r}; __init__ must store its arguments unchanged")
+        return new
 
     def _check_params(self) -> None:
         for name, allowed in self._constraints.items():
@@ -100,6 +126,19 @@ class Params:
         shown = [f"{k}={v!r}" for k, v in self.get_params().items()
                  if not _same(v, defaults.get(k))]
         return f"{type(self).__name__}({', '.join(shown)})"
+
+
+_MISSING = object()
+_IMMUTABLE = (type(None), bool, numbers.Number, str, bytes)
+
+
+def _copied(value):
+    """A parameter value for a clone: estimators cloned, plain values kept, others copied."""
+    if isinstance(value, Params):
+        return value.clone()
+    if isinstance(value, _IMMUTABLE):
+        return value
+    return copy.deepcopy(value)
 
 
 def _same(a, b) -> bool:

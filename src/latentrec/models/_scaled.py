@@ -7,7 +7,8 @@ from fractions import Fraction
 
 import numpy as np
 
-from ..kernels.dsgd import exact_sums, moment_bins
+from ..kernels import predict as predict_kernels
+from ..kernels.moments import exact_sums, moment_bins
 
 
 def standardisation(values: np.ndarray, biased: bool) -> tuple[float, float]:
@@ -16,7 +17,7 @@ def standardisation(values: np.ndarray, biased: bool) -> tuple[float, float]:
 
 
 def exact_moments(bins: np.ndarray, n: int, biased: bool) -> tuple[float, float]:
-    """:func:`standardisation` from the ratings' moment bins (kernels.dsgd.moment_bins),
+    """:func:`standardisation` from the ratings' moment bins (kernels.moments.moment_bins),
     exact and rounded once: the same for any order or partitioning of the ratings, so a
     cluster that adds up its partitions' bins gets what one process gets."""
     s, q = exact_sums(bins)
@@ -25,13 +26,22 @@ def exact_moments(bins: np.ndarray, n: int, biased: bool) -> tuple[float, float]
     return (float(mean) if biased else 0.0), (sigma if sigma > 0 else 1.0)
 
 
-def rows_csr(rows, cols, values, n_rows):
-    """(indptr int64, indices int32, values) of the matrix with these entries, rows sorted."""
-    order = np.argsort(rows, kind="stable")
-    indptr = np.zeros(n_rows + 1, np.int64)
-    np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
-    return (indptr, np.ascontiguousarray(cols[order], dtype=np.int32),
-            np.ascontiguousarray(values[order]))
+def standardised(values, mu: float, sigma: float, dtype, *, copy=True) -> np.ndarray:
+    """(values - mu) / sigma in ``dtype``, one element at a time (so the order of the
+    ratings does not matter): a new array, or with ``copy=False`` ``values`` itself when
+    it has that dtype (at 100M ratings every copy counts)."""
+    v = np.asarray(values).astype(dtype, copy=copy)
+    v -= mu
+    v /= sigma
+    return v
+
+
+def scaled_rmse(ratings, P, Q, bu, bi, mu, sigma, threads=None) -> float:
+    """RMSE on ``ratings`` of a model fitted on standardised ratings (factors and biases
+    in standardised units), in rating units: the validation error of every epoch."""
+    pred = predict_kernels.predict_pairs(ratings.users, ratings.items, P, Q, bu, bi, 0.0,
+                                         n_threads=threads)
+    return predict_kernels.rmse(ratings.values, mu + sigma * pred.astype(np.float64))
 
 
 class RatingScaleMixin:

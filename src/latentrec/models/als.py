@@ -6,16 +6,15 @@ import time
 
 import numpy as np
 
+from .._random import check_random_state
 from ..data.ratings import Ratings
 from ..kernels import als as kernels
-from ..persistence import register
-from ._params import Interval, IsNone, Options
-from ._scaled import RatingScaleMixin, rows_csr, standardisation
+from ._params import Interval, IsNone, Options, RandomState
+from ._scaled import RatingScaleMixin, scaled_rmse, standardisation
 from .base import Recommender
 from .threads import resolve_threads
 
 
-@register
 class ALSMatrixFactorization(RatingScaleMixin, Recommender):
     """Matrix factorization R ~ mu + b_u + b_i + P Q^T, learned by alternating least squares.
 
@@ -59,6 +58,7 @@ class ALSMatrixFactorization(RatingScaleMixin, Recommender):
         "init_scale": [Interval("real", 0, None, "neither")],
         "n_threads": [Interval("int", 1, None), IsNone()],
         "dtype": [Options(("float32", "float64"))],
+        "random_state": [RandomState()],
     }
 
     def __init__(self, n_factors=50, n_epochs=15, regularization=0.1,
@@ -75,15 +75,14 @@ class ALSMatrixFactorization(RatingScaleMixin, Recommender):
         self.random_state = random_state
 
     def _fit(self, ratings: Ratings, validation: Ratings | None) -> None:
-        rng = np.random.default_rng(self.random_state)
+        rng = check_random_state(self.random_state)
         # The sweeps run in float64 whatever ``dtype`` (their cost is in the float64 normal
         # equations anyway); the fitted factors are stored in ``dtype``.
         dtype = np.dtype(np.float64)
         n_threads = resolve_threads(self.n_threads)
         mu, sigma = standardisation(ratings.values, self.biased)
         values = (ratings.values.astype(np.float64) - mu) / sigma
-        by_user = rows_csr(ratings.users, ratings.items, values, ratings.n_users)
-        by_item = rows_csr(ratings.items, ratings.users, values, ratings.n_items)
+        by_user, by_item = ratings.grouped("user", values), ratings.grouped("item", values)
         k = self.n_factors
         P = np.zeros((ratings.n_users, k), dtype)
         Q = (rng.standard_normal((ratings.n_items, k)) * self.init_scale).astype(dtype)
@@ -98,7 +97,7 @@ class ALSMatrixFactorization(RatingScaleMixin, Recommender):
             row = {"epoch": epoch, "train_rmse": sigma * float(np.sqrt(sse / ratings.n_ratings)),
                    "val_rmse": None, "seconds": time.perf_counter() - start}
             if validation is not None:
-                row["val_rmse"] = _rmse(validation, P, Q, bu, bi, mu, sigma)
+                row["val_rmse"] = scaled_rmse(validation, P, Q, bu, bi, mu, sigma, n_threads)
             history.append(row)
             self._report(row)
         out = np.dtype(self.dtype)
@@ -118,9 +117,3 @@ class ALSMatrixFactorization(RatingScaleMixin, Recommender):
         # Training solves e'^2 + reg n |p'|^2 on standardized ratings (r = mu + sigma r',
         # p = sqrt(sigma) p'); in rating units: e^2 + reg sigma n |p|^2 + reg_b n b^2.
         return self.regularization * self.rating_std_ * n_ratings, self._bias_reg() * n_ratings
-
-
-def _rmse(ratings, P, Q, bu, bi, mu, sigma) -> float:
-    u, i = ratings.users, ratings.items
-    pred = (np.einsum("ij,ij->i", P[u], Q[i], dtype=np.float64) + bu[u] + bi[i]) * sigma + mu
-    return float(np.sqrt(np.mean((ratings.values - pred) ** 2)))

@@ -2,7 +2,8 @@
 
 A fitted model is, whatever trained it, the same few arrays:
 
-    score(u, i) = global_mean_ + user_bias_[u] + item_bias_[i] + user_factors_[u] . item_factors_[i]
+    score(u, i) = global_mean_ + user_bias_[u] + item_bias_[i]
+                  + user_factors_[u] . item_factors_[i]
 
 so one base class serves the SGD and ALS models, the implicit-feedback models (no biases,
 mean 0) and the baselines (factors of width 0). Subclasses implement ``_fit`` and hand the
@@ -15,11 +16,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
-from ..data.ratings import DENSE_CELL_CAP, Ratings
+from .._random import check_random_state
+from ..data.ratings import DENSE_CELL_CAP, Ratings, as_ratings
 from ..errors import DataError, LatentrecError, NotFittedError, ParameterError
+from ..kernels import topk
 from ._params import Params
+from .modelfile import save_model
 
 UNKNOWN_PREDICT_POLICIES = ("bias", "nan", "error")
 _CHUNK_USERS = 2048
@@ -38,8 +41,25 @@ class FoldedUser:
     n_ratings: int = 0
 
 
+#: model class name -> class: every model class latentrec defines, as it is defined. Only
+#: these can be built from a model file.
+_MODEL_CLASSES: dict[str, type] = {}
+
+
+def model_class(name: str) -> type | None:
+    """The latentrec model class called ``name``, or None."""
+    return _MODEL_CLASSES.get(name)
+
+
 class Recommender(Params):
     """Base class of all latentrec models (see the module docstring)."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # Only the library's own classes: a subclass defined elsewhere must not take the
+        # place of one of them when a file names it.
+        if cls.__module__.startswith("latentrec.models.") and not cls.__name__.startswith("_"):
+            _MODEL_CLASSES[cls.__name__] = cls
 
     # -- fitting -------------------------------------------------------------------------
     def fit(self, ratings: Ratings, validation: Ratings | None = None, *, callback=None):
@@ -49,20 +69,26 @@ class Recommender(Params):
         (models that train in epochs), e.g. to draw a progress bar.
         """
         self._check_params()
-        ratings = _as_ratings(ratings, "ratings")
-        if ratings.n_ratings == 0:
-            raise DataError("cannot fit on an empty rating table")
-        if validation is not None:
-            validation = _as_ratings(validation, "validation")
-            if validation.user_map != ratings.user_map or validation.item_map != ratings.item_map:
-                raise DataError("validation must share the IdMaps of the training ratings; "
-                                "make both with one split function")
+        ratings, validation = self._fit_inputs(ratings, validation)
         self._callback = callback
         try:
             self._fit(ratings, validation)
         finally:
             self._callback = None
         return self
+
+    @staticmethod
+    def _fit_inputs(ratings, validation):
+        """``ratings`` and ``validation`` as Ratings, checked for what every fit needs."""
+        ratings = as_ratings(ratings, "ratings")
+        if ratings.n_ratings == 0:
+            raise DataError("cannot fit on an empty rating table")
+        if validation is not None:
+            validation = as_ratings(validation, "validation")
+            if validation.user_map != ratings.user_map or validation.item_map != ratings.item_map:
+                raise DataError("validation must share the IdMaps of the training ratings; "
+                                "make both with one split function")
+        return ratings, validation
 
     def _report(self, row: dict) -> None:
         """Hand one epoch's history row to the fit's callback, if any."""
@@ -88,7 +114,7 @@ class Recommender(Params):
         self.global_mean_ = float(global_mean)
         self.user_map_ = ratings.user_map
         self.item_map_ = ratings.item_map
-        self.seen_ = seen_matrix(ratings) if seen is None else seen
+        self.seen_ = ratings.seen() if seen is None else seen
         v = ratings.values
         self.rating_range_ = (float(v.min()), float(v.max()))
         self.history_ = history if history is not None else []
@@ -113,7 +139,8 @@ class Recommender(Params):
         """
         self._require_fitted()
         if unknown not in UNKNOWN_PREDICT_POLICIES:
-            raise ParameterError(f"unknown must be one of {UNKNOWN_PREDICT_POLICIES}, got {unknown!r}")
+            raise ParameterError(f"unknown must be one of {UNKNOWN_PREDICT_POLICIES}, "
+                                 f"got {unknown!r}")
         items = _as_id_array(items)
         policy = "error" if unknown == "error" else "missing"
         i_idx = self.item_map_.to_indices(items, unknown=policy)
@@ -169,16 +196,16 @@ class Recommender(Params):
         if isinstance(user, FoldedUser):
             scores = (self.global_mean_ + user.bias + self.item_bias_
                       + self.item_factors_ @ user.factors)[None, :]
-            seen = [user.seen] if exclude_seen else None
-            return self._top_n(scores, candidates, seen, n)[0]
+            mine = np.asarray(user.seen, dtype=np.int64).ravel()
+            seen = (np.array([0, mine.size]), mine) if exclude_seen else None
+            return self._top_n(scores, n, candidates, seen)[0]
         batch = _is_batch(user)
         u_idx = self.user_map_.to_indices(_as_id_array(user), unknown="error")
+        seen = (self.seen_.indptr, self.seen_.indices) if exclude_seen else None
         out = []
-        for start in range(0, u_idx.size, _CHUNK_USERS):
+        for start in range(0, u_idx.size, _CHUNK_USERS):  # bounds the dense score block
             chunk = u_idx[start:start + _CHUNK_USERS]
-            seen = ([self.seen_.indices[self.seen_.indptr[u]:self.seen_.indptr[u + 1]]
-                     for u in chunk] if exclude_seen else None)
-            out.extend(self._top_n(self._score_rows(chunk), candidates, seen, n))
+            out.extend(self._top_n(self._score_rows(chunk), n, candidates, seen, chunk))
         return out if batch else out[0]
 
     def _candidate_mask(self, items, exclude) -> np.ndarray | None:
@@ -194,23 +221,14 @@ class Recommender(Params):
             mask[idx[idx >= 0]] = False
         return mask
 
-    def _top_n(self, scores, candidates, seen, n):
-        scores = scores.astype(np.float64, copy=False)
-        if candidates is not None:
-            scores[:, ~candidates] = -np.inf
-        if seen is not None:
-            for row, s in enumerate(seen):
-                scores[row, s] = -np.inf
-        return [self._best(row, n) for row in scores]
-
-    def _best(self, row: np.ndarray, n: int):
-        valid = np.flatnonzero(row > -np.inf)
-        if valid.size > n:
-            part = np.argpartition(-row[valid], n - 1)[:n]
-            valid = valid[part]
-        order = np.lexsort((valid, -row[valid]))  # score desc, index asc on ties
-        best = valid[order]
-        return self.item_map_.to_ids(best), row[best]
+    def _top_n(self, scores, n, candidates, seen, rows=None):
+        """Each row's best ``n`` items ``(item_ids, float64 scores)``: score descending,
+        ties by lower index (kernels.topk); ``seen`` (indptr, indices) rows ``rows`` of it
+        and the items outside ``candidates`` left out."""
+        idx, top = topk.top_k(scores, min(n, scores.shape[1]), seen=seen, rows=rows,
+                              candidates=candidates)
+        counts = np.count_nonzero(idx >= 0, axis=1)
+        return [(self.item_map_.to_ids(i[:m]), s[:m]) for i, s, m in zip(idx, top, counts)]
 
     # -- similarity ----------------------------------------------------------------------
     def similar_items(self, item, n: int = 10, *, items=None):
@@ -233,16 +251,16 @@ class Recommender(Params):
             raise LatentrecError(f"{type(self).__name__} has no latent factors, so it "
                                  f"cannot tell which {side}s are similar")
         id_map = self.item_map_ if side == "item" else self.user_map_
-        scores = (self._normed_factors(side) @ query).astype(np.float64)
-        if self_idx >= 0:
-            scores[self_idx] = -np.inf
+        scores = self._normed_factors(side) @ query
+        keep = None
         if items is not None:
             keep = np.zeros(scores.size, dtype=bool)
             keep[id_map.to_indices(_as_id_array(items), unknown="error")] = True
-            scores[~keep] = -np.inf
-        valid = np.flatnonzero(scores > -np.inf)
-        top = valid[np.lexsort((valid, -scores[valid]))][:n]
-        return id_map.to_ids(top), scores[top]
+        # score descending, ties by lower index; the query itself (self_idx >= 0) left out
+        idx, top = topk.top_k(scores[None, :], min(n, scores.size), candidates=keep,
+                              exclude=np.array([self_idx]))
+        m = np.count_nonzero(idx[0] >= 0)
+        return id_map.to_ids(idx[0, :m]), top[0, :m]
 
     def _normed_factors(self, side: str) -> np.ndarray:
         if side not in self._normed:
@@ -259,7 +277,7 @@ class Recommender(Params):
             raise LatentrecError(f"{type(self).__name__} has no latent factors to group users by")
         if not isinstance(k, (int, np.integer)) or not 1 <= k <= len(self.user_map_):
             raise ParameterError(f"k must be an integer in [1, {len(self.user_map_)}], got {k!r}")
-        seed = np.random.default_rng(random_state)
+        seed = check_random_state(random_state)
         _, labels = kmeans2(self._normed_factors("user").astype(np.float64), int(k),
                             seed=seed, minit="++")
         return pd.Series(labels, index=pd.Index(self.user_map_.ids, name="user"), name="group")
@@ -299,11 +317,57 @@ class Recommender(Params):
         """Whether a user bias is part of this model (and so of a folded-in user)."""
         return bool(getattr(self, "biased", False))
 
+    # -- description ---------------------------------------------------------------------
+    def summary(self) -> dict:
+        """What the model is, as plain values: class, hyperparameters, sizes, id types,
+        mean, rating range and a digest of the training history (``latentrec info`` and
+        the service's ``GET /model`` both show this)."""
+        self._require_fitted()
+        return {
+            "class": type(self).__name__,
+            "params": self.get_params(),
+            "n_users": len(self.user_map_), "n_items": len(self.item_map_),
+            "n_ratings": int(self.seen_.nnz),
+            "n_factors": self.n_factors_,
+            "user_id_type": self.user_map_.kind, "item_id_type": self.item_map_.kind,
+            "global_mean": self.global_mean_,
+            "rating_range": list(self.rating_range_),
+            "history": self._history_digest(self.history_),
+        }
+
+    @staticmethod
+    def _history_digest(history: list) -> dict:
+        """Epochs run, final and best RMSEs, seconds; an early-stopping search is told apart
+        from the refit on all the data that follows it (rows with ``stage == "refit"``)."""
+        search = [h for h in history if h.get("stage") != "refit"]
+        refit = [h for h in history if h.get("stage") == "refit"]
+        with_val = [h for h in search if h.get("val_rmse") is not None]
+        best = min(with_val, key=lambda h: h["val_rmse"]) if with_val else None
+        final = history[-1] if history else {}
+        return {
+            "epochs": len(refit) if refit else len(search),
+            "epochs_searched": len(search) if refit else None,
+            "refit_on_all_data": bool(refit),
+            "final_train_rmse": final.get("train_rmse"),
+            "final_val_rmse": final.get("val_rmse"),
+            "best_val_rmse": best["val_rmse"] if best else None,
+            "best_epoch": best["epoch"] if best else None,
+            "seconds": sum(h.get("seconds", 0.0) for h in history),
+        }
+
+    def seen_items(self, user) -> np.ndarray:
+        """Raw ids of the items ``user`` (a raw id or a FoldedUser) rated in training: the
+        items ``recommend`` leaves out unless told not to. Unknown users raise."""
+        self._require_fitted()
+        if isinstance(user, FoldedUser):
+            return self.item_map_.to_ids(user.seen)
+        u = self.user_map_.to_index(user)
+        return self.item_map_.to_ids(self.seen_.indices[self.seen_.indptr[u]:
+                                                        self.seen_.indptr[u + 1]])
+
     # -- persistence ---------------------------------------------------------------------
     def save(self, path) -> None:
         """Write the fitted model to one file (arrays + JSON metadata; no pickle)."""
-        from ..persistence import save_model
-
         self._require_fitted()
         save_model(self, path)
 
@@ -313,14 +377,6 @@ class Recommender(Params):
 
     def _load_extra_arrays(self, arrays: dict) -> None:
         """Inverse of ``_extra_arrays``."""
-
-
-def seen_matrix(ratings: Ratings) -> sp.csr_matrix:
-    """users x items CSR of who rated what (int8 ones: only the pattern is used)."""
-    seen = sp.csr_matrix((np.ones(ratings.n_ratings, np.int8), (ratings.users, ratings.items)),
-                         shape=(ratings.n_users, ratings.n_items))
-    seen.sort_indices()
-    return seen
 
 
 def _unit(f: np.ndarray) -> np.ndarray:
@@ -343,12 +399,4 @@ def _check_n(n) -> int:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ParameterError(f"n must be a positive integer, got {n!r}")
     return int(n)
-
-
-def _as_ratings(x, name: str) -> Ratings:
-    if isinstance(x, Ratings):
-        return x
-    if isinstance(x, pd.DataFrame):
-        return Ratings.from_dataframe(x)
-    raise DataError(f"{name} must be a Ratings or a DataFrame, got {type(x).__name__}")
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._random import check_random_state
 from ..data.ratings import Ratings
-from ..persistence import register
-from ._params import Interval
+from ._params import Interval, RandomState
 from .base import Recommender
 
 
@@ -14,7 +14,6 @@ def _no_factors(ratings: Ratings, dtype=np.float32):
     return (np.zeros((ratings.n_users, 0), dtype), np.zeros((ratings.n_items, 0), dtype))
 
 
-@register
 class GlobalMean(Recommender):
     """Predicts the training mean for every pair; ranks nothing."""
 
@@ -27,7 +26,6 @@ class GlobalMean(Recommender):
                          global_mean=ratings.values.mean(dtype=np.float64))
 
 
-@register
 class BiasBaseline(Recommender):
     """mean + user bias + item bias, regularized, fitted by alternating least squares.
 
@@ -68,7 +66,6 @@ class BiasBaseline(Recommender):
         return 0.0, self.user_regularization
 
 
-@register
 class Popularity(Recommender):
     """Ranks items by how many ratings they have; its "prediction" is that count."""
 
@@ -81,18 +78,17 @@ class Popularity(Recommender):
         self._set_fitted(ratings, user_factors=uf, item_factors=itf, item_bias=counts)
 
 
-@register
 class RandomRecommender(Recommender):
     """Gives each (user, item) pair a fixed random score (dot products of random vectors)."""
 
-    _constraints = {"n_factors": [Interval("int", 1, None)]}
+    _constraints = {"n_factors": [Interval("int", 1, None)], "random_state": [RandomState()]}
 
     def __init__(self, n_factors=16, random_state=None):
         self.n_factors = n_factors
         self.random_state = random_state
 
     def _fit(self, ratings, validation):
-        rng = np.random.default_rng(self.random_state)
+        rng = check_random_state(self.random_state)
         k = self.n_factors
         scale = 1.0 / np.sqrt(k)
         self._set_fitted(

@@ -16,16 +16,14 @@ from scipy.stats import wishart
 from .._random import check_random_state
 from ..data.ratings import Ratings
 from ..kernels import bpmf
-from ..kernels.sgd import predict_pairs
+from ..kernels.predict import predict_pairs, rmse
 from ..kernels.threads import num_threads
-from ..persistence import register
-from ._params import Interval, IsNone
-from ._scaled import RatingScaleMixin, rows_csr
+from ._params import Interval, IsNone, RandomState
+from ._scaled import RatingScaleMixin, standardisation
 from .base import Recommender
 from .threads import resolve_threads
 
 
-@register
 class BayesianMatrixFactorization(RatingScaleMixin, Recommender):
     """Bayesian probabilistic matrix factorization by Gibbs sampling.
 
@@ -48,6 +46,7 @@ class BayesianMatrixFactorization(RatingScaleMixin, Recommender):
         "alpha": [Interval("real", 0, None, "neither"), IsNone()],
         "beta0": [Interval("real", 0, None, "neither")],
         "n_threads": [Interval("int", 1, None), IsNone()],
+        "random_state": [RandomState()],
     }
 
     def __init__(self, n_factors=10, n_samples=200, burn_in=20, keep=50, alpha=None,
@@ -63,11 +62,9 @@ class BayesianMatrixFactorization(RatingScaleMixin, Recommender):
 
     def _fit(self, ratings: Ratings, validation: Ratings | None) -> None:
         rng = check_random_state(self.random_state)
-        mu = float(ratings.values.mean(dtype=np.float64))
-        sigma = float(ratings.values.std(dtype=np.float64)) or 1.0
+        mu, sigma = standardisation(ratings.values, biased=True)
         scaled = (ratings.values.astype(np.float64) - mu) / sigma
-        by_user = rows_csr(ratings.users, ratings.items, scaled, ratings.n_users)
-        by_item = rows_csr(ratings.items, ratings.users, scaled, ratings.n_items)
+        by_user, by_item = ratings.grouped("user", scaled), ratings.grouped("item", scaled)
         k = self.n_factors
         U = rng.standard_normal((ratings.n_users, k)) * 0.1
         V = rng.standard_normal((ratings.n_items, k)) * 0.1
@@ -80,7 +77,7 @@ class BayesianMatrixFactorization(RatingScaleMixin, Recommender):
         threads = resolve_threads(self.n_threads, ratings.n_ratings)
         for sweep in range(total):
             start = time.perf_counter()
-            for side, (rows, other, out) in enumerate(((by_user, V, U), (by_item, U, V))):
+            for rows, other, out in ((by_user, V, U), (by_item, U, V)):
                 m, lam = self._hyper(out, rng)
                 z = rng.standard_normal(out.shape)
                 _sample(rows, other, m, lam, alpha, z, out, threads)
@@ -98,8 +95,7 @@ class BayesianMatrixFactorization(RatingScaleMixin, Recommender):
                     p = _dot(validation.users, validation.items, U, V, threads)
                     val_sum = p if val_sum is None else val_sum + p
                     n_avg += 1
-                    err = validation.values - (mu + sigma * val_sum / n_avg)
-                    row["val_rmse"] = float(np.sqrt(np.mean(err ** 2)))
+                    row["val_rmse"] = rmse(validation.values, mu + sigma * val_sum / n_avg)
             row["seconds"] = time.perf_counter() - start
             history.append(row)
             self._report(row)

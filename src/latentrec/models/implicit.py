@@ -13,14 +13,13 @@ import time
 
 import numpy as np
 
+from .._random import check_random_state
 from ..data.ratings import Ratings
 from ..errors import DataError, TrainingDivergedError
 from ..kernels import als as als_kernels
 from ..kernels import bpr as bpr_kernels
-from ..persistence import register
 from . import weighting as W
-from ._params import Interval, IsNone, Options
-from ._scaled import rows_csr
+from ._params import Interval, IsNone, Options, RandomState
 from .base import Recommender
 from .threads import resolve_threads
 
@@ -30,7 +29,6 @@ __all__ = ["BPR", "ImplicitALS"]
 _PAIRS_A_THREAD = 50_000
 
 
-@register
 class ImplicitALS(Recommender):
     """Implicit-feedback ALS (Hu, Koren and Volinsky 2008), solved by conjugate gradient.
 
@@ -85,6 +83,7 @@ class ImplicitALS(Recommender):
         "cg_steps": [Interval("int", 1, None)],
         "n_threads": [Interval("int", 1, None), IsNone()],
         "dtype": [Options(("float32", "float64"))],
+        "random_state": [RandomState()],
     }
 
     def __init__(self, n_factors=100, n_epochs=15, regularization=0.01, alpha=1.0,
@@ -103,15 +102,14 @@ class ImplicitALS(Recommender):
         self.random_state = random_state
 
     def _fit(self, ratings: Ratings, validation: Ratings | None) -> None:
-        rng = np.random.default_rng(self.random_state)
+        rng = check_random_state(self.random_state)
         dtype = np.dtype(self.dtype)
         n_threads = resolve_threads(self.n_threads)
         weights, length_norm = self._weights(ratings)
         conf = (self.alpha * weights).astype(dtype)
         if not np.isfinite(conf).all():
             raise DataError("the confidences alpha * value must be finite")
-        by_user = rows_csr(ratings.users, ratings.items, conf, ratings.n_users)
-        by_item = rows_csr(ratings.items, ratings.users, conf, ratings.n_items)
+        by_user, by_item = ratings.grouped("user", conf), ratings.grouped("item", conf)
         k = self.n_factors
         X = rng.random((ratings.n_users, k), dtype=dtype) * dtype.type(0.01)
         Y = rng.random((ratings.n_items, k), dtype=dtype) * dtype.type(0.01)
@@ -164,7 +162,6 @@ class ImplicitALS(Recommender):
         self.item_length_norm_ = arrays.get("item_length_norm")
 
 
-@register
 class BPR(Recommender):
     """Bayesian personalized ranking (Rendle et al. 2009), learned by SGD on sampled triples.
 
@@ -211,6 +208,7 @@ class BPR(Recommender):
         "negatives": [Options(bpr_kernels.NEGATIVES)],
         "n_threads": [Interval("int", 1, None), IsNone()],
         "dtype": [Options(("float32", "float64"))],
+        "random_state": [RandomState()],
     }
 
     def __init__(self, n_factors=100, n_epochs=100, learning_rate=0.01, regularization=0.01,
@@ -225,10 +223,11 @@ class BPR(Recommender):
         self.random_state = random_state
 
     def _fit(self, ratings: Ratings, validation: Ratings | None) -> None:
-        rng = np.random.default_rng(self.random_state)
+        rng = check_random_state(self.random_state)
         dtype = np.dtype(self.dtype)
         n_threads = resolve_threads(self.n_threads)
-        indptr, indices = _sorted_csr(ratings.users, ratings.items, ratings.n_users)
+        seen = ratings.seen()
+        indptr, indices = seen.indptr.astype(np.int64), seen.indices
         k = self.n_factors
         P = ((rng.random((ratings.n_users, k + 1)) - 0.5) / k).astype(dtype)
         Q = ((rng.random((ratings.n_items, k + 1)) - 0.5) / k).astype(dtype)
@@ -274,10 +273,3 @@ class BPR(Recommender):
                                     seed, pool)
         return 0.0, x[:-1].astype(np.float64)
 
-
-def _sorted_csr(rows, cols, n_rows):
-    """(indptr int64, indices int32) with each row's columns sorted."""
-    order = np.lexsort((cols, rows))
-    indptr = np.zeros(n_rows + 1, np.int64)
-    np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
-    return indptr, np.ascontiguousarray(cols[order], dtype=np.int32)

@@ -3,28 +3,26 @@
 from __future__ import annotations
 
 import time
+from typing import NamedTuple
 
 import numpy as np
-import scipy.sparse as sp
 
-from ..data.ratings import Ratings
+from .._random import check_random_state, seed_from
+from ..data.csr import pattern, pattern_pairs
+from ..data.ratings import Ratings, as_ratings
 from ..data.split import holdout
-from ..distributed.plan import Plan, Stats, standardised
 from ..errors import DataError, ParameterError, TrainingDivergedError
 from ..kernels import sgd as kernels
 from ..kernels.blocks import GRID_TARGET
-from ..kernels.threads import num_threads
-from ..persistence import register
-from ._params import Interval, IsNone, Options
-from ._scaled import RatingScaleMixin, standardisation
-from .base import Recommender, _as_ratings
-from .threads import resolve_threads
+from ._params import Interval, IsNone, Options, RandomState
+from ._scaled import RatingScaleMixin, scaled_rmse
+from .base import Recommender
+from .engine import Engine, LocalEngine
 
 # A train RMSE this many times the rating spread means the updates are blowing up.
 _EXPLODED = 1e3
 
 
-@register
 class SGDMatrixFactorization(RatingScaleMixin, Recommender):
     """Matrix factorization R ~ mu + b_u + b_i + P Q^T, learned by SGD on the known ratings.
 
@@ -83,6 +81,7 @@ class SGDMatrixFactorization(RatingScaleMixin, Recommender):
         "max_epochs": [Interval("int", 1, None)],
         "n_threads": [Interval("int", 1, None), IsNone()],
         "dtype": [Options(("float32", "float64"))],
+        "random_state": [RandomState()],
     }
 
     def __init__(self, n_factors=100, n_epochs="auto", learning_rate=0.01,
@@ -121,29 +120,24 @@ class SGDMatrixFactorization(RatingScaleMixin, Recommender):
         ``n_threads`` does not apply (the workers use their own threads). The fitted
         ``schedule_`` then says "dsgd", and so does each row of ``history_``.
         """
-        if engine is None:
-            return super().fit(ratings, validation, callback=callback)
-        self._check_params(schedule="dsgd")
+        engine = LocalEngine() if engine is None else engine
+        self._check_params(schedule=engine.schedule if isinstance(engine, Engine) else None)
         self._check_engine_use(engine, validation)
+        if not engine.reads_input:
+            ratings, validation = self._fit_inputs(ratings, validation)
         self._callback = callback
         try:
-            seed = int(np.random.default_rng(self.random_state).integers(2**63))
-            with engine._sgd_run(self, ratings, seed) as run:
-                state, history, sigma = self._train(None, None, self.n_epochs, False, seed,
-                                                    runner=run)
-                on = run.trained_on
-                self._set_fitted(on, history=[{**h, "schedule": "dsgd"} for h in history],
-                                 seen=on.seen, **state)
-            self.rating_std_ = sigma
+            self._fit(ratings, validation, engine)
         finally:
             self._callback = None
         return self
 
     def _check_engine_use(self, engine, validation) -> None:
-        if not hasattr(engine, "_sgd_run"):
-            raise ParameterError(f"engine must be None or a latentrec.distributed.DaskEngine, "
-                                 f"got {engine!r}")
-        if self.n_epochs == "auto" or self.early_stopping is True or validation is not None:
+        if not isinstance(engine, Engine):
+            raise ParameterError(f"engine must be None, a latentrec.models.LocalEngine or a "
+                                 f"latentrec.distributed.DaskEngine, got {engine!r}")
+        if engine.reads_input and (self.n_epochs == "auto" or self.early_stopping is True
+                                   or validation is not None):
             raise ParameterError(
                 "training with an engine takes no validation data: pass an integer n_epochs "
                 f"(got n_epochs={self.n_epochs!r}), no validation= and early_stopping other "
@@ -166,8 +160,9 @@ class SGDMatrixFactorization(RatingScaleMixin, Recommender):
         last = self.history_[-1] if self.history_ else {}
         return last.get("schedule", self.schedule)
 
-    def _fit(self, ratings: Ratings, validation: Ratings | None) -> None:
-        rng = np.random.default_rng(self.random_state)
+    def _fit(self, ratings, validation, engine=None) -> None:
+        engine = LocalEngine() if engine is None else engine
+        rng = check_random_state(self.random_state)
         auto = self.n_epochs == "auto"
         stop_early = auto if self.early_stopping == "auto" else self.early_stopping
         train, refit = ratings, False
@@ -178,28 +173,36 @@ class SGDMatrixFactorization(RatingScaleMixin, Recommender):
             raise DataError("early stopping needs validation data: pass validation= to fit, "
                             "or use n_epochs='auto'")
         epochs = self.max_epochs if auto else self.n_epochs
-        seed = int(rng.integers(2**63))
-        state, history, sigma = self._train(train, validation, epochs, stop_early, seed)
+        seed = seed_from(rng)
+        state, history, trained = self._train(engine, train, validation, epochs, stop_early,
+                                              seed)
         if refit:
             best = min(history, key=lambda h: h["val_rmse"])["epoch"]
-            state, refit_history, sigma = self._train(ratings, None, best, False, seed)
+            state, refit_history, trained = self._train(engine, ratings, None, best, False,
+                                                        seed)
             for h in refit_history:
                 h["stage"] = "refit"
             history = history + refit_history
-        self._set_fitted(ratings, history=history, **state)
+        if engine.schedule is not None:
+            history = [{**h, "schedule": engine.schedule} for h in history]
+        sigma = state.pop("sigma")
+        self._set_fitted(trained.on, history=history, seen=trained.seen, **state)
         self.rating_std_ = sigma
 
-    def _train(self, ratings, validation, n_epochs, stop_early, seed, runner=None):
-        """Run epochs up to ``n_epochs``; returns the fitted arrays, the history and sigma.
+    def _train(self, engine, data, validation, n_epochs, stop_early, seed):
+        """Run epochs up to ``n_epochs`` on the engine's runner for ``data``; returns the
+        fitted arrays (and sigma), the history, and what the runner trained on."""
+        with engine.sgd_run(self, data, seed) as runner:
+            history, best_state = self._epochs(runner, validation, n_epochs, stop_early)
+            P, Q, bu, bi = best_state if best_state is not None else runner.factors()
+            state = _unscaled(P, Q, bu, bi, runner.mu, runner.sigma, self.biased)
+            state["sigma"] = runner.sigma
+            trained = _Trained(*runner.trained())
+        return state, history, trained
 
-        ``runner`` holds the factors and runs epochs (see _Runner); by default one in this
-        process, by ``schedule``.
-        """
-        if runner is None:
-            kind = _DsgdRunner if self.schedule == "dsgd" else _EpochRunner
-            runner = kind(self, ratings, seed)
-        reg = self.regularization
-        reg_b = reg if self.bias_regularization is None else self.bias_regularization
+    def _epochs(self, runner, validation, n_epochs, stop_early):
+        """The epoch loop: history rows, and the best factors when stopping early."""
+        reg, reg_b = self.regularization, self._bias_reg()
         history, best, best_state, waited = list(runner.history), np.inf, None, 0
         for epoch in range(runner.first_epoch, n_epochs + 1):
             start = time.perf_counter()
@@ -210,7 +213,7 @@ class SGDMatrixFactorization(RatingScaleMixin, Recommender):
             row = {"epoch": epoch, "train_rmse": train_rmse, "val_rmse": None,
                    "seconds": time.perf_counter() - start}
             if validation is not None:
-                row["val_rmse"] = _rmse(validation, *runner.factors(), runner.mu,
+                row["val_rmse"] = scaled_rmse(validation, *runner.factors(), runner.mu,
                                         runner.sigma, runner.n_threads)
                 if row["val_rmse"] < best:
                     best, waited = row["val_rmse"], 0
@@ -223,10 +226,7 @@ class SGDMatrixFactorization(RatingScaleMixin, Recommender):
             self._report(row)
             if stop_early and waited >= self.patience:
                 break
-        P, Q, bu, bi = best_state if best_state is not None else runner.factors()
-        mu, sigma = runner.mu, runner.sigma
-        del runner  # the block layout goes now; at 100M ratings memory counts
-        return _unscaled(P, Q, bu, bi, mu, sigma, self.biased), history, sigma
+        return history, best_state
 
     def _fold_in_regularization(self, n_ratings):
         # Training minimises e'^2 + reg |p'|^2 per rating on standardised ratings (r = mu +
@@ -247,7 +247,7 @@ class SGDMatrixFactorization(RatingScaleMixin, Recommender):
         and random, their biases at zero); known ones continue from where they are.
         """
         self._require_fitted()
-        ratings = _as_ratings(ratings, "ratings")
+        ratings = as_ratings(ratings, "ratings")
         if not isinstance(n_epochs, (int, np.integer)) or n_epochs < 1:
             raise ParameterError(f"n_epochs must be a positive integer, got {n_epochs!r}")
         df = ratings.to_dataframe()
@@ -256,7 +256,7 @@ class SGDMatrixFactorization(RatingScaleMixin, Recommender):
         new = Ratings.from_arrays(df["user"].to_numpy(), df["item"].to_numpy(),
                                   df["rating"].to_numpy(), user_map=user_map,
                                   item_map=item_map)
-        rng = np.random.default_rng(self.random_state)
+        rng = check_random_state(self.random_state)
         mu, sigma = self.global_mean_, self.rating_std_
         root = float(np.sqrt(sigma))
         P = _grown(self.user_factors_ / root, len(user_map), self.init_scale, rng)
@@ -285,6 +285,11 @@ class SGDMatrixFactorization(RatingScaleMixin, Recommender):
         return self
 
 
+class _Trained(NamedTuple):
+    on: object  # what _set_fitted reads: user_map, item_map, values
+    seen: object  # the seen-items CSR when the engine built it, else None
+
+
 def _grown(a: np.ndarray, n: int, scale: float, rng) -> np.ndarray:
     """``a`` with rows appended up to ``n`` (random normal * scale, or zeros)."""
     extra = n - a.shape[0]
@@ -295,120 +300,9 @@ def _grown(a: np.ndarray, n: int, scale: float, rng) -> np.ndarray:
 
 def _merged_seen(seen, new: Ratings):
     """The seen-items matrix grown to the new maps, with the new pairs added."""
-    n_u, n_i = new.n_users, new.n_items
-    indptr = np.concatenate([seen.indptr, np.full(n_u - seen.shape[0], seen.indptr[-1])])
-    old = sp.csr_matrix((seen.data, seen.indices, indptr), shape=(n_u, n_i))
-    add = sp.csr_matrix((np.ones(new.n_ratings, np.int8), (new.users, new.items)),
-                        shape=(n_u, n_i))
-    both = (old + add).tocsr()
-    both.data[:] = 1.0
-    both.sort_indices()
-    return both
-
-
-class _Runner:
-    """Runs the epochs of one fit and holds its factors, on standardised ratings.
-
-    ``epoch(epoch, lr, reg, reg_b, biased)`` returns the epoch's sum of squared errors;
-    ``factors()`` gives (P, Q, bu, bi) (the live arrays, in this process);
-    ``epoch_done(epoch, history)`` follows each epoch (a cluster run checkpoints there).
-    A run resumed from a checkpoint starts at ``first_epoch`` with its ``history``.
-    """
-
-    first_epoch, history = 1, ()
-    mu: float
-    sigma: float
-    n_ratings: int
-    n_threads: int
-
-    def epoch_done(self, epoch: int, history: list) -> None:
-        pass
-
-
-class _EpochRunner(_Runner):
-    """One epoch of SGD, by the "blocks" schedule.
-
-    With ``shuffle`` (the default) ratings are cut into a grid of blocks once, and each
-    epoch visits the blocks in a fresh random schedule in which concurrent blocks share no
-    user or item, so any number of threads gives the same result for a seed (and the
-    factors a block touches stay in cache). Without it, the serial kernel visits the
-    ratings in their given order.
-    """
-
-    def __init__(self, model, ratings, seed):
-        rng = np.random.default_rng(seed)
-        dtype = np.dtype(model.dtype)
-        self.mu, self.sigma = standardisation(ratings.values, model.biased)
-        self.n_ratings = ratings.n_ratings
-        values = standardised(ratings.values, self.mu, self.sigma, dtype)
-        k, scale = model.n_factors, model.init_scale
-        self.P = _initial_factors(rng, ratings.n_users, k, scale, dtype)
-        self.Q = _initial_factors(rng, ratings.n_items, k, scale, dtype)
-        self.bu, self.bi = np.zeros(ratings.n_users, dtype), np.zeros(ratings.n_items, dtype)
-        self.n_threads = resolve_threads(model.n_threads, ratings.n_ratings)
-        self.shuffle, self.rng = model.shuffle, rng
-        if self.shuffle:
-            self.layout = kernels.make_block_layout(
-                ratings.users, ratings.items, values, ratings.n_users, ratings.n_items,
-                self.n_threads, int(rng.integers(2**63)), n_factors=k)
-        else:
-            self.users, self.items, self.values = ratings.users, ratings.items, values
-            self.order = np.arange(ratings.n_ratings, dtype=np.int64)
-
-    def epoch(self, epoch, lr, reg, reg_b, biased) -> float:
-        if self.shuffle:
-            return kernels.sgd_epoch_blocks(self.layout, self.P, self.Q, self.bu, self.bi,
-                                            0.0, lr, reg, reg_b, biased,
-                                            int(self.rng.integers(2**63)), self.n_threads)
-        return kernels.sgd_epoch(self.users, self.items, self.values, self.order, self.P,
-                                 self.Q, self.bu, self.bi, 0.0, lr, reg, reg_b, biased)
-
-    def factors(self):
-        return self.P, self.Q, self.bu, self.bi
-
-
-class _DsgdRunner(_Runner):
-    """The "dsgd" schedule in this process: the plan's blocks (latentrec.distributed.plan)
-    in the order of its strata, on ``n_threads`` threads (kernels.sgd.sgd_rounds). A
-    cluster runs the same blocks through the same per-rating kernel, spread out."""
-
-    def __init__(self, model, ratings, seed):
-        stats = Stats.of(ratings.users, ratings.items, ratings.values, ratings.n_users,
-                         ratings.n_items)
-        self.plan = plan = Plan.make(stats, n_blocks=model.n_blocks, seed=seed,
-                                     biased=model.biased, n_factors=model.n_factors,
-                                     init_scale=model.init_scale, dtype=model.dtype)
-        self.mu, self.sigma, self.n_ratings = plan.mu, plan.sigma, plan.n_ratings
-        self.n_threads = resolve_threads(model.n_threads, ratings.n_ratings)
-        rows, cols = plan.orient(ratings.users, ratings.items)
-        with num_threads(self.n_threads):
-            self.layout = plan.layout(rows, cols, plan.standardise(ratings.values), 0,
-                                      plan.n_blocks, parallel=True)
-        g = plan.n_blocks
-        self.R, self.br = map(np.concatenate, zip(*(plan.initial("rows", s) for s in range(g))))
-        self.C, self.bc = map(np.concatenate, zip(*(plan.initial("cols", s) for s in range(g))))
-
-    def epoch(self, epoch, lr, reg, reg_b, biased) -> float:
-        rows, cols, values, ptr = self.layout
-        return kernels.sgd_rounds(rows, cols, values, ptr, self.plan.schedule(epoch), self.R,
-                                  self.C, self.br, self.bc,
-                                  *self.plan.step(lr, reg, reg_b, biased), self.n_threads)
-
-    def factors(self):
-        return self.plan.to_user_item(self.R, self.C, self.br, self.bc)
-
-
-def _rmse(ratings, P, Q, bu, bi, mu, sigma, threads) -> float:
-    pred = kernels.predict_pairs(ratings.users, ratings.items, P, Q, bu, bi, 0.0,
-                                 n_threads=threads)
-    err = ratings.values - (mu + sigma * pred.astype(np.float64))
-    return float(np.sqrt(np.mean(err * err)))
-
-
-def _initial_factors(rng, n: int, k: int, scale: float, dtype) -> np.ndarray:
-    f = rng.standard_normal((n, k), dtype=dtype)  # drawn in dtype: no float64 transient
-    f *= scale
-    return f
+    rows, cols = pattern_pairs(seen)
+    return pattern(np.concatenate([rows, new.users]), np.concatenate([cols, new.items]),
+                   new.n_users, new.n_items)
 
 
 def _unscaled(P, Q, bu, bi, mu, sigma, biased) -> dict:

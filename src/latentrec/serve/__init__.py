@@ -5,9 +5,16 @@ It needs the optional ``serve`` extra (FastAPI, uvicorn, threadpoolctl, and fast
 for Swagger UI's files). ``import latentrec`` never imports this package, and this package
 imports them only when ``create_app`` or the server functions are first used, so a missing
 extra is one clear error.
+
+``run(model_path, host=..., port=..., ...)`` is the whole service as ``latentrec serve``
+runs it; ``create_app`` builds the ASGI application alone, for another server.
 """
 
-__all__ = ["bind", "create_app", "run", "url_of"]
+from .limits import DEFAULT_MAX_BODY, DEFAULT_MAX_N
+
+__all__ = ["DEFAULT_MAX_BODY", "DEFAULT_MAX_N", "Listening", "bind", "create_app", "run",
+           "run_app", "url_of"]
+_LAZY = frozenset(__all__[2:])  # what needs the extra, imported on first use
 
 
 def require_extra() -> None:
@@ -23,7 +30,7 @@ def require_extra() -> None:
 
 
 def __getattr__(name: str):
-    if name not in __all__:
+    if name not in _LAZY:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     require_extra()
     from . import app, server

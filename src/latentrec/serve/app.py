@@ -28,8 +28,7 @@ from fastapi_offline import FastAPIOffline
 from pydantic import AfterValidator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .. import __version__
-from ..cli.inputs import typed_id
+from .._version import __version__
 from ..errors import LatentrecError, ParameterError, UnknownIdError
 from . import schemas as S
 from .catalog import Directory
@@ -165,14 +164,6 @@ def _count(max_n: int, default: int):
 
 
 # helpers shared by the routes -----------------------------------------------------------
-def as_model_id(id_map, raw):
-    """A path or JSON id as the model spells ids: text for a string map; for an integer
-    map, ints stay and canonical decimal strings ("50") become ints."""
-    if id_map.kind == "str":
-        return str(raw)
-    return typed_id(id_map, raw)
-
-
 def invalid(loc: tuple, message: str) -> RequestValidationError:
     """A 422 for a check the schema cannot make, shaped like pydantic's own."""
     return RequestValidationError([{"loc": loc, "msg": message, "type": "value_error"}])
@@ -216,7 +207,7 @@ def fold_in_ratings(model, ratings: list) -> dict:
     rating outside the model's range."""
     bounds, out = rating_range(model), {}
     for k, r in enumerate(ratings):
-        item = as_model_id(model.item_map_, r.item)
+        item = model.item_map_.coerce(r.item)
         if item in out:
             raise invalid(("body", "ratings", k, "item"), f"item {item!r} is rated more than once")
         check_rating(bounds, k, r.rating)
@@ -268,9 +259,8 @@ def _user_routes(max_n: int) -> APIRouter:
     @router.get("/users/{user_id:path}/items", response_model=S.UserItemsOut)
     async def user_items(user_id: UserId, snap: Snap, n: N100 = hundred):
         """The items this user rated in training (the model's seen items), most-rated first."""
-        u, user = snap.users.find(user_id)
-        rated = snap.model.seen_
-        seen = rated.indices[rated.indptr[u]:rated.indptr[u + 1]]
+        _, user = snap.users.find(user_id)
+        seen = snap.items.id_map.to_indices(snap.model.seen_items(user))
         total, idx = snap.items.most_rated(seen, n)
         return {"user": user, "total": total, "items": counted(snap.items, idx, "item")}
 
@@ -324,8 +314,8 @@ def _new_user_routes(max_n: int) -> APIRouter:
     async def predict(body: S.PredictIn, snap: Snap):
         """Predicted ratings for (user, item) pairs; every id must be known to the model."""
         model = snap.model
-        users = [as_model_id(model.user_map_, p.user) for p in body.pairs]
-        items = [as_model_id(model.item_map_, p.item) for p in body.pairs]
+        users = [model.user_map_.coerce(p.user) for p in body.pairs]
+        items = [model.item_map_.coerce(p.item) for p in body.pairs]
         values = model.predict(np.array(users, dtype=object), np.array(items, dtype=object),
                                unknown="error", clip=body.clip)
         return {"predictions": [{"user": u, "item": i, "prediction": v}

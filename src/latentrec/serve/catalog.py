@@ -8,25 +8,16 @@ with a ``title`` column or a plain ``{item id: title}`` mapping.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import numpy as np
-import pandas as pd
 
-from ..cli.inputs import read_titles, titles_by_id, titles_of, typed_id
+from ..data.datasets import item_titles
 from ..errors import UnknownIdError
 
 
 def load_titles(source, id_map) -> dict | None:
     """{item id as the model spells it: title}, or None when no titles were given. Files
     and data set names are read as every ``--items`` option reads them."""
-    if source is None:
-        return None
-    if isinstance(source, pd.DataFrame):
-        return titles_by_id(titles_of(source), id_map)
-    if isinstance(source, Mapping):
-        return titles_by_id({k: str(v) for k, v in source.items()}, id_map)
-    return read_titles(str(source), id_map)
+    return None if source is None else item_titles(source, id_map)
 
 
 class Directory:
@@ -47,15 +38,12 @@ class Directory:
         self._label_text = np.array([(self._labels.get(x) or "").lower() for x in ids],
                                     dtype=str)
         self._popular = np.lexsort((np.arange(len(ids)), -self.counts))  # most-rated first
-        # ids as text -> index: a request's id in one dict lookup. The text of an int id is
-        # its canonical decimal form, the only spelling IdMap accepts for it.
-        self._index = {text: k for k, text in enumerate(self._id_text.tolist())}
 
     def find(self, raw) -> tuple[int, object]:
         """(index, the model's id) of a path or JSON id; UnknownIdError when unknown."""
-        index = self._index.get(str(raw))
-        if index is None:
-            raise UnknownIdError(self.id_map.name, typed_id(self.id_map, str(raw)))
+        index = self.id_map.lookup(raw)
+        if index < 0:
+            raise UnknownIdError(self.id_map.name, self.id_map.coerce(raw))
         return index, self.id_map.to_id(index)
 
     def label(self, raw):

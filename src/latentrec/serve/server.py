@@ -1,22 +1,68 @@
-"""Running the app under uvicorn: the listening socket, logging, and reload on SIGHUP."""
+"""Running the service under uvicorn: ``run`` (what ``latentrec serve`` calls), the
+listening socket, logging, and reload on SIGHUP."""
 
 from __future__ import annotations
 
 import copy
 import gc
+import ipaddress
 import signal
 import socket
 import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 import uvicorn
 import uvicorn.config
 from threadpoolctl import threadpool_limits
 
-from ..errors import LatentrecError
+from ..errors import LatentrecError, ParameterError
+from .app import create_app
+from .hosts import allowed_hosts
+from .limits import DEFAULT_MAX_BODY, DEFAULT_MAX_N
 from .state import ReloadError
 
 
-def run(app, sock: socket.socket, *, access_log: bool = True, quiet: bool = False) -> None:
+@dataclass(frozen=True)
+class Listening:
+    """What ``run`` hands ``on_ready`` once the socket listens, before requests are served."""
+
+    url: str  # e.g. http://127.0.0.1:8000/
+    model: dict  # the body of GET /model
+    local_only: bool  # False when other machines can reach the server
+
+
+def run(model_path, *, host: str = "127.0.0.1", port: int = 8000, items=None,
+        extra_hosts: Iterable[str] = (), admin_token: str | None = None,
+        max_body: int = DEFAULT_MAX_BODY, max_n: int = DEFAULT_MAX_N,
+        access_log: bool = True, quiet: bool = False,
+        on_ready: Callable[[Listening], None] | None = None) -> None:
+    """Serve the model in ``model_path`` on ``host:port`` until SIGINT or SIGTERM.
+
+    The model (and the titles in ``items``) is loaded and the port bound before anything
+    is served, so a bad file or a busy port raises here. The server answers to the loopback
+    names, ``host`` and ``extra_hosts`` (any name when bound to 0.0.0.0 or :: and given
+    none); ``admin_token``, ``max_body`` and ``max_n`` are as in ``create_app``.
+    ``on_ready(Listening)`` is called once the socket listens (port 0: any free port, told
+    by its URL). ``kill -HUP`` reloads the model file.
+    """
+    extra_hosts = list(extra_hosts)
+    if any(not isinstance(name, str) or not name.strip() for name in extra_hosts):
+        raise ParameterError(f"extra_hosts must be non-empty host names, got {extra_hosts!r}")
+    app = create_app(model_path, items=items, admin_token=admin_token, max_body=max_body,
+                     max_n=max_n, allowed_hosts=allowed_hosts(host, extra_hosts))
+    sock = bind(host, port)
+    try:
+        if on_ready is not None:
+            local = ipaddress.ip_address(sock.getsockname()[0]).is_loopback
+            on_ready(Listening(url_of(sock), app.state.holder.current.info, local))
+    except BaseException:
+        sock.close()
+        raise
+    run_app(app, sock, access_log=access_log, quiet=quiet)
+
+
+def run_app(app, sock: socket.socket, *, access_log: bool = True, quiet: bool = False) -> None:
     """Serve ``app`` (from ``create_app``) on an already bound socket until SIGINT/SIGTERM.
 
     BLAS runs on one thread here: a request's linear algebra is tiny, and on a busy machine

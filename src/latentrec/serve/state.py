@@ -95,12 +95,9 @@ def _warm_up(model) -> None:
 
 def describe(model, path: Path, generation: int, titles: bool) -> dict:
     """The metadata GET /model returns: what ``latentrec info`` shows, plus the serving state."""
-    from ..cli.commands_data import model_summary
-
-    summary = model_summary(model)
+    summary = model.summary()
     algorithm, training = summary.pop("class"), summary.pop("history")
-    info = {"algorithm": algorithm, **summary, "n_ratings": int(model.seen_.nnz),
-            "training": training, "history": model.history_,
+    info = {"algorithm": algorithm, **summary, "training": training, "history": model.history_,
             "format_version": model.file_metadata_["format_version"],
             "library_version": model.file_metadata_["library_version"],
             "file": path.name, "generation": generation, "loaded_at": _now(), "titles": titles}

@@ -15,7 +15,8 @@ process gets from the whole table. From them:
 * the strata: epoch ``e`` runs ``block_schedule(n_blocks, epoch seed e)``; round ``r`` of
   it is a stratum, ``n_blocks`` blocks sharing no row or column stripe.
 
-Nothing here imports dask.
+Every fit by the "dsgd" schedule follows a plan, in one process (models/sgd.py) or on a
+cluster (latentrec.distributed); nothing here imports dask.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ import numpy as np
 from ..errors import DataError
 from ..kernels import dsgd
 from ..kernels.blocks import _balanced_bounds, block_schedule
-from ..models._scaled import exact_moments
+from ..kernels.moments import moment_bins
+from ._scaled import exact_moments, standardised
 
 _LAYOUT, _FACTORS, _EPOCH = 1, 2, 3  # seed tags: one stream per purpose
 
@@ -50,7 +52,7 @@ class Stats:
 
     user_counts: np.ndarray  # int64 (n_users,)
     item_counts: np.ndarray  # int64 (n_items,)
-    bins: np.ndarray         # int64 (3, 256): kernels.dsgd.moment_bins
+    bins: np.ndarray         # int64 (3, 256): kernels.moments.moment_bins
     low: float
     high: float
 
@@ -58,21 +60,11 @@ class Stats:
     def of(cls, users, items, values, n_users: int, n_items: int) -> Stats:
         return cls(np.bincount(users, minlength=n_users).astype(np.int64),
                    np.bincount(items, minlength=n_items).astype(np.int64),
-                   dsgd.moment_bins(values), float(values.min()), float(values.max()))
+                   moment_bins(values), float(values.min()), float(values.max()))
 
     @property
     def n(self) -> int:
         return int(self.user_counts.sum())
-
-
-def standardised(values, mu: float, sigma: float, dtype, *, copy=True) -> np.ndarray:
-    """(values - mu) / sigma in ``dtype``, one element at a time (so the order of the
-    ratings does not matter): a new array, or with ``copy=False`` ``values`` itself when
-    it has that dtype (at 100M ratings every copy counts)."""
-    v = np.asarray(values).astype(dtype, copy=copy)
-    v -= mu
-    v /= sigma
-    return v
 
 
 @dataclass(frozen=True, eq=False)
@@ -159,7 +151,7 @@ class Plan:
         return standardised(values, self.mu, self.sigma, self.dtype)
 
     def step(self, lr, reg, reg_b, biased) -> tuple:
-        """The scalar arguments of kernels.dsgd.sgd_block after the factors."""
+        """The step arguments of kernels.sgd.run_blocks (mu, lr, reg, reg_bias, biased)."""
         t = np.dtype(self.dtype).type
         return t(0.0), t(lr), t(reg), t(reg_b), bool(biased)
 

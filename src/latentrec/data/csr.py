@@ -1,0 +1,47 @@
+"""Compressed sparse rows from (row, column) pairs: the one builder every part uses.
+
+A fit wants the ratings grouped by user or by item, in the order given (so that a row's
+entries keep their order and the numbers do not depend on how the grouping was done); a
+model wants the pattern of who rated what, each row's columns sorted, for excluding seen
+items and for binary search. Both come from here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+
+def row_pointers(rows: np.ndarray, n_rows: int) -> np.ndarray:
+    """int64 (n_rows + 1,) offsets of each row's entries once the pairs are grouped by row."""
+    indptr = np.zeros(n_rows + 1, np.int64)
+    np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
+    return indptr
+
+
+def grouped(rows, cols, values, n_rows: int):
+    """(indptr int64, indices int32, values) of the entries grouped by row, each row's
+    entries in their given order (a stable sort)."""
+    order = np.argsort(rows, kind="stable")
+    return (row_pointers(rows, n_rows), np.ascontiguousarray(cols[order], dtype=np.int32),
+            np.ascontiguousarray(values[order]))
+
+
+def pattern(rows, cols, n_rows: int, n_cols: int) -> sp.csr_matrix:
+    """n_rows x n_cols CSR of int8 ones where a (row, col) pair occurs (repeats count
+    once), each row's columns sorted."""
+    rows, cols = np.asarray(rows, np.int64), np.asarray(cols, np.int64)
+    order = np.lexsort((cols, rows))
+    rows, cols = rows[order], cols[order]
+    if rows.size:
+        fresh = np.ones(rows.size, bool)
+        fresh[1:] = (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])
+        rows, cols = rows[fresh], cols[fresh]
+    return sp.csr_matrix((np.ones(rows.size, np.int8), cols.astype(np.int32),
+                          row_pointers(rows, n_rows)), shape=(n_rows, n_cols))
+
+
+def pattern_pairs(seen: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+    """The (row, col) pairs of a pattern matrix, the inverse of :func:`pattern`."""
+    rows = np.repeat(np.arange(seen.shape[0], dtype=np.int64), np.diff(seen.indptr))
+    return rows, seen.indices.astype(np.int64)

@@ -1,0 +1,162 @@
+"""Training engines: the contract a model's fit hands its epochs to, and the local one.
+
+``SGDMatrixFactorization.fit`` always trains through an engine. The engine builds a
+:class:`Runner` for the data, which holds the factors and runs one epoch at a time; the
+model owns everything else (the schedule of learning rates, validation, early stopping,
+the fitted arrays). :class:`LocalEngine`, the default, runs in this process;
+``latentrec.distributed.DaskEngine`` implements the same contract on a Dask cluster and
+gives, for ``schedule="dsgd"``, the same model bit for bit.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager, contextmanager
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from .._random import seed_from
+from ..kernels import sgd as kernels
+from ..kernels.threads import num_threads
+from ._scaled import standardisation, standardised
+from .plan import Plan, Stats
+from .threads import resolve_threads
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """What ``fit(..., engine=...)`` needs of an engine.
+
+    ``schedule``: the schedule every fit on this engine follows whatever the model says
+    (None: the model's own). ``reads_input``: the engine reads the data itself (paths,
+    dask DataFrames), so the model neither checks it nor holds out validation data.
+    ``sgd_run(model, data, seed)``: a context manager giving the fit's :class:`Runner`,
+    released on exit.
+    """
+
+    schedule: str | None
+    reads_input: bool
+
+    def sgd_run(self, model, data, seed: int) -> AbstractContextManager[Runner]: ...
+
+
+class Runner:
+    """Runs the epochs of one fit and holds its factors, on standardised ratings.
+
+    ``epoch(epoch, lr, reg, reg_b, biased)`` returns the epoch's sum of squared errors;
+    ``factors()`` gives (P, Q, bu, bi) (the live arrays, in this process);
+    ``epoch_done(epoch, history)`` follows each epoch (a cluster run checkpoints there);
+    ``trained()`` says what the fit was trained on.
+    A run resumed from a checkpoint starts at ``first_epoch`` with its ``history``.
+    """
+
+    first_epoch, history = 1, ()
+    mu: float
+    sigma: float
+    n_ratings: int
+    n_threads: int
+
+    def epoch_done(self, epoch: int, history: list) -> None:
+        pass
+
+    def trained(self) -> tuple:
+        """(what ``Recommender._set_fitted`` reads of the data: the id maps and the
+        values' range; the seen-items CSR where the engine built it, else None)."""
+        return self.trained_on, None
+
+
+class EpochRunner(Runner):
+    """One epoch of SGD, by the "blocks" schedule.
+
+    With ``shuffle`` (the default) ratings are cut into a grid of blocks once, and each
+    epoch visits the blocks in a fresh random schedule in which concurrent blocks share no
+    user or item, so any number of threads gives the same result for a seed (and the
+    factors a block touches stay in cache). Without it, the serial kernel visits the
+    ratings in their given order.
+    """
+
+    def __init__(self, model, ratings, seed):
+        rng = np.random.default_rng(seed)
+        self.trained_on = ratings
+        dtype = np.dtype(model.dtype)
+        self.mu, self.sigma = standardisation(ratings.values, model.biased)
+        self.n_ratings = ratings.n_ratings
+        values = standardised(ratings.values, self.mu, self.sigma, dtype)
+        k, scale = model.n_factors, model.init_scale
+        self.P = _initial_factors(rng, ratings.n_users, k, scale, dtype)
+        self.Q = _initial_factors(rng, ratings.n_items, k, scale, dtype)
+        self.bu, self.bi = np.zeros(ratings.n_users, dtype), np.zeros(ratings.n_items, dtype)
+        self.n_threads = resolve_threads(model.n_threads, ratings.n_ratings)
+        self.shuffle, self.rng = model.shuffle, rng
+        if self.shuffle:
+            self.layout = kernels.make_block_layout(
+                ratings.users, ratings.items, values, ratings.n_users, ratings.n_items,
+                self.n_threads, seed_from(rng), n_factors=k)
+        else:
+            self.users, self.items, self.values = ratings.users, ratings.items, values
+            self.order = np.arange(ratings.n_ratings, dtype=np.int64)
+
+    def epoch(self, epoch, lr, reg, reg_b, biased) -> float:
+        if self.shuffle:
+            return kernels.sgd_epoch_blocks(self.layout, self.P, self.Q, self.bu, self.bi,
+                                            0.0, lr, reg, reg_b, biased,
+                                            seed_from(self.rng), self.n_threads)
+        return kernels.sgd_epoch(self.users, self.items, self.values, self.order, self.P,
+                                 self.Q, self.bu, self.bi, 0.0, lr, reg, reg_b, biased)
+
+    def factors(self):
+        return self.P, self.Q, self.bu, self.bi
+
+
+class DsgdRunner(Runner):
+    """The "dsgd" schedule in this process: the plan's blocks (models/plan.py)
+    in the order of its strata, on ``n_threads`` threads (kernels.sgd.sgd_rounds). A
+    cluster runs the same blocks through the same per-rating kernel, spread out."""
+
+    def __init__(self, model, ratings, seed):
+        self.trained_on = ratings
+        stats = Stats.of(ratings.users, ratings.items, ratings.values, ratings.n_users,
+                         ratings.n_items)
+        self.plan = plan = Plan.make(stats, n_blocks=model.n_blocks, seed=seed,
+                                     biased=model.biased, n_factors=model.n_factors,
+                                     init_scale=model.init_scale, dtype=model.dtype)
+        self.mu, self.sigma, self.n_ratings = plan.mu, plan.sigma, plan.n_ratings
+        self.n_threads = resolve_threads(model.n_threads, ratings.n_ratings)
+        rows, cols = plan.orient(ratings.users, ratings.items)
+        with num_threads(self.n_threads):
+            self.layout = plan.layout(rows, cols, plan.standardise(ratings.values), 0,
+                                      plan.n_blocks, parallel=True)
+        g = plan.n_blocks
+        self.R, self.br = map(np.concatenate, zip(*(plan.initial("rows", s) for s in range(g))))
+        self.C, self.bc = map(np.concatenate, zip(*(plan.initial("cols", s) for s in range(g))))
+
+    def epoch(self, epoch, lr, reg, reg_b, biased) -> float:
+        rows, cols, values, ptr = self.layout
+        return kernels.sgd_rounds(rows, cols, values, ptr, self.plan.schedule(epoch), self.R,
+                                  self.C, self.br, self.bc,
+                                  *self.plan.step(lr, reg, reg_b, biased), self.n_threads)
+
+    def factors(self):
+        return self.plan.to_user_item(self.R, self.C, self.br, self.bc)
+
+
+
+def _initial_factors(rng, n: int, k: int, scale: float, dtype) -> np.ndarray:
+    f = rng.standard_normal((n, k), dtype=dtype)  # drawn in dtype: no float64 transient
+    f *= scale
+    return f
+
+
+class LocalEngine:
+    """Train in this process, on its threads, by the model's own schedule."""
+
+    schedule = None
+    reads_input = False
+
+    @contextmanager
+    def sgd_run(self, model, data, seed: int):
+        kind = DsgdRunner if model.schedule == "dsgd" else EpochRunner
+        yield kind(model, data, seed)
+
+    def __repr__(self) -> str:
+        return "LocalEngine()"
