@@ -24,9 +24,9 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 from ..data._parquet import rating_values
+from ..data.csr import pattern
 from ..data.idmap import _normalize_id_column
 from ..errors import DataError
 from ..kernels import moments, sgd
@@ -168,8 +168,7 @@ def seen_rows(row: BlockRow, plan: Plan, s: int):
     n_rows = int(plan.row_bounds[s + 1] - plan.row_bounds[s])
     cols = row.cols + _col_starts(plan, row.ptr)
     n_cols = plan.n_users if plan.items_stay else plan.n_items
-    m = sp.csr_matrix((np.ones(cols.size, np.int8), (row.rows, cols)), shape=(n_rows, n_cols))
-    m.sort_indices()
+    m = pattern(row.rows, cols, n_rows, n_cols)
     return m.indptr.astype(np.int64), m.indices.astype(np.int32, copy=False)
 
 

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 from ..data.ratings import Ratings
 from ..data.split import Split, k_fold
@@ -55,9 +54,7 @@ def evaluate(model, train: Ratings, test: Ratings, metrics=("rmse", "mae"), *, k
 
 def _ranking(model, train, test, names, k, threshold) -> dict:
     keep = np.ones(test.n_ratings, bool) if threshold is None else test.values >= threshold
-    relevant = sp.csr_matrix((np.ones(int(keep.sum()), np.float32),
-                              (test.users[keep], test.items[keep])),
-                             shape=(test.n_users, test.n_items))
+    relevant = test.subset(keep).seen()
     users = np.flatnonzero(np.diff(relevant.indptr) > 0)
     relevant = relevant[users]
     raw_users = test.user_map.to_ids(users)
