@@ -84,6 +84,34 @@ def _exact_float32(m, e10, neg):
     return -y if neg else y
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _digits(buf, pos, acc):
+    """``acc`` with the decimal digits at ``pos`` appended, and the position after them.
+    Inlined (as the helpers below): a call would count references to ``buf`` each time."""
+    while True:
+        d = np.uint8(buf[pos] - 48)
+        if d > 9:
+            return acc, pos
+        acc = acc * 10 + d
+        pos += 1
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _sign(buf, pos):
+    """(negative, position after an optional '+' or '-')."""
+    if buf[pos] == 45 or buf[pos] == 43:
+        return buf[pos] == 45, pos + 1
+    return False, pos
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _blanks(buf, pos, skip_sp, skip_tab):
+    """The position after the blanks at ``pos`` that are not separators."""
+    while (buf[pos] == _SP and skip_sp) or (buf[pos] == _TAB and skip_tab):
+        pos += 1
+    return pos
+
+
 @njit(cache=True, nogil=True)
 # noqa below: one loop over every byte, kept whole for speed (module docstring).
 def parse_block(buf, pos, end, sep, kinds, users, items, ratings, times, row, stats):  # noqa: C901
@@ -136,13 +164,7 @@ def parse_block(buf, pos, end, sep, kinds, users, items, ratings, times, row, st
                 if neg:
                     pos += 1
                 start = pos
-                v = 0
-                while True:
-                    d = np.uint8(buf[pos] - 48)
-                    if d > 9:
-                        break
-                    v = v * 10 + d
-                    pos += 1
+                v, pos = _digits(buf, pos, 0)
                 ndig = pos - start
                 if ndig == 0 or ndig > 10 or (ndig > 1 and buf[start] == 48):
                     return STOP, pos, row
@@ -158,78 +180,39 @@ def parse_block(buf, pos, end, sep, kinds, users, items, ratings, times, row, st
                     imin = min(imin, x)
                     imax = max(imax, x)
             elif kind == RATING:
-                while (buf[pos] == _SP and skip_sp) or (buf[pos] == _TAB and skip_tab):
-                    pos += 1
-                neg = False
-                if buf[pos] == 45 or buf[pos] == 43:
-                    neg = buf[pos] == 45
-                    pos += 1
-                m = 0
+                neg, pos = _sign(buf, _blanks(buf, pos, skip_sp, skip_tab))
                 start = pos
-                while True:
-                    d = np.uint8(buf[pos] - 48)
-                    if d > 9:
-                        break
-                    m = m * 10 + d
-                    pos += 1
+                m, pos = _digits(buf, pos, 0)
                 ndig = pos - start
                 e10 = 0
                 if buf[pos] == 46:  # '.'
                     pos += 1
                     start = pos
-                    while True:
-                        d = np.uint8(buf[pos] - 48)
-                        if d > 9:
-                            break
-                        m = m * 10 + d
-                        pos += 1
+                    m, pos = _digits(buf, pos, m)
                     e10 = start - pos
                     ndig += pos - start
                 if ndig == 0 or ndig > 18:
                     return STOP, pos, row
                 if buf[pos] == 101 or buf[pos] == 69:  # 'e' / 'E'
-                    pos += 1
-                    eneg = False
-                    if buf[pos] == 45 or buf[pos] == 43:
-                        eneg = buf[pos] == 45
-                        pos += 1
-                    ev = 0
-                    nd = 0
-                    while True:
-                        d = np.uint8(buf[pos] - 48)
-                        if d > 9:
-                            break
-                        ev = ev * 10 + d
-                        nd += 1
-                        pos += 1
+                    eneg, pos = _sign(buf, pos + 1)
+                    start = pos
+                    ev, pos = _digits(buf, pos, 0)
+                    nd = pos - start
                     if nd == 0 or nd > 4:
                         return STOP, pos, row
                     e10 += -ev if eneg else ev
-                while (buf[pos] == _SP and skip_sp) or (buf[pos] == _TAB and skip_tab):
-                    pos += 1
+                pos = _blanks(buf, pos, skip_sp, skip_tab)
                 f = _exact_float32(m, e10, neg)
                 if np.isnan(f):
                     return STOP, pos, row
                 ratings[row] = f
             elif kind == TIME:
-                while (buf[pos] == _SP and skip_sp) or (buf[pos] == _TAB and skip_tab):
-                    pos += 1
-                neg = False
-                if buf[pos] == 45 or buf[pos] == 43:
-                    neg = buf[pos] == 45
-                    pos += 1
+                neg, pos = _sign(buf, _blanks(buf, pos, skip_sp, skip_tab))
                 start = pos
-                v = 0
-                while True:
-                    d = np.uint8(buf[pos] - 48)
-                    if d > 9:
-                        break
-                    v = v * 10 + d
-                    pos += 1
+                v, pos = _digits(buf, pos, 0)
                 if pos == start or pos - start > 18:
                     return STOP, pos, row
-                while (buf[pos] == _SP and skip_sp) or (buf[pos] == _TAB and skip_tab):
-                    pos += 1
+                pos = _blanks(buf, pos, skip_sp, skip_tab)
                 times[row] = -v if neg else v
             else:  # SKIP: any bytes up to the next separator or the end of the line
                 while True:
