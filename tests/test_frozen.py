@@ -77,7 +77,26 @@ def test_numbers_are_frozen(name):
     assert sorted(got) == sorted(expected)
     for key, value in got.items():
         assert value.dtype == expected[key].dtype, key
-        np.testing.assert_array_equal(value, expected[key], err_msg=key)
+        ulps = _blas_ulps(key)
+        if ulps is None:
+            np.testing.assert_array_equal(value, expected[key], err_msg=key)
+        else:
+            scale = np.max(np.abs(expected[key]), initial=0.0)
+            np.testing.assert_allclose(value, expected[key], rtol=0, atol=ulps * scale,
+                                       err_msg=key)
+
+
+def _blas_ulps(key: str):
+    """None where the numbers must match bit for bit; else the tolerance, relative to the
+    array's largest value, of numbers that come out of BLAS (matrix products: the scores of
+    top-n lists and similar items, every array of the Gibbs sampler). BLAS picks its kernel
+    by CPU, and kernels sum in different orders, so those last bits differ between
+    machines, while latentrec's own kernels give the same bits everywhere."""
+    if key.startswith("bpmf."):
+        return 64 * np.finfo(np.float64).eps
+    if key.endswith(("recommend_scores", "similar_scores")):
+        return 4 * np.finfo(np.float32).eps
+    return None
 
 
 def test_the_store_covers_every_case():

@@ -46,29 +46,50 @@ def matrix_factorization(R, P, Q, K, steps=5000, alpha=0.0002, beta=0.02):
     """
     R = np.asarray(R)
     P, Q = np.asarray(P), np.asarray(Q)
-    for a, name in ((R, "R"), (P, "P"), (Q, "Q")):
-        if a.ndim != 2 or a.dtype.kind not in "biuf":
-            raise ParameterError(f"{name} must be a 2-D array of real numbers, got "
-                             f"{a.ndim}-D {a.dtype}")
-    if not isinstance(K, numbers.Integral) or isinstance(K, bool) or K < 1:
+    _check_real_matrices(R=R, P=P, Q=Q)
+    if not _is_int(K) or K < 1:
         raise ParameterError(f"K must be a positive int, got {K!r}")
-    n_users, n_items = R.shape
-    if P.shape != (n_users, K):
-        raise ParameterError(f"P must have shape (n_users, K) = ({n_users}, {K}) for R of shape "
-                         f"{R.shape}; got {P.shape}")
-    transposed = Q.shape == (K, n_items) and n_items != K
-    if Q.shape != (n_items, K) and not transposed:
-        raise ParameterError(f"Q must have shape (n_items, K) = ({n_items}, {K}) for R of shape "
-                         f"{R.shape} (or ({K}, {n_items})); got {Q.shape}")
-    if not isinstance(steps, numbers.Integral) or isinstance(steps, bool) or steps < 0:
+    transposed = _q_is_transposed(R, P, Q, K)
+    if not _is_int(steps) or steps < 0:
         raise ParameterError(f"steps must be an int >= 0, got {steps!r}")
-    for value, name in ((alpha, "alpha"), (beta, "beta")):
-        if (not isinstance(value, numbers.Real) or isinstance(value, bool)
-                or not np.isfinite(value)):
-            raise ParameterError(f"{name} must be a finite number, got {value!r}")
+    _check_finite(alpha=alpha, beta=beta)
     dtype = np.float32 if P.dtype == Q.dtype == np.float32 else np.float64
     P_out = np.array(P, dtype=dtype, order="C")
     Q_out = np.array(Q.T if transposed else Q, dtype=dtype, order="C")
     classic_mf(np.ascontiguousarray(R, dtype=dtype), P_out, Q_out, int(steps), float(alpha),
                float(beta))
     return P_out, (np.ascontiguousarray(Q_out.T) if transposed else Q_out)
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _check_real_matrices(**arrays) -> None:
+    for name, a in arrays.items():
+        if a.ndim != 2 or a.dtype.kind not in "biuf":
+            raise ParameterError(f"{name} must be a 2-D array of real numbers, got "
+                                 f"{a.ndim}-D {a.dtype}")
+
+
+def _q_is_transposed(R, P, Q, K) -> bool:
+    """Check P's and Q's shapes against R and K; whether Q came as (K, n_items).
+
+    A square Q is read as (n_items, K): the notebook's callers pass that shape.
+    """
+    n_users, n_items = R.shape
+    if P.shape != (n_users, K):
+        raise ParameterError(f"P must have shape (n_users, K) = ({n_users}, {K}) for R of shape "
+                             f"{R.shape}; got {P.shape}")
+    transposed = Q.shape == (K, n_items) and n_items != K
+    if Q.shape != (n_items, K) and not transposed:
+        raise ParameterError(f"Q must have shape (n_items, K) = ({n_items}, {K}) for R of shape "
+                             f"{R.shape} (or ({K}, {n_items})); got {Q.shape}")
+    return transposed
+
+
+def _check_finite(**values) -> None:
+    for name, value in values.items():
+        if (not isinstance(value, numbers.Real) or isinstance(value, bool)
+                or not np.isfinite(value)):
+            raise ParameterError(f"{name} must be a finite number, got {value!r}")

@@ -66,6 +66,31 @@ def training_curve(history, path, *, title: str | None = None) -> Path:
     the refit on all the data (rows with ``stage == "refit"``) are drawn as separate lines,
     and the best validation epoch is marked.
     """
+    rows = _rmse_rows(history)
+    fig = _new_figure(7.5, 4.5)
+    ax = fig.add_subplot()
+    search = [r for r in rows if r.get("stage") != "refit"]
+    refit = [r for r in rows if r.get("stage") == "refit"]
+    _by_epoch(ax, search, "train_rmse", color=_COLORS[0], marker="o", markersize=3,
+              label="train RMSE")
+    with_val = [r for r in search if r.get("val_rmse") is not None]
+    if with_val:
+        _by_epoch(ax, with_val, "val_rmse", color=_COLORS[1], marker="o", markersize=3,
+                  label="validation RMSE")
+        _mark_best(ax, with_val, last=max(r["epoch"] for r in rows))
+    if refit:
+        _by_epoch(ax, refit, "train_rmse", color=_COLORS[2], linestyle="--", linewidth=1.2,
+                  label="train RMSE, refit on all data")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("RMSE")
+    ax.set_title(title or "Training curve")
+    ax.grid(True, alpha=0.3)
+    ax.legend(frameon=False)
+    return _save(fig, path)
+
+
+def _rmse_rows(history) -> list:
+    """The history's rows that have a train RMSE (``history`` may be the model itself)."""
     if hasattr(history, "history_"):
         history = history.history_
     rows = [r for r in (history or []) if r.get("train_rmse") is not None]
@@ -73,35 +98,23 @@ def training_curve(history, path, *, title: str | None = None) -> Path:
         raise DataError("the training history has no RMSE per epoch: nothing to draw "
                         "(baselines train without epochs; implicit-feedback models report "
                         "only time)")
-    fig = _new_figure(7.5, 4.5)
-    ax = fig.add_subplot()
-    search = [r for r in rows if r.get("stage") != "refit"]
-    refit = [r for r in rows if r.get("stage") == "refit"]
-    ax.plot([r["epoch"] for r in search], [r["train_rmse"] for r in search], color=_COLORS[0],
-            marker="o", markersize=3, label="train RMSE")
-    with_val = [r for r in search if r.get("val_rmse") is not None]
-    if with_val:
-        ax.plot([r["epoch"] for r in with_val], [r["val_rmse"] for r in with_val],
-                color=_COLORS[1], marker="o", markersize=3, label="validation RMSE")
-        best = min(with_val, key=lambda r: r["val_rmse"])
-        ax.axvline(best["epoch"], color="0.5", linestyle=":", linewidth=1)
-        last = max(r["epoch"] for r in rows)
-        right = best["epoch"] > 0.6 * last  # keep the note inside the axes
-        ax.annotate(f"best validation\nepoch {best['epoch']}: {best['val_rmse']:.4f}",
-                    xy=(best["epoch"], best["val_rmse"]), xytext=(-8 if right else 8, 18),
-                    ha="right" if right else "left", textcoords="offset points", fontsize=8,
-                    color="0.25",
-                    arrowprops={"arrowstyle": "-", "color": "0.5", "linewidth": 0.8})
-    if refit:
-        ax.plot([r["epoch"] for r in refit], [r["train_rmse"] for r in refit],
-                color=_COLORS[2], linestyle="--", linewidth=1.2,
-                label="train RMSE, refit on all data")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("RMSE")
-    ax.set_title(title or "Training curve")
-    ax.grid(True, alpha=0.3)
-    ax.legend(frameon=False)
-    return _save(fig, path)
+    return rows
+
+
+def _by_epoch(ax, rows, key, **style) -> None:
+    ax.plot([r["epoch"] for r in rows], [r[key] for r in rows], **style)
+
+
+def _mark_best(ax, with_val, last) -> None:
+    """A dotted line and a note at the epoch with the lowest validation RMSE."""
+    best = min(with_val, key=lambda r: r["val_rmse"])
+    ax.axvline(best["epoch"], color="0.5", linestyle=":", linewidth=1)
+    right = best["epoch"] > 0.6 * last  # keep the note inside the axes
+    ax.annotate(f"best validation\nepoch {best['epoch']}: {best['val_rmse']:.4f}",
+                xy=(best["epoch"], best["val_rmse"]), xytext=(-8 if right else 8, 18),
+                ha="right" if right else "left", textcoords="offset points", fontsize=8,
+                color="0.25",
+                arrowprops={"arrowstyle": "-", "color": "0.5", "linewidth": 0.8})
 
 
 # cross-validation comparison --------------------------------------------------------------
@@ -114,6 +127,28 @@ def cv_comparison(results, path, *, metrics=None, title: str | None = None) -> P
     --json`` prints). ``metrics`` picks and orders the metrics (default: all but timings).
     """
     means, stds = _comparison_table(results)
+    metrics = _chosen_metrics(means, metrics)
+    models = list(means.index)
+    n = len(metrics)
+    cols = min(n, 3)
+    rows = math.ceil(n / cols)
+    fig = _new_figure(max(4.2, 0.7 * len(models) + 1.6) * cols, 3.6 * rows)
+    colors = {m: _COLORS[k % len(_COLORS)] for k, m in enumerate(models)}
+    zoomed = False
+    for k, metric in enumerate(metrics):
+        ax = fig.add_subplot(rows, cols, k + 1)
+        zoomed |= _metric_bars(ax, metric, means, stds, models, colors)
+    fig.suptitle(title or ("Cross-validation comparison" if len(stds.columns)
+                           else "Comparison"))
+    if zoomed:
+        fig.supxlabel("The value axes do not start at zero, to show small differences.",
+                      fontsize=7, color="0.4")
+    return _save(fig, path)
+
+
+def _chosen_metrics(means, metrics) -> list:
+    """The metrics to draw: those asked for, all of which must be in the results, or by
+    default every column but the timings."""
     if metrics is None:
         metrics = [m for m in means.columns if m not in _TIMES]
     else:
@@ -123,39 +158,31 @@ def cv_comparison(results, path, *, metrics=None, title: str | None = None) -> P
                             f"{list(means.columns)}")
     if not metrics or means.empty:
         raise DataError("no metrics to draw")
-    models = list(means.index)
-    n = len(metrics)
-    cols = min(n, 3)
-    rows = math.ceil(n / cols)
-    fig = _new_figure(max(4.2, 0.7 * len(models) + 1.6) * cols, 3.6 * rows)
-    colors = {m: _COLORS[k % len(_COLORS)] for k, m in enumerate(models)}
+    return metrics
+
+
+def _metric_bars(ax, metric, means, stds, models, colors) -> bool:
+    """One metric's panel: a bar per model, labelled with its mean; returns whether the
+    value axis was zoomed (no longer starts at zero)."""
     x = np.arange(len(models))
-    zoomed = False
-    for k, metric in enumerate(metrics):
-        ax = fig.add_subplot(rows, cols, k + 1)
-        mean = means[metric].to_numpy(dtype=float)
-        has_std = metric in stds.columns
-        std = np.nan_to_num(stds[metric].to_numpy(dtype=float)) if has_std \
-            else np.zeros_like(mean)
-        ax.bar(x, mean, yerr=std if has_std else None, capsize=4,
-               color=[colors[m] for m in models],
-               edgecolor="0.2", linewidth=0.6, error_kw={"elinewidth": 1})
-        ax.set_xticks(x, [str(m) for m in models], rotation=30 if len(models) > 4 else 0,
-                      ha="right" if len(models) > 4 else "center")
-        ax.set_title(metric)
-        ax.set_ylabel(f"{metric} (mean ± std)" if has_std else metric)
-        zoomed |= _zoom(ax, mean, std)
-        for xi, (m, s) in enumerate(zip(mean, std)):
-            if np.isfinite(m):
-                ax.annotate(f"{m:.4f}", (xi, m + s), xytext=(0, 3), textcoords="offset points",
-                            ha="center", va="bottom", fontsize=8)
-        ax.grid(True, axis="y", alpha=0.3)
-    fig.suptitle(title or ("Cross-validation comparison" if len(stds.columns)
-                           else "Comparison"))
-    if zoomed:
-        fig.supxlabel("The value axes do not start at zero, to show small differences.",
-                      fontsize=7, color="0.4")
-    return _save(fig, path)
+    mean = means[metric].to_numpy(dtype=float)
+    has_std = metric in stds.columns
+    std = np.nan_to_num(stds[metric].to_numpy(dtype=float)) if has_std \
+        else np.zeros_like(mean)
+    ax.bar(x, mean, yerr=std if has_std else None, capsize=4,
+           color=[colors[m] for m in models],
+           edgecolor="0.2", linewidth=0.6, error_kw={"elinewidth": 1})
+    ax.set_xticks(x, [str(m) for m in models], rotation=30 if len(models) > 4 else 0,
+                  ha="right" if len(models) > 4 else "center")
+    ax.set_title(metric)
+    ax.set_ylabel(f"{metric} (mean ± std)" if has_std else metric)
+    zoomed = _zoom(ax, mean, std)
+    for xi, (m, s) in enumerate(zip(mean, std)):
+        if np.isfinite(m):
+            ax.annotate(f"{m:.4f}", (xi, m + s), xytext=(0, 3), textcoords="offset points",
+                        ha="center", va="bottom", fontsize=8)
+    ax.grid(True, axis="y", alpha=0.3)
+    return zoomed
 
 
 def _comparison_table(results):

@@ -57,29 +57,14 @@ def evaluate(
 ):
     """Measure algorithms by cross-validation (or one holdout), all on the same folds."""
     from .. import plots
-    from ..data.split import holdout
     from ..evaluation import compare
-    from ..evaluation.protocols import RANKING_METRICS, RATING_METRICS
 
     out = O.output(json_out, quiet)
     names = parse_algos(algo or ["sgd"])
-    wanted = [m.strip().lower() for m in metrics.split(",") if m.strip()]
-    for m in wanted:
-        if m not in RATING_METRICS + RANKING_METRICS:
-            raise typer.BadParameter(f"unknown metric {m!r}; choose from "
-                                     f"{', '.join(RATING_METRICS + RANKING_METRICS)}",
-                                     param_hint="'--metrics'")
-    if not wanted:
-        raise typer.BadParameter("name at least one metric", param_hint="'--metrics'")
+    wanted = _parse_metrics(metrics)
     if baselines:
-        extra = (RATING_BASELINES if any(m in RATING_METRICS for m in wanted) else ()) + \
-                (RANKING_BASELINES if any(m in RANKING_METRICS for m in wanted) else ())
-        names += [b for b in extra if b not in names]
-    if cv is not None and test_size is not None:
-        raise typer.BadParameter("give --cv or --test-size, not both", param_hint="'--cv'")
-    if test_size is not None:
-        split_fraction(test_size, "--test-size")
-    n_folds = cv if cv is not None else (None if test_size is not None else 5)
+        names += [b for b in _baselines_for(wanted) if b not in names]
+    n_folds = _n_folds(cv, test_size)
     opts = O.model_options(factors, epochs, lr, reg, threads, seed)
     models = {name: build_model(name, opts) for name in names}
     for option in unused_options(names, opts):
@@ -92,14 +77,7 @@ def evaluate(
                                           id_dtype))
     out.info(f"Read {ratings}: {data.summary()}")
     started = time.perf_counter()
-    if n_folds is not None:
-        folds = n_folds
-        out.info(f"{n_folds}-fold cross-validation (seed {seed}); every model sees the "
-                 "same folds.")
-    else:
-        folds = holdout(data, test_size, random_state=seed)
-        out.info(f"Holdout: {len(folds.train):,} ratings to train, {len(folds.test):,} to "
-                 f"test (seed {seed}).")
+    folds = _folds(data, n_folds, test_size, seed, out)
     with out.progress("evaluating", total=(n_folds or 1) * len(models)) as advance:
         table = compare(models, data, cv=folds, metrics=wanted, k=k,
                         relevance_threshold=relevance_threshold, random_state=seed,
@@ -108,6 +86,63 @@ def evaluate(
     seconds = time.perf_counter() - started
 
     out.emit_json(rows)
+    title = (f"{n_folds}-fold cross-validation: mean ± std over folds" if n_folds
+             else f"holdout: {test_size:.0%} of the ratings held out for testing")
+    out.table(_results_table(rows, title))
+    if plot_file is not None:
+        plots.cv_comparison(table, plot_file, title=f"{title} ({ratings})")
+        out.info(f"Chart written to {plot_file}")
+    out.info(f"{seconds:.1f} s")
+
+
+def _parse_metrics(metrics: str) -> list[str]:
+    """The --metrics list, lower-cased; every name must be a known metric."""
+    from ..evaluation.protocols import RANKING_METRICS, RATING_METRICS
+
+    wanted = [m.strip().lower() for m in metrics.split(",") if m.strip()]
+    for m in wanted:
+        if m not in RATING_METRICS + RANKING_METRICS:
+            raise typer.BadParameter(f"unknown metric {m!r}; choose from "
+                                     f"{', '.join(RATING_METRICS + RANKING_METRICS)}",
+                                     param_hint="'--metrics'")
+    if not wanted:
+        raise typer.BadParameter("name at least one metric", param_hint="'--metrics'")
+    return wanted
+
+
+def _baselines_for(wanted: list[str]) -> tuple:
+    """The baselines worth comparing against on these metrics: rating ones, ranking ones."""
+    from ..evaluation.protocols import RANKING_METRICS, RATING_METRICS
+
+    return (RATING_BASELINES if any(m in RATING_METRICS for m in wanted) else ()) + \
+           (RANKING_BASELINES if any(m in RANKING_METRICS for m in wanted) else ())
+
+
+def _n_folds(cv: int | None, test_size: float | None) -> int | None:
+    """How many folds to cross-validate on; None for one holdout of ``test_size``."""
+    if cv is not None and test_size is not None:
+        raise typer.BadParameter("give --cv or --test-size, not both", param_hint="'--cv'")
+    if test_size is not None:
+        split_fraction(test_size, "--test-size")
+    return cv if cv is not None else (None if test_size is not None else 5)
+
+
+def _folds(data, n_folds: int | None, test_size: float | None, seed: int, out):
+    """What ``compare`` takes as ``cv=``: the fold count, or the one holdout split."""
+    from ..data.split import holdout
+
+    if n_folds is not None:
+        out.info(f"{n_folds}-fold cross-validation (seed {seed}); every model sees the "
+                 "same folds.")
+        return n_folds
+    folds = holdout(data, test_size, random_state=seed)
+    out.info(f"Holdout: {len(folds.train):,} ratings to train, {len(folds.test):,} to "
+             f"test (seed {seed}).")
+    return folds
+
+
+def _results_table(rows: list[dict], title: str):
+    """One line per model: each metric as mean (± std when there are folds), fit seconds."""
     metric_cols = [c for c in rows[0] if c not in ("model", "class") + _TIMES
                    and not c.endswith("_std")]
     cells = []
@@ -119,11 +154,5 @@ def evaluate(
             line.append(f"{value:.4f}" if std is None else f"{value:.4f} ± {std:.4f}")
         line.append(f"{row['fit_seconds']:.2f}")
         cells.append(line)
-    title = (f"{n_folds}-fold cross-validation: mean ± std over folds" if n_folds
-             else f"holdout: {test_size:.0%} of the ratings held out for testing")
-    out.table(make_table(["model"] + metric_cols + ["fit s"], cells,
-                         numeric=set(metric_cols) | {"fit s"}, title=title))
-    if plot_file is not None:
-        plots.cv_comparison(table, plot_file, title=f"{title} ({ratings})")
-        out.info(f"Chart written to {plot_file}")
-    out.info(f"{seconds:.1f} s")
+    return make_table(["model"] + metric_cols + ["fit s"], cells,
+                      numeric=set(metric_cols) | {"fit s"}, title=title)

@@ -164,25 +164,14 @@ def read_id_list(path: str, id_map) -> list:
     return ids
 
 
+_PAIR_HEADERS = {"user": ("user", "user_id", "userid"),
+                 "item": ("item", "item_id", "itemid", "movieid", "movie_id")}
+
+
 def read_pairs(path: str) -> tuple[list, list]:
     """(users, items) as text from a CSV/TSV of pairs; a header naming user and item is used."""
-    p = Path(path)
-    if not p.exists() or p.is_dir():
-        raise CliError(f"{path}: no such file")
-    text = p.read_text(encoding="utf-8")
-    lines = [ln for ln in text.splitlines() if ln.strip()]
-    if not lines:
-        raise CliError(f"{path}: no pairs in the file")
-    sep = "\t" if "\t" in lines[0] else ","
-    rows = list(csv.reader(io.StringIO(text), delimiter=sep))
-    header = [c.strip().lower() for c in rows[0]]
-    u_col, i_col, start = 0, 1, 0
-    names = {"user": ("user", "user_id", "userid"), "item": ("item", "item_id", "itemid",
-                                                             "movieid", "movie_id")}
-    if any(h in names["user"] for h in header) and any(h in names["item"] for h in header):
-        u_col = next(k for k, h in enumerate(header) if h in names["user"])
-        i_col = next(k for k, h in enumerate(header) if h in names["item"])
-        start = 1
+    rows, sep = _pair_rows(path)
+    u_col, i_col, start = _pair_columns(rows[0])
     users, items = [], []
     for line_no, row in enumerate(rows, start=1):
         if line_no <= start or not any(c.strip() for c in row):
@@ -193,3 +182,27 @@ def read_pairs(path: str) -> tuple[list, list]:
         users.append(row[u_col].strip())
         items.append(row[i_col].strip())
     return users, items
+
+
+def _pair_rows(path: str) -> tuple[list, str]:
+    """The file's CSV rows and their separator: a tab if the first line has one, else a comma."""
+    p = Path(path)
+    if not p.exists() or p.is_dir():
+        raise CliError(f"{path}: no such file")
+    text = p.read_text(encoding="utf-8")
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    if not lines:
+        raise CliError(f"{path}: no pairs in the file")
+    sep = "\t" if "\t" in lines[0] else ","
+    return list(csv.reader(io.StringIO(text), delimiter=sep)), sep
+
+
+def _pair_columns(first_row: list) -> tuple[int, int, int]:
+    """(user column, item column, header lines): from the header when it names both,
+    else the first two columns and no header."""
+    header = [c.strip().lower() for c in first_row]
+    users = [k for k, h in enumerate(header) if h in _PAIR_HEADERS["user"]]
+    items = [k for k, h in enumerate(header) if h in _PAIR_HEADERS["item"]]
+    if users and items:
+        return users[0], items[0], 1
+    return 0, 1, 0

@@ -123,29 +123,57 @@ def is_number(text: str) -> bool:
 def detect(head: bytes, *, sep, header, fmt, encoding) -> Dialect:
     """Separator, header and field count from the first lines of the file."""
     bom, text = sample_text(head, encoding)
-    if fmt in PRESETS:
-        p_sep, p_header, p_fields, p_names = PRESETS[fmt]
-        sep = p_sep if sep is None else sep
-        header = p_header if header is None else header
+    sep, header = _preset_defaults(fmt, sep, header)
     if not text.strip():
         raise DataError("the file is empty (no data rows)")
+    sep, sample = _sample_records(text, _checked_sep(text, sep))
+    if not sample:
+        raise DataError("the file is empty (no data rows)")
+    rows = [f for _, f in sample]
+    if header is None:
+        first = [f.strip().strip('"').strip() for f in rows[0]]
+        header = _looks_like_header(first, rows[1:])
+    n_fields = _field_count(sample, header)
+    names = _header_names(rows[0], header, fmt)
+    skip = sample[0][0] if header else 0
+    quoting = sep not in ("::", "ws") and '"' in text
+    return Dialect(sep=sep, header=bool(header), n_fields=n_fields, names=names,
+                   skip_lines=skip, quoting=quoting, bom=bom)
+
+
+def _preset_defaults(fmt, sep, header):
+    """The separator and header flag, filled in from a MovieLens preset where not given."""
+    if fmt not in PRESETS:
+        return sep, header
+    p_sep, p_header, _, _ = PRESETS[fmt]
+    return (p_sep if sep is None else sep), (p_header if header is None else header)
+
+
+def _checked_sep(text, sep) -> str:
+    """The separator given, if it is one that can be read; else the one detected."""
     if sep is None:
-        sep = _detect_sep(text)
-    elif sep not in SEPARATORS and (len(sep) != 1 or sep in "\r\n\""):
+        return _detect_sep(text)
+    if sep not in SEPARATORS and (len(sep) != 1 or sep in "\r\n\""):
         raise ParameterError(f"sep must be one character, '::' or 'ws'; got {sep!r}")
+    return sep
+
+
+def _sample_records(text, sep) -> tuple[str, list]:
+    """The separator and the sampled records; a space separator becomes "ws" when the lines
+    are aligned with runs of spaces or padded at the ends."""
     sample = records(text, sep)
     if sep == " " and any("  " in s or s != s.strip(" ")
                           for s in text.splitlines()[:SAMPLE_LINES] if s.strip()):
         sep = "ws"
         sample = records(text, sep)
-    if not sample:
-        raise DataError("the file is empty (no data rows)")
+    return sep, sample
+
+
+def _field_count(sample, header) -> int:
+    """The header's field count, else the most common count (ties go to the first line's);
+    a single field means the separator was wrong."""
     rows = [f for _, f in sample]
-    first = [f.strip().strip('"').strip() for f in rows[0]]
-    if header is None:
-        header = _looks_like_header(first, rows[1:])
     counts = [len(r) for r in rows]
-    # the most common count; ties go to the first line's
     n_fields = len(rows[0]) if header else max(
         counts, key=lambda c: (counts.count(c), c == counts[0]))
     if n_fields < 2:
@@ -153,13 +181,15 @@ def detect(head: bytes, *, sep, header, fmt, encoding) -> Dialect:
                         f"{sample[0][1][0][:80]!r}); a ratings file needs at least a user "
                         "and an item column: pass sep= if the separator is unusual",
                         line=sample[0][0])
-    names = [f.strip() for f in rows[0]] if header else None
+    return n_fields
+
+
+def _header_names(first_row, header, fmt) -> list | None:
+    """The column names: the header's, else (for a preset that names them) the preset's."""
+    names = [f.strip() for f in first_row] if header else None
     if fmt in PRESETS and PRESETS[fmt][3] is not None and header and names is None:
         names = PRESETS[fmt][3]
-    skip = sample[0][0] if header else 0
-    quoting = sep not in ("::", "ws") and '"' in text
-    return Dialect(sep=sep, header=bool(header), n_fields=n_fields, names=names,
-                   skip_lines=skip, quoting=quoting, bom=bom)
+    return names
 
 
 def _detect_sep(text) -> str:
@@ -207,44 +237,62 @@ def resolve_columns(dialect: Dialect, *, user, item, rating, timestamp) -> Colum
     """Positions of the user, item, rating and timestamp columns (rating/timestamp may be None)."""
     specs = {"user": user, "item": item, "rating": rating, "timestamp": timestamp}
     for role in ("user", "item"):
-        if specs[role] is None or specs[role] is False:
-            if specs[role] is False:
-                raise ParameterError(f"{role}=False: a ratings file needs a {role} column")
-    pos = {}
-    for role, spec in specs.items():
-        if spec is None or spec is False:
-            continue
-        pos[role] = _position(dialect, spec, role)
+        if specs[role] is False:
+            raise ParameterError(f"{role}=False: a ratings file needs a {role} column")
+    pos = {role: _position(dialect, spec, role) for role, spec in specs.items()
+           if spec is not None and spec is not False}
     defaults = [r for r in ROLES if specs[r] is None]
     if defaults:
-        found = {}
-        if dialect.names is not None:
-            lowered = [n.lower() for n in dialect.names]
-            for role in defaults:
-                hits = [k for k, n in enumerate(lowered) if n in ALIASES[role]]
-                if hits:
-                    found[role] = hits[0]
-        if dialect.names is not None and (found or any(r in pos for r in ("user", "item"))):
-            for role in ("user", "item"):
-                if role not in pos and role not in found:
-                    raise DataError(
-                        f"cannot tell which column holds the {role} ids "
-                        f"(columns are {dialect.names}); pass {role}= with a column name "
-                        "or position")
-            pos.update(found)
-        else:
-            for role, k in (("user", 0), ("item", 1), ("rating", 2), ("timestamp", 3)):
-                if role in defaults and k < dialect.n_fields and k not in pos.values():
-                    pos[role] = k
+        _fill_defaults(dialect, defaults, pos)
+    _check_distinct(dialect, pos)
+    if "user" not in pos or "item" not in pos:
+        raise DataError("cannot find the user and item columns; pass user= and item=")
+    return Columns(pos["user"], pos["item"], pos.get("rating"), pos.get("timestamp"))
+
+
+def _fill_defaults(dialect: Dialect, defaults: list, pos: dict) -> None:
+    """Add to ``pos`` a column for the roles in ``defaults`` (those not given): by their
+    header names when the header names one of them or the user or item column was given,
+    else by position (user 0, item 1, rating 2, timestamp 3) where the column is free."""
+    found = _named_columns(dialect, defaults)
+    if dialect.names is not None and (found or any(r in pos for r in ("user", "item"))):
+        _require_ids(dialect, pos, found)
+        pos.update(found)
+    else:
+        for role, k in (("user", 0), ("item", 1), ("rating", 2), ("timestamp", 3)):
+            if role in defaults and k < dialect.n_fields and k not in pos.values():
+                pos[role] = k
+
+
+def _require_ids(dialect: Dialect, pos: dict, found: dict) -> None:
+    for role in ("user", "item"):
+        if role not in pos and role not in found:
+            raise DataError(
+                f"cannot tell which column holds the {role} ids "
+                f"(columns are {dialect.names}); pass {role}= with a column name "
+                "or position")
+
+
+def _named_columns(dialect: Dialect, roles: list) -> dict:
+    """The first header column named like each role (by ``ALIASES``), for roles found."""
+    if dialect.names is None:
+        return {}
+    lowered = [n.lower() for n in dialect.names]
+    found = {}
+    for role in roles:
+        hits = [k for k, n in enumerate(lowered) if n in ALIASES[role]]
+        if hits:
+            found[role] = hits[0]
+    return found
+
+
+def _check_distinct(dialect: Dialect, pos: dict) -> None:
     used = {}
     for role, k in pos.items():
         if k in used:
             raise ParameterError(f"{used[k]} and {role} cannot both be column "
-                             f"{Columns.label(None, dialect, k)!r}")
+                                 f"{Columns.label(None, dialect, k)!r}")
         used[k] = role
-    if "user" not in pos or "item" not in pos:
-        raise DataError("cannot find the user and item columns; pass user= and item=")
-    return Columns(pos["user"], pos["item"], pos.get("rating"), pos.get("timestamp"))
 
 
 def _position(dialect: Dialect, spec, role) -> int:

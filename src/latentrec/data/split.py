@@ -351,29 +351,51 @@ def _threshold_seconds(at) -> int:
 def _check_args(**args) -> None:
     """Check the split arguments given, each by its own rule; messages name the argument."""
     for name, value in args.items():
-        if name == "ratings":
-            if not isinstance(value, Ratings):
-                raise TypeError(f"ratings must be a latentrec Ratings, got "
-                                f"{type(value).__name__}")
-        elif name == "test_size":
-            if (isinstance(value, bool) or not isinstance(value, numbers.Real)
-                    or not 0 < value < 1):
-                raise ParameterError(f"test_size must be in (0, 1), got {value!r}")
-        elif name == "k":
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 2:
-                raise ParameterError(f"k must be an int >= 2, got {value!r}")
-        elif name == "n_test":
-            if value is not None and (isinstance(value, bool)
-                                      or not isinstance(value, numbers.Integral) or value < 1):
-                raise ParameterError(f"n_test must be None or an int >= 1, got {value!r}")
-        elif name == "min_train":
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-                raise ParameterError(f"min_train must be an int >= 0, got {value!r}")
-        elif name == "by_time":
-            if not isinstance(value, (bool, np.bool_)):
-                raise ParameterError(f"by_time must be True or False, got {value!r}")
-        elif name == "cold":
-            if not isinstance(value, str) or value not in COLD_POLICIES:
-                raise ParameterError(f"cold must be one of {COLD_POLICIES}, got {value!r}")
-        else:  # pragma: no cover - a programming error in this module
+        rule = _RULES.get(name)
+        if rule is None:  # pragma: no cover - a programming error in this module
             raise AssertionError(f"no rule for argument {name!r}")
+        rule(value)
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _check_ratings(value) -> None:
+    if not isinstance(value, Ratings):
+        raise TypeError(f"ratings must be a latentrec Ratings, got {type(value).__name__}")
+
+
+def _check_test_size(value) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value < 1:
+        raise ParameterError(f"test_size must be in (0, 1), got {value!r}")
+
+
+def _check_k(value) -> None:
+    if not _is_int(value) or value < 2:
+        raise ParameterError(f"k must be an int >= 2, got {value!r}")
+
+
+def _check_n_test(value) -> None:
+    if value is not None and (not _is_int(value) or value < 1):
+        raise ParameterError(f"n_test must be None or an int >= 1, got {value!r}")
+
+
+def _check_min_train(value) -> None:
+    if not _is_int(value) or value < 0:
+        raise ParameterError(f"min_train must be an int >= 0, got {value!r}")
+
+
+def _check_by_time(value) -> None:
+    if not isinstance(value, (bool, np.bool_)):
+        raise ParameterError(f"by_time must be True or False, got {value!r}")
+
+
+def _check_cold(value) -> None:
+    if not isinstance(value, str) or value not in COLD_POLICIES:
+        raise ParameterError(f"cold must be one of {COLD_POLICIES}, got {value!r}")
+
+
+_RULES = {"ratings": _check_ratings, "test_size": _check_test_size, "k": _check_k,
+          "n_test": _check_n_test, "min_train": _check_min_train, "by_time": _check_by_time,
+          "cold": _check_cold}
