@@ -20,20 +20,26 @@ from latentrec.data.synthetic import synthetic
 STORE = Path(__file__).with_name("frozen_numbers.npz")
 
 # (case name, model factory). One thread everywhere: results are bit-for-bit repeatable
-# for a seed and a thread count.
+# for a seed and a thread count. The rating models' lists and similar items are frozen by
+# their rating part (ranking_factors=0): the interaction part they rank by otherwise came
+# later and has tests of its own (tests/models/test_ranking.py).
+NO_INTERACTIONS = {"ranking_factors": 0}
 CASES = {
     "sgd_blocks": lambda: lr.SGDMatrixFactorization(n_factors=8, n_epochs=12, n_threads=1,
-                                                    random_state=0),
+                                                    random_state=0, **NO_INTERACTIONS),
     "sgd_auto": lambda: lr.SGDMatrixFactorization(n_factors=8, max_epochs=25, patience=3,
-                                                  n_threads=1, random_state=1),
+                                                  n_threads=1, random_state=1, **NO_INTERACTIONS),
     "sgd_dsgd": lambda: lr.SGDMatrixFactorization(n_factors=8, n_epochs=6, schedule="dsgd",
-                                                  n_blocks=4, n_threads=1, random_state=2),
+                                                  n_blocks=4, n_threads=1, random_state=2,
+                                                  **NO_INTERACTIONS),
     "sgd_serial": lambda: lr.SGDMatrixFactorization(n_factors=6, n_epochs=5, shuffle=False,
-                                                    biased=False, random_state=3),
+                                                    biased=False, random_state=3,
+                                                    **NO_INTERACTIONS),
     "als": lambda: lr.ALSMatrixFactorization(n_factors=8, n_epochs=5, n_threads=1,
-                                             random_state=0),
+                                             random_state=0, **NO_INTERACTIONS),
     "bpmf": lambda: lr.BayesianMatrixFactorization(n_factors=5, n_samples=30, burn_in=5,
-                                                   keep=10, n_threads=1, random_state=0),
+                                                   keep=10, n_threads=1, random_state=0,
+                                                   **NO_INTERACTIONS),
     "implicit_als": lambda: lr.ImplicitALS(n_factors=8, n_epochs=4, n_threads=1,
                                            random_state=0),
     "bpr": lambda: lr.BPR(n_factors=8, n_epochs=5, n_threads=1, random_state=0),

@@ -98,8 +98,11 @@ def _build(path, meta, arrays):
     model.file_metadata_ = {"library_version": meta.get("library_version"),
                             "format_version": meta["format_version"]}
     model._normed = {}
-    model._load_extra_arrays({k[len(EXTRA):]: v for k, v in arrays.items()
-                              if k.startswith(EXTRA)})
+    try:
+        model._load_extra_arrays({k[len(EXTRA):]: v for k, v in arrays.items()
+                                  if k.startswith(EXTRA)})
+    except ValueError as exc:
+        raise ModelFileError(path, str(exc)) from None
     return model
 
 

@@ -203,3 +203,29 @@ def _write(path, text):
 def test_json_output_is_one_document(cli, model):
     result = cli("info", model, "--json")
     json.loads(result.stdout)  # nothing but the JSON on stdout
+
+
+def test_recommend_by_rating_orders_by_predicted_rating(cli, model, files):
+    by_rating = cli.json("recommend", model, "--user", "alice", "-n", 4, "--by", "rating")
+    pairs = [f"alice,{r['item']}" for r in by_rating]
+    (files / "pairs.csv").write_text("user,item\n" + "\n".join(pairs) + "\n")
+    predicted = cli.json("predict", model, "--pairs", files / "pairs.csv")
+    assert [r["score"] for r in by_rating] == pytest.approx(
+        [r["prediction"] for r in predicted], rel=1e-5)
+    bad = cli("recommend", model, "--user", "alice", "--by", "stars", expect=2)
+    assert "must be 'relevance' or 'rating'" in bad.stderr
+
+
+def test_evaluate_relevance_by_name_and_by_number(cli, files):
+    def recall(relevance):
+        rows = cli.json("evaluate", files / "ratings.csv", "--algo", "popularity",
+                        "--test-size", 0.3, "--metrics", "recall,novelty,diversity",
+                        "--relevance-threshold", relevance)
+        return rows[0]
+
+    liked, anything, four = recall("liked"), recall("any"), recall("4")
+    assert {"recall@10", "novelty@10", "diversity@10"} <= set(liked)
+    assert liked["recall@10"] == pytest.approx(four["recall@10"])  # 1..5: liked is >= 3.8
+    assert anything["novelty@10"] > 0 and 0 <= anything["diversity@10"] <= 1
+    bad = cli("evaluate", files / "ratings.csv", "--relevance-threshold", "loved", expect=2)
+    assert "must be 'liked', 'any' or a number" in bad.stderr

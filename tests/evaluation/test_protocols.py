@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from latentrec import BiasBaseline, Popularity, Ratings, SGDMatrixFactorization
+from latentrec import BiasBaseline, ParameterError, Popularity, Ratings, SGDMatrixFactorization
 from latentrec.data.split import holdout, k_fold
 from latentrec.evaluation import compare, cross_validate, evaluate
 
@@ -28,9 +28,32 @@ def test_ranking_metrics_worked_by_hand():
     assert out["recall@2"] == pytest.approx(1.0)
     assert out["hit_rate@2"] == pytest.approx(1.0)
     assert out["mrr@2"] == pytest.approx(1.0)
-    # Without a threshold, d's relevant set is {x, w}: recall 1/2 for d.
-    out = evaluate(Popularity(), train, test, ["recall"], k=2)
-    assert out["recall@2"] == pytest.approx((1 + 0.5) / 2)
+    # relevance "any" (or None): d's relevant set is {x, w}, recall 1/2 for d
+    for relevance in ("any", None):
+        out = evaluate(Popularity(), train, test, ["recall"], k=2,
+                       relevance_threshold=relevance)
+        assert out["recall@2"] == pytest.approx((1 + 0.5) / 2)
+
+
+def test_liked_is_the_top_30_percent_of_the_scale():
+    train, test = tiny()
+    # trained on 1..5: liked is >= 1 + 0.7 * 4 = 3.8, so {y} for c and {x} for d
+    assert evaluate(Popularity(), train, test, ["recall"], k=2)["recall@2"] == 1.0
+    # a model trained on one value takes the test's scale, 2..5: liked is >= 4.1, so c
+    # alone counts ({y}, found); on the one-valued scale every test item would count
+    picks = Ratings(train.users, train.items, np.ones(train.n_ratings),
+                    user_map=train.user_map, item_map=train.item_map)
+    model = Popularity().fit(picks)
+    assert evaluate(model, train, test, ["recall"], k=2, fitted=True)["recall@2"] == 1.0
+    assert evaluate(model, train, test, ["recall"], k=2, fitted=True,
+                    relevance_threshold="any")["recall@2"] == pytest.approx(0.75)
+
+
+@pytest.mark.parametrize("value", ["loved", float("nan"), True, [4]])
+def test_bad_relevance(value):
+    train, test = tiny()
+    with pytest.raises(ParameterError, match="relevance_threshold must be 'liked', 'any'"):
+        evaluate(Popularity(), train, test, ["ndcg"], relevance_threshold=value)
 
 
 def test_rating_metrics_match_predictions(small_ratings):

@@ -44,6 +44,7 @@ MODELS = {
                        random_state=0),
 }
 IMPLICIT = {"implicit-als", "implicit-als-bm25", "bpr"}
+RATING = {"sgd", "sgd-unbiased", "sgd-parallel", "als", "als-unbiased", "bpmf"}
 HAS_FACTORS = {"bpmf", "sgd", "sgd-unbiased", "sgd-parallel", "random", "als", "als-unbiased",
                "implicit-als", "implicit-als-bm25", "bpr"}
 
@@ -92,9 +93,27 @@ def test_recommend_excludes_seen_and_sorts(fitted, small_ratings):
     assert len(all_ids) == small_ratings.n_items
 
 
-def test_recommend_scores_equal_predictions(fitted):
-    ids, scores = fitted.recommend("u05", n=3)
+def test_recommend_by_rating_scores_equal_predictions(fitted):
+    ids, scores = fitted.recommend("u05", n=3, by="rating")
     np.testing.assert_allclose(scores, fitted.predict(["u05"] * 3, ids), rtol=1e-5)
+    best = np.argsort(-fitted.predict(["u05"] * fitted.seen_.shape[1],
+                                      fitted.item_map_.ids), kind="stable")
+    unseen = [i for i in fitted.item_map_.ids[best] if i not in fitted.seen_items("u05")]
+    np.testing.assert_array_equal(ids, unseen[:3])
+
+
+def test_default_ranking(fitted, name):
+    """The rating models rank by relevance (models/ranking.py), the others by their
+    predictions; both orders are served for one user, a batch and a folded-in user."""
+    default = fitted.recommend("u05", n=4)
+    rating = name not in RATING
+    by = "rating" if rating else "relevance"
+    np.testing.assert_array_equal(default[0], fitted.recommend("u05", n=4, by=by)[0])
+    if rating:
+        with pytest.raises(latentrec.ParameterError, match="no interaction part"):
+            fitted.recommend("u05", by="relevance")
+    with pytest.raises(latentrec.ParameterError, match="by must be"):
+        fitted.recommend("u05", by="score")
 
 
 def test_recommend_respects_candidates_and_exclusions(fitted):

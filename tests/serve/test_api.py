@@ -299,7 +299,7 @@ def test_the_range_allows_float32_rounding(make_client, tmp_path):
 
 def test_non_finite_scores_are_left_out(client, model, monkeypatch):
     """Never a null score (a page calls score.toFixed), even if a model produced one."""
-    def broken(self, user, n=10, exclude_seen=True):
+    def broken(self, user, n=10, exclude_seen=True, by=None):
         return np.array([50, 172, 181]), np.array([4.5, np.nan, np.inf], dtype=np.float32)
 
     monkeypatch.setattr(type(model), "recommend", broken)
@@ -455,3 +455,12 @@ def test_string_ids_stay_strings(make_client, small_ratings: Ratings, tmp_path):
     similar = client.get("/users/u01/similar?n=2").json()["users"]
     expected = latentrec.load(path).similar_users("u01", n=2)[0].tolist()
     assert [u["user"] for u in similar] == expected
+
+
+def test_recommendations_by_rating_are_the_predicted_ratings(client):
+    by_rating = client.get("/users/196/recommendations?n=3&by=rating").json()["items"]
+    pairs = [{"user": 196, "item": e["item"]} for e in by_rating]
+    predicted = client.post("/predict", json={"pairs": pairs, "clip": False}).json()
+    assert [e["score"] for e in by_rating] == pytest.approx(
+        [p["prediction"] for p in predicted["predictions"]], rel=1e-5)
+    assert client.get("/users/196/recommendations?by=stars").status_code == 422

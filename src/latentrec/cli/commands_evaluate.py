@@ -38,13 +38,15 @@ def evaluate(
         "--test-size", metavar="FRACTION", help="One random holdout of this fraction "
         "instead of cross-validation.", show_default=False)] = None,
     metrics: Annotated[str, typer.Option(
-        "--metrics", help="Comma-separated: rmse, mae, precision, recall, ndcg, map, mrr, "
-        "hit_rate, auc, coverage.")] = "rmse,mae",
+        "--metrics", help="Comma-separated: rmse, mae (rating error); precision, recall, "
+        "ndcg, map, mrr, hit_rate, auc (ranking); coverage, novelty, popularity, diversity "
+        "(what the top-k lists are made of).")] = "rmse,mae,ndcg,recall,coverage,novelty",
     k: Annotated[int, typer.Option("--k", min=1, help="Cut-off of the ranking "
                                    "metrics.")] = 10,
-    relevance_threshold: Annotated[float | None, typer.Option(
-        "--relevance-threshold", help="A test rating at least this counts as relevant for "
-        "ranking metrics (default: every test rating).", show_default=False)] = None,
+    relevance_threshold: Annotated[str, typer.Option(
+        "--relevance-threshold", metavar="liked|any|NUMBER", help="What counts as relevant "
+        "for ranking metrics: 'liked' a test rating in the top 30% of the training scale, "
+        "'any' every test rating, or a test rating at least NUMBER.")] = "liked",
     plot: Annotated[str | None, typer.Option(
         "--plot", metavar="PNG", help="Draw a bar chart of the results (mean and standard "
         "deviation over folds) into this PNG file.", show_default=False)] = None,
@@ -62,6 +64,7 @@ def evaluate(
     out = O.output(json_out, quiet)
     names = parse_algos(algo or ["sgd"])
     wanted = _parse_metrics(metrics)
+    relevance = _parse_relevance(relevance_threshold)
     if baselines:
         names += [b for b in _baselines_for(wanted) if b not in names]
     n_folds = _n_folds(cv, test_size)
@@ -80,7 +83,7 @@ def evaluate(
     folds = _folds(data, n_folds, test_size, seed, out)
     with out.progress("evaluating", total=(n_folds or 1) * len(models)) as advance:
         table = compare(models, data, cv=folds, metrics=wanted, k=k,
-                        relevance_threshold=relevance_threshold, random_state=seed,
+                        relevance_threshold=relevance, random_state=seed,
                         progress=lambda done, total, name: advance(done=done, text=name))
     rows = table.reset_index().to_dict("records")
     seconds = time.perf_counter() - started
@@ -108,6 +111,21 @@ def _parse_metrics(metrics: str) -> list[str]:
     if not wanted:
         raise typer.BadParameter("name at least one metric", param_hint="'--metrics'")
     return wanted
+
+
+def _parse_relevance(value: str):
+    """--relevance-threshold as ``evaluate`` takes it: "liked", "any" or a number."""
+    text = value.strip().lower()
+    if text in ("liked", "any"):
+        return text
+    try:
+        number = float(text)
+    except ValueError:
+        number = float("nan")
+    if number != number or number in (float("inf"), float("-inf")):
+        raise typer.BadParameter(f"must be 'liked', 'any' or a number, got {value!r}",
+                                 param_hint="'--relevance-threshold'")
+    return number
 
 
 def _baselines_for(wanted: list[str]) -> tuple:

@@ -34,6 +34,10 @@ def recommend(
         "file (columns user, rank, item, score[, title]).", show_default=False)] = None,
     include_seen: Annotated[bool, typer.Option(
         "--include-seen", help="Also recommend items the user rated in training.")] = False,
+    by: Annotated[str | None, typer.Option(
+        "--by", metavar="relevance|rating", help="Order: 'relevance' weighs what users pick "
+        "with the predicted rating (the rating models' default), 'rating' the predicted "
+        "rating alone (default: the model's own).", show_default=False)] = None,
     json_out: O.Json = False, quiet: O.Quiet = False, debug: O.Debug = False,
 ):
     """The best items for a user (or for every user in a file)."""
@@ -45,7 +49,10 @@ def recommend(
     titles = _titles(items, model)
     users = ([known_id(model.user_map_, user)] if user is not None
              else read_id_list(users_file, model.user_map_))
-    lists = model.recommend(users, n=n, exclude_seen=not include_seen)
+    if by is not None and by not in ("relevance", "rating"):
+        raise typer.BadParameter(f"must be 'relevance' or 'rating', got {by!r}",
+                                 param_hint="'--by'")
+    lists = model.recommend(users, n=n, exclude_seen=not include_seen, by=by)
     records = {u: _rows(ids, scores, "item", titles) for u, (ids, scores) in zip(users, lists)}
 
     if target is not None:

@@ -6,8 +6,10 @@ The model behind the data, in rating units::
 
 with ``b_u``, ``b_i`` and the entries of ``p_u``, ``q_i`` Gaussian. Which (user, item)
 pairs are rated follows a long-tailed item popularity and a milder user activity, and no
-pair is rated twice. :func:`synthetic` can hand back the truth (:class:`SyntheticTruth`),
-so a model's recovered factors and predictions can be checked against it.
+pair is rated twice. With ``exposure=(a, b)`` which items a user rates also depends on how
+much the user likes them (missing not at random). :func:`synthetic` can hand back the
+truth (:class:`SyntheticTruth`), so a model's recovered factors and predictions can be
+checked against it.
 
 The generator works user chunk by user chunk and never holds more than a few hundred MB
 besides its output, so 100 million ratings fit on an ordinary machine.
@@ -74,7 +76,10 @@ class SyntheticTruth:
     discrete : bool
         Whether values were rounded to whole numbers.
     user_activity, item_popularity : ndarray of float64
-        The probability weights (summing to 1) that chose who rates and what is rated.
+        The probability weights (summing to 1) that chose who rates and what is rated;
+        with ``exposure`` the item weights are ``item_popularity ** a * exp(b * pref)``.
+    exposure : (float, float) or None
+        ``(a, b)`` of the exposure model, or None when only popularity chose the items.
     """
 
     global_mean: float
@@ -87,10 +92,16 @@ class SyntheticTruth:
     discrete: bool
     user_activity: np.ndarray
     item_popularity: np.ndarray
+    exposure: tuple | None = None
 
     @property
     def rank(self) -> int:
         return self.user_factors.shape[1]
+
+    @property
+    def unit(self) -> float:
+        """The truth's unit: a quarter of the rating scale's width (1.0 without a scale)."""
+        return _unit(self.rating_scale)
 
     def expected(self, users, items, *, clip: bool = False) -> np.ndarray:
         """Noise-free ratings ``mean + b_u + b_i + p_u . q_i`` (float64) of index pairs.
@@ -109,17 +120,27 @@ class SyntheticTruth:
             out = np.clip(out, *self.rating_scale)
         return out
 
+    def preference(self, users, items) -> np.ndarray:
+        """True preference ``(expected - global_mean) / unit`` (float64) of index pairs.
+
+        The noise-free, unclipped rating standardised to be scale-free: 1.0 is one star on
+        a 1-5 scale and 24.75 points on 1-100. It orders each user's items as
+        :meth:`expected` does; it is what ``b`` multiplies in ``exposure=(a, b)``.
+        """
+        return (self.expected(users, items) - self.global_mean) / self.unit
+
     def __repr__(self) -> str:
         return (f"SyntheticTruth(n_users={self.user_bias.shape[0]}, "
                 f"n_items={self.item_bias.shape[0]}, rank={self.rank}, "
                 f"global_mean={self.global_mean:g}, noise={self.noise:g}, "
-                f"rating_scale={self.rating_scale}, discrete={self.discrete})")
+                f"rating_scale={self.rating_scale}, discrete={self.discrete}, "
+                f"exposure={self.exposure})")
 
 
 def synthetic(n_users: int = 1000, n_items: int = 500, n_ratings: int = 20000, *,
               rank: int = 10, noise: float = 0.5, popularity_skew: float = 1.0,
-              rating_scale=(1, 5), discrete: bool = False, timestamps: bool = False,
-              random_state=None, return_truth: bool = False):
+              exposure=None, rating_scale=(1, 5), discrete: bool = False,
+              timestamps: bool = False, random_state=None, return_truth: bool = False):
     """Ratings drawn from known ground-truth factors.
 
     Parameters
@@ -138,6 +159,18 @@ def synthetic(n_users: int = 1000, n_items: int = 500, n_ratings: int = 20000, *
         Exponent ``s`` of the Zipf-like item popularity: the item of popularity rank ``r``
         is drawn with weight about ``r ** -s`` (0: uniform). Users' activity follows the
         same law with half the exponent. Ranks are assigned to ids at random.
+    exposure : None or (a, b)
+        Missing-not-at-random exposure: user ``u`` picks item ``i`` with weight
+        ``popularity(i) ** a * exp(b * pref(u, i))``, where ``pref(u, i) = (b_u + b_i +
+        p_u . q_i) / unit`` is the true noise-free rating minus the global mean, in units
+        of a quarter of the rating scale's width (:meth:`SyntheticTruth.preference`), so
+        ``b`` means the same on every scale. ``a >= 0`` sharpens (> 1) or flattens (< 1)
+        popularity; ``b > 0`` makes users rate what they like, ``b < 0`` what they
+        dislike, ``b = 0`` ignores taste. ``(1, 1)`` is the reference setting. None (the
+        default) is popularity only, as ``(1, 0)`` in distribution but much faster.
+        Costs O(n_users * n_items * rank) time (every user weighs every item: about half
+        a second for 5,000 users x 2,000 items), in batches of users that hold about
+        ``4 * 2**22`` floats, whatever the sizes.
     rating_scale : (low, high) or None
         Values are clipped to ``[low, high]``; the truth is centred at 60% of the scale
         with spreads proportional to its width. ``None`` leaves raw values (mean 0).
@@ -154,23 +187,28 @@ def synthetic(n_users: int = 1000, n_items: int = 500, n_ratings: int = 20000, *
 
     How pairs are chosen: each user's number of ratings is drawn from the activity
     weights (multinomial, capped at ``n_items``), then each user's items are drawn one
-    after another with probability proportional to popularity, skipping items already
-    drawn (weighted sampling without replacement). Rows come out grouped by user, in user
+    after another with probability proportional to popularity (or to the exposure
+    weights), skipping items already drawn (weighted sampling without replacement). The
+    counts per user do not depend on ``exposure``. Rows come out grouped by user, in user
     order.
     """
     args = _check_args(n_users=n_users, n_items=n_items, n_ratings=n_ratings, rank=rank,
-                       noise=noise, popularity_skew=popularity_skew,
+                       noise=noise, popularity_skew=popularity_skew, exposure=exposure,
                        rating_scale=rating_scale, discrete=discrete, timestamps=timestamps,
                        return_truth=return_truth)
     n_users, n_items, n_ratings, rank = (args[k] for k in ("n_users", "n_items", "n_ratings",
                                                            "rank"))
     noise, skew, scale = args["noise"], args["popularity_skew"], args["rating_scale"]
+    exposure = args["exposure"]
     rng = check_random_state(random_state)
 
     truth, item_by_rank = _draw_truth(rng, n_users, n_items, rank, noise, skew, scale,
-                                      bool(discrete))
+                                      bool(discrete), exposure)
     counts = _user_counts(rng, truth.user_activity, n_ratings, n_items)
-    sampler = _ItemSampler(rng, skew, item_by_rank)
+    if exposure is None:
+        sampler = _ItemSampler(rng, skew, item_by_rank)
+    else:
+        sampler = _ExposureSampler(rng, truth, *exposure)
 
     users = np.repeat(np.arange(n_users, dtype=np.int32), counts)
     items = np.empty(n_ratings, dtype=np.int32)
@@ -185,7 +223,7 @@ def synthetic(n_users: int = 1000, n_items: int = 500, n_ratings: int = 20000, *
         lo, hi = offsets[a], offsets[b]
         if hi == lo:
             continue
-        local_items = sampler.sample_chunk(counts[a:b])
+        local_items = sampler.sample_chunk(counts[a:b], first=a)
         items[lo:hi] = local_items
         _fill_values(rng, truth, users[lo:hi], items[lo:hi], values[lo:hi])
         if stamps is not None:
@@ -213,13 +251,15 @@ def _zipf_like_weights(n: int, s: float) -> np.ndarray:
     return w / w.sum()
 
 
-def _draw_truth(rng, n_users, n_items, rank, noise, skew, scale, discrete):
+def _unit(scale) -> float:
+    """A quarter of the scale's width (one star on 1-5), or 1.0 without a scale."""
+    return 1.0 if scale is None else (scale[1] - scale[0]) / 4.0
+
+
+def _draw_truth(rng, n_users, n_items, rank, noise, skew, scale, discrete, exposure=None):
     """The truth, and the item ids in order of popularity rank (most popular first)."""
-    if scale is None:
-        unit, mean = 1.0, 0.0
-    else:
-        unit = (scale[1] - scale[0]) / 4.0
-        mean = scale[0] + _MEAN_AT * (scale[1] - scale[0])
+    unit = _unit(scale)
+    mean = 0.0 if scale is None else scale[0] + _MEAN_AT * (scale[1] - scale[0])
     factor_sd = math.sqrt(_INTERACTION_SD * unit / math.sqrt(rank)) if rank else 0.0
     user_bias = (rng.standard_normal(n_users) * (_USER_BIAS_SD * unit)).astype(np.float32)
     item_bias = (rng.standard_normal(n_items) * (_ITEM_BIAS_SD * unit)).astype(np.float32)
@@ -240,7 +280,8 @@ def _draw_truth(rng, n_users, n_items, rank, noise, skew, scale, discrete):
     truth = SyntheticTruth(global_mean=float(mean), user_bias=user_bias, item_bias=item_bias,
                            user_factors=user_factors, item_factors=item_factors,
                            noise=float(noise), rating_scale=scale, discrete=discrete,
-                           user_activity=user_activity, item_popularity=item_popularity)
+                           user_activity=user_activity, item_popularity=item_popularity,
+                           exposure=exposure)
     return truth, item_by_rank
 
 
@@ -294,8 +335,11 @@ class _ItemSampler:
             self._log_n1 = math.log(n + 1)
 
     # -- one chunk of users ---------------------------------------------------------------
-    def sample_chunk(self, counts: np.ndarray) -> np.ndarray:
-        """Items of users with these counts, laid out user after user (int32)."""
+    def sample_chunk(self, counts: np.ndarray, first: int = 0) -> np.ndarray:
+        """Items of users with these counts, laid out user after user (int32).
+
+        ``first`` (the chunk's first user index) is unused: popularity is the same for all.
+        """
         n_users = counts.shape[0]
         offsets = np.zeros(n_users + 1, dtype=np.int64)
         np.cumsum(counts, out=offsets[1:])
@@ -349,16 +393,10 @@ class _ItemSampler:
             if ex_pos is not None:
                 sel = (ex_pos >= s) & (ex_pos < e)
                 keys[ex_pos[sel] - s, exclude_items[sel]] = -np.inf
-            k = int(need[s:e].max())
-            top = np.argpartition(-keys, k - 1, axis=1)[:, :k] if k < n else \
-                np.broadcast_to(np.arange(n), (e - s, n))
-            top_keys = np.take_along_axis(keys, top, axis=1)
-            top = np.take_along_axis(top, np.argsort(-top_keys, axis=1, kind="stable"), axis=1)
-            take = np.arange(k)[None, :] < need[s:e, None]
-            rows, cols = np.nonzero(take)
+            rows, picked, ranks = _top_picks(keys, need[s:e])
             us.append(users[s:e][rows])
-            its.append(top[rows, cols].astype(np.int32))
-            rs.append(cols.astype(np.int64))
+            its.append(picked)
+            rs.append(ranks)
         return np.concatenate(us), np.concatenate(its), np.concatenate(rs)
 
     def _rejection(self, light, counts, got, offsets, out):
@@ -427,6 +465,91 @@ class _ItemSampler:
             got[todo] = counts[todo]
 
 
+def _top_picks(keys: np.ndarray, need: np.ndarray):
+    """Each row's ``need[row]`` largest keys, largest first: row, column (int32) and rank.
+
+    With keys = log weight + Gumbel noise, this is successive weighted sampling without
+    replacement (Gumbel top-k), the pick order being the draw order.
+    """
+    n = keys.shape[1]
+    k = int(need.max())
+    top = np.argpartition(-keys, k - 1, axis=1)[:, :k] if k < n else \
+        np.broadcast_to(np.arange(n), keys.shape)
+    top_keys = np.take_along_axis(keys, top, axis=1)
+    top = np.take_along_axis(top, np.argsort(-top_keys, axis=1, kind="stable"), axis=1)
+    take = np.arange(k)[None, :] < need[:, None]
+    rows, cols = np.nonzero(take)
+    return rows, top[rows, cols].astype(np.int32), cols.astype(np.int64)
+
+
+class _ExposureSampler:
+    """Draws each user's items without replacement with weights
+    ``popularity(i) ** a * exp(b * preference(u, i))``, by Gumbel top-k over all items.
+
+    The weights differ per user, so there is no shared inverse CDF to draw from cheaply:
+    every user costs n_items keys (and a rank-sized dot product each). Users go in batches
+    of about ``_ES_CELLS`` keys, which bounds the memory.
+    """
+
+    def __init__(self, rng, truth: SyntheticTruth, a: float, b: float):
+        self.rng = rng
+        self.n_items = truth.item_bias.shape[0]
+        self.coef = b / truth.unit
+        # Popularity can underflow to 0 at extreme skews: log gives -inf (never picked while
+        # others remain, as in _ItemSampler), and a == 0 is skipped since 0 * -inf is nan.
+        with np.errstate(divide="ignore"):
+            log_w = a * np.log(truth.item_popularity) if a else np.zeros(self.n_items)
+        # The global mean and b_u shift all of a user's keys alike, so they cannot change
+        # which items win; only the item terms and p_u . q_i are added.
+        self.item_part = log_w + self.coef * truth.item_bias.astype(np.float64)
+        self.user_factors = truth.user_factors
+        use_q = self.coef != 0 and truth.rank > 0
+        self.q_t = truth.item_factors.T.astype(np.float64) if use_q else None
+
+    def sample_chunk(self, counts: np.ndarray, first: int = 0) -> np.ndarray:
+        """Items of users ``first, first + 1, ...`` with these counts, user after user."""
+        offsets = np.zeros(counts.shape[0] + 1, dtype=np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        out = np.empty(offsets[-1], dtype=np.int32)
+        # heaviest users first: then the users of a group need about as many picks each,
+        # and _top_picks, which sorts max(need) keys per row, sorts little beyond the need
+        active = np.flatnonzero(counts > 0)
+        active = active[np.argsort(-counts[active], kind="stable")]
+        batch = max(1, _ES_CELLS // self.n_items)
+        for s in range(0, active.shape[0], batch):
+            users = active[s:s + batch]
+            keys = self._keys(first + users)
+            need = counts[users]
+            for g0, g1 in _halving_groups(need):
+                rows, picked, ranks = _top_picks(keys[g0:g1], need[g0:g1])
+                out[offsets[users[g0 + rows]] + ranks] = picked
+        return out
+
+    def _keys(self, users: np.ndarray) -> np.ndarray:
+        """Log weights plus Gumbel noise, (len(users), n_items) float64."""
+        keys = self.rng.standard_exponential(size=(users.shape[0], self.n_items))
+        # -log of a standard exponential is a standard Gumbel, and ~4x faster to draw than
+        # rng.gumbel; an exponential of exactly 0 gives +inf, a valid (first) pick
+        with np.errstate(divide="ignore"):
+            np.log(keys, out=keys)
+        np.negative(keys, out=keys)
+        keys += self.item_part
+        if self.q_t is not None:
+            p = self.user_factors[users].astype(np.float64)
+            p *= self.coef
+            keys += p @ self.q_t
+        return keys
+
+
+def _halving_groups(need: np.ndarray):
+    """(start, stop) of runs of the descending ``need`` that stay above half their first."""
+    g0 = 0
+    while g0 < need.shape[0]:
+        g1 = int(np.searchsorted(-need, -(need[g0] / 2.0), side="left"))
+        yield g0, g1
+        g0 = g1
+
+
 # ------------------------------------------------------------------------------------------
 # values and timestamps
 
@@ -490,6 +613,7 @@ def _check_args(**a) -> dict:
     whole("rank", 0)
     real("noise")
     real("popularity_skew")
+    a["exposure"] = _check_exposure(a["exposure"])
     for name in ("discrete", "timestamps", "return_truth"):
         flag(name)
     limit = a["n_users"] * a["n_items"] // 2
@@ -513,3 +637,20 @@ def _check_args(**a) -> dict:
                              f"got {a['rating_scale']!r}")
         a["rating_scale"] = scale
     return a
+
+
+def _check_exposure(v):
+    """None, or ``(a, b)`` as floats with a finite ``a >= 0`` and a finite ``b``."""
+    if v is None:
+        return None
+    if not (isinstance(v, (tuple, list)) and len(v) == 2
+            and all(isinstance(x, numbers.Real) and not isinstance(x, bool) for x in v)):
+        raise ParameterError(f"exposure must be None or (a, b), two numbers, got {v!r}")
+    a, b = float(v[0]), float(v[1])
+    if not (math.isfinite(a) and a >= 0):
+        raise ParameterError(f"exposure's popularity exponent a must be a finite number "
+                             f">= 0, got {v[0]!r} in exposure={v!r}")
+    if not math.isfinite(b):
+        raise ParameterError(f"exposure's preference coefficient b must be a finite "
+                             f"number, got {v[1]!r} in exposure={v!r}")
+    return (a, b)

@@ -1,4 +1,5 @@
-"""Metrics: rating error (RMSE, MAE), top-k list quality, AUC and catalog coverage.
+"""Metrics: rating error (RMSE, MAE), top-k list quality, AUC, and what the lists are made
+of (catalog coverage, novelty, average popularity, intra-list diversity).
 
 Rating metrics take the true and predicted ratings: arrays, lists, or a
 :class:`~latentrec.Ratings` for ``y_true`` (its ``values``).
@@ -48,7 +49,8 @@ SERIAL_WORK = 50_000
 
 __all__ = [
     "rmse", "mae", "precision_at_k", "recall_at_k", "ndcg_at_k", "map_at_k", "mrr",
-    "hit_rate_at_k", "auc", "catalog_coverage",
+    "hit_rate_at_k", "auc", "catalog_coverage", "novelty", "average_popularity",
+    "intra_list_diversity",
 ]
 
 
@@ -204,14 +206,119 @@ def auc(scores, relevant, exclude=None, *, per_user=False):
 
 def catalog_coverage(recommended, n_items, k=None) -> float:
     """Fraction of the ``n_items`` catalog that appears in at least one user's top k."""
-    if isinstance(n_items, bool) or not isinstance(n_items, numbers.Integral) or n_items < 1:
-        raise ParameterError(f"n_items must be a positive integer, got {n_items!r}")
-    recs = _as_recommended(recommended, int(n_items))
+    n_items = _positive_int(n_items, "n_items")
+    recs = _as_recommended(recommended, n_items)
     k = _check_k(k, recs.shape[1])
     top = recs[:, :k]
-    seen = np.zeros(int(n_items), dtype=bool)
+    seen = np.zeros(n_items, dtype=bool)
     seen[top[top >= 0]] = True
     return float(seen.sum() / n_items)
+
+
+# beyond accuracy: what the lists are made of ------------------------------------------
+#
+# These describe the recommended items, whatever the users held out, so that a model that
+# "beats popularity" can be told apart from one that became popularity. ``item_counts``
+# is how many training users interacted with each item (``np.diff(train.to_csc().indptr)``
+# or ``train.seen().getnnz(axis=0)``); every user's list counts, relevant items or not.
+
+def novelty(recommended, item_counts, n_users, k=None) -> float:
+    """Mean self-information of the recommended items, in bits: -log2(count_i / n_users)
+    over every filled slot of the top k (an item no training user had counts as if one
+    had: it cannot be less known than that). Higher is less obvious. NaN with no slot."""
+    counts, recs, k = _slot_input(recommended, item_counts, k)
+    n_users = _positive_int(n_users, "n_users")
+    if counts.size and counts.max() > n_users:
+        raise DataError(f"item_counts holds {int(counts.max())}, more than the {n_users} "
+                        "users; pass the number of training users")
+    top = recs[:, :k]
+    filled = top[top >= 0]
+    if filled.size == 0:
+        return float("nan")
+    return float(np.mean(-np.log2(np.maximum(counts[filled], 1) / n_users)))
+
+
+def average_popularity(recommended, item_counts, k=None) -> float:
+    """Mean training count of the recommended items over every filled slot of the top k
+    (ARP): how popular what is shown is. NaN with no slot."""
+    counts, recs, k = _slot_input(recommended, item_counts, k)
+    top = recs[:, :k]
+    filled = top[top >= 0]
+    return float(np.mean(counts[filled])) if filled.size else float("nan")
+
+
+def intra_list_diversity(recommended, item_vectors, k=None, *, per_user=False):
+    """Mean pairwise cosine distance (1 - cosine similarity) between the items of each
+    user's top k, averaged over users with at least two filled slots (others NaN, left
+    out of the mean).
+
+    ``item_vectors``: one row per item, dense or scipy sparse, e.g. the items' training
+    interactions (``train.seen().T``: items alike when the same users chose them) or
+    attributes; a zero row has similarity 0 to everything.
+    """
+    X = _unit_rows(item_vectors)
+    recs = _as_recommended(recommended, X.shape[0])
+    k = _check_k(k, recs.shape[1])
+    top = recs[:, :k]
+    out = np.full(top.shape[0], np.nan)
+    for start in range(0, top.shape[0], _ILD_CHUNK):
+        out[start:start + _ILD_CHUNK] = _list_diversity(top[start:start + _ILD_CHUNK], X)
+    return out if per_user else _mean(out)
+
+
+_ILD_CHUNK = 256
+
+
+def _list_diversity(top, X):
+    """Each row's mean pairwise cosine distance (NaN below two items); X unit rows."""
+    items, pos = np.unique(np.where(top >= 0, top, -1), return_inverse=True)
+    pos = pos.reshape(top.shape)
+    valid = items >= 0
+    V = X[np.where(valid, items, 0)]
+    gram = V @ V.T
+    gram = np.asarray(gram.todense() if sp.issparse(gram) else gram, dtype=np.float64)
+    gram[~valid, :] = gram[:, ~valid] = 0.0
+    filled = top >= 0
+    sims = gram[pos[:, :, None], pos[:, None, :]] * (filled[:, :, None] & filled[:, None, :])
+    n = filled.sum(axis=1)
+    pairs = n * (n - 1) / 2
+    off_diagonal = (sims.sum(axis=(1, 2)) - np.einsum("uii->u", sims)) / 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n >= 2, 1.0 - off_diagonal / pairs, np.nan)
+
+
+def _unit_rows(x):
+    if sp.issparse(x):
+        X = sp.csr_matrix(x, dtype=np.float64)
+        if X.nnz and not np.isfinite(X.data).all():
+            raise DataError("item_vectors must be finite")
+        norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
+        return sp.diags(np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)) @ X
+    X = np.asarray(x, dtype=np.float64)
+    if X.ndim != 2:
+        raise DataError(f"item_vectors must be 2-D (items x features), got shape {X.shape}")
+    if not np.isfinite(X).all():
+        raise DataError("item_vectors must be finite")
+    norms = np.linalg.norm(X, axis=1, keepdims=True)
+    return np.divide(X, norms, out=np.zeros_like(X), where=norms > 0)
+
+
+def _slot_input(recommended, item_counts, k):
+    counts = np.asarray(item_counts)
+    if counts.ndim != 1 or (counts.size and counts.dtype.kind not in "iuf"):
+        raise DataError(f"item_counts must be a 1-D array of counts, one per item, got "
+                        f"shape {counts.shape} and dtype {counts.dtype}")
+    counts = counts.astype(np.float64)
+    if counts.size and (not np.isfinite(counts).all() or counts.min() < 0):
+        raise DataError("item_counts must be finite and >= 0")
+    recs = _as_recommended(recommended, counts.size)
+    return counts, recs, _check_k(k, recs.shape[1])
+
+
+def _positive_int(x, name):
+    if isinstance(x, bool) or not isinstance(x, numbers.Integral) or x < 1:
+        raise ParameterError(f"{name} must be a positive integer, got {x!r}")
+    return int(x)
 
 
 # input checking and conversion --------------------------------------------------------

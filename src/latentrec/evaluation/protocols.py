@@ -15,22 +15,34 @@ from ..errors import ParameterError
 from . import metrics as M
 
 RATING_METRICS = ("rmse", "mae")
-RANKING_METRICS = ("precision", "recall", "ndcg", "map", "mrr", "hit_rate", "auc", "coverage")
+RANKING_METRICS = ("precision", "recall", "ndcg", "map", "mrr", "hit_rate", "auc", "coverage",
+                   "novelty", "popularity", "diversity")
+#: What the ranking metrics count as relevant, by name (or give a number: a threshold).
+RELEVANCE = ("liked", "any")
+#: "liked": a held-out rating at least this far up the scale.
+LIKED_AT = 0.7
 _AT_K = {"precision": M.precision_at_k, "recall": M.recall_at_k, "ndcg": M.ndcg_at_k,
          "map": M.map_at_k, "mrr": M.mrr, "hit_rate": M.hit_rate_at_k}
 _CHUNK = 1024
 
 
 def evaluate(model, train: Ratings, test: Ratings, metrics=("rmse", "mae"), *, k: int = 10,
-             relevance_threshold: float | None = None, fitted: bool = False) -> dict:
+             relevance_threshold="liked", fitted: bool = False) -> dict:
     """Fit a copy of ``model`` on ``train`` and measure it on ``test``.
 
     Rating metrics compare predictions with the test ratings. Ranking metrics rank, for
-    every test user, all items the user did not rate in train; an item is relevant when
-    its test rating is at least ``relevance_threshold`` (None: every test item). Returns
+    every test user, all items the user did not rate in train (by the model's default
+    ``recommend``). What is relevant, ``relevance_threshold``: ``"liked"`` (default) a
+    test rating at least lo + 0.7 (hi - lo), with (lo, hi) the model's ``rating_range_``
+    (or the test ratings' range when the model was trained on one value, as implicit
+    models are), which on 0/1 or one-valued data is every test item; ``"any"`` (or None)
+    every test item; a number, a test rating at least that. "novelty", "popularity" and
+    "diversity" describe the lists against the training data (metrics.novelty,
+    average_popularity, intra_list_diversity over the items' training users). Returns
     ``{"rmse": ..., "ndcg@10": ..., "fit_seconds": ..., "predict_seconds": ...}``.
     ``fitted=True`` measures ``model`` as it is (it must have been fitted on ``train``).
     """
+    relevance_cutoff(relevance_threshold, None, test)  # checked before any fitting
     metrics = _check_metrics(metrics)
     _check_k(k)
     start = time.perf_counter()
@@ -52,7 +64,27 @@ def evaluate(model, train: Ratings, test: Ratings, metrics=("rmse", "mae"), *, k
     return out
 
 
-def _ranking(model, train, test, names, k, threshold) -> dict:
+def relevance_cutoff(relevance, model, test: Ratings) -> float | None:
+    """The lowest relevant test rating for ``relevance`` ("liked", "any", None or a
+    number; see :func:`evaluate`), or None: every test item. ``model=None`` only checks."""
+    if relevance is None or (isinstance(relevance, str) and relevance == "any"):
+        return None
+    if isinstance(relevance, str) and relevance == "liked":
+        if model is None:
+            return None
+        lo, hi = model.rating_range_
+        if lo == hi and test.n_ratings:  # trained on one value: the scale is the test's
+            lo, hi = float(test.values.min()), float(test.values.max())
+        return lo + LIKED_AT * (hi - lo)
+    if (isinstance(relevance, bool) or not isinstance(relevance, (int, float, np.number))
+            or not np.isfinite(relevance)):
+        raise ParameterError(f"relevance_threshold must be 'liked', 'any', None or a finite "
+                             f"number, got {relevance!r}")
+    return float(relevance)
+
+
+def _ranking(model, train, test, names, k, relevance) -> dict:
+    threshold = relevance_cutoff(relevance, model, test)
     keep = np.ones(test.n_ratings, bool) if threshold is None else test.values >= threshold
     relevant = test.subset(keep).seen()
     users = np.flatnonzero(np.diff(relevant.indptr) > 0)
@@ -69,7 +101,19 @@ def _ranking(model, train, test, names, k, threshold) -> dict:
             out[f"coverage@{k}"] = M.catalog_coverage(recommended, test.n_items, k=k)
         elif name == "auc":
             out["auc"] = _auc(model, train, users, relevant)
+        else:
+            out[f"{name}@{k}"] = _beyond_accuracy(name, recommended, train, k)
     return out
+
+
+def _beyond_accuracy(name, recommended, train, k) -> float:
+    seen = train.seen()
+    if name == "diversity":
+        return M.intra_list_diversity(recommended, seen.T.tocsr(), k=k)
+    counts = seen.getnnz(axis=0)
+    if name == "novelty":
+        return M.novelty(recommended, counts, train.n_users, k=k)
+    return M.average_popularity(recommended, counts, k=k)
 
 
 def _auc(model, train, users, relevant) -> float:
@@ -77,7 +121,8 @@ def _auc(model, train, users, relevant) -> float:
     values = []
     for start in range(0, users.size, _CHUNK):
         rows = users[start:start + _CHUNK]
-        scores = model._score_rows(model.user_map_.to_indices(train.user_map.to_ids(rows)))
+        scores = model._score_rows(model.user_map_.to_indices(train.user_map.to_ids(rows)),
+                                  model._check_by(None))
         values.append(M.auc(scores, relevant[start:start + _CHUNK], exclude=seen[rows],
                             per_user=True))
     per_user = np.concatenate(values)
@@ -117,7 +162,7 @@ class CVResult:
 
 def cross_validate(model, ratings: Ratings, cv=5, metrics=("rmse", "mae"), *,
                    random_state=None, k: int = 10,
-                   relevance_threshold: float | None = None, progress=None) -> CVResult:
+                   relevance_threshold="liked", progress=None) -> CVResult:
     """Evaluate a fresh copy of ``model`` on each fold of ``cv``.
 
     ``cv`` is a number of folds (drawn from ``random_state``), or the folds themselves
@@ -136,7 +181,7 @@ def cross_validate(model, ratings: Ratings, cv=5, metrics=("rmse", "mae"), *,
 
 
 def compare(models: dict, ratings: Ratings, *, cv=5, metrics=("rmse", "mae"), k: int = 10,
-            relevance_threshold: float | None = None, random_state=None,
+            relevance_threshold="liked", random_state=None,
             progress=None) -> pd.DataFrame:
     """Evaluate every model of ``{name: model}`` on the same folds; one row per model.
 

@@ -145,6 +145,9 @@ def _search(candidates, ratings, metric, validation_fraction, max_epochs, time_b
 def _trial(model, combo, train, val, metric, max_epochs) -> dict:
     candidate = model.clone().set_params(**combo)
     params = candidate.get_params()
+    if "ranking_factors" in params and "ranking_factors" not in combo:
+        # a trial is scored on rating error: the ranking's interaction part would be waste
+        candidate.set_params(ranking_factors=0)
     start = time.perf_counter()
     if "n_epochs" in params and "early_stopping" in params and "n_epochs" not in combo:
         candidate.set_params(n_epochs=max_epochs, early_stopping=True).fit(train, validation=val)

@@ -12,10 +12,11 @@ from ..kernels import als as kernels
 from ._params import Interval, IsNone, Options, RandomState
 from ._scaled import RatingScaleMixin, scaled_rmse, standardisation
 from .base import Recommender
+from .ranking import RankedByRelevance
 from .threads import resolve_threads
 
 
-class ALSMatrixFactorization(RatingScaleMixin, Recommender):
+class ALSMatrixFactorization(RankedByRelevance, RatingScaleMixin, Recommender):
     """Matrix factorization R ~ mu + b_u + b_i + P Q^T, learned by alternating least squares.
 
     Each sweep solves every user's factors and bias exactly with the items fixed, then
@@ -47,6 +48,13 @@ class ALSMatrixFactorization(RatingScaleMixin, Recommender):
 
     ``history_`` holds one row per sweep: train RMSE, validation RMSE (when ``fit`` is
     given validation ratings) and seconds.
+    ranking_factors : rank of the interaction part that ``recommend`` ranks by with the
+        predicted rating (models/ranking.py): ``"auto"`` (default) chooses it on held-out
+        training rows, 0 leaves the part out (``recommend`` then orders by predicted
+        rating), an int fixes it.
+    ranking_weight : weight of the predicted rating against what users pick in that
+        ranking, in units of each one's spread (default 2; 0 ranks by the interaction
+        part alone).
     """
 
     _constraints = {
@@ -59,11 +67,14 @@ class ALSMatrixFactorization(RatingScaleMixin, Recommender):
         "n_threads": [Interval("int", 1, None), IsNone()],
         "dtype": [Options(("float32", "float64"))],
         "random_state": [RandomState()],
+        "ranking_factors": [Interval("int", 0, None), Options(("auto",))],
+        "ranking_weight": [Interval("real", 0, 1000)],
     }
 
     def __init__(self, n_factors=50, n_epochs=15, regularization=0.1,
                  bias_regularization=None, biased=True, init_scale=0.1, n_threads=None,
-                 dtype="float32", random_state=None):
+                 dtype="float32", random_state=None,
+                 ranking_factors="auto", ranking_weight=2.0):
         self.n_factors = n_factors
         self.n_epochs = n_epochs
         self.regularization = regularization
@@ -73,6 +84,8 @@ class ALSMatrixFactorization(RatingScaleMixin, Recommender):
         self.n_threads = n_threads
         self.dtype = dtype
         self.random_state = random_state
+        self.ranking_factors = ranking_factors
+        self.ranking_weight = ranking_weight
 
     def _fit(self, ratings: Ratings, validation: Ratings | None) -> None:
         rng = check_random_state(self.random_state)

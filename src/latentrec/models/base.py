@@ -175,27 +175,28 @@ class Recommender(Params):
                             "each user's best items, or predict() for chosen pairs")
         return self._score_rows(np.arange(n_u))
 
-    def _score_rows(self, u_idx: np.ndarray) -> np.ndarray:
-        scores = self.user_factors_[u_idx] @ self.item_factors_.T
-        scores += self.item_bias_[None, :]
-        scores += (self.user_bias_[u_idx] + self.global_mean_)[:, None]
-        return scores
-
     # -- recommendation ------------------------------------------------------------------
     def recommend(self, user, n: int = 10, *, exclude_seen: bool = True, items=None,
-                  exclude=None):
+                  exclude=None, by: str | None = None):
         """Best ``n`` items for a user: ``(item_ids, scores)``, best first.
 
         ``user`` is a raw id, a FoldedUser, or a list of raw ids (then a list of such pairs
         comes back). ``items`` limits the candidates; ``exclude`` removes items;
         ``exclude_seen`` removes what the user rated in training.
+
+        ``by`` chooses the order: ``"relevance"`` (the rating models' default) weighs what
+        users pick with the predicted rating (models/ranking.py; the scores are in that
+        combined unit); ``"rating"`` orders by the value ``predict`` gives (the default of
+        models without an interaction part: the implicit models' preference, a
+        baseline's estimate). Use ``"rating"`` to show the items a user would rate highest
+        whatever they would choose, e.g. within a shortlist given as ``items``.
         """
         self._require_fitted()
         n = _check_n(n)
+        by = self._check_by(by)
         candidates = self._candidate_mask(items, exclude)
         if isinstance(user, FoldedUser):
-            scores = (self.global_mean_ + user.bias + self.item_bias_
-                      + self.item_factors_ @ user.factors)[None, :]
+            scores = self._folded_scores(user, by)[None, :]
             mine = np.asarray(user.seen, dtype=np.int64).ravel()
             seen = (np.array([0, mine.size]), mine) if exclude_seen else None
             return self._top_n(scores, n, candidates, seen)[0]
@@ -205,8 +206,46 @@ class Recommender(Params):
         out = []
         for start in range(0, u_idx.size, _CHUNK_USERS):  # bounds the dense score block
             chunk = u_idx[start:start + _CHUNK_USERS]
-            out.extend(self._top_n(self._score_rows(chunk), n, candidates, seen, chunk))
+            out.extend(self._top_n(self._score_rows(chunk, by), n, candidates, seen, chunk))
         return out if batch else out[0]
+
+    def _check_by(self, by) -> str:
+        parts = self._relevance_parts()
+        if by is None:
+            return "rating" if parts is None else "relevance"
+        if by not in ("relevance", "rating"):
+            raise ParameterError(f"by must be 'relevance', 'rating' or None, got {by!r}")
+        if by == "relevance" and parts is None:
+            raise ParameterError(f"{type(self).__name__} has no interaction part to rank by "
+                                 "relevance (it ranks by 'rating')")
+        return by
+
+    def _relevance_parts(self):
+        """(user interaction factors, item interaction factors, weight of the rating) of
+        the rating models' ranking (models/ranking.py), or None: rank by rating."""
+        return None
+
+    def _score_rows(self, u_idx: np.ndarray, by: str = "rating") -> np.ndarray:
+        """Each user's score of every item: predicted ratings, or the relevance score."""
+        if by == "rating":
+            scores = self.user_factors_[u_idx] @ self.item_factors_.T
+            scores += self.item_bias_[None, :]
+            scores += (self.user_bias_[u_idx] + self.global_mean_)[:, None]
+            return scores
+        X, V, weight = self._relevance_parts()
+        scores = self.user_factors_[u_idx] @ self.item_factors_.T
+        scores += self.item_bias_[None, :]
+        scores *= weight
+        scores += X[u_idx] @ V.T
+        return scores
+
+    def _folded_scores(self, user: FoldedUser, by: str) -> np.ndarray:
+        """A folded-in user's score of every item, as _score_rows."""
+        rating = self.item_factors_ @ user.factors + self.item_bias_
+        if by == "rating":
+            return rating + self.global_mean_ + user.bias
+        _, V, weight = self._relevance_parts()
+        return weight * rating + V @ self._folded_interactions(user.seen)
 
     def _candidate_mask(self, items, exclude) -> np.ndarray | None:
         if items is None and exclude is None:
@@ -241,7 +280,7 @@ class Recommender(Params):
         """Users most like ``user`` (a raw id or a FoldedUser) by cosine of their factors."""
         self._require_fitted()
         if isinstance(user, FoldedUser):
-            return self._similar("user", _unit(user.factors), n, -1, None)
+            return self._similar("user", _unit(self._folded_embedding(user)), n, -1, None)
         idx = self.user_map_.to_index(user)
         return self._similar("user", self._normed_factors("user")[idx], n, idx, None)
 
@@ -264,9 +303,26 @@ class Recommender(Params):
 
     def _normed_factors(self, side: str) -> np.ndarray:
         if side not in self._normed:
-            f = self.item_factors_ if side == "item" else self.user_factors_
-            self._normed[side] = _unit(f)
+            self._normed[side] = _unit(self._embedding(side))
         return self._normed[side]
+
+    def _embedding(self, side: str) -> np.ndarray:
+        """The vectors similarity compares: the factors, or where the model ranks by
+        relevance its ranking vectors without the bias columns (the interaction factors
+        beside the weighted rating factors), so that similar items are those the ranking
+        treats alike."""
+        f = self.item_factors_ if side == "item" else self.user_factors_
+        parts = self._relevance_parts()
+        if parts is None:
+            return f
+        X, V, weight = parts
+        return np.hstack([V if side == "item" else X, weight * f])
+
+    def _folded_embedding(self, user: FoldedUser) -> np.ndarray:
+        parts = self._relevance_parts()
+        if parts is None:
+            return user.factors
+        return np.concatenate([self._folded_interactions(user.seen), parts[2] * user.factors])
 
     def user_groups(self, k: int = 8, *, random_state=None) -> pd.Series:
         """Cluster users on their (unit-length) factors with k-means: a Series of group labels."""

@@ -18,13 +18,14 @@ from ..data.ratings import Ratings
 from ..kernels import bpmf
 from ..kernels.predict import predict_pairs, rmse
 from ..kernels.threads import num_threads
-from ._params import Interval, IsNone, RandomState
+from ._params import Interval, IsNone, Options, RandomState
 from ._scaled import RatingScaleMixin, standardisation
 from .base import Recommender
+from .ranking import RankedByRelevance
 from .threads import resolve_threads
 
 
-class BayesianMatrixFactorization(RatingScaleMixin, Recommender):
+class BayesianMatrixFactorization(RankedByRelevance, RatingScaleMixin, Recommender):
     """Bayesian probabilistic matrix factorization by Gibbs sampling.
 
     Parameters
@@ -36,6 +37,13 @@ class BayesianMatrixFactorization(RatingScaleMixin, Recommender):
         columns to the stored factors, whose dot product is the posterior-mean prediction.
     alpha : precision of the rating noise on standardised ratings; None samples it too.
     beta0 : strength of the prior on the factor means.
+    ranking_factors : rank of the interaction part that ``recommend`` ranks by with the
+        predicted rating (models/ranking.py): ``"auto"`` (default) chooses it on held-out
+        training rows, 0 leaves the part out (``recommend`` then orders by predicted
+        rating), an int fixes it.
+    ranking_weight : weight of the predicted rating against what users pick in that
+        ranking, in units of each one's spread (default 2; 0 ranks by the interaction
+        part alone).
     """
 
     _constraints = {
@@ -47,10 +55,13 @@ class BayesianMatrixFactorization(RatingScaleMixin, Recommender):
         "beta0": [Interval("real", 0, None, "neither")],
         "n_threads": [Interval("int", 1, None), IsNone()],
         "random_state": [RandomState()],
+        "ranking_factors": [Interval("int", 0, None), Options(("auto",))],
+        "ranking_weight": [Interval("real", 0, 1000)],
     }
 
     def __init__(self, n_factors=10, n_samples=200, burn_in=20, keep=50, alpha=None,
-                 beta0=2.0, n_threads=None, random_state=None):
+                 beta0=2.0, n_threads=None, random_state=None,
+                 ranking_factors="auto", ranking_weight=2.0):
         self.n_factors = n_factors
         self.n_samples = n_samples
         self.burn_in = burn_in
@@ -59,6 +70,8 @@ class BayesianMatrixFactorization(RatingScaleMixin, Recommender):
         self.beta0 = beta0
         self.n_threads = n_threads
         self.random_state = random_state
+        self.ranking_factors = ranking_factors
+        self.ranking_weight = ranking_weight
 
     def _fit(self, ratings: Ratings, validation: Ratings | None) -> None:
         rng = check_random_state(self.random_state)

@@ -18,12 +18,13 @@ from ._params import Interval, IsNone, Options, RandomState
 from ._scaled import RatingScaleMixin, scaled_rmse
 from .base import Recommender
 from .engine import Engine, LocalEngine
+from .ranking import RankedByRelevance
 
 # A train RMSE this many times the rating spread means the updates are blowing up.
 _EXPLODED = 1e3
 
 
-class SGDMatrixFactorization(RatingScaleMixin, Recommender):
+class SGDMatrixFactorization(RankedByRelevance, RatingScaleMixin, Recommender):
     """Matrix factorization R ~ mu + b_u + b_i + P Q^T, learned by SGD on the known ratings.
 
     Ratings are centred on their mean and divided by their standard deviation before
@@ -61,6 +62,13 @@ class SGDMatrixFactorization(RatingScaleMixin, Recommender):
     n_threads : threads for training (None: all cores). Results are bit-for-bit
         repeatable for a seed and thread count (1 and 2 threads give the same model).
     dtype : "float32" (default) or "float64".
+    ranking_factors : rank of the interaction part that ``recommend`` ranks by with the
+        predicted rating (models/ranking.py): ``"auto"`` (default) chooses it on held-out
+        training rows, 0 leaves the part out (``recommend`` then orders by predicted
+        rating), an int fixes it.
+    ranking_weight : weight of the predicted rating against what users pick in that
+        ranking, in units of each one's spread (default 2; 0 ranks by the interaction
+        part alone).
     """
 
     _constraints = {
@@ -82,13 +90,16 @@ class SGDMatrixFactorization(RatingScaleMixin, Recommender):
         "n_threads": [Interval("int", 1, None), IsNone()],
         "dtype": [Options(("float32", "float64"))],
         "random_state": [RandomState()],
+        "ranking_factors": [Interval("int", 0, None), Options(("auto",))],
+        "ranking_weight": [Interval("real", 0, 1000)],
     }
 
     def __init__(self, n_factors=100, n_epochs="auto", learning_rate=0.01,
                  regularization=0.08, bias_regularization=0.02, biased=True, init_scale=0.1,
                  learning_rate_decay=1.0, shuffle=True, early_stopping="auto", patience=5,
                  validation_fraction=0.1, max_epochs=200, n_threads=None, dtype="float32",
-                 random_state=None, schedule="blocks", n_blocks=GRID_TARGET):
+                 random_state=None, schedule="blocks", n_blocks=GRID_TARGET,
+                 ranking_factors="auto", ranking_weight=2.0):
         self.n_factors = n_factors
         self.n_epochs = n_epochs
         self.learning_rate = learning_rate
@@ -107,6 +118,8 @@ class SGDMatrixFactorization(RatingScaleMixin, Recommender):
         self.random_state = random_state
         self.schedule = schedule
         self.n_blocks = n_blocks
+        self.ranking_factors = ranking_factors
+        self.ranking_weight = ranking_weight
 
     # -- fitting -------------------------------------------------------------------------
     def fit(self, ratings, validation=None, *, callback=None, engine=None):
@@ -282,6 +295,7 @@ class SGDMatrixFactorization(RatingScaleMixin, Recommender):
         self.user_map_, self.item_map_ = user_map, item_map
         self.seen_ = _merged_seen(self.seen_, new)
         self._normed = {}
+        self._fit_interactions()
         return self
 
 

@@ -14,7 +14,7 @@ import re
 import secrets
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import numpy as np
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
@@ -267,10 +267,15 @@ def _user_routes(max_n: int) -> APIRouter:
     @router.get("/users/{user_id:path}/recommendations", response_model=S.RecommendationsOut)
     async def recommend(user_id: UserId, snap: Snap, n: N10 = ten,
                         exclude_seen: Annotated[bool, Query(
-                            description="Leave out items the user rated in training.")] = True):
-        """The best ``n`` items for a user, best first."""
+                            description="Leave out items the user rated in training.")] = True,
+                        by: Annotated[Literal["relevance", "rating"] | None, Query(
+                            description="Order: 'relevance' (the rating models' default) "
+                            "weighs what users pick with the predicted rating; 'rating' the "
+                            "predicted rating alone.")] = None):
+        """The best ``n`` items for a user, best first (by the model's default order, as
+        ``Recommender.recommend``; the scores are in that order's unit)."""
         _, user = snap.users.find(user_id)
-        ids, scores = snap.model.recommend(user, n=n, exclude_seen=exclude_seen)
+        ids, scores = snap.model.recommend(user, n=n, exclude_seen=exclude_seen, by=by)
         return {"user": user, "items": scored_items(snap.items, ids, scores)}
 
     @router.get("/users/{user_id:path}/similar", response_model=S.SimilarUsersOut)
