@@ -114,6 +114,9 @@ def test_compare_gives_each_models_numbers_on_the_same_folds(small_ratings):
         by_hand = pd.DataFrame([evaluate(model, train, test, metrics, k=5)
                                 for train, test in folds])
         for col in ("rmse", "mae", "ndcg@5"):
+            if col != "ndcg@5" and name == "pop":  # its predictions are counts
+                assert np.isnan(table.loc[name, col])
+                continue
             assert table.loc[name, col] == pytest.approx(by_hand[col].mean())
             assert table.loc[name, f"{col}_std"] == pytest.approx(by_hand[col].std(ddof=0))
     assert (table[["fit_seconds", "predict_seconds"]] >= 0).all().all()
@@ -145,3 +148,10 @@ def test_compare_bad_arguments(small_ratings, kw, message):
     kw = {"models": {"bias": BiasBaseline()}, **kw}
     with pytest.raises(ValueError, match=message):
         compare(ratings=small_ratings, **kw)
+
+
+def test_compare_leaves_out_rating_error_of_models_without_ratings(small_ratings):
+    table = compare({"bias": BiasBaseline(), "pop": Popularity()}, small_ratings, cv=2,
+                    metrics=("rmse", "ndcg"), random_state=0)
+    assert np.isfinite(table.loc["bias", "rmse"]) and np.isnan(table.loc["pop", "rmse"])
+    assert np.isfinite(table.loc["pop", "ndcg@10"])

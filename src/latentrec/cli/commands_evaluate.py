@@ -40,7 +40,7 @@ def evaluate(
     metrics: Annotated[str, typer.Option(
         "--metrics", help="Comma-separated: rmse, mae (rating error); precision, recall, "
         "ndcg, map, mrr, hit_rate, auc (ranking); coverage, novelty, popularity, diversity "
-        "(what the top-k lists are made of).")] = "rmse,mae,ndcg,recall,coverage,novelty",
+        "(what the top-k lists are made of).")] = "rmse,mae,ndcg,novelty",
     k: Annotated[int, typer.Option("--k", min=1, help="Cut-off of the ranking "
                                    "metrics.")] = 10,
     relevance_threshold: Annotated[str, typer.Option(
@@ -167,9 +167,11 @@ def _results_table(rows: list[dict], title: str):
     for row in rows:
         line = [row["model"]]
         for col in metric_cols:
-            value = row[col]
-            std = row.get(f"{col}_std")
-            line.append(f"{value:.4f}" if std is None else f"{value:.4f} ± {std:.4f}")
+            value, std = row[col], row.get(f"{col}_std")
+            if value != value:  # not measured (rating error of a model without ratings)
+                line.append("-")
+            else:
+                line.append(f"{value:.4f}" if std is None else f"{value:.4f} ± {std:.4f}")
         line.append(f"{row['fit_seconds']:.2f}")
         cells.append(line)
     return make_table(["model"] + metric_cols + ["fit s"], cells,

@@ -187,6 +187,8 @@ def compare(models: dict, ratings: Ratings, *, cv=5, metrics=("rmse", "mae"), k:
 
     ``cv`` is a number of folds (drawn from ``random_state``) or the folds themselves: a
     ``k_fold(...)``, a list of (train, test) pairs, or one split such as ``holdout(...)``.
+    Rating metrics are left out (NaN) for models whose ``predicts_ratings`` is False (the
+    implicit models, Popularity, RandomRecommender): their predictions are not ratings.
     The table is indexed by the names (index name "model") and has the column ``class``,
     the mean over the folds of each metric (as :func:`evaluate` names them, "ndcg@10"),
     its standard deviation ``<metric>_std`` (left out when there is one fold, which has
@@ -212,7 +214,10 @@ def compare(models: dict, ratings: Ratings, *, cv=5, metrics=("rmse", "mae"), k:
             if progress is not None:
                 progress(base + done, total * len(models), name)
 
-        result = cross_validate(model, ratings, folds, metrics, k=k,
+        # rating error of a model whose predictions are not ratings would mislead: left out
+        # (NaN in the table)
+        measured = [m for m in metrics if m not in RATING_METRICS or model.predicts_ratings]
+        result = cross_validate(model, ratings, folds, measured or metrics, k=k,
                                 relevance_threshold=relevance_threshold, progress=on_fold)
         rows.append(_summary_row(name, result, with_std=n_folds > 1))
     return pd.DataFrame(rows).set_index("model")

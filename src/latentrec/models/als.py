@@ -12,7 +12,7 @@ from ..kernels import als as kernels
 from ._params import Interval, IsNone, Options, RandomState
 from ._scaled import RatingScaleMixin, scaled_rmse, standardisation
 from .base import Recommender
-from .ranking import RankedByRelevance
+from .ranking import RANKING_CONSTRAINTS, RankedByRelevance
 from .threads import resolve_threads
 
 
@@ -48,13 +48,8 @@ class ALSMatrixFactorization(RankedByRelevance, RatingScaleMixin, Recommender):
 
     ``history_`` holds one row per sweep: train RMSE, validation RMSE (when ``fit`` is
     given validation ratings) and seconds.
-    ranking_factors : rank of the interaction part that ``recommend`` ranks by with the
-        predicted rating (models/ranking.py): ``"auto"`` (default) chooses it on held-out
-        training rows, 0 leaves the part out (``recommend`` then orders by predicted
-        rating), an int fixes it.
-    ranking_weight : weight of the predicted rating against what users pick in that
-        ranking, in units of each one's spread (default 2; 0 ranks by the interaction
-        part alone).
+    ranking_factors, ranking_weight : how ``recommend`` ranks: see
+        :class:`~latentrec.models.ranking.RankedByRelevance`.
     """
 
     _constraints = {
@@ -67,8 +62,7 @@ class ALSMatrixFactorization(RankedByRelevance, RatingScaleMixin, Recommender):
         "n_threads": [Interval("int", 1, None), IsNone()],
         "dtype": [Options(("float32", "float64"))],
         "random_state": [RandomState()],
-        "ranking_factors": [Interval("int", 0, None), Options(("auto",))],
-        "ranking_weight": [Interval("real", 0, 1000)],
+        **RANKING_CONSTRAINTS,
     }
 
     def __init__(self, n_factors=50, n_epochs=15, regularization=0.1,

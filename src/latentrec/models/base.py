@@ -54,6 +54,10 @@ def model_class(name: str) -> type | None:
 class Recommender(Params):
     """Base class of all latentrec models (see the module docstring)."""
 
+    #: Whether ``predict`` gives ratings on the training scale (False: a preference score,
+    #: a count or noise), so that rating error means something.
+    predicts_ratings = True
+
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         # Only the library's own classes: a subclass defined elsewhere must not take the

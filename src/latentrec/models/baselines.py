@@ -69,6 +69,8 @@ class BiasBaseline(Recommender):
 class Popularity(Recommender):
     """Ranks items by how many ratings they have; its "prediction" is that count."""
 
+    predicts_ratings = False
+
     def __init__(self):
         pass
 
@@ -80,6 +82,8 @@ class Popularity(Recommender):
 
 class RandomRecommender(Recommender):
     """Gives each (user, item) pair a fixed random score (dot products of random vectors)."""
+
+    predicts_ratings = False
 
     _constraints = {"n_factors": [Interval("int", 1, None)], "random_state": [RandomState()]}
 

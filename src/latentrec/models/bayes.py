@@ -18,10 +18,10 @@ from ..data.ratings import Ratings
 from ..kernels import bpmf
 from ..kernels.predict import predict_pairs, rmse
 from ..kernels.threads import num_threads
-from ._params import Interval, IsNone, Options, RandomState
+from ._params import Interval, IsNone, RandomState
 from ._scaled import RatingScaleMixin, standardisation
 from .base import Recommender
-from .ranking import RankedByRelevance
+from .ranking import RANKING_CONSTRAINTS, RankedByRelevance
 from .threads import resolve_threads
 
 
@@ -37,13 +37,8 @@ class BayesianMatrixFactorization(RankedByRelevance, RatingScaleMixin, Recommend
         columns to the stored factors, whose dot product is the posterior-mean prediction.
     alpha : precision of the rating noise on standardised ratings; None samples it too.
     beta0 : strength of the prior on the factor means.
-    ranking_factors : rank of the interaction part that ``recommend`` ranks by with the
-        predicted rating (models/ranking.py): ``"auto"`` (default) chooses it on held-out
-        training rows, 0 leaves the part out (``recommend`` then orders by predicted
-        rating), an int fixes it.
-    ranking_weight : weight of the predicted rating against what users pick in that
-        ranking, in units of each one's spread (default 2; 0 ranks by the interaction
-        part alone).
+    ranking_factors, ranking_weight : how ``recommend`` ranks: see
+        :class:`~latentrec.models.ranking.RankedByRelevance`.
     """
 
     _constraints = {
@@ -55,8 +50,7 @@ class BayesianMatrixFactorization(RankedByRelevance, RatingScaleMixin, Recommend
         "beta0": [Interval("real", 0, None, "neither")],
         "n_threads": [Interval("int", 1, None), IsNone()],
         "random_state": [RandomState()],
-        "ranking_factors": [Interval("int", 0, None), Options(("auto",))],
-        "ranking_weight": [Interval("real", 0, 1000)],
+        **RANKING_CONSTRAINTS,
     }
 
     def __init__(self, n_factors=10, n_samples=200, burn_in=20, keep=50, alpha=None,

@@ -72,6 +72,8 @@ class ImplicitALS(Recommender):
     Validation data passed to ``fit`` is not used. ``history_`` rows: epoch, seconds.
     """
 
+    predicts_ratings = False
+
     _constraints = {
         "n_factors": [Interval("int", 1, None)],
         "n_epochs": [Interval("int", 1, None)],
@@ -199,6 +201,8 @@ class BPR(Recommender):
     rows: epoch, train_auc (the share of triples ranked right before their step), skipped
     (positives with no negative found), seconds.
     """
+
+    predicts_ratings = False
 
     _constraints = {
         "n_factors": [Interval("int", 1, None)],

@@ -35,6 +35,7 @@ import scipy.sparse as sp
 from .._random import check_random_state
 from ..kernels import topk
 from ..kernels.pattern import pattern_t_times, pattern_times
+from ._params import Interval, Options
 
 #: The interaction ranks "auto" chooses among.
 AUTO_RANKS = (4, 8, 16, 32, 64, 128)
@@ -162,10 +163,26 @@ def rating_spread(P, Q, bu, bi, random_state) -> float:
     return spread if spread > 0 else 1.0
 
 
+#: The checks of the two hyperparameters every rating model takes (Params._constraints).
+RANKING_CONSTRAINTS = {
+    "ranking_factors": [Interval("int", 0, None), Options(("auto",))],
+    "ranking_weight": [Interval("real", 0, 1000)],
+}
+
+
 class RankedByRelevance:
     """Mixin for the rating models: fits the interaction part with the rating part and
-    ranks by the combined score (see the module docstring); ``ranking_factors=0`` leaves
-    it out, and the model ranks by predicted rating."""
+    ranks by the combined score (see the module docstring).
+
+    Hyperparameters (of the models that mix it in):
+
+    ranking_factors : rank of the interaction part. ``"auto"`` (default) chooses it on
+        held-out training rows; 0 leaves the part out (``recommend`` then orders by
+        predicted rating); an int fixes it.
+    ranking_weight : weight of the predicted rating against what users pick, each in
+        units of its spread (default 2; 0 ranks by the interaction part alone). Read when
+        ranking, so it can be changed on a fitted model.
+    """
 
     def _set_fitted(self, ratings, **fitted) -> None:
         super()._set_fitted(ratings, **fitted)

@@ -18,7 +18,7 @@ from ._params import Interval, IsNone, Options, RandomState
 from ._scaled import RatingScaleMixin, scaled_rmse
 from .base import Recommender
 from .engine import Engine, LocalEngine
-from .ranking import RankedByRelevance
+from .ranking import RANKING_CONSTRAINTS, RankedByRelevance
 
 # A train RMSE this many times the rating spread means the updates are blowing up.
 _EXPLODED = 1e3
@@ -62,13 +62,8 @@ class SGDMatrixFactorization(RankedByRelevance, RatingScaleMixin, Recommender):
     n_threads : threads for training (None: all cores). Results are bit-for-bit
         repeatable for a seed and thread count (1 and 2 threads give the same model).
     dtype : "float32" (default) or "float64".
-    ranking_factors : rank of the interaction part that ``recommend`` ranks by with the
-        predicted rating (models/ranking.py): ``"auto"`` (default) chooses it on held-out
-        training rows, 0 leaves the part out (``recommend`` then orders by predicted
-        rating), an int fixes it.
-    ranking_weight : weight of the predicted rating against what users pick in that
-        ranking, in units of each one's spread (default 2; 0 ranks by the interaction
-        part alone).
+    ranking_factors, ranking_weight : how ``recommend`` ranks: see
+        :class:`~latentrec.models.ranking.RankedByRelevance`.
     """
 
     _constraints = {
@@ -90,8 +85,7 @@ class SGDMatrixFactorization(RankedByRelevance, RatingScaleMixin, Recommender):
         "n_threads": [Interval("int", 1, None), IsNone()],
         "dtype": [Options(("float32", "float64"))],
         "random_state": [RandomState()],
-        "ranking_factors": [Interval("int", 0, None), Options(("auto",))],
-        "ranking_weight": [Interval("real", 0, 1000)],
+        **RANKING_CONSTRAINTS,
     }
 
     def __init__(self, n_factors=100, n_epochs="auto", learning_rate=0.01,
