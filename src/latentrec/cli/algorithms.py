@@ -7,6 +7,8 @@ a parameter of the listed names.
 
 from __future__ import annotations
 
+import inspect
+
 import typer
 
 #: --algo name -> class exported by ``latentrec``; the first is the default.
@@ -63,7 +65,7 @@ def build_model(name: str, options: dict):
     """A fresh model of algorithm ``name`` with the options it takes.
 
     ``options`` maps command-line options (``"--factors"``) to values; None means "not
-    given" (the model's own default stays).
+    given" (the model's own default stays). The values are checked by the model at once.
     """
     cls = algorithm_class(name)
     accepted = set(cls().get_params())
@@ -75,7 +77,39 @@ def build_model(name: str, options: dict):
             if param in accepted:
                 params[param] = value
                 break
-    return cls(**params)
+    model = cls(**params)
+    check_model(model, options)
+    return model
+
+
+def check_model(model, options: dict) -> None:
+    """The model's own parameter checks, run now, before any data is read.
+
+    A refused value is reported against the option that set it, in the model's words
+    ("Invalid value for '--lr': learning_rate must be a number in (0, inf), got inf").
+    """
+    from ..errors import ParameterError
+
+    try:
+        model._check_params()
+    except ParameterError as err:
+        param = str(err).split(" ", 1)[0]
+        option = next((opt for opt in options if param in OPTION_PARAMS[opt]), None)
+        if option is None:
+            raise
+        raise typer.BadParameter(str(err), param_hint=f"'{option}'") from None
+
+
+def option_defaults(option: str) -> str:
+    """"sgd 0.01, bpr 0.01": the default of what ``option`` sets, for each algorithm that
+    takes it, read from the classes' signatures (so the help cannot drift from them)."""
+    parts = []
+    for name in ALGORITHMS:
+        params = inspect.signature(algorithm_class(name)).parameters
+        param = next((p for p in OPTION_PARAMS[option] if p in params), None)
+        if param is not None:
+            parts.append(f"{name} {params[param].default}")
+    return ", ".join(parts)
 
 
 def unused_options(names, options: dict) -> list[str]:

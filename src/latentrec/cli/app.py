@@ -12,6 +12,7 @@ import errno
 import os
 import sys
 import traceback
+import warnings
 from typing import Annotated
 
 import typer
@@ -26,6 +27,8 @@ from . import (
     commands_train,
 )
 from . import options as O
+from .inputs import in_option_words
+from .output import Output, one_line
 
 EXIT_USER_ERROR = 2
 
@@ -41,6 +44,15 @@ class LatentrecGroup(TyperGroup):
              **extra):
         argv = list(sys.argv[1:] if args is None else args)
         debug = "--debug" in argv or os.environ.get("LATENTREC_DEBUG", "") not in ("", "0")
+        O.GLOBAL.update(quiet=False, debug=debug, output=None)
+        with warnings.catch_warnings():  # the hook lasts this run only (tests run many)
+            warnings.showwarning = _show_warning
+            code = self._run(argv, prog_name, complete_var, debug, extra)
+        if not standalone_mode:
+            return code
+        sys.exit(code)
+
+    def _run(self, argv, prog_name, complete_var, debug, extra) -> int:
         try:
             rv = super().main(args=argv, prog_name=prog_name, complete_var=complete_var,
                               standalone_mode=False, **extra)
@@ -61,9 +73,14 @@ class LatentrecGroup(TyperGroup):
             code = 130
         except Exception as exc:  # noqa: BLE001 - the single place errors are reported
             code = _report(exc, debug)
-        if not standalone_mode:
-            return code
-        sys.exit(code)
+        return code
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """warnings.showwarning for a command run: one line, "warning: ...", in the words of
+    the command line, through the run's Output (so --quiet hides it); no source line."""
+    out = O.GLOBAL["output"] or Output(quiet=O.GLOBAL["quiet"])
+    out.warning(in_option_words(str(message)))
 
 
 def _report(exc: BaseException, debug: bool) -> int:
@@ -74,7 +91,7 @@ def _report(exc: BaseException, debug: bool) -> int:
     if debug:
         traceback.print_exc()
     if isinstance(exc, LatentrecError):
-        _fail(str(exc))
+        _fail(in_option_words(str(exc)))
         return EXIT_USER_ERROR
     if isinstance(exc, OSError):
         where = exc.filename if exc.filename is not None else ""
@@ -100,8 +117,7 @@ def _usage_message(exc) -> str:
 
 
 def _fail(message: str) -> None:
-    text = " ".join(str(message).split())  # one line, whatever the message held
-    typer.echo(f"error: {text}", err=True)
+    typer.echo(f"error: {one_line(message)}", err=True)  # one line, whatever it held
 
 
 def _version(value: bool) -> None:
@@ -121,8 +137,8 @@ app = typer.Typer(
 
 @app.callback()
 def _main(
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or notes "
-                                        "(every command).")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars, notes or "
+                                        "warnings (every command).")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Print the version and exit.")] = False,

@@ -37,7 +37,7 @@ def info(model_path: O.ModelPath, json_out: O.Json = False, quiet: O.Quiet = Fal
     pairs = [("file", model_path), ("class", summary["class"]),
              ("users", f"{summary['n_users']:,}"), ("items", f"{summary['n_items']:,}"),
              ("ratings", f"{summary['n_ratings']:,}"),
-             ("factors", summary["n_factors"]),
+             ("factors", _factors(summary)),
              ("global mean", summary["global_mean"]),
              ("rating range", "{:g} .. {:g}".format(*summary["rating_range"])),
              ("written by latentrec", summary["library_version"]),
@@ -50,6 +50,15 @@ def info(model_path: O.ModelPath, json_out: O.Json = False, quiet: O.Quiet = Fal
     if history["epochs"]:
         out.line()
         out.table(key_value_table(history_pairs(history), title="Training"))
+
+
+def _factors(summary: dict):
+    """The model's K. A model that keeps several posterior samples (BPMF) stores them side
+    by side, so its factor matrices are K x samples wide: both are said."""
+    k, stored = summary["params"].get("n_factors"), summary["n_factors"]
+    if not isinstance(k, int) or k < 1 or stored in (k, 0) or stored % k:
+        return stored
+    return f"{k} (x {stored // k} kept samples: {stored:,} stored columns)"
 
 
 def history_pairs(h: dict) -> list:

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from . import options as O
-from .inputs import CliError, known_id
+from .inputs import check_folder, known_id
 from .output import make_table
 
 CURVE_FILE = "latentrec-demo-curve.png"
@@ -40,8 +40,8 @@ def demo(
     from ..models import BiasBaseline, SGDMatrixFactorization
 
     out = O.output(json_out, quiet)
-    if out_dir is not None and not Path(out_dir).is_dir():
-        raise CliError(f"{out_dir}: no such folder (--out)")
+    if out_dir is not None:
+        check_folder(out_dir, "--out")  # before training, not when the curve is written
     plots.require()
     started = time.perf_counter()
 

@@ -55,6 +55,7 @@ def evaluate(
     format: O.Format = "auto", sep: O.Sep = None, header: O.Header = None,
     user: O.UserCol = None, item: O.ItemCol = None, rating: O.RatingCol = None,
     timestamp: O.TimeCol = None, id_dtype: O.IdDtype = "auto",
+    duplicates: O.Duplicates = None, member: O.Member = None,
     json_out: O.Json = False, quiet: O.Quiet = False, debug: O.Debug = False,
 ):
     """Measure algorithms by cross-validation (or one holdout), all on the same folds."""
@@ -68,6 +69,8 @@ def evaluate(
     if baselines:
         names += [b for b in _baselines_for(wanted) if b not in names]
     n_folds = _n_folds(cv, test_size)
+    reader = O.reader(format, sep, header, user, item, rating, timestamp, id_dtype,
+                      duplicates, member)
     opts = O.model_options(factors, epochs, lr, reg, threads, seed)
     models = {name: build_model(name, opts) for name in names}
     for option in unused_options(names, opts):
@@ -76,8 +79,7 @@ def evaluate(
     if plot_file is not None:
         plots.require()
 
-    data = read_ratings(ratings, O.reader(format, sep, header, user, item, rating, timestamp,
-                                          id_dtype))
+    data = read_ratings(ratings, reader)
     out.info(f"Read {ratings}: {data.summary()}")
     started = time.perf_counter()
     folds = _folds(data, n_folds, test_size, seed, out)

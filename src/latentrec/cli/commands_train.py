@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
+import math
+import numbers
 import time
 from typing import Annotated
 
 import typer
 
+from ..evaluation import tune as tune_models
 from ..evaluation.search import SGD_SPACE
 from . import options as O
 from .algorithms import build_model, parse_algos, unused_options
 from .commands_data import history_pairs
-from .inputs import check_output, read_ratings, split_fraction
+from .inputs import MAX_VALIDATION, check_output, read_ratings, validation_fraction
 from .output import key_value_table, make_table
 
 #: The space ``tune`` searches: the library's SGD search space (random draws; the epochs
@@ -40,15 +44,17 @@ def train(
     factors: O.Factors = None, epochs: O.Epochs = None, lr: O.Lr = None, reg: O.Reg = None,
     threads: O.Threads = None, seed: O.Seed = 0,
     validation: Annotated[float | None, typer.Option(
-        "--validation", metavar="FRACTION", help="Hold out this fraction of the ratings and "
-        "report validation RMSE per epoch (with --epochs auto: early stopping on it; the "
-        "model then trains on the rest only).", show_default=False)] = None,
+        "--validation", metavar="FRACTION", help="Hold out this fraction of the ratings (at "
+        f"most {MAX_VALIDATION:g}) and report validation RMSE per epoch (with --epochs auto: "
+        "early stopping on it; the model then trains on the rest only).",
+        show_default=False)] = None,
     plot: Annotated[str | None, typer.Option(
         "--plot", metavar="PNG", help="Draw the training curve (RMSE per epoch) into this "
         "PNG file.", show_default=False)] = None,
     format: O.Format = "auto", sep: O.Sep = None, header: O.Header = None,
     user: O.UserCol = None, item: O.ItemCol = None, rating: O.RatingCol = None,
     timestamp: O.TimeCol = None, id_dtype: O.IdDtype = "auto",
+    duplicates: O.Duplicates = None, member: O.Member = None,
     json_out: O.Json = False, quiet: O.Quiet = False, debug: O.Debug = False,
 ):
     """Train a model on a ratings file and save it."""
@@ -59,7 +65,9 @@ def train(
     (name,) = parse_algos([algo])
     opts = O.model_options(factors, epochs, lr, reg, threads, seed)
     if validation is not None:
-        split_fraction(validation, "--validation")
+        validation_fraction(validation)
+    reader = O.reader(format, sep, header, user, item, rating, timestamp, id_dtype,
+                      duplicates, member)
     model_file = check_output(output_path, "--output")
     plot_file = check_output(plot, "--plot", (".png",))
     if plot_file is not None:
@@ -68,8 +76,7 @@ def train(
     for option in unused_options([name], opts):
         out.note(f"note: {option} does not apply to {name}; ignored")
 
-    data = read_ratings(ratings, O.reader(format, sep, header, user, item, rating, timestamp,
-                                          id_dtype))
+    data = read_ratings(ratings, reader)
     summary = data.summary()
     out.info(f"Read {ratings}: {summary}")
     train_part, val_part = data, None
@@ -131,19 +138,25 @@ def train(
     out.table(key_value_table(pairs))
 
 
+#: What ``tune`` runs without --trials (the library's default), and how many of the trials
+#: its table shows (the rest are counted; --json lists them all).
+DEFAULT_TRIALS = inspect.signature(tune_models).parameters["n_trials"].default
+TRIALS_SHOWN = 10
+
+
 def tune(
     ratings: O.Ratings,
     trials: Annotated[int | None, typer.Option(
-        "--trials", min=1, help="How many random settings to try (default: 10, or as many "
-        "as --time-budget allows).", show_default=False)] = None,
+        "--trials", help=f"How many settings to try, at least 3 (default: {DEFAULT_TRIALS}, "
+        "or as many as --time-budget allows).", show_default=False)] = None,
     time_budget: Annotated[float | None, typer.Option(
-        "--time-budget", metavar="SECONDS", min=0, help="Start no new trial after this many "
+        "--time-budget", metavar="SECONDS", help="Start no new trial after this many "
         "seconds.", show_default=False)] = None,
     metric: Annotated[str, typer.Option("--metric", help="rmse or mae (lower is "
                                         "better).")] = "rmse",
     validation: Annotated[float, typer.Option(
         "--validation", metavar="FRACTION", help="Fraction of the ratings every trial is "
-        "scored on.")] = 0.1,
+        f"scored on (at most {MAX_VALIDATION:g}).")] = 0.1,
     output_path: Annotated[str | None, typer.Option(
         "--output", "-o", metavar="MODEL", help="Save the best setting, refitted on all "
         "the ratings, here.", show_default=False)] = None,
@@ -151,25 +164,16 @@ def tune(
     format: O.Format = "auto", sep: O.Sep = None, header: O.Header = None,
     user: O.UserCol = None, item: O.ItemCol = None, rating: O.RatingCol = None,
     timestamp: O.TimeCol = None, id_dtype: O.IdDtype = "auto",
+    duplicates: O.Duplicates = None, member: O.Member = None,
     json_out: O.Json = False, quiet: O.Quiet = False, debug: O.Debug = False,
 ):
     """Search for a good model (the full help is set below)."""
-    from ..evaluation import tune as tune_models
-
     out = O.output(json_out, quiet)
-    if metric not in ("rmse", "mae"):
-        raise typer.BadParameter(f"{metric!r} is not rmse or mae", param_hint="'--metric'")
-    split_fraction(validation, "--validation")
-    if time_budget is not None and time_budget <= 0:
-        raise typer.BadParameter("must be a positive number of seconds",
-                                 param_hint="'--time-budget'")
-    if trials is not None and trials < 3:
-        raise typer.BadParameter("must be at least 3 (two Bayesian models and one or more "
-                                 "SGD settings)", param_hint="'--trials'")
-    n_iter = trials if trials is not None else (10_000 if time_budget is not None else 12)
+    n_iter = _tune_checks(metric, validation, time_budget, trials)
+    reader = O.reader(format, sep, header, user, item, rating, timestamp, id_dtype,
+                      duplicates, member)
     model_file = check_output(output_path, "--output")
-    data = read_ratings(ratings, O.reader(format, sep, header, user, item, rating, timestamp,
-                                          id_dtype))
+    data = read_ratings(ratings, reader)
     out.info(f"Read {ratings}: {data.summary()}")
     started = time.perf_counter()
     total = None if trials is None and time_budget is not None else n_iter
@@ -183,22 +187,18 @@ def tune(
     seconds = time.perf_counter() - started
     if model_file is not None:
         result.best_model.save(model_file)
-    rows = result.results.to_dict("records")
-    payload = {"metric": metric, "best_model": type(result.best_model).__name__,
-               "best_params": result.best_params,
-               "best_score": result.best_score, "trials": rows, "seconds": seconds,
-               "space": {k: list(v) for k, v in TUNE_SPACE.items()},
-               "output": None if model_file is None else str(model_file)}
-    out.emit_json(payload)
-    columns = list(result.results.columns)
-    numeric = set(columns) - {"model"}
-    table_rows = [[k + 1] + [f"{r[c]:.2f}" if c == "seconds" else _cell(r[c])
-                             for c in columns] for k, r in enumerate(rows)]
-    headers = [_SHORT.get(c, c) for c in columns]
-    out.table(make_table(["rank"] + headers, table_rows,
-                         numeric={_SHORT.get(c, c) for c in numeric} | {"rank"},
-                         title=f"{len(rows)} trials, best first ({metric} on "
-                               f"{validation:.0%} of the ratings)"))
+    columns = _trial_columns(list(result.results.columns), metric)
+    integers = {c for c in columns if _integral(result.results[c])}
+    rows = [{c: _as_int(r[c]) if c in integers else r[c] for c in columns}
+            for r in result.results.to_dict("records")]
+    out.emit_json({"metric": metric, "best_model": type(result.best_model).__name__,
+                   "best_params": result.best_params,
+                   "best_score": result.best_score, "trials": rows, "seconds": seconds,
+                   "space": {k: list(v) for k, v in TUNE_SPACE.items()},
+                   "output": None if model_file is None else str(model_file)})
+    out.table(_trials_table(rows, columns, metric, validation))
+    if len(rows) > TRIALS_SHOWN:
+        out.line(f"... and {len(rows) - TRIALS_SHOWN:,} more trials (--json lists them all)")
     out.line()
     best = ", ".join(f"{k}={_cell(v)}" for k, v in result.best_params.items())
     out.line(f"best: {type(result.best_model).__name__}({best})  ({metric} "
@@ -207,6 +207,53 @@ def tune(
         out.line(f"saved the best model, refitted on all {len(data):,} ratings, to "
                  f"{model_file}")
     out.info(f"{seconds:.1f} s")
+
+
+def _tune_checks(metric: str, validation: float, time_budget, trials) -> int:
+    """Check tune's own options; the number of trials to ask the library for."""
+    if metric not in ("rmse", "mae"):
+        raise typer.BadParameter(f"{metric!r} is not rmse or mae", param_hint="'--metric'")
+    validation_fraction(validation)
+    if time_budget is not None and not 0 < time_budget < math.inf:
+        raise typer.BadParameter(f"{time_budget:g} is not a positive, finite number of "
+                                 "seconds", param_hint="'--time-budget'")
+    if trials is not None and trials < 3:
+        raise typer.BadParameter(f"{trials}: must be at least 3 (two Bayesian models and "
+                                 "one or more SGD settings)", param_hint="'--trials'")
+    if trials is not None:
+        return trials
+    # a budget alone: more trials than it can run, so the budget is what stops the search
+    return 10_000 if time_budget is not None else DEFAULT_TRIALS
+
+
+def _trial_columns(columns: list, metric: str) -> list:
+    """The model, its parameters, then the score and the seconds."""
+    params = [c for c in columns if c not in ("model", metric, "seconds")]
+    return ["model"] + params + [metric, "seconds"]
+
+
+def _integral(values) -> bool:
+    """Whether a column holds whole numbers only (pandas makes floats of an int column that
+    a model lacks, e.g. the epochs of a Bayesian trial)."""
+    present = [v for v in values if not (isinstance(v, float) and v != v)]
+    return bool(present) and all(
+        isinstance(v, numbers.Integral) and not isinstance(v, bool)
+        or isinstance(v, float) and v.is_integer() for v in present)
+
+
+def _as_int(v):
+    return v if isinstance(v, float) and v != v else int(v)
+
+
+def _trials_table(rows: list, columns: list, metric: str, validation: float):
+    """The best TRIALS_SHOWN trials, one per line."""
+    cells = [[k] + [f"{r[c]:.2f}" if c == "seconds" else _cell(r[c]) for c in columns]
+             for k, r in enumerate(rows[:TRIALS_SHOWN], start=1)]
+    shown = "" if len(rows) <= TRIALS_SHOWN else f", the best {TRIALS_SHOWN} shown"
+    return make_table(["rank"] + [_SHORT.get(c, c) for c in columns], cells,
+                      numeric={_SHORT.get(c, c) for c in columns[1:]} | {"rank"},
+                      title=f"{len(rows):,} trials, best first{shown} ({metric} on "
+                            f"{validation:.0%} of the ratings)")
 
 
 #: Column headers of the trials table (the JSON keeps the parameter names).

@@ -32,6 +32,9 @@ def bad_value(option: str, message: str) -> typer.BadParameter:
 # ratings -------------------------------------------------------------------------------
 @dataclass
 class ReaderOptions:
+    """The reader options as typed; checked when made, so a bad value fails before any
+    work."""
+
     format: str = "auto"
     sep: str | None = None
     header: bool | None = None
@@ -40,34 +43,53 @@ class ReaderOptions:
     rating: str | None = None
     timestamp: str | None = None
     id_dtype: str = "auto"
+    duplicates: str | None = None
+    member: str | None = None
 
-    def kwargs(self) -> dict:
+    def __post_init__(self):
+        from ..data.duplicates import DUPLICATE_POLICIES
         from ..data.io import FORMATS, ID_DTYPES
 
-        if self.format not in FORMATS:
-            raise bad_value("--format", f"{self.format!r} is not one of {', '.join(FORMATS)}")
-        if self.id_dtype not in ID_DTYPES:
-            raise bad_value("--id-dtype",
-                            f"{self.id_dtype!r} is not one of {', '.join(ID_DTYPES)}")
+        for option, value, allowed in (("--format", self.format, FORMATS),
+                                       ("--id-dtype", self.id_dtype, ID_DTYPES),
+                                       ("--duplicates", self.duplicates, DUPLICATE_POLICIES)):
+            if value is not None and value not in allowed:
+                raise bad_value(option, f"{value!r} is not one of {', '.join(allowed)}")
+        for role in ("user", "item"):
+            spec = getattr(self, role)
+            if spec is not None and spec.lower() in NO_COLUMN:
+                raise bad_value(f"--{role}", f"a ratings file needs a {role} column")
+
+    def kwargs(self) -> dict:
         out = {"format": self.format, "id_dtype": self.id_dtype}
         if self.sep is not None:
             out["sep"] = SEPARATOR_NAMES.get(self.sep.lower(), self.sep)
-        if self.header is not None:
-            out["header"] = self.header
+        for name in ("header", "duplicates", "member"):
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
         for role in ("user", "item", "rating", "timestamp"):
             spec = getattr(self, role)
-            if spec is None:
-                continue
-            if spec.lower() in NO_COLUMN:
-                if role in ("user", "item"):
-                    raise bad_value(f"--{role}", f"a ratings file needs a {role} column")
-                out[role] = False
-            else:
-                out[role] = int(spec) if spec.isdigit() else spec
+            if spec is not None:
+                out[role] = False if _no_column(spec) else int(spec) if spec.isdigit() else spec
         return out
+
+    def layout_options(self) -> list[str]:
+        """The options given that describe a file's layout (meaningless for a data set
+        whose layout is known)."""
+        given = {"--format": self.format != "auto", "--sep": self.sep is not None,
+                 "--header/--no-header": self.header is not None,
+                 "--user": self.user is not None, "--item": self.item is not None,
+                 "--rating": self.rating is not None and not _no_column(self.rating),
+                 "--timestamp": self.timestamp is not None and not _no_column(self.timestamp),
+                 "--id-dtype": self.id_dtype != "auto", "--member": self.member is not None}
+        return [option for option, yes in given.items() if yes]
 
     def given(self) -> bool:
         return self != ReaderOptions()
+
+
+def _no_column(spec: str) -> bool:
+    return spec.lower() in NO_COLUMN
 
 
 def bundled_datasets() -> list[str]:
@@ -83,13 +105,51 @@ def read_ratings(source: str, options: ReaderOptions):
     path = Path(source)
     if not path.exists():
         if source in bundled_datasets():
-            from ..data import datasets
-
-            return datasets.load(source).ratings
+            return _bundled_ratings(source, options)
         raise CliError(f"{source}: no such file")
     if path.is_dir():
         raise CliError(f"{source}: is a folder, not a ratings file")
     return read(path, **options.kwargs())
+
+
+def _bundled_ratings(name: str, options: ReaderOptions):
+    """A bundled data set, with the reader options that still mean something applied:
+    ``--rating none`` (implicit: every value 1) and ``--timestamp none``; ``--duplicates``
+    has nothing to resolve (a bundled set has no repeated pairs). The options that describe
+    a file's layout are refused rather than silently ignored."""
+    import numpy as np
+
+    from ..data import datasets
+    from ..data.ratings import Ratings
+
+    layout = options.layout_options()
+    if layout:
+        raise CliError(f"{' and '.join(layout)} cannot be used with the bundled data set "
+                       f"{name} (its layout is known); of the reader options only "
+                       "--rating none, --timestamp none and --duplicates apply to it")
+    ratings = datasets.load(name).ratings
+    implicit = options.rating is not None
+    no_time = options.timestamp is not None
+    if not (implicit or no_time):
+        return ratings
+    values = np.ones(len(ratings), dtype=np.float32) if implicit else ratings.values
+    return Ratings(ratings.users, ratings.items, values,
+                   None if no_time else ratings.timestamps,
+                   user_map=ratings.user_map, item_map=ratings.item_map)
+
+
+#: Largest ``--validation`` fraction: a validation part larger than the part trained on
+#: measures a model that saw too little to mean anything (0.9999 once trained on 10 ratings).
+MAX_VALIDATION = 0.5
+
+
+def validation_fraction(value: float, option: str = "--validation") -> float:
+    """A fraction to hold out for validation: in (0, MAX_VALIDATION]."""
+    split_fraction(value, option)
+    if value > MAX_VALIDATION:
+        raise bad_value(option, f"{value:g} would leave only {1 - value:.2%} of the ratings "
+                                f"to train on; hold out at most {MAX_VALIDATION:g}")
+    return value
 
 
 def split_fraction(value: float, option: str) -> float:
@@ -110,6 +170,22 @@ def load_model(path: str):
     return load(p)
 
 
+def _writable(folder: Path) -> bool:
+    return os.access(folder, os.W_OK | os.X_OK)
+
+
+def check_folder(path: str, option: str) -> Path:
+    """Fail before any work unless ``path`` is an existing folder that can be written."""
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise CliError(f"{path}: is a file, not a folder ({option})")
+    if not p.is_dir():
+        raise CliError(f"{path}: no such folder ({option})")
+    if not _writable(p):
+        raise CliError(f"{path}: folder is not writable ({option})")
+    return p
+
+
 def check_output(path: str | None, option: str, suffixes: tuple | None = None) -> Path | None:
     """Fail before any work if ``path`` cannot be written: missing folder, wrong kind."""
     if path is None:
@@ -122,7 +198,7 @@ def check_output(path: str | None, option: str, suffixes: tuple | None = None) -
         raise CliError(f"{path}: is a folder; give a file name")
     if not folder.is_dir():
         raise CliError(f"{path}: folder {str(folder)!r} does not exist")
-    if not os.access(folder, os.W_OK):
+    if not _writable(folder):
         raise CliError(f"{path}: folder {str(folder)!r} is not writable")
     return p
 
@@ -206,3 +282,29 @@ def _pair_columns(first_row: list) -> tuple[int, int, int]:
     if users and items:
         return users[0], items[0], 1
     return 0, 1, 0
+
+
+# messages ------------------------------------------------------------------------------
+#: The library's hints name Python arguments ("pass sep="); on the command line the same
+#: advice names the option. Exact phrases of latentrec.data's messages, in order.
+_OPTION_HINTS = (
+    (r"pass sep= ", "give --sep "),
+    (r"pass user= and item=", "give --user and --item"),
+    (r"pass timestamp=False ", "give --timestamp none "),
+    (r"pass (user|item|rating|timestamp)= ", r"give --\1 "),
+    (r"pass member= ", "give --member NAME "),
+    (r"\bmember=('[^']*') was given", r"--member \1 was given"),
+    (r"pass duplicates='last' or 'mean'", "give --duplicates last or mean"),
+    (r"\bby duplicates='(\w+)'", r"by --duplicates \1"),
+    (r"not format='([^']*)' text; pass format='parquet' or 'auto'",
+     r"not --format \1 text; give --format parquet or auto"),
+)
+
+
+def in_option_words(message: str) -> str:
+    """``message`` with the library's Python-argument hints put as command-line options."""
+    import re
+
+    for pattern, replacement in _OPTION_HINTS:
+        message = re.sub(pattern, replacement, message)
+    return message

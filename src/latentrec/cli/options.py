@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Annotated
 
 import typer
 
-from .algorithms import ALGORITHMS
+from ..data.duplicates import DUPLICATE_POLICIES
+from ..data.io import read_ratings
+from .algorithms import ALGORITHMS, option_defaults
 from .inputs import ReaderOptions
 from .output import Output
 
-#: Options given before the command name (``latentrec --quiet train ...``), set per run.
-GLOBAL = {"quiet": False, "debug": False}
+#: Options given before the command name (``latentrec --quiet train ...``), set per run,
+#: and the run's Output once the command has made it (warnings are printed through it).
+GLOBAL = {"quiet": False, "debug": False, "output": None}
 
 _READ = "Reading the ratings file"
 _MODEL = "Model"
@@ -20,12 +24,16 @@ _OUT = "Output"
 # output -------------------------------------------------------------------------------
 Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON (for scripts).",
                                     rich_help_panel=_OUT)]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or notes.",
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars, notes or warnings.",
                                      rich_help_panel=_OUT)]
 Debug = Annotated[bool, typer.Option("--debug", help="Show the full traceback of an error.",
                                      rich_help_panel=_OUT)]
 Seed = Annotated[int, typer.Option("--seed", help="Seed of every random choice (splits, "
                                    "initial factors, shuffling).", min=0)]
+
+def _read_default(name: str):
+    return inspect.signature(read_ratings).parameters[name].default
+
 
 # reading ratings ----------------------------------------------------------------------
 Ratings = Annotated[str, typer.Argument(
@@ -54,24 +62,36 @@ TimeCol = Annotated[str | None, typer.Option(
     "ignores one.", rich_help_panel=_READ, show_default=False)]
 IdDtype = Annotated[str, typer.Option(
     "--id-dtype", help="auto, int or str: how ids are read.", rich_help_panel=_READ)]
+Duplicates = Annotated[str | None, typer.Option(
+    "--duplicates", metavar="|".join(DUPLICATE_POLICIES), help="A (user, item) pair rated "
+    "more than once: 'last' keeps the latest rating (by timestamp, else file order), "
+    "'mean' their average, 'error' stops (default: "
+    f"{_read_default('duplicates')}); resolved pairs are counted in a warning.",
+    rich_help_panel=_READ, show_default=False)]
+Member = Annotated[str | None, typer.Option(
+    "--member", metavar="NAME", help="The file to read inside a zip archive that holds "
+    "several.", rich_help_panel=_READ, show_default=False)]
 
 # the model ----------------------------------------------------------------------------
+# Defaults in the help are read from the model classes, so they cannot drift from them;
+# the values themselves are checked by the model (its own messages), before any reading.
 Algo = Annotated[str, typer.Option(
     "--algo", help=f"Algorithm: {', '.join(ALGORITHMS)}.", rich_help_panel=_MODEL)]
 Factors = Annotated[int | None, typer.Option(
-    "--factors", min=1, help="Latent features per user and item (default: the model's, "
-    "100 for sgd).", rich_help_panel=_MODEL, show_default=False)]
+    "--factors", help="Latent features per user and item (default: the model's: "
+    f"{option_defaults('--factors')}).", rich_help_panel=_MODEL, show_default=False)]
 Epochs = Annotated[str | None, typer.Option(
     "--epochs", metavar="N|auto", help="Training epochs, or 'auto' (early stopping) "
-    "[default: auto].", rich_help_panel=_MODEL, show_default=False)]
+    f"(default: the model's: {option_defaults('--epochs')}).", rich_help_panel=_MODEL,
+    show_default=False)]
 Lr = Annotated[float | None, typer.Option(
-    "--lr", min=0, help="Learning rate (default: the model's, 0.01 for sgd).",
+    "--lr", help=f"Learning rate (default: the model's: {option_defaults('--lr')}).",
     rich_help_panel=_MODEL, show_default=False)]
 Reg = Annotated[float | None, typer.Option(
-    "--reg", min=0, help="L2 regularization (default: the model's, 0.05 for sgd).",
-    rich_help_panel=_MODEL, show_default=False)]
+    "--reg", help="L2 regularization (default: the model's: "
+    f"{option_defaults('--reg')}).", rich_help_panel=_MODEL, show_default=False)]
 Threads = Annotated[int | None, typer.Option(
-    "--threads", min=1, help="Training threads (default: all cores).",
+    "--threads", help="Training threads (default: all cores).",
     rich_help_panel=_MODEL, show_default=False)]
 
 # querying a model ---------------------------------------------------------------------
@@ -84,9 +104,12 @@ Items = Annotated[str | None, typer.Option(
     show_default=False)]
 
 
-def reader(format, sep, header, user, item, rating, timestamp, id_dtype) -> ReaderOptions:
+def reader(format, sep, header, user, item, rating, timestamp, id_dtype, duplicates,
+           member) -> ReaderOptions:
+    """The reader options, checked (a bad --format or --duplicates fails here)."""
     return ReaderOptions(format=format, sep=sep, header=header, user=user, item=item,
-                         rating=rating, timestamp=timestamp, id_dtype=id_dtype)
+                         rating=rating, timestamp=timestamp, id_dtype=id_dtype,
+                         duplicates=duplicates, member=member)
 
 
 def epochs_value(text: str | None):
@@ -111,5 +134,8 @@ def model_options(factors, epochs, lr, reg, threads, seed) -> dict:
 
 
 def output(json_mode: bool, quiet: bool) -> Output:
-    """The Output of this run, honouring a --quiet given before the command name too."""
-    return Output(json_mode=json_mode, quiet=quiet or GLOBAL["quiet"])
+    """The Output of this run, honouring a --quiet given before the command name too; it
+    also prints the run's warnings."""
+    out = Output(json_mode=json_mode, quiet=quiet or GLOBAL["quiet"])
+    GLOBAL["output"] = out
+    return out

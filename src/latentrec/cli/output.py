@@ -77,6 +77,11 @@ class Output:
         if not self.quiet:
             self.err.print(Text(str(text)), style="yellow", soft_wrap=True)
 
+    def warning(self, text: str) -> None:
+        """A warning: one line on stderr, like an error (left out under --quiet)."""
+        if not self.quiet:
+            typer.echo(f"warning: {one_line(text)}", err=True)
+
     def raw(self, text: str) -> None:
         """Text printed exactly as given (no markup, no wrapping)."""
         if not self.json:
@@ -116,6 +121,11 @@ class Output:
                            status=text if text is not None else "")
 
             yield advance
+
+
+def one_line(text) -> str:
+    """``text`` with its line breaks and runs of blanks made single spaces."""
+    return " ".join(str(text).split())
 
 
 def _no_progress(done=None, text=None) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import math
 import numbers
 from dataclasses import dataclass
 
@@ -14,7 +15,8 @@ from ..errors import ParameterError
 @dataclass(frozen=True)
 class Interval:
     """A numeric range; ``kind`` is "int" or "real"; ``closed`` is "both", "left",
-    "right" or "neither"."""
+    "right" or "neither". A bound of None leaves that side open to any finite number;
+    infinity itself passes only where a bound is ``math.inf`` (closed on that side)."""
 
     kind: str
     low: float | None = None
@@ -27,6 +29,11 @@ class Interval:
         if self.kind == "int" and not isinstance(value, numbers.Integral):
             return False
         if value != value:  # NaN
+            return False
+        if not isinstance(value, numbers.Integral) and math.isinf(value) \
+                and value not in (self.low, self.high):
+            # an open side (None) means "any finite number": inf is accepted only where a
+            # bound is given as inf on purpose (and the interval is closed there)
             return False
         lo_ok = self.low is None or (value >= self.low if self.closed in ("both", "left")
                                      else value > self.low)

@@ -1,0 +1,160 @@
+"""The outputs docs/cli.md shows are what the commands print.
+
+Every deterministic command of the page is run again, in the page's order, in a folder
+that holds the files the page makes (``tiny.csv`` and ``pairs.csv`` from its ``cat``
+blocks, the ``printf`` ones); what it prints is compared with the lines below its ``$``
+line, times and temporary paths aside. One ``train ml-100k`` serves every query after it.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from latentrec._version import __version__
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
+
+#: The commands compared (each exactly as on the page). Left out: those that take long
+#: or print times in their tables (evaluate and tune on ml-100k), serve, and the corrupt
+#: model file (numpy's own words).
+CHECKED = [
+    "latentrec demo",
+    "latentrec datasets",
+    "latentrec train ml-100k -o model.npz",
+    "latentrec train ml-100k -o model-val.npz --validation 0.1 --plot curve.png",
+    "latentrec train tiny.csv -o tiny.npz --factors 2 --epochs 300 --lr 0.02 --reg 0.01 "
+    "--threads 1",
+    "latentrec info model.npz",
+    "latentrec recommend model.npz --user 1 --items ml-100k",
+    "latentrec recommend model.npz --users-file users.txt -n 5 --items ml-100k -o recs.csv",
+    "head -6 recs.csv",
+    "latentrec similar model.npz --item 50 --items ml-100k",
+    "latentrec similar model.npz --user 1 -n 5",
+    "latentrec predict model.npz --pair 1 50 --pair 1 172 --pair 2 50",
+    "latentrec predict model.npz --pairs pairs.csv -o -",
+    "latentrec predict model.npz --pair 1 99999 --unknown bias",
+    "latentrec fill tiny.npz",
+    "latentrec fill model.npz",
+    "latentrec recommend model.npz --user 1 -n 2 --items ml-100k --json",
+    "latentrec recommend model.npz --users-file users.txt -n 2 --json",
+    "latentrec similar model.npz --item 50 -n 2 --json",
+    "latentrec predict model.npz --pair 1 50 --json",
+    "latentrec fill tiny.npz --json",
+    "latentrec evaluate tiny.csv --algo sgd,bias --cv 2 --factors 2 --epochs 20 --json",
+    "latentrec tune tiny.csv --trials 3 --json",
+    "latentrec info model.npz --json",
+    "latentrec train ratings.csv -o m.npz",
+    "latentrec train broken.csv -o m.npz",
+    "latentrec train tiny.csv -o m.npz --rating stars",
+    "latentrec train ml-100k -o m.npz --factors 0",
+    "latentrec train ml-100k -o m.npz --lr inf",
+    "latentrec train ml-100k -o m.npz --validation 0.9999",
+    "latentrec train ml-100k -o m.npz --sep tab",
+    "latentrec train tiny.csv -o m.npz --algo svd",
+    "latentrec train tiny.csv -o /no/such/folder/m.npz",
+    "latentrec recommend model.npz --user 5000",
+]
+
+#: What varies from run to run: (pattern, what it becomes on both sides).
+VARYING = [
+    (re.compile(r"Done in [\d.]+ s\."), "Done in <time> s."),
+    (re.compile(r"^(training seconds +)[\d.]+$"), r"\1<time>"),
+    (re.compile(r"^[\d.]+ s$"), "<time> s"),
+    (re.compile(r'("\w*seconds": )[-\d.e+]+'), r"\1<time>"),
+    (re.compile(r"\S*/latentrec-demo-[^/\s]+/"), "<temporary folder>/"),
+    (re.compile(re.escape(__version__) + r"\b"), "<version>"),
+]
+
+
+def transcripts(text: str) -> list[tuple[str, list[str]]]:
+    """(command, the lines printed below it) for every ``$`` line of the page's plain
+    ````` blocks (not ```bash ones), in order."""
+    found, fence, current = [], None, None
+    for line in text.splitlines():
+        if line.startswith("```"):
+            fence = line[3:].strip() if fence is None else None  # opening, or closing
+            current = None  # lines before a block's first $ (a usage) belong to none
+        elif fence == "" and line.startswith("$ "):
+            current = (line[2:], [])
+            found.append(current)
+        elif fence == "" and current is not None:
+            current[1].append(line)
+    return found
+
+
+def _normal(lines: list[str]) -> list[str]:
+    out = []
+    for line in lines:
+        line = line.rstrip()
+        for pattern, replacement in VARYING:
+            line = pattern.sub(replacement, line)
+        out.append(line)
+    while out and not out[-1]:
+        out.pop()
+    return out
+
+
+class Shell:
+    """Runs the page's commands: latentrec in-process, and the few shell words it uses."""
+
+    def __init__(self, cli, folder: Path, page: list):
+        self.cli, self.folder = cli, folder
+        self.files = {cmd.split()[1]: lines for cmd, lines in page
+                      if cmd.startswith("cat ")}
+
+    def run(self, command: str) -> list[str]:
+        words = shlex.split(command)
+        if words[0] == "latentrec":
+            result = self.cli(*words[1:], expect=None)
+            return (result.stdout + result.stderr).splitlines()
+        if words[0] == "printf":  # printf "TEXT" > FILE
+            (self.folder / words[-1]).write_text(words[1].encode().decode("unicode_escape"))
+            return []
+        if words[0] == "cat":  # the page shows a file it made: make it
+            (self.folder / words[1]).write_text("\n".join(self.files[words[1]]) + "\n")
+            return self.files[words[1]]
+        if words[0] == "head":
+            return (self.folder / words[2]).read_text().splitlines()[: abs(int(words[1]))]
+        return []  # echo $? and the like: nothing to compare
+
+
+@pytest.fixture(scope="module")
+def runs(cli, tmp_path_factory) -> dict:
+    """{command: (what the page shows, what it printed)}, every page command run once."""
+    folder = tmp_path_factory.mktemp("docs")
+    (folder / "tmp").mkdir()
+    page = transcripts(DOCS.read_text(encoding="utf-8"))
+    shell = Shell(cli, folder, page)
+    results = {}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(folder)
+        mp.setenv("COLUMNS", "120")  # the page's width, whatever the terminal running this
+        mp.setattr(tempfile, "tempdir", str(folder / "tmp"))  # demo's curve folder
+        for command, shown in page:
+            if command in CHECKED or command.split()[0] in ("printf", "cat"):
+                results[command] = (shown, shell.run(command))
+    return results
+
+
+def test_the_page_shows_every_checked_command():
+    shown = {cmd for cmd, _ in transcripts(DOCS.read_text(encoding="utf-8"))}
+    assert [c for c in CHECKED if c not in shown] == []
+
+
+@pytest.mark.parametrize("command", CHECKED)
+def test_the_page_shows_what_the_command_prints(runs, command):
+    shown, printed = runs[command]
+    assert _normal(printed) == _normal(shown)
+
+
+def test_varying_parts_are_the_only_ones_ignored():
+    assert _normal(["Done in 1.5 s. Next: x", "training seconds      0.46", "24.9 s",
+                    '  "seconds": 0.4600715959986701,', "saved to  /tmp/latentrec-demo-ab_1/c"]) \
+        == ["Done in <time> s. Next: x", "training seconds      <time>", "<time> s",
+            '  "seconds": <time>,', "saved to  <temporary folder>/c"]
+    assert _normal(["final train RMSE      0.7100"]) == ["final train RMSE      0.7100"]
