@@ -1,12 +1,17 @@
 import io
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 import zipfile
 
 import numpy as np
 import pytest
 
 import latentrec
-from latentrec import ModelFileError
+from latentrec import ModelFileError, _files
 from latentrec.models import SGDMatrixFactorization
 
 
@@ -196,3 +201,126 @@ def test_saved_model_has_an_ordinary_file_mode(saved):
     mask = os.umask(0)
     os.umask(mask)
     assert path.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+# saves that are killed: nothing left behind ---------------------------------------------
+_SLOW_SAVE = r"""
+import sys, time
+import numpy as np
+from latentrec import _files
+from latentrec._archive import write_archive
+
+target, how, ready = sys.argv[1:4]
+if how == "named":  # a system without unnamed files: the fallback
+    _files._unnamed_file = lambda folder: None
+real_savez = np.savez
+
+
+class Slow:
+    def __init__(self, f):
+        self.f, self.writes = f, 0
+
+    def write(self, data):
+        n = self.f.write(data)
+        self.writes += 1
+        if self.writes == 2:  # part of the array is on disk: let the parent signal us
+            self.f.flush()
+            open(ready, "w").close()
+            time.sleep(60)
+        return n
+
+    def __getattr__(self, name):
+        return getattr(self.f, name)
+
+
+np.savez = lambda f, **members: real_savez(Slow(f), **members)
+write_archive(target, {"a": np.ones(4_000_000)}, {"format": "test"})
+"""
+
+
+def _killed_save(folder, how, sig):
+    """Start saving a 32 MB archive to ``folder/model.lrm`` in a child, and send it
+    ``sig`` in the middle of the write."""
+    ready = folder / "ready"
+    child = subprocess.Popen([sys.executable, "-c", _SLOW_SAVE, str(folder / "model.lrm"),
+                              how, str(ready)])
+    deadline = time.monotonic() + 60
+    while not ready.exists():
+        assert child.poll() is None and time.monotonic() < deadline, "the child never wrote"
+        time.sleep(0.02)
+    ready.unlink()
+    child.send_signal(sig)
+    assert child.wait(timeout=30) == -sig  # it still ends as the signal ends it
+    if sig == signal.SIGKILL and how == "named":
+        assert [p.name for p in folder.iterdir() if p.suffix == ".tmp"]  # the test is real
+    return child.pid
+
+
+@pytest.mark.parametrize("how", ["unnamed", "named"])
+@pytest.mark.parametrize("existing", [False, True])
+def test_sigterm_during_a_save_leaves_no_temporary_file(tmp_path, how, existing):
+    target = tmp_path / "model.lrm"
+    if existing:
+        target.write_bytes(b"the old model")
+    _killed_save(tmp_path, how, signal.SIGTERM)
+    assert sorted(p.name for p in tmp_path.iterdir()) == (["model.lrm"] if existing else [])
+    if existing:
+        assert target.read_bytes() == b"the old model"
+
+
+@pytest.mark.parametrize("how", ["unnamed", "named"])
+def test_sigkill_during_a_save_leaves_nothing_past_the_next_save(saved, tmp_path, how):
+    model, _ = saved
+    target = tmp_path / "model.lrm"
+    target.write_bytes(b"the old model")
+    _killed_save(tmp_path, how, signal.SIGKILL)
+    assert target.read_bytes() == b"the old model"  # whole: the old file
+    model.save(target)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.lrm"]
+    assert latentrec.load(target).n_factors_ == 3
+
+
+def test_temporary_files_of_live_or_other_saves_are_kept(tmp_path):
+    target = tmp_path / "m.lrm"
+    host, hour = _files._HOST, time.time() - _files.STALE_AFTER - 60
+    elsewhere = "0" * 8 if host != "0" * 8 else "1" * 8  # pids there mean nothing here
+    live = tmp_path / f".m.lrm.{host}-{os.getpid()}-0123abcd.tmp"
+    other_host = tmp_path / f".m.lrm.{elsewhere}-999999999-0123abcd.tmp"
+    old_style_recent = tmp_path / ".m.lrm.abcd_123.tmp"
+    old_style_stale = tmp_path / ".m.lrm.zyxw_987.tmp"
+    stale_other_host = tmp_path / f".m.lrm.{elsewhere}-999999998-0123abcd.tmp"
+    other_target = tmp_path / f".n.lrm.{host}-999999999-0123abcd.tmp"
+    for p in (live, other_host, old_style_recent, old_style_stale, stale_other_host,
+              other_target):
+        p.write_bytes(b"x")
+    for p in (old_style_stale, stale_other_host):
+        os.utime(p, (hour, hour))
+    _files.atomic_write(target, lambda f: f.write(b"new"))
+    left = {p.name for p in tmp_path.iterdir()}
+    assert left == {"m.lrm", live.name, other_host.name, old_style_recent.name,
+                    other_target.name}
+
+
+def test_a_save_restores_the_sigterm_handler_and_respects_a_custom_one(tmp_path):
+    from latentrec import _files
+
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    seen = []
+
+    def check(f):
+        seen.append(signal.getsignal(signal.SIGTERM))
+        f.write(b"x")
+
+    _files.atomic_write(tmp_path / "a", check)
+    assert seen[0] not in (signal.SIG_DFL, None)  # ours, while writing
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+    def mine(signum, frame):
+        pass
+
+    old = signal.signal(signal.SIGTERM, mine)
+    try:
+        _files.atomic_write(tmp_path / "a", check)
+        assert seen[1] is mine and signal.getsignal(signal.SIGTERM) is mine
+    finally:
+        signal.signal(signal.SIGTERM, old)

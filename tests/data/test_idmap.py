@@ -25,11 +25,12 @@ def test_int_map_accepts_canonical_decimal_strings_only():
         m.to_index("042")
 
 
-def test_str_map_keeps_leading_zeros_and_does_not_match_ints():
+def test_str_map_keeps_leading_zeros_and_matches_ints_by_their_canonical_text():
     m = IdMap(["007", "7", "a"], name="item")
     assert m.kind == "str"
     assert m.to_index("007") == 0 and m.to_index("7") == 1
-    assert 7 not in m
+    assert m.to_index(7) == 1 and m.to_index(np.int64(7)) == 1  # "7", never "007"
+    assert 8 not in m and True not in m and 7.0 not in m
 
 
 def test_unknown_policy_missing_gives_minus_one_and_error_names_the_id():

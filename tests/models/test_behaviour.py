@@ -18,6 +18,7 @@ from latentrec.models import (
     RandomRecommender,
     SGDMatrixFactorization,
 )
+from latentrec.models.base import UnknownIdWarning
 
 MODELS = {
     "sgd": lambda: SGDMatrixFactorization(n_factors=4, n_epochs=15, n_threads=1,
@@ -94,10 +95,11 @@ def test_recommend_excludes_seen_and_sorts(fitted, small_ratings):
 
 
 def test_recommend_by_rating_scores_equal_predictions(fitted):
+    # recommend's scores are the unclipped predictions (clipping would tie the top)
     ids, scores = fitted.recommend("u05", n=3, by="rating")
-    np.testing.assert_allclose(scores, fitted.predict(["u05"] * 3, ids), rtol=1e-5)
+    np.testing.assert_allclose(scores, fitted.predict(["u05"] * 3, ids, clip=False), rtol=1e-5)
     best = np.argsort(-fitted.predict(["u05"] * fitted.seen_.shape[1],
-                                      fitted.item_map_.ids), kind="stable")
+                                      fitted.item_map_.ids, clip=False), kind="stable")
     unseen = [i for i in fitted.item_map_.ids[best] if i not in fitted.seen_items("u05")]
     np.testing.assert_array_equal(ids, unseen[:3])
 
@@ -187,10 +189,12 @@ def test_unknown_ids(fitted):
             fitted.similar_users("nobody")
     with pytest.raises(UnknownIdError, match="unknown item id 12345"):
         fitted.fold_in({12345: 4.0})
-    assert np.isnan(fitted.predict(["nobody"], [0], unknown="nan"))[0]
+    with pytest.warns(UnknownIdWarning):
+        assert np.isnan(fitted.predict(["nobody"], [0], unknown="nan"))[0]
     with pytest.raises(UnknownIdError):
         fitted.predict(["nobody"], [0], unknown="error")
-    est = fitted.predict(["nobody"], [0])[0]
+    with pytest.warns(UnknownIdWarning):
+        est = fitted.predict(["nobody"], [0], clip=False)[0]
     assert est == pytest.approx(fitted.global_mean_ + fitted.item_bias_[0], rel=1e-5)
 
 

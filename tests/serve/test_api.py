@@ -118,6 +118,27 @@ def test_predict_pairs(client, model):
     assert all(1 <= p["prediction"] <= 5 for p in clipped["predictions"])
 
 
+def test_predict_clips_as_the_model_does_by_default(client, model):
+    """clip left out or null: the model's default (a rating model clips to its range);
+    false: the raw values, which go past the range for some pairs."""
+    users, items = np.repeat(model.user_map_.ids[:40], 25), np.tile(model.item_map_.ids[:25], 40)
+    raw = model.predict(users, items, clip=False)
+    outside = np.flatnonzero((raw < 1) | (raw > 5))[:20]
+    assert outside.size, "no raw prediction outside 1 to 5 to test with"
+    pairs = [{"user": int(users[k]), "item": int(items[k])} for k in outside]
+
+    def served(**clip):
+        body = client.post("/predict", json={"pairs": pairs, **clip}).json()
+        return [p["prediction"] for p in body["predictions"]]
+
+    clipped = model.predict(users[outside], items[outside])  # the library's default
+    assert clipped.min() >= 1 and clipped.max() <= 5
+    assert served() == pytest.approx(clipped.tolist())
+    assert served(clip=None) == pytest.approx(clipped.tolist())
+    assert served(clip=True) == pytest.approx(clipped.tolist())
+    assert served(clip=False) == pytest.approx(raw[outside].tolist())
+
+
 def test_fold_in_recommendations_for_a_new_user(client, model):
     ratings = [{"item": 50, "rating": 5}, {"item": 172, "rating": 5}, {"item": "181", "rating": 4}]
     body = client.post("/recommendations", json={"ratings": ratings, "n": 5}).json()

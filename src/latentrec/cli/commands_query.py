@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Annotated
 
 import typer
@@ -9,6 +10,7 @@ import typer
 from . import options as O
 from .inputs import (
     CliError,
+    bad_value,
     check_output,
     known_id,
     load_model,
@@ -18,6 +20,10 @@ from .inputs import (
 from .output import format_matrix, make_table, write_table
 
 _TABLE_SUFFIXES = (".csv", ".tsv", ".parquet")
+
+Clip = Annotated[bool | None, typer.Option(
+    "--clip/--no-clip", help="Bound predictions to the training rating range (default: "
+    "when the model predicts ratings; --no-clip gives the raw values).", show_default=False)]
 
 
 def recommend(
@@ -113,13 +119,14 @@ def predict(
     unknown: Annotated[str, typer.Option(
         "--unknown", help="An id the model has not seen: error, bias (estimate from what is "
         "known) or nan.")] = "error",
-    clip: Annotated[bool, typer.Option("--clip", help="Bound predictions to the training "
-                                       "rating range.")] = False,
+    clip: Clip = None,
     json_out: O.Json = False, quiet: O.Quiet = False, debug: O.Debug = False,
 ):
     """Predicted ratings for (user, item) pairs."""
     import numpy as np
     import pandas as pd
+
+    from ..models.base import UnknownIdWarning
 
     out = O.output(json_out, quiet)
     given = ctx.meta.get("latentrec.pairs", [])
@@ -139,8 +146,14 @@ def predict(
         items_ += file_items
     users = [model.user_map_.coerce(u) for u in users]
     items_ = [model.item_map_.coerce(i) for i in items_]
-    values = model.predict(np.array(users, dtype=object), np.array(items_, dtype=object),
-                           unknown=unknown, clip=clip)
+    _check_clip(model, clip)
+    with warnings.catch_warnings():  # the library's all-unknown warning: ours says more
+        warnings.simplefilter("ignore", UnknownIdWarning)
+        values, missing = model.predict(np.array(users, dtype=object),
+                                        np.array(items_, dtype=object), unknown=unknown,
+                                        clip=clip, return_unknown=True)
+    if missing.any():
+        out.warning(_fallback_note(missing, users, items_, unknown))
     df = pd.DataFrame({"user": users, "item": items_, "prediction": values})
     if target is not None:
         write_table(df, target)
@@ -161,16 +174,13 @@ def fill(
         "--max-cells", min=1, help="Refuse matrices with more cells than this.")] = 10_000,
     decimals: Annotated[int, typer.Option("--decimals", min=0, max=10,
                                           help="Decimals printed.")] = 2,
-    clip: Annotated[bool, typer.Option("--clip", help="Bound predictions to the training "
-                                       "rating range.")] = False,
+    clip: Clip = None,
     output_path: Annotated[str | None, typer.Option(
         "--output", "-o", metavar="FILE", help="Also write the matrix (users as rows) to a "
         ".csv or .tsv file.", show_default=False)] = None,
     json_out: O.Json = False, quiet: O.Quiet = False, debug: O.Debug = False,
 ):
     """The whole filled-in rating matrix (users x items), for small problems."""
-    import numpy as np
-
     out = O.output(json_out, quiet)
     target = check_output(output_path, "--output", (".csv", ".tsv"))
     model = load_model(model_path)
@@ -181,9 +191,8 @@ def fill(
             f"{n_users * n_items:,} cells, more than --max-cells {max_cells:,}; use "
             "'latentrec recommend' for a user's best items or 'latentrec predict' for "
             "chosen pairs")
-    matrix = model.predict_matrix(max_cells=max_cells)
-    if clip:
-        matrix = np.clip(matrix, *model.rating_range_)
+    _check_clip(model, clip)
+    matrix = model.predict_matrix(max_cells=max_cells, clip=clip)
     users, item_ids = model.user_map_.ids.tolist(), model.item_map_.ids.tolist()
     if target is not None:
         import pandas as pd
@@ -195,6 +204,24 @@ def fill(
 
 
 # shared ------------------------------------------------------------------------------------
+def _check_clip(model, clip: bool | None) -> None:
+    if clip and not model.predicts_ratings:
+        raise bad_value("--clip", f"{type(model).__name__}'s predictions are not ratings, so "
+                        "there is no rating scale to bound them to")
+
+
+def _fallback_note(missing, users: list, items: list, unknown: str) -> str:
+    """The warning for pairs with an id the model has not seen: how many, the first, and
+    what their predictions are."""
+    k = int(missing.argmax())
+    what = ("the estimate from what is known (the mean plus the known side's bias)"
+            if unknown == "bias" else "NaN")
+    n, total = int(missing.sum()), missing.size
+    return (f"{n:,} of {total:,} pairs {'has' if n == 1 else 'have'} an id the model has "
+            f"not seen (the first: user {users[k]!r}, item {items[k]!r}); "
+            f"{'its prediction is' if n == 1 else 'their predictions are'} {what}")
+
+
 def _titles(items: str | None, model) -> dict | None:
     """``--items``: {item id as the model spells it: title}, or None when not given."""
     from ..data.datasets import item_titles

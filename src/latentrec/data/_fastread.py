@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ._text import Fallback, Job, Parsed
+from ._text import Fallback, Job, Parsed, line_limit
 from .idmap import IdMap
 
 _BLOCK = 16 << 20
@@ -95,7 +95,10 @@ def _tokenize(job: Job, kinds, sep, out) -> None:
             if eof and end > start and buf[end - 1] != 10:
                 buf[end: end + 1] = b"\n"
                 end += 1
-            if end <= start and not eof:  # one line longer than the buffer: grow both
+            if end <= start and not eof:  # one line longer than the buffer: grow both,
+                # up to the longest a line may be; the slow scan names a longer one's line
+                if len(buf) - start > line_limit(job.dialect.n_fields):
+                    raise Fallback("a line longer than the line limit")
                 for b in bufs:
                     b.extend(bytes(len(b)))
                 have += _fill(job.src, f, buf, have)

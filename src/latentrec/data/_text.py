@@ -40,6 +40,18 @@ _NOT_FINITE = re.compile(r"[+-]?(?:nan|inf|infinity)\Z", re.IGNORECASE)
 _INTEGER = re.compile(r"[+-]?\d+\Z")
 _WHOLE_FLOAT = re.compile(r"[+-]?\d+\.0*\Z")
 _RAW_LINE = re.compile(rb"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
+#: The longest field (in characters) a text file may have: the csv module's own default
+#: limit, which the slow scan's csv.reader has always applied to every field.
+FIELD_LIMIT = 128 * 1024
+
+
+def line_limit(n_fields: int) -> int:
+    """The longest physical line (bytes, or characters where the encoding is not ASCII-
+    compatible) a file of ``n_fields`` fields may have: each field at its limit, in up to
+    4 bytes a character and quoted, with its separator, and the line end. The slow scan
+    reads no more of a line than this, so a file without line ends (or one huge line)
+    costs a bounded amount of memory."""
+    return n_fields * (4 * FIELD_LIMIT + 4) + 2
 
 
 def with_path(err: DataError, src: Source) -> DataError:
@@ -208,7 +220,16 @@ def _dict_codes(job, column, pos, side):
         codes[at: at + len(chunk)] = chunk.indices.to_numpy(zero_copy_only=False)
         at += len(chunk)
     dictionary = column.chunk(0).dictionary if column.num_chunks else []
+    if len(dictionary) and _longest(dictionary) > FIELD_LIMIT:
+        raise Fallback(f"a {side} id longer than {FIELD_LIMIT:,} characters: the slow scan "
+                       "names its line")
     return map_ids(job, dictionary, codes, pos, side)
+
+
+def _longest(strings) -> int:
+    import pyarrow.compute as pc
+
+    return pc.max(pc.utf8_length(strings)).as_py()
 
 
 def arrow_times(column):
@@ -338,35 +359,67 @@ def _count_error(job, line, want, got, body):
 
 
 def _text_lines(job: Job, f):
-    """(line number, decoded text with its newline) for each physical line."""
+    """(line number, decoded text with its newline) for each physical line; DataError for
+    a line longer than :func:`line_limit`, read no further than that."""
+    limit = line_limit(job.dialect.n_fields)
     if not job.ascii_compatible:
         import io
 
         text = io.TextIOWrapper(f, encoding=job.encoding, newline="")
         try:
-            for k, s in enumerate(text, 1):
+            k = 0
+            while s := text.readline(limit + 1):
+                k += 1
+                if len(s) > limit:
+                    raise _long_line(job, k, limit, "characters")
                 yield k, s
         except UnicodeDecodeError as exc:
             raise job.error(f"cannot decode the text as {job.encoding}: {exc}") from None
         return
-    k = 0
     first = True
-    for raw in f:
-        parts = [raw]
-        if b"\r" in raw[:-2]:  # lone CR line ends inside: split there, keeping them
-            parts = [m.group() for m in _RAW_LINE.finditer(raw)]
+    for k, part in _raw_lines(job, f, limit):
+        if first:
+            first = False
+            if part.startswith(b"\xef\xbb\xbf"):
+                part = part[3:]
+        try:
+            yield k, part.decode(job.encoding)
+        except UnicodeDecodeError as exc:
+            raise job.error(f"cannot decode the line as {job.encoding} ({exc.reason} "
+                            f"at byte {exc.start})", line=k,
+                            value=part[:80].decode(job.encoding, "replace")) from None
+
+
+def _raw_lines(job: Job, f, limit: int):
+    """(line number, bytes with the line end) for each physical line, where a line ends at
+    CR LF, LF or a lone CR; read ``limit`` + 1 bytes at a time, so that no more than about
+    twice the limit is ever held, however long the line."""
+    k, carry = 0, b""
+    while True:
+        piece = f.readline(limit + 1)
+        raw = carry + piece
+        if not raw:
+            return
+        cut = len(piece) == limit + 1 and not piece.endswith(b"\n")
+        # readline stops at LF only: lone CR line ends inside are split here (a CR LF end
+        # is not split, unless the piece was cut there)
+        split = b"\r" in (raw if cut else raw[:-2])
+        parts = [m.group() for m in _RAW_LINE.finditer(raw)] if split else [raw]
+        carry = parts.pop() if cut else b""  # the line goes on in the next piece
         for part in parts:
             k += 1
-            if first:
-                first = False
-                if part.startswith(b"\xef\xbb\xbf"):
-                    part = part[3:]
-            try:
-                yield k, part.decode(job.encoding)
-            except UnicodeDecodeError as exc:
-                raise job.error(f"cannot decode the line as {job.encoding} ({exc.reason} "
-                                f"at byte {exc.start})", line=k,
-                                value=part[:80].decode(job.encoding, "replace")) from None
+            if len(part) > limit:
+                raise _long_line(job, k, limit, "bytes")
+            yield k, part
+        if len(carry) > limit:
+            raise _long_line(job, k + 1, limit, "bytes")
+
+
+def _long_line(job: Job, line: int, limit: int, unit: str) -> DataError:
+    return job.error(f"the line is longer than {limit:,} {unit}, the most "
+                     f"{job.dialect.n_fields} fields of at most {FIELD_LIMIT:,} characters "
+                     "can take: it is not a line of a ratings table (a binary file, or no "
+                     "line ends?)", line=line)
 
 
 def read_slow(job: Job) -> Parsed:
@@ -393,6 +446,7 @@ def read_slow(job: Job) -> Parsed:
         pending.clear()
 
     for line, fields in iter_records(job):
+        _check_lengths(job, line, fields)
         for side, (pos, table, out) in enumerate(zip((cols.user, cols.item), dicts, codes)):
             raw = fields[pos]
             if raw == "":
@@ -425,6 +479,15 @@ def read_slow(job: Job) -> Parsed:
         maps.append(map_ids(_Located(job, locate), list(table), arr, pos, side))
     ts = None if times is None else np.frombuffer(times, dtype=np.int64).copy()
     return Parsed(maps[0][0], maps[0][1], maps[1][0], maps[1][1], values, ts, locate)
+
+
+def _check_lengths(job, line, fields) -> None:
+    """DataError for a field over FIELD_LIMIT (csv.reader stops at its own limit, the
+    same by default; "::" and blank-separated lines are split by str.split)."""
+    if len(max(fields, key=len)) > FIELD_LIMIT:
+        pos = max(range(len(fields)), key=lambda k: len(fields[k]))
+        raise job.error(f"a field longer than {FIELD_LIMIT:,} characters", line=line,
+                        column=pos, value=fields[pos][:80] + "...")
 
 
 class _Located(Job):

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
+from ._dialect import ALIASES, SAMPLE_LINES, _looks_like_header
 from .io import read_ratings
 from .ratings import Ratings
 from .synthetic import synthetic
@@ -249,7 +250,8 @@ class _File:
 
 #: MovieLens' headerless item files, by name, and their readers.
 _ITEM_FILES = {"u.item": _ml100k_items, "movies.dat": _dat_items}
-_ID_COLUMNS = ("item", "item_id", "itemid", "id", "movieid", "movie_id")
+#: Header names of the item id column: the ratings reader's item names, and "id".
+_ID_COLUMNS = (*ALIASES["item"], "id")
 _TITLE_COLUMNS = ("title", "name", "movie_title")
 
 
@@ -257,12 +259,15 @@ def read_items(source) -> pd.DataFrame:
     """The item table in ``source``: a file, or the name of a bundled data set (``ml-100k``).
 
     A file is MovieLens' ``u.item`` or ``movies.dat`` (told by its name, parsed as
-    :func:`load` parses them), or else a CSV/TSV with a header: the id column is the first
-    named item, item_id, itemid, id, movieid or movie_id (else the first column), the title
-    column the first named title, name or movie_title (else the second). The table is
-    indexed by item id as the file writes it and has a ``title`` column, and ``year``
-    (Int64) and ``genres`` where known. A missing or unreadable file raises DataError
-    naming the file and the reason.
+    :func:`load` parses them), or else a CSV/TSV, with a header or without, read by the
+    column rules of :func:`latentrec.read_ratings`: with a header, the id column is the
+    first named like an item column (item, item_id, movieId, ... or id; else the first
+    column) and the title column the first named title, name or movie_title (else the
+    second column, unless that is the id column); without a header, the id is the first
+    column and the title the second. The table is indexed by item id as the file writes
+    it and has a ``title`` column, and ``year`` (Int64) and ``genres`` where known. A
+    missing or unreadable file, or one whose columns cannot be told apart, raises
+    DataError naming the file, the reason and the columns found.
     """
     path = Path(source)
     if not path.exists():
@@ -282,23 +287,58 @@ def read_items(source) -> pd.DataFrame:
 
 
 def _items_csv(path: Path) -> pd.DataFrame:
-    """A CSV/TSV with a header: the id column and the title column found by name."""
+    """A CSV/TSV item table: the id and title columns found by name, else by position."""
     name = path.name.lower().removesuffix(".gz")
     sep = "\t" if name.endswith((".tsv", ".tab")) else "," if name.endswith(".csv") else None
     df = pd.read_csv(path, sep=sep, engine="python" if sep is None else "c", dtype=str,
-                     keep_default_na=False)
-    lowered = {c.lower(): c for c in df.columns}
-    id_col = next((lowered[c] for c in _ID_COLUMNS if c in lowered), df.columns[0])
-    title_col = next((lowered[c] for c in _TITLE_COLUMNS if c in lowered), None)
-    if title_col is None:
-        if len(df.columns) < 2:
-            raise DataError("needs an item id column and a title column; found only "
-                            f"{_builtin_list(df.columns)}", path=path)
-        title_col = df.columns[1]
-    df = df.set_index(id_col)
-    if "year" in lowered:
-        df["year"] = pd.to_numeric(df[lowered["year"]], errors="coerce").astype("Int64")
-    return df.rename(columns={title_col: "title"})
+                     header=None, keep_default_na=False, encoding="utf-8-sig").fillna("")
+    rows = df.head(SAMPLE_LINES).to_numpy().tolist()
+    names = [f.strip() for f in rows[0]] if _has_header(rows) else None
+    id_pos, title_pos = _item_columns(names, df.shape[1], path)
+    if names is not None:
+        df = df.iloc[1:]
+    out = pd.DataFrame({"title": df.iloc[:, title_pos].to_numpy()},
+                       index=pd.Index(df.iloc[:, id_pos].to_numpy(),
+                                      name="item_id" if names is None else names[id_pos]))
+    for k, col in enumerate(names or []):
+        if k not in (id_pos, title_pos) and col not in out.columns:
+            out[col] = df.iloc[:, k].to_numpy()
+    if "year" in out.columns:
+        out["year"] = pd.to_numeric(out["year"], errors="coerce").astype("Int64")
+    return out
+
+
+def _has_header(rows: _builtin_list) -> bool:
+    """Whether the first row names the columns: as the ratings reader tells (a known column
+    name, or a word above numbers), an item table's own names counted."""
+    first = [f.strip() for f in rows[0]]
+    known = {*_ID_COLUMNS, *_TITLE_COLUMNS, "year", "genres"}
+    return any(f.lower() in known for f in first) or _looks_like_header(first, rows[1:])
+
+
+def _item_columns(names, n_fields: int, path: Path) -> tuple[int, int]:
+    """Positions of the id and title columns: by header name, else by position (0 and 1)."""
+    if names is None:
+        id_pos, title_pos = 0, 1
+    else:
+        lowered = [n.lower() for n in names]
+        id_pos = _first_named(lowered, _ID_COLUMNS, 0)
+        title_pos = _first_named(lowered, _TITLE_COLUMNS, 1)
+        if id_pos == title_pos:
+            what, usual = (("id", "item") if lowered[id_pos] in _TITLE_COLUMNS
+                           else ("title", "title"))
+            raise DataError(f"needs an item id column and a title column: cannot tell which "
+                            f"column holds the {what}s (columns are {names}); name that "
+                            f"column {usual!r}", path=path)
+    if title_pos >= n_fields:
+        found = f"the columns {names}" if names is not None else "1 column and no header"
+        raise DataError(f"needs an item id column and a title column; found only {found}",
+                        path=path)
+    return id_pos, title_pos
+
+
+def _first_named(lowered: _builtin_list, aliases: tuple, default: int) -> int:
+    return next((k for k, n in enumerate(lowered) if n in aliases), default)
 
 
 def item_titles(source, id_map=None) -> dict:

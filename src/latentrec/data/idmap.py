@@ -23,8 +23,11 @@ class IdMap:
     """Raw ids <-> dense indices ``0 .. len-1``, for one side (users or items).
 
     Raw ids are either all integers (kept as int64) or all strings, exactly as they were in
-    the source. An integer map also accepts the canonical decimal string of an id ("42"
-    for 42, but not "042"), because the command line and HTTP hand ids over as text.
+    the source. A lookup accepts an id in the other type when it is the same number: an
+    integer map takes the canonical decimal string of an id ("42" for 42, but not "042"),
+    because the command line and HTTP hand ids over as text, and a string map takes an
+    integer for its canonical decimal string (42 for "42", never for "042"), because ids
+    read as text look like numbers.
 
     Unknown ids follow an explicit policy: ``unknown="error"`` raises
     :class:`~latentrec.UnknownIdError`, ``unknown="missing"`` gives index -1. No
@@ -118,19 +121,36 @@ class IdMap:
         return int(self.to_indices([raw], unknown="error")[0])
 
     def to_indices(self, raws, *, unknown: str = "error") -> np.ndarray:
-        """Indices (int32) of many raw ids; unknown ids raise or give -1 (``"missing"``)."""
+        """Indices (int32) of many raw ids; unknown ids raise or give -1 (``"missing"``).
+
+        An id in the other type matches when it is the same number (see the class)."""
         if unknown not in UNKNOWN_POLICIES:
             raise ParameterError(f"unknown must be one of {UNKNOWN_POLICIES}, got {unknown!r}")
-        arr = np.asarray(raws)
-        if arr.ndim == 0:
-            arr = arr.reshape(1)
-        if self.kind == "int" and arr.dtype.kind not in "iu":
-            arr = np.array([self._coerce_int(v) for v in arr], dtype=object)
-        elif self.kind == "str" and arr.dtype.kind != "O":
-            arr = arr.astype(object) if arr.dtype.kind in "UT" else np.full(arr.shape, None)
-        idx = self._index.get_indexer(arr).astype(np.int32)
+        given = np.asarray(raws)
+        if given.ndim == 0:
+            given = given.reshape(1)
+        idx = self._int_indices(given) if self.kind == "int" else self._str_indices(given)
         if unknown == "error" and (idx < 0).any():
-            raise UnknownIdError(self.name, arr[int(np.flatnonzero(idx < 0)[0])])
+            # named as the caller spelled it, not as it was looked up
+            raise UnknownIdError(self.name, given[int(np.flatnonzero(idx < 0)[0])])
+        return idx
+
+    def _int_indices(self, given: np.ndarray) -> np.ndarray:
+        if given.dtype.kind not in "iu":
+            # every value through _int_key: pandas would match True (and 1.0) to id 1
+            given = np.array([_int_key(v) for v in given], dtype=object)
+        return self._index.get_indexer(given).astype(np.int32)
+
+    def _str_indices(self, given: np.ndarray) -> np.ndarray:
+        if given.dtype.kind in "iu":
+            return self._index.get_indexer(given.astype(str).astype(object)).astype(np.int32)
+        if given.dtype.kind not in "UTO":
+            return np.full(given.shape, -1, dtype=np.int32)  # floats, bools: no text id
+        idx = self._index.get_indexer(given.astype(object)).astype(np.int32)
+        missed = np.flatnonzero(idx < 0)
+        if missed.size:  # only the misses can be ints spelled as text ids: a short loop
+            keys = np.array([_str_key(v) for v in given[missed]], dtype=object)
+            idx[missed] = self._index.get_indexer(keys)
         return idx
 
     def coerce(self, raw):
@@ -170,6 +190,24 @@ class IdMap:
         if isinstance(value, str) and is_canonical_int(value):
             return int(value)
         return value  # cannot match an int id: looks up as unknown
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _int_key(value):
+    """An int map's key for ``value`` in a lookup: the int, or None, which no id equals."""
+    key = IdMap._coerce_int(value)
+    return key if _is_int(key) else None
+
+
+def _str_key(value):
+    """A str map's key for ``value`` in a lookup: an int's canonical decimal text (7 finds
+    "7", never "07"), a string itself, anything else None, which no id equals."""
+    if _is_int(value):
+        return str(int(value))
+    return value if isinstance(value, str) else None
 
 
 def _as_text(value, name: str) -> str:

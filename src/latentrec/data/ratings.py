@@ -11,11 +11,21 @@ import scipy.sparse as sp
 
 from ..errors import DataError
 from . import csr as _csr
+from ._dialect import ALIASES
 from .duplicates import resolve_duplicates
 from .idmap import IdMap
 
 #: Largest matrix (users x items cells) that ``to_dense`` builds unless told otherwise.
 DENSE_CELL_CAP = 25_000_000
+
+
+class _DefaultName(str):
+    """A column name left at its default, told apart from the same name given on purpose
+    (a default rating column that is missing means implicit data; a named one is an
+    error)."""
+
+
+_RATING = _DefaultName("rating")
 
 
 class DuplicateRatingsWarning(UserWarning):
@@ -106,15 +116,16 @@ class Ratings:
 
     @classmethod
     def from_dataframe(cls, df: pd.DataFrame, user: str = "user", item: str = "item",
-                       rating: str | None = "rating", timestamp: str | None = None, *,
+                       rating: str | None = _RATING, timestamp: str | None = None, *,
                        duplicates: str = "last") -> Ratings:
-        """Build from a DataFrame; ``rating=None`` (or a missing default column) reads
-        implicit data."""
+        """Build from a DataFrame; ``rating=None``, or no ``rating`` column when ``rating=``
+        is not given, reads implicit data (every value 1). A ``rating=`` column named
+        and missing is a DataError."""
         for role, col in (("user", user), ("item", item)):
             if col not in df.columns:
                 raise DataError(f"no {role} column {col!r}; columns are {list(df.columns)}")
         if rating is not None and rating not in df.columns:
-            if rating != "rating":
+            if not isinstance(rating, _DefaultName):
                 raise DataError(f"no rating column {rating!r}; columns are {list(df.columns)}")
             rating = None
         if timestamp is not None and timestamp not in df.columns:
@@ -276,14 +287,32 @@ class Ratings:
                      or np.array_equal(self.timestamps, other.timestamps)))
 
 
-def as_ratings(x, name: str = "ratings") -> Ratings:
+def as_ratings(x, name: str = "ratings", *, need_ratings: bool = False) -> Ratings:
     """``x`` as Ratings: a Ratings as it is, a DataFrame read by
-    :meth:`Ratings.from_dataframe`; anything else is a DataError naming ``name``."""
+    :meth:`Ratings.from_dataframe`; anything else is a DataError naming ``name``.
+
+    ``need_ratings`` (a model that predicts ratings): a DataFrame must have a ``rating``
+    column, since without one every value would be read as 1 and the model would learn
+    a constant.
+    """
     if isinstance(x, Ratings):
         return x
     if isinstance(x, pd.DataFrame):
+        if need_ratings and "rating" not in x.columns:
+            raise DataError(_no_rating_column(x.columns, name))
         return Ratings.from_dataframe(x)
     raise DataError(f"{name} must be a Ratings or a DataFrame, got {type(x).__name__}")
+
+
+def _no_rating_column(columns, name: str) -> str:
+    """Why a DataFrame without a ``rating`` column cannot train a rating model, and what to
+    do, pointing at a column that looks like the ratings when there is one."""
+    found = [str(c) for c in columns]
+    alike = next((c for c in found if c.lower() in ALIASES["rating"]), None)
+    hint = (f"rename {alike!r} to 'rating'" if alike is not None
+            else "add a 'rating' column")
+    return (f"{name} has no 'rating' column, which a rating model needs (columns are "
+            f"{found}); {hint}, or use an implicit model (ImplicitALS, BPR)")
 
 
 def _map_ids(raw, given: IdMap | None, side: str):

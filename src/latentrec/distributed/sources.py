@@ -37,15 +37,10 @@ _FAN_IN = 8
 
 def open_source(client, data, columns):
     if isinstance(data, (Ratings, pd.DataFrame)):
-        return LocalSource(client, as_ratings(data, "ratings"))
+        # DSGD trains a rating model: a frame without ratings would train on ones
+        return LocalSource(client, as_ratings(data, "ratings", need_ratings=True))
     if isinstance(data, (str, os.PathLike)):
-        import dask.dataframe as dd
-
-        try:  # reads the files' schema here, the ratings on the workers
-            data = dd.read_parquet(os.fspath(data))
-        except Exception as exc:  # noqa: BLE001 - fsspec and pyarrow raise many kinds
-            raise DataError(f"cannot read the Parquet files: {exc}",
-                            path=os.fspath(data)) from None
+        data = _read_parquet(os.fspath(data))
     if type(data).__module__.startswith("dask"):
         import dask.dataframe as dd
 
@@ -54,6 +49,33 @@ def open_source(client, data, columns):
             return ClusterSource(client, data[list(columns)], columns)
     raise DataError("ratings for a cluster fit must be a Ratings, a pandas or dask DataFrame, "
                     f"or a path or glob of Parquet files; got {type(data).__name__}")
+
+
+def _read_parquet(path: str):
+    """A dask DataFrame of the Parquet files at ``path`` (a file, a folder or a glob); reads
+    their schema here, the ratings on the workers."""
+    import dask.dataframe as dd
+    from fsspec.core import get_fs_token_paths
+
+    try:
+        # dask reads a glob that matches nothing as a frame with no columns, which would
+        # fail later as a missing user column
+        if not get_fs_token_paths(path, mode="rb")[2]:
+            raise DataError("no files match this pattern", path=path)
+        return dd.read_parquet(path)
+    except DataError:
+        raise
+    except FileNotFoundError:
+        raise DataError("no such file or folder", path=path) from None
+    except Exception as exc:  # noqa: BLE001 - fsspec and pyarrow raise many kinds
+        raise DataError(f"cannot read the Parquet files: {_one_line(exc)}", path=path) from None
+
+
+def _one_line(exc: Exception) -> str:
+    """The gist of an error from dask's readers, which wrap the cause in a paragraph."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    last = lines[-1] if lines else type(exc).__name__
+    return last.removeprefix("Original Message: ")
 
 
 class TrainedOn(NamedTuple):

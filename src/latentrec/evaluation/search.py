@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import time
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,7 +13,8 @@ import pandas as pd
 from .._random import check_random_state, seed_from
 from ..data.ratings import Ratings
 from ..data.split import holdout
-from ..errors import ParameterError
+from ..errors import DataError, ParameterError
+from ..models.sgd import WorseThanBaselineWarning
 from .protocols import evaluate
 
 
@@ -123,7 +125,7 @@ def _search(candidates, ratings, metric, validation_fraction, max_epochs, time_b
                              f"got {time_budget!r}")
     for model, combo in candidates:
         model.clone().set_params(**combo)  # unknown names fail before any training
-    train, val = holdout(ratings, validation_fraction, random_state=random_state)
+    train, val = _scored_split(ratings, validation_fraction, random_state)
     started, rows, models = time.perf_counter(), [], []
     for model, combo in candidates:
         if time_budget is not None and rows and time.perf_counter() - started > time_budget:
@@ -133,6 +135,7 @@ def _search(candidates, ratings, metric, validation_fraction, max_epochs, time_b
         if progress is not None:
             progress(len(rows), len(candidates), rows[-1])
     order = sorted(range(len(rows)), key=lambda t: rows[t][metric])  # stable: earlier wins ties
+    _check_scored(rows[order[0]], metric, train, val)
     model = models[order[0]]
     best = {k: v for k, v in rows[order[0]].items() if k in model.get_params()}
     rows = [rows[t] for t in order]
@@ -140,6 +143,35 @@ def _search(candidates, ratings, metric, validation_fraction, max_epochs, time_b
     if "early_stopping" in best_model.get_params():
         best_model.set_params(early_stopping=False)
     return SearchResult(best, best_model.fit(ratings), pd.DataFrame(rows), metric)
+
+
+def _scored_split(ratings, validation_fraction, random_state):
+    """(train, validation) carved out of ``ratings``; DataError when either is empty, as
+    then no trial can be scored (its score would be NaN)."""
+    train, val = holdout(ratings, validation_fraction, random_state=random_state)
+    if train.n_ratings == 0 or val.n_ratings == 0:
+        raise DataError(
+            f"the data is too small to score a search: holding out validation_fraction="
+            f"{validation_fraction:g} of its {ratings.n_ratings} rating(s) leaves "
+            f"{train.n_ratings} to train on and {val.n_ratings} to score on")
+    return train, val
+
+
+def _check_scored(best: dict, metric, train, val) -> None:
+    """DataError when even the best trial has no finite score; a warning when it scores
+    worse than the bias baseline fitted on the same training part."""
+    from ..models import BiasBaseline
+
+    got = best[metric]
+    if not np.isfinite(got):
+        raise DataError(f"the data is too small to score a search: no trial has a finite "
+                        f"validation {metric} ({len(val)} validation rating(s))")
+    bar = evaluate(BiasBaseline(), train, val, [metric])[metric]
+    if got > bar:
+        warnings.warn(f"the best model found, {best['model']}, has a validation {metric} of "
+                      f"{got:.4f}, worse than {bar:.4f} of the bias baseline (global mean + "
+                      "user and item biases) fitted on the same training part",
+                      WorseThanBaselineWarning, stacklevel=4)
 
 
 def _trial(model, combo, train, val, metric, max_epochs) -> dict:
@@ -150,7 +182,12 @@ def _trial(model, combo, train, val, metric, max_epochs) -> dict:
         candidate.set_params(ranking_factors=0)
     start = time.perf_counter()
     if "n_epochs" in params and "early_stopping" in params and "n_epochs" not in combo:
-        candidate.set_params(n_epochs=max_epochs, early_stopping=True).fit(train, validation=val)
+        candidate.set_params(n_epochs=max_epochs, early_stopping=True)
+        with warnings.catch_warnings():
+            # a trial worse than the baselines is a normal part of a search; the search
+            # warns once if the best one is (_check_scored)
+            warnings.simplefilter("ignore", WorseThanBaselineWarning)
+            candidate.fit(train, validation=val)
         best = min(candidate.history_, key=lambda h: h["val_rmse"])
         combo = dict(combo, n_epochs=best["epoch"])
     else:

@@ -9,6 +9,7 @@ import numpy as np
 from .._random import check_random_state
 from ..data.ratings import Ratings
 from ..kernels import als as kernels
+from . import memory
 from ._params import Interval, IsNone, Options, RandomState
 from ._scaled import RatingScaleMixin, scaled_rmse, standardisation
 from .base import Recommender
@@ -82,6 +83,9 @@ class ALSMatrixFactorization(RankedByRelevance, RatingScaleMixin, Recommender):
         self.ranking_weight = ranking_weight
 
     def _fit(self, ratings: Ratings, validation: Ratings | None) -> None:
+        memory.require(self, ratings, memory.als_bytes(self, ratings))
+        if validation is not None and validation.n_ratings == 0:
+            validation = None  # nothing to score: its RMSE would be NaN
         rng = check_random_state(self.random_state)
         # The sweeps run in float64 whatever ``dtype`` (their cost is in the float64 normal
         # equations anyway); the fitted factors are stored in ``dtype``.

@@ -12,6 +12,7 @@ arrays to ``_set_fitted``; everything a user calls afterwards lives here.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,6 +27,11 @@ from .modelfile import save_model
 
 UNKNOWN_PREDICT_POLICIES = ("bias", "nan", "error")
 _CHUNK_USERS = 2048
+
+
+class UnknownIdWarning(UserWarning):
+    """Every pair given to ``predict`` had a user or item the model has not seen, so every
+    prediction is the ``unknown=`` fallback: most likely ids of the wrong type or spelling."""
 
 
 @dataclass
@@ -81,14 +87,15 @@ class Recommender(Params):
             self._callback = None
         return self
 
-    @staticmethod
-    def _fit_inputs(ratings, validation):
-        """``ratings`` and ``validation`` as Ratings, checked for what every fit needs."""
-        ratings = as_ratings(ratings, "ratings")
+    def _fit_inputs(self, ratings, validation):
+        """``ratings`` and ``validation`` as Ratings, checked for what every fit needs (a
+        rating model given a table without ratings refuses it: DataError)."""
+        ratings = as_ratings(ratings, "ratings", need_ratings=self.predicts_ratings)
         if ratings.n_ratings == 0:
             raise DataError("cannot fit on an empty rating table")
         if validation is not None:
-            validation = as_ratings(validation, "validation")
+            validation = as_ratings(validation, "validation",
+                                    need_ratings=self.predicts_ratings)
             if validation.user_map != ratings.user_map or validation.item_map != ratings.item_map:
                 raise DataError("validation must share the IdMaps of the training ratings; "
                                 "make both with one split function")
@@ -134,50 +141,99 @@ class Recommender(Params):
         return self.item_factors_.shape[1]
 
     # -- rating prediction ---------------------------------------------------------------
-    def predict(self, users, items, *, unknown: str = "bias", clip: bool = False) -> np.ndarray:
+    def predict(self, users, items, *, unknown: str = "bias", clip: bool | None = None,
+                return_unknown: bool = False):
         """Predicted ratings for (user, item) pairs of raw ids (or one FoldedUser and many items).
 
-        ``unknown``: what an id the model has not seen gives — ``"bias"`` (default: the
-        estimate from what is known: mean + the known side's bias), ``"nan"``, or
-        ``"error"`` (UnknownIdError). ``clip`` bounds predictions to the training scale.
+        An id matches the model's id of the same number in the other type (7 and "7"; never
+        "07"). ``unknown``: what a pair with an id the model has not seen gives —
+        ``"bias"`` (default: the estimate from what is known, the mean plus the known
+        side's bias), ``"nan"``, or ``"error"`` (UnknownIdError). When every pair has an
+        unknown id, an :class:`UnknownIdWarning` says so (likely ids of the wrong type or
+        spelling). ``return_unknown=True`` returns ``(predictions, unknown_mask)``, the mask
+        True for the pairs whose user or item the model has not seen.
+
+        ``clip``: bound predictions to the training rating range ``rating_range_``. The
+        default, None, clips when the predictions are ratings (``predicts_ratings``);
+        False gives the raw values; True on a model whose predictions are not ratings is
+        a ParameterError.
         """
         self._require_fitted()
+        clip = self._check_predict(unknown, clip, return_unknown)
+        policy = "error" if unknown == "error" else "missing"
+        items = _as_id_array(items)
+        i_idx = self.item_map_.to_indices(items, unknown=policy)
+        p, bu, u_ok = self._user_rows(users, items, policy)
+        i_ok = i_idx >= 0
+        q, bi = self.item_factors_[i_idx], self.item_bias_[i_idx]
+        known = u_ok & i_ok
+        pred = (self.global_mean_ + np.where(u_ok, bu, 0.0) + np.where(i_ok, bi, 0.0)
+                + np.where(known, np.einsum("ij,ij->i", p, q), 0.0))
+        if unknown == "nan":
+            pred[~known] = np.nan
+        if clip:
+            pred = np.clip(pred, *self.rating_range_)
+        if known.size and not known.any():
+            self._warn_all_unknown(known.size, unknown)
+        return (pred, ~known) if return_unknown else pred
+
+    def _check_predict(self, unknown, clip, return_unknown) -> bool:
+        """Checks ``predict``'s options; returns whether to clip."""
         if unknown not in UNKNOWN_PREDICT_POLICIES:
             raise ParameterError(f"unknown must be one of {UNKNOWN_PREDICT_POLICIES}, "
                                  f"got {unknown!r}")
-        items = _as_id_array(items)
-        policy = "error" if unknown == "error" else "missing"
-        i_idx = self.item_map_.to_indices(items, unknown=policy)
-        if isinstance(users, FoldedUser):
-            p, bu = np.tile(users.factors, (i_idx.size, 1)), np.full(i_idx.size, users.bias)
-            u_ok = np.ones(i_idx.size, dtype=bool)
-        else:
-            users = _as_id_array(users)
-            if users.shape != items.shape:
-                raise ParameterError(f"users and items must have one length; got {users.size} "
-                                 f"and {items.size}")
-            u_idx = self.user_map_.to_indices(users, unknown=policy)
-            u_ok = u_idx >= 0
-            p, bu = self.user_factors_[u_idx], self.user_bias_[u_idx]
-        i_ok = i_idx >= 0
-        q, bi = self.item_factors_[i_idx], self.item_bias_[i_idx]
-        pred = (self.global_mean_ + np.where(u_ok, bu, 0.0) + np.where(i_ok, bi, 0.0)
-                + np.where(u_ok & i_ok, np.einsum("ij,ij->i", p, q), 0.0))
-        if unknown == "nan":
-            pred[~(u_ok & i_ok)] = np.nan
-        if clip:
-            pred = np.clip(pred, *self.rating_range_)
-        return pred
+        if not isinstance(return_unknown, (bool, np.bool_)):
+            raise ParameterError(f"return_unknown must be True or False, got {return_unknown!r}")
+        return self._check_clip(clip)
 
-    def predict_matrix(self, *, max_cells: int = DENSE_CELL_CAP) -> np.ndarray:
-        """The filled-in users x items rating matrix, for problems small enough to hold."""
+    def _check_clip(self, clip) -> bool:
+        """Whether ``clip`` (True, False or None: when the predictions are ratings) clips."""
+        if clip is None:
+            return bool(self.predicts_ratings)
+        if not isinstance(clip, (bool, np.bool_)):
+            raise ParameterError(f"clip must be True, False or None, got {clip!r}")
+        if clip and not self.predicts_ratings:
+            raise ParameterError(f"clip=True: {type(self).__name__}'s predictions are not "
+                                 "ratings, so there is no rating scale to clip them to")
+        return bool(clip)
+
+    def _user_rows(self, users, items: np.ndarray, policy: str):
+        """(factors, biases, known mask) of the user side of each pair: the rows of the
+        given users, or one folded-in user's repeated."""
+        if isinstance(users, FoldedUser):
+            return (np.tile(users.factors, (items.size, 1)), np.full(items.size, users.bias),
+                    np.ones(items.size, dtype=bool))
+        users = _as_id_array(users)
+        if users.shape != items.shape:
+            raise ParameterError(f"users and items must have one length; got {users.size} "
+                                 f"and {items.size}")
+        u_idx = self.user_map_.to_indices(users, unknown=policy)
+        return self.user_factors_[u_idx], self.user_bias_[u_idx], u_idx >= 0
+
+    def _warn_all_unknown(self, n_pairs: int, unknown: str) -> None:
+        fallback = ("the mean plus the known side's bias" if unknown == "bias" else "NaN")
+        warnings.warn(
+            f"{type(self).__name__}.predict: none of the {n_pairs:,} (user, item) pairs has "
+            f"both ids known to the model, so every prediction is the unknown={unknown!r} "
+            f"fallback ({fallback}); check the ids' spelling and type (the model's user "
+            f"ids are {self.user_map_.kind}, its item ids {self.item_map_.kind})",
+            UnknownIdWarning, stacklevel=3)
+
+    def predict_matrix(self, *, max_cells: int = DENSE_CELL_CAP,
+                       clip: bool | None = None) -> np.ndarray:
+        """The filled-in users x items rating matrix, for problems small enough to hold.
+
+        ``clip`` as in :meth:`predict`: by default bounded to ``rating_range_`` when the
+        predictions are ratings."""
         self._require_fitted()
+        clip = self._check_clip(clip)
         n_u, n_i = len(self.user_map_), len(self.item_map_)
         if n_u * n_i > max_cells:
             raise DataError(f"the full matrix would have {n_u:,} x {n_i:,} = {n_u * n_i:,} "
                             f"cells, above the cap of {max_cells:,}; use recommend() for "
                             "each user's best items, or predict() for chosen pairs")
-        return self._score_rows(np.arange(n_u))
+        matrix = self._score_rows(np.arange(n_u))
+        return np.clip(matrix, *self.rating_range_, out=matrix) if clip else matrix
 
     # -- recommendation ------------------------------------------------------------------
     def recommend(self, user, n: int = 10, *, exclude_seen: bool = True, items=None,
@@ -193,7 +249,9 @@ class Recommender(Params):
         combined unit); ``"rating"`` orders by the value ``predict`` gives (the default of
         models without an interaction part: the implicit models' preference, a
         baseline's estimate). Use ``"rating"`` to show the items a user would rate highest
-        whatever they would choose, e.g. within a shortlist given as ``items``.
+        whatever they would choose, e.g. within a shortlist given as ``items``. Its scores
+        are the predictions unclipped (``predict(..., clip=False)``): clipping would tie
+        every item predicted above the scale's top and lose their order.
         """
         self._require_fitted()
         n = _check_n(n)
@@ -345,17 +403,48 @@ class Recommender(Params):
     # -- new users -----------------------------------------------------------------------
     def fold_in(self, ratings: dict) -> FoldedUser:
         """Solve a new user's bias and factors from ``{item_id: rating}`` against the fixed
-        item factors (a small ridge problem); nothing in the model changes."""
+        item factors (a small ridge problem); nothing in the model changes. A rating outside
+        the training range ``rating_range_`` (ends included) is a DataError."""
         self._require_fitted()
         if not isinstance(ratings, dict) or not ratings:
             raise DataError("fold_in needs a non-empty {item_id: rating} dict")
         idx = self.item_map_.to_indices(_as_id_array(list(ratings)), unknown="error")
-        r = np.array([float(v) for v in ratings.values()])
-        if not np.isfinite(r).all():
-            raise DataError("fold_in ratings must be finite numbers")
+        r = self._fold_in_values(ratings)
         bias, factors = self._fold_in_solve(idx, r)
         return FoldedUser(bias=float(bias), factors=factors.astype(self.item_factors_.dtype),
                           seen=idx, n_ratings=idx.size)
+
+    def _fold_in_values(self, ratings: dict) -> np.ndarray:
+        """The ratings as float64, each a finite number or a DataError naming its item; for
+        a model whose predictions are ratings, also within ``rating_range_`` (ends
+        included), the only range it was fitted to (the HTTP service refuses the same). The
+        implicit models' values are confidences: any finite value, negative included."""
+        bounds = self._fold_in_bounds()
+        r = np.empty(len(ratings))
+        for k, (item, value) in enumerate(ratings.items()):
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float,
+                                                                              np.number)):
+                raise DataError(f"fold_in: the rating of item {item!r} must be a number, "
+                                f"got {value!r}")
+            r[k] = value
+            if not bounds[0] <= r[k] <= bounds[1]:  # NaN fails this too
+                raise DataError(f"fold_in: the rating of item {item!r}, {r[k]:g}, is "
+                                f"{self._fold_in_range_text()}")
+        return r
+
+    def _fold_in_bounds(self) -> tuple[float, float]:
+        if not self.predicts_ratings:  # any finite value (the bounds leave out inf)
+            big = float(np.finfo(np.float64).max)
+            return -big, big
+        low, high = self.rating_range_
+        slack = 1e-6 * max(1.0, abs(low), abs(high))  # float32 rounding of stored 0.1
+        return low - slack, high + slack
+
+    def _fold_in_range_text(self) -> str:
+        if not self.predicts_ratings:
+            return "not a finite number"
+        low, high = self.rating_range_
+        return f"outside the model's rating range, {low:g} to {high:g}"
 
     def _fold_in_regularization(self, n_ratings: int) -> tuple[float, float]:
         """Total L2 weights (factors, bias) of a new user's ridge problem; models override."""

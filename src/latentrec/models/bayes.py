@@ -18,6 +18,7 @@ from ..data.ratings import Ratings
 from ..kernels import bpmf
 from ..kernels.predict import predict_pairs, rmse
 from ..kernels.threads import num_threads
+from . import memory
 from ._params import Interval, IsNone, RandomState
 from ._scaled import RatingScaleMixin, standardisation
 from .base import Recommender
@@ -68,6 +69,9 @@ class BayesianMatrixFactorization(RankedByRelevance, RatingScaleMixin, Recommend
         self.ranking_weight = ranking_weight
 
     def _fit(self, ratings: Ratings, validation: Ratings | None) -> None:
+        memory.require(self, ratings, memory.bpmf_bytes(self, ratings))
+        if validation is not None and validation.n_ratings == 0:
+            validation = None  # nothing to score: its RMSE would be NaN
         rng = check_random_state(self.random_state)
         mu, sigma = standardisation(ratings.values, biased=True)
         scaled = (ratings.values.astype(np.float64) - mu) / sigma

@@ -18,6 +18,7 @@ from ..data.ratings import Ratings
 from ..errors import DataError, TrainingDivergedError
 from ..kernels import als as als_kernels
 from ..kernels import bpr as bpr_kernels
+from . import memory
 from . import weighting as W
 from ._params import Interval, IsNone, Options, RandomState
 from .base import Recommender
@@ -104,6 +105,7 @@ class ImplicitALS(Recommender):
         self.random_state = random_state
 
     def _fit(self, ratings: Ratings, validation: Ratings | None) -> None:
+        memory.require(self, ratings, memory.implicit_als_bytes(self, ratings))
         rng = check_random_state(self.random_state)
         dtype = np.dtype(self.dtype)
         n_threads = resolve_threads(self.n_threads)
@@ -227,6 +229,7 @@ class BPR(Recommender):
         self.random_state = random_state
 
     def _fit(self, ratings: Ratings, validation: Ratings | None) -> None:
+        memory.require(self, ratings, memory.bpr_bytes(self, ratings))
         rng = check_random_state(self.random_state)
         dtype = np.dtype(self.dtype)
         n_threads = resolve_threads(self.n_threads)

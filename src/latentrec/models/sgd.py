@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -14,14 +15,21 @@ from ..data.split import holdout
 from ..errors import DataError, ParameterError, TrainingDivergedError
 from ..kernels import sgd as kernels
 from ..kernels.blocks import GRID_TARGET
+from ..kernels.predict import rmse
+from . import memory
 from ._params import Interval, IsNone, Options, RandomState
 from ._scaled import RatingScaleMixin, scaled_rmse
 from .base import Recommender
+from .baselines import BiasBaseline
 from .engine import Engine, LocalEngine
 from .ranking import RANKING_CONSTRAINTS, RankedByRelevance
 
 # A train RMSE this many times the rating spread means the updates are blowing up.
 _EXPLODED = 1e3
+
+
+class WorseThanBaselineWarning(UserWarning):
+    """The fitted model predicts the validation ratings worse than a baseline does."""
 
 
 class SGDMatrixFactorization(RankedByRelevance, RatingScaleMixin, Recommender):
@@ -37,7 +45,11 @@ class SGDMatrixFactorization(RankedByRelevance, RatingScaleMixin, Recommender):
     n_epochs : an int trains exactly that many passes over all the data given; ``"auto"``
         holds out ``validation_fraction`` of it, stops when validation RMSE has not improved
         for ``patience`` epochs (at most ``max_epochs``), then retrains on all of it for the
-        best number of epochs.
+        best number of epochs. Patience runs out only once the model has beaten the global
+        mean and the bias baseline on that part by more than its noise (two standard
+        errors): on small data the first epochs often get worse before the factors learn
+        anything. A model that ends no better than those baselines on its validation
+        ratings says so in a :class:`WorseThanBaselineWarning`.
     learning_rate, learning_rate_decay : step size, multiplied by the decay after each epoch.
     regularization : L2 weight on the factors; ``bias_regularization`` on the biases
         (None: the same as ``regularization``).
@@ -172,43 +184,89 @@ class SGDMatrixFactorization(RankedByRelevance, RatingScaleMixin, Recommender):
         rng = check_random_state(self.random_state)
         auto = self.n_epochs == "auto"
         stop_early = auto if self.early_stopping == "auto" else self.early_stopping
-        train, refit = ratings, False
-        if auto and validation is None:
-            train, validation = holdout(ratings, self.validation_fraction, random_state=rng)
-            refit = True
-        if stop_early and validation is None:
-            raise DataError("early stopping needs validation data: pass validation= to fit, "
-                            "or use n_epochs='auto'")
+        refit = auto and validation is None
+        if not engine.reads_input:
+            memory.require(self, ratings, memory.sgd_bytes(self, ratings,
+                                                           2 if stop_early or refit else 1))
+        train, validation = self._scored_parts(ratings, validation, rng, refit, stop_early)
+        baselines = None if validation is None else _baselines(train, validation)
         epochs = self.max_epochs if auto else self.n_epochs
         seed = seed_from(rng)
         state, history, trained = self._train(engine, train, validation, epochs, stop_early,
-                                              seed)
+                                              seed, _bar(baselines))
+        if baselines is not None:
+            self._warn_if_worse(history, stop_early or refit, baselines)
         if refit:
-            best = min(history, key=lambda h: h["val_rmse"])["epoch"]
-            state, refit_history, trained = self._train(engine, ratings, None, best, False,
-                                                        seed)
-            for h in refit_history:
-                h["stage"] = "refit"
-            history = history + refit_history
+            state, history, trained = self._refit(engine, ratings, history, seed)
         if engine.schedule is not None:
             history = [{**h, "schedule": engine.schedule} for h in history]
         sigma = state.pop("sigma")
         self._set_fitted(trained.on, history=history, seen=trained.seen, **state)
         self.rating_std_ = sigma
 
-    def _train(self, engine, data, validation, n_epochs, stop_early, seed):
+    def _scored_parts(self, ratings, validation, rng, refit, stop_early):
+        """(what to train on, what to score each epoch on or None): a validation part held
+        out when ``refit``; an empty validation scores nothing (its RMSE would be NaN)."""
+        if refit:
+            return self._holdout(ratings, rng)
+        if validation is not None and validation.n_ratings == 0:
+            validation = None
+        if stop_early and validation is None:
+            raise DataError("early stopping needs validation data (ratings to score on): "
+                            "pass non-empty validation= to fit, or use n_epochs='auto'")
+        return ratings, validation
+
+    def _refit(self, engine, ratings, history, seed):
+        """Train on all ``ratings`` for the search's best number of epochs."""
+        best = min(history, key=lambda h: h["val_rmse"])["epoch"]
+        state, refit_history, trained = self._train(engine, ratings, None, best, False, seed)
+        for h in refit_history:
+            h["stage"] = "refit"
+        return state, history + refit_history, trained
+
+    def _holdout(self, ratings, rng):
+        """(train, validation) for n_epochs="auto", both non-empty."""
+        train, validation = holdout(ratings, self.validation_fraction, random_state=rng)
+        if train.n_ratings == 0 or validation.n_ratings == 0:
+            raise DataError(
+                f"n_epochs='auto' holds out validation_fraction={self.validation_fraction:g} "
+                f"of the ratings to choose the number of epochs, but {ratings.n_ratings} "
+                f"rating(s) leave {train.n_ratings} to train on and {validation.n_ratings} "
+                "to score on: the data is too small to score; pass an integer n_epochs")
+        return train, validation
+
+    def _warn_if_worse(self, history, best_returned, baselines) -> None:
+        """Warn when the model returned scores worse on the validation ratings than the
+        simplest predictors fitted on the same training ratings."""
+        scored = [h["val_rmse"] for h in history if h["val_rmse"] is not None]
+        got = min(scored) if best_returned else scored[-1]
+        name, bar = min(baselines.rmses.items(), key=lambda kv: kv[1])
+        if got > bar:
+            warnings.warn(
+                f"{type(self).__name__}: validation RMSE {got:.4f} is worse than "
+                f"{bar:.4f} of {name} fitted on the same training ratings; this model "
+                "predicts worse than it (try more epochs, a larger learning_rate, or "
+                "that baseline)", WorseThanBaselineWarning, stacklevel=4)
+
+    def _train(self, engine, data, validation, n_epochs, stop_early, seed, bar=np.inf):
         """Run epochs up to ``n_epochs`` on the engine's runner for ``data``; returns the
         fitted arrays (and sigma), the history, and what the runner trained on."""
         with engine.sgd_run(self, data, seed) as runner:
-            history, best_state = self._epochs(runner, validation, n_epochs, stop_early)
+            history, best_state = self._epochs(runner, validation, n_epochs, stop_early,
+                                               bar)
             P, Q, bu, bi = best_state if best_state is not None else runner.factors()
             state = _unscaled(P, Q, bu, bi, runner.mu, runner.sigma, self.biased)
             state["sigma"] = runner.sigma
             trained = _Trained(*runner.trained())
         return state, history, trained
 
-    def _epochs(self, runner, validation, n_epochs, stop_early):
-        """The epoch loop: history rows, and the best factors when stopping early."""
+    def _epochs(self, runner, validation, n_epochs, stop_early, bar=np.inf):
+        """The epoch loop: history rows, and the best factors when stopping early.
+
+        Patience runs out only once the best validation RMSE is below ``bar`` (the
+        simplest baselines'): until the factors have learnt something, the first epochs
+        often get worse (biases fitting noise), and stopping there returns a model no
+        better than a constant."""
         reg, reg_b = self.regularization, self._bias_reg()
         history, best, best_state, waited = list(runner.history), np.inf, None, 0
         for epoch in range(runner.first_epoch, n_epochs + 1):
@@ -231,7 +289,7 @@ class SGDMatrixFactorization(RankedByRelevance, RatingScaleMixin, Recommender):
             history.append(row)
             runner.epoch_done(epoch, history)
             self._report(row)
-            if stop_early and waited >= self.patience:
+            if stop_early and waited >= self.patience and best < bar:
                 break
         return history, best_state
 
@@ -322,6 +380,32 @@ def _unscaled(P, Q, bu, bi, mu, sigma, biased) -> dict:
     bi *= sigma
     return {"user_factors": P, "item_factors": Q, "user_bias": bu if biased else None,
             "item_bias": bi if biased else None, "global_mean": mu}
+
+
+class _Baselines(NamedTuple):
+    rmses: dict  # name -> validation RMSE of the simplest predictors
+    bar: float  # the validation RMSE that is better than theirs beyond the split's noise
+
+
+def _baselines(train: Ratings, validation: Ratings) -> _Baselines:
+    """How the global mean and BiasBaseline (mean + user and item biases), both fitted on
+    ``train``, score on ``validation``; and the bar early stopping must see beaten: the
+    better one's mean squared error less two of its standard errors."""
+    bias = BiasBaseline().fit(train)
+    u, i = validation.users, validation.items
+    y = validation.values.astype(np.float64)
+    preds = {"the global mean": np.full(y.size, bias.global_mean_),
+             "the bias baseline (global mean + user and item biases)":
+                 bias.global_mean_ + bias.user_bias_[u] + bias.item_bias_[i]}
+    rmses = {name: rmse(y, p) for name, p in preds.items()}
+    squared = (y - preds[min(rmses, key=rmses.get)]) ** 2
+    noise = 2.0 * float(squared.std()) / np.sqrt(y.size)
+    return _Baselines(rmses, float(np.sqrt(max(float(squared.mean()) - noise, 0.0))))
+
+
+def _bar(baselines) -> float:
+    """The validation RMSE the model must beat before early stopping may end the search."""
+    return np.inf if baselines is None else baselines.bar
 
 
 def _check_diverged(epoch: int, train_rmse: float, sigma: float, lr: float) -> None:

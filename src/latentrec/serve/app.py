@@ -9,6 +9,7 @@ reload, which reads a file, runs in a thread.
 some of which are built inside the functions below, at run time.)
 """
 
+import copy
 import math
 import re
 import secrets
@@ -33,7 +34,7 @@ from ..errors import LatentrecError, ParameterError, UnknownIdError
 from . import schemas as S
 from .catalog import Directory
 from .hosts import HostCheckMiddleware
-from .limits import DEFAULT_MAX_BODY, DEFAULT_MAX_N, BodyLimitMiddleware
+from .limits import DEFAULT_MAX_BODY, DEFAULT_MAX_N, BodyLimitMiddleware, HeadAsGetMiddleware
 from .state import ModelHolder, ReloadError, Snapshot
 
 STATIC = Path(__file__).with_name("static")
@@ -43,12 +44,22 @@ PAGE_HEADERS = {"Content-Security-Policy": "default-src 'self'; img-src 'self' d
                 "frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
                 "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
 ERRORS = {404: {"model": S.ErrorOut, "description": "Unknown user or item id"}}
+# Answered before any route runs, so to any request: by the Host check, the body cap, and
+# the body cap's check of Content-Length
+EDGE_ERRORS = {
+    400: {"model": S.ErrorOut, "description": "A Host header naming a host this server does "
+          "not answer to, or a Content-Length that is not a whole number"},
+    413: {"model": S.ErrorOut, "description": "A request body over the server's limit "
+          "(max_body in /health)"},
+}
 
 # Path ids use the {...:path} converter, so a string id with a "/" in it (sent as %2F)
 # still reaches the route and its lookup; the routes' fixed last segments keep them apart.
 UserId = Annotated[str, PathParam(max_length=S.MAX_ID_LENGTH, description="A user id.")]
 ItemId = Annotated[str, PathParam(max_length=S.MAX_ID_LENGTH, description="An item id.")]
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# C0 and C1 control characters and DEL; the pattern is what the OpenAPI schema declares
+_CONTROL_CHARS = r"\x00-\x1f\x7f-\x9f"
+_CONTROL = re.compile(f"[{_CONTROL_CHARS}]")
 
 
 def _printable(text: str) -> str:
@@ -58,8 +69,11 @@ def _printable(text: str) -> str:
     return text
 
 
+# The pattern is declared for the schema only: _printable checks it, with a clearer message
 SearchText = Annotated[str, Query(max_length=100, description="Text to look for: the start "
-                                  "of an id, or any part of a title (case ignored)."),
+                                  "of an id, or any part of a title (case ignored); no "
+                                  "control characters.",
+                                  json_schema_extra={"pattern": f"^[^{_CONTROL_CHARS}]*$"}),
                        AfterValidator(_printable)]
 
 
@@ -83,9 +97,10 @@ def create_app(model_path, items=None, admin_token: str | None = None, *,
     # /docs with Swagger UI's files from the fastapi-offline package, not from a CDN, so
     # the docs work without the internet; it mounts them before the page's own /static.
     app = FastAPIOffline(title="latentrec", version=__version__, description=_DESCRIPTION,
-                         redoc_url=None, static_url="/static/swagger")
+                         redoc_url=None, static_url="/static/swagger", responses=EDGE_ERRORS)
     app.state.holder = ModelHolder(model_path, items)
     app.state.limits = {"max_n": max_n, "max_body": max_body}
+    app.add_middleware(HeadAsGetMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_body=max_body)
     if allowed_hosts is not None:  # added last, so it runs first
         app.add_middleware(HostCheckMiddleware, allowed=allowed_hosts)
@@ -94,6 +109,7 @@ def create_app(model_path, items=None, admin_token: str | None = None, *,
                    _new_user_routes(max_n), _admin_routes(admin_token)):
         app.include_router(router)
     _add_page(app)
+    _describe_the_model(app, max_n)
     return app
 
 
@@ -140,12 +156,19 @@ async def _model_refused(request: Request, exc: LatentrecError) -> JSONResponse:
     return _unprocessable([{"loc": [], "msg": _one_line(exc), "type": "model_error"}])
 
 
+# Bodies that json.loads fails on with something else than a JSONDecodeError, which FastAPI
+# answers with a bare 400 ("There was an error parsing the body"): they are invalid JSON like
+# any other (422)
+_UNREADABLE_BODIES = ((RecursionError, "nested too deeply"),
+                      (UnicodeDecodeError, "not UTF-8 text"))
+
+
 async def _http_error(request: Request, exc: StarletteHTTPException):
-    # JSON nested deeper than Python's recursion limit fails json.loads with RecursionError,
-    # which FastAPI answers with a bare 400; it is invalid JSON like any other (422)
-    if exc.status_code == 400 and isinstance(exc.__cause__, RecursionError):
-        return _unprocessable([{"loc": ["body"], "msg": "JSON decode error: nested too "
-                                "deeply", "type": "json_invalid"}])
+    if exc.status_code == 400:
+        for kind, why in _UNREADABLE_BODIES:
+            if isinstance(exc.__cause__, kind):
+                return _unprocessable([{"loc": ["body"], "msg": f"JSON decode error: {why}",
+                                        "type": "json_invalid"}])
     return await http_exception_handler(request, exc)
 
 
@@ -182,35 +205,48 @@ def scored_items(items: Directory, ids: np.ndarray, scores: np.ndarray) -> list:
 
 
 def rating_range(model) -> tuple[float, float] | None:
-    """The model's training rating range, or None when it has none (or not a finite one)."""
+    """The ratings a fold-in takes, ends included (the OpenAPI schema declares the same):
+    the model's training range, or None when it has none (or not a finite one).
+
+    The ratings were stored as float32, so the range of ratings 0.1 to 0.7 is 0.10000000149
+    to 0.69999998808; each end is widened to its shortest float32 spelling (0.1, 0.7), so
+    the numbers a client would write are in it."""
     bounds = getattr(model, "rating_range_", None)
     if bounds is None or not all(math.isfinite(b) for b in bounds):
         return None
-    return bounds
+    low, high = (float(b) for b in bounds)
+    return min(low, _shortest32(low)), max(high, _shortest32(high))
+
+
+def _shortest32(value: float) -> float:
+    with np.errstate(over="ignore"):
+        short = float(str(np.float32(value)))
+    return short if math.isfinite(short) else value  # a float64 end past float32's range
 
 
 def check_rating(bounds: tuple[float, float] | None, k: int, rating: float) -> None:
     """A 422 for a rating outside the training range: the model was fitted to that range
     only, and a rating of 100 on a 1-5 model (or 1e39, which overflows float32 factors)
-    makes nonsense. The slack absorbs float32 rounding of the stored ratings (0.1)."""
+    makes nonsense."""
     if bounds is None:
         return
     low, high = bounds
-    slack = 1e-6 * max(1.0, abs(low), abs(high))
-    if not low - slack <= rating <= high + slack:
+    if not low <= rating <= high:
         raise invalid(("body", "ratings", k, "rating"), f"rating {rating:g} is outside the "
                       f"model's rating range, {low:g} to {high:g}")
 
 
-def fold_in_ratings(model, ratings: list) -> dict:
-    """{the model's item id: rating} of a fold-in body; 422 for an item rated twice or a
-    rating outside the model's range."""
-    bounds, out = rating_range(model), {}
+def fold_in_ratings(snap: Snapshot, ratings: list) -> dict:
+    """{the model's item id: rating} of a fold-in body: 422 for a rating outside the model's
+    range (what the schema says, checked first), then 404 for an unknown item, then 422 for
+    an item rated twice (which no JSON schema can say)."""
+    bounds, out = rating_range(snap.model), {}
     for k, r in enumerate(ratings):
-        item = model.item_map_.coerce(r.item)
+        check_rating(bounds, k, r.rating)
+    for k, r in enumerate(ratings):
+        _, item = snap.items.find(r.item)
         if item in out:
             raise invalid(("body", "ratings", k, "item"), f"item {item!r} is rated more than once")
-        check_rating(bounds, k, r.rating)
         out[item] = r.rating
     return out
 
@@ -321,6 +357,7 @@ def _new_user_routes(max_n: int) -> APIRouter:
         model = snap.model
         users = [model.user_map_.coerce(p.user) for p in body.pairs]
         items = [model.item_map_.coerce(p.item) for p in body.pairs]
+        # clip None (or left out): the model's default, clipped when it predicts ratings
         values = model.predict(np.array(users, dtype=object), np.array(items, dtype=object),
                                unknown="error", clip=body.clip)
         return {"predictions": [{"user": u, "item": i, "prediction": v}
@@ -332,11 +369,22 @@ def _new_user_routes(max_n: int) -> APIRouter:
         user is folded in against the fixed item factors (no retraining, nothing stored)."""
         if body.n > max_n:
             raise invalid(("body", "n"), f"Input should be less than or equal to {max_n}")
-        folded = snap.model.fold_in(fold_in_ratings(snap.model, body.ratings))
+        folded = snap.model.fold_in(fold_in_ratings(snap, body.ratings))
         ids, scores = snap.model.recommend(folded, n=body.n, exclude_seen=body.exclude_seen)
         return {"user": None, "items": scored_items(snap.items, ids, scores)}
 
     return router
+
+
+_ADMIN_ERRORS = {
+    401: {"model": S.ErrorOut, "description": "No bearer token in the request",
+          "headers": {"WWW-Authenticate": {"description": "The scheme to use: Bearer",
+                                           "schema": {"type": "string"}}}},
+    403: {"model": S.ErrorOut, "description": "A wrong token, or the admin endpoints are "
+          "disabled (the server was started without a token)"},
+    409: {"model": S.ErrorOut, "description": "The file did not load: the old model is "
+          "still served"},
+}
 
 
 def _admin_routes(admin_token: str | None) -> APIRouter:
@@ -345,16 +393,19 @@ def _admin_routes(admin_token: str | None) -> APIRouter:
 
     def authorize(credentials: Annotated[HTTPAuthorizationCredentials | None,
                                          Depends(bearer)]) -> None:
+        # 403 where a token cannot help (none configured) or the one given is wrong; 401
+        # (RFC 9110, with the scheme to use) where no bearer token was given at all
         if admin_token is None:
             raise HTTPException(403, "the admin endpoints are disabled: start the server "
                                      "with --admin-token or LATENTREC_ADMIN_TOKEN to use them")
-        given = credentials.credentials if credentials is not None else ""
-        if not secrets.compare_digest(given.encode(), admin_token.encode()):
-            raise HTTPException(403, "a valid admin token is required "
-                                     "(header 'Authorization: Bearer TOKEN')")
+        if credentials is None:
+            raise HTTPException(401, "an admin token is required (header 'Authorization: "
+                                     "Bearer TOKEN')", headers={"WWW-Authenticate": "Bearer"})
+        if not secrets.compare_digest(credentials.credentials.encode(), admin_token.encode()):
+            raise HTTPException(403, "the admin token is not valid")
 
     @router.post("/admin/reload", response_model=S.ReloadOut, dependencies=[Depends(authorize)],
-                 responses={403: {"model": S.ErrorOut}, 409: {"model": S.ErrorOut}})
+                 responses=_ADMIN_ERRORS)
     def reload(request: Request):
         """Load the model file again (e.g. after replacing it). Requests in flight finish on
         the old model; a file that fails to load leaves the old model served (409)."""
@@ -362,6 +413,34 @@ def _admin_routes(admin_token: str | None) -> APIRouter:
         return {"reloaded": True, "model": snap.info}
 
     return router
+
+
+# the OpenAPI schema ---------------------------------------------------------------------
+def _describe_the_model(app: FastAPI, max_n: int) -> None:
+    """Make /openapi.json state what depends on the served model and the app's limits: the
+    rating range of POST /recommendations (from the model served now, so after a reload,
+    the new one's) and the largest ``n`` of its body."""
+    build = app.openapi  # FastAPI's own, which builds the schema once
+    served = {}
+
+    def openapi() -> dict:
+        snap = app.state.holder.current
+        if served.get("generation") != snap.generation:
+            schema = copy.deepcopy(build())
+            _declare_fold_in(schema["components"]["schemas"], rating_range(snap.model), max_n)
+            served.update(generation=snap.generation, schema=schema)
+        return served["schema"]
+
+    app.openapi = openapi
+
+
+def _declare_fold_in(schemas: dict, bounds: tuple[float, float] | None, max_n: int) -> None:
+    schemas["FoldInIn"]["properties"]["n"]["maximum"] = max_n
+    rating = schemas["ItemRating"]["properties"]["rating"]
+    if bounds is not None:
+        rating["minimum"], rating["maximum"] = bounds
+        rating["description"] = (f"Within the served model's rating range, {bounds[0]:g} to "
+                                 f"{bounds[1]:g}, ends included.")
 
 
 def _add_page(app: FastAPI) -> None:

@@ -1,4 +1,5 @@
-"""A cap on request bodies, as a plain ASGI middleware (no framework needed).
+"""A cap on request bodies, and HEAD answered like GET, as plain ASGI middlewares (no
+framework needed).
 
 A body is refused with 413 when its declared ``Content-Length`` is over the cap, before
 anything is read; and, because a client may send no length (chunked) or a false one, also
@@ -85,3 +86,27 @@ async def json_reply(send, status: int, detail: str) -> None:
                             (b"content-length", str(len(body)).encode()),
                             (b"connection", b"close")]})
     await send({"type": "http.response.body", "body": body})
+
+
+class HeadAsGetMiddleware:
+    """Answers ``HEAD`` as the same ``GET`` would be answered, without the body (HTTP asks
+    this of every GET resource; FastAPI's routes take GET alone, so ``HEAD /`` was 405).
+    The headers, ``Content-Length`` included, are those of the GET."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def headers_only(message):
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            elif message["type"] == "http.response.pathsend":  # a file, by the extension
+                message = {"type": "http.response.body", "body": b""}
+            await send(message)
+
+        # a copy: the server's own scope still says HEAD, so it sends no body either
+        await self.app({**scope, "method": "GET"}, receive, headers_only)

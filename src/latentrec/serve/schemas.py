@@ -6,20 +6,36 @@ every rating must be a finite number, so a body that passes validation is safe t
 to the model (the route then checks each rating against the model's rating range).
 
 Bodies are validated strictly: ``"n": true`` or ``"n": "5"`` is an error, not 1 or 5, and
-a flag takes only ``true`` or ``false``. A rating may still be written as an integer (5).
+a flag takes only ``true`` or ``false``. A rating may still be written as an integer (5),
+and an integer with a zero fraction (5.0): JSON has one kind of number, and JSON Schema's
+``integer`` (what the OpenAPI description says) takes 5.0 too.
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr
 
 MAX_ID_LENGTH = 200
 MAX_PAIRS = 1000
 MAX_FOLD_IN = 1000
 
-RawId = StrictInt | Annotated[StrictStr, Field(min_length=1, max_length=MAX_ID_LENGTH)]
+
+def _whole(value):
+    """A JSON number without a fraction (5.0) as the integer it is; anything else as given,
+    for the strict check (so 5.5, "5" and true stay errors)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# The validator goes last, around the whole type: placed before a Field, pydantic writes the
+# Field's bounds into the schema as "ge" (no JSON Schema keyword), and inside the union it
+# would add its own name to an error's loc.
+Whole = BeforeValidator(_whole)
+RawId = Annotated[StrictInt | Annotated[StrictStr, Field(min_length=1,
+                                                          max_length=MAX_ID_LENGTH)], Whole]
 Rating = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 
 
@@ -36,7 +52,9 @@ class Pair(_Body):
 
 class PredictIn(_Body):
     pairs: Annotated[list[Pair], Field(min_length=1, max_length=MAX_PAIRS)]
-    clip: bool = Field(False, description="Bound predictions to the training rating range.")
+    clip: bool | None = Field(None, description="true: bound predictions to the training "
+                              "rating range; false: the raw values; null or left out: the "
+                              "model's default (bounded when its predictions are ratings).")
 
 
 class ItemRating(_Body):
@@ -46,8 +64,9 @@ class ItemRating(_Body):
 
 class FoldInIn(_Body):
     ratings: Annotated[list[ItemRating], Field(min_length=1, max_length=MAX_FOLD_IN,
-                                               description="The new user's ratings.")]
-    n: Annotated[int, Field(ge=1, description="How many items (capped like ?n=).")] = 10
+                                               description="The new user's ratings, each "
+                                               "item at most once (422 otherwise).")]
+    n: Annotated[int, Field(ge=1, description="How many items (capped like ?n=)."), Whole] = 10
     exclude_seen: bool = Field(True, description="Leave out the items rated here.")
 
 

@@ -58,8 +58,8 @@ class ModelHolder:
             old = self._current
             try:
                 new = self._load(generation=old.generation + 1)
-            except (LatentrecError, OSError) as exc:
-                reason = " ".join(str(exc).split())
+            except Exception as exc:  # whatever failed (MemoryError too), the old model serves on
+                reason = self._reason(exc)
                 # logged first: whoever sees last_reload change may expect the log line
                 log.warning("reload failed, still serving generation %d: %s",
                             old.generation, reason)
@@ -72,6 +72,16 @@ class ModelHolder:
             self._current = new
             self.last_reload = {"ok": True, "at": new.info["loaded_at"], "error": None}
             return new
+
+    def _reason(self, exc: Exception) -> str:
+        """Why a reload failed, on one line. The loader's own errors say what and where; any
+        other (a MemoryError, a bug's ValueError) is named by its type, since its message
+        alone may be empty or say nothing of the file."""
+        text = " ".join(str(exc).split())
+        if isinstance(exc, (LatentrecError, OSError)):
+            return text
+        return f"{self.path}: cannot load model: {type(exc).__name__}" + (
+            f": {text}" if text else "")
 
     def _load(self, generation: int) -> Snapshot:
         model = load_model(self.path)
