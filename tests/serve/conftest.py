@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import warnings
 from pathlib import Path
 
@@ -151,3 +152,15 @@ def server_process():
         if server.proc.poll() is None:
             server.proc.kill()
             server.proc.wait()
+
+
+@pytest.fixture
+def wait_for():
+    """``wait_for(condition, timeout=15)``: poll until ``condition()`` holds, else fail."""
+    def wait(condition, timeout=15.0):
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                raise AssertionError("timed out waiting")
+            time.sleep(0.05)
+    return wait

@@ -8,7 +8,6 @@ import json
 import logging
 import shutil
 import signal
-import time
 import zipfile
 
 import httpx
@@ -309,7 +308,7 @@ def test_an_error_outside_loading_is_one_log_line_too(caplog):
     assert record.exc_info is None and "RuntimeError: the lock is broken" in record.getMessage()
 
 
-def test_sighup_with_damaged_files(server_process, served_copy, damaged_files):
+def test_sighup_with_damaged_files(server_process, served_copy, damaged_files, wait_for):
     """The real process, one damaged file after another, each reloaded by SIGHUP."""
     server = server_process(served_copy, "--no-access-log")
     with httpx.Client(base_url=server.url, timeout=10) as http:
@@ -330,10 +329,3 @@ def test_sighup_with_damaged_files(server_process, served_copy, damaged_files):
     assert all("still serving generation 1: " in line for line in failures)
     assert "Traceback" not in server.text
 
-
-def wait_for(condition, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting")
-        time.sleep(0.05)

@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
@@ -19,15 +18,7 @@ from latentrec.cli import app as cli_app
 from latentrec.serve import bind
 
 
-def wait_for(condition, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting")
-        time.sleep(0.05)
-
-
-def test_the_real_server(server_process, served_copy, baseline_file, tmp_path):
+def test_the_real_server(server_process, served_copy, baseline_file, tmp_path, wait_for):
     server = server_process(served_copy, "--items", "ml-100k",
                             env={"LATENTREC_ADMIN_TOKEN": "from-the-environment"})
     assert server.url.startswith("http://127.0.0.1:")  # loopback unless told otherwise
