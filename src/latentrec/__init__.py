@@ -25,6 +25,7 @@ from .errors import (
 from .models import (
     BPR,
     ALSMatrixFactorization,
+    BayesianFactorizationMachine,
     BayesianMatrixFactorization,
     BiasBaseline,
     FoldedUser,
@@ -42,7 +43,7 @@ __all__ = [
     "UnknownIdError", "TrainingDivergedError", "ParameterError", "Recommender", "FoldedUser",
     "SGDMatrixFactorization", "GlobalMean", "BiasBaseline", "Popularity",
     "RandomRecommender", "ALSMatrixFactorization", "ImplicitALS", "BPR",
-    "BayesianMatrixFactorization", "load", "holdout",
+    "BayesianMatrixFactorization", "BayesianFactorizationMachine", "load", "holdout",
     "k_fold", "user_holdout", "time_split",
     "__version__", "matrix_factorization", "read_ratings", "write_ratings", "datasets",
 ]

@@ -162,20 +162,33 @@ def test_evaluate_compares_algorithms_on_the_same_folds(cli, files, tmp_path):
     assert "holdout" in text and "sgd" in text and "mean" in text
 
 
-def test_tune_three_trials_saves_the_best(cli, files, tmp_path):
+def test_tune_four_trials_saves_the_best(cli, files, tmp_path):
     out = tmp_path / "best.npz"
-    data = cli.json("tune", files / "ratings.csv", "--trials", 3, "-o", out)
-    assert len(data["trials"]) == 3
-    assert {t["model"] for t in data["trials"]} == {"BayesianMatrixFactorization",
+    data = cli.json("tune", files / "ratings.csv", "--trials", 4, "-o", out)
+    assert len(data["trials"]) == 4
+    assert {t["model"] for t in data["trials"]} == {"BayesianFactorizationMachine",
+                                                   "BayesianMatrixFactorization",
                                                    "SGDMatrixFactorization"}
     assert "n_factors" in data["best_params"]
-    assert data["trials"][0]["rmse"] <= data["trials"][1]["rmse"] <= data["trials"][2]["rmse"]
+    scores = [t["rmse"] for t in data["trials"]]
+    assert scores == sorted(scores)
     best = latentrec.load(out)
     assert type(best).__name__ == data["best_model"]
     assert best.get_params()["n_factors"] == data["best_params"]["n_factors"]
-    text = cli("tune", files / "ratings.csv", "--trials", 3).stdout
+    text = cli("tune", files / "ratings.csv", "--trials", 4).stdout
     assert "best:" in text
-    assert "at least 3" in cli("tune", files / "ratings.csv", "--trials", 2, expect=2).stderr
+    assert "at least 4" in cli("tune", files / "ratings.csv", "--trials", 3, expect=2).stderr
+
+
+def test_train_auto_says_what_it_chose_and_saves_it(cli, files, tmp_path):
+    out = tmp_path / "auto.npz"
+    result = cli("train", files / "ratings.csv", "-o", out, "--algo", "auto", "--factors", 3)
+    line = next(x for x in result.stderr.splitlines() + result.stdout.splitlines()
+                if x.startswith("auto: chose "))
+    chosen = line.split()[2]
+    assert type(latentrec.load(out)).__name__ == chosen
+    assert "validation RMSE" in line and "trials" in line
+    assert "--factors does not apply to auto" in result.stderr + result.stdout
 
 
 def test_bare_command_shows_help(cli):

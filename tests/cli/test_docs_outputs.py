@@ -46,7 +46,7 @@ CHECKED = [
     "latentrec predict model.npz --pair 1 50 --json",
     "latentrec fill tiny.npz --json",
     "latentrec evaluate tiny.csv --algo sgd,bias --cv 2 --factors 2 --epochs 20 --json",
-    "latentrec tune tiny.csv --trials 3 --json",
+    "latentrec tune tiny.csv --trials 4 --json",
     "latentrec info model.npz --json",
     "latentrec train ratings.csv -o m.npz",
     "latentrec train broken.csv -o m.npz",

@@ -149,3 +149,27 @@ def test_a_missing_item_file_is_a_data_error_naming_it(tmp_path, source, message
 def test_an_item_table_without_titles_is_a_data_error(ml100k):
     with pytest.raises(DataError, match="needs a 'title' column; it has \\['year'\\]"):
         datasets.item_titles(ml100k.items[["year"]])
+
+
+def test_u1_split_is_grouplens_u1_and_keeps_the_maps():
+    import gzip
+    import hashlib
+    from importlib import resources
+
+    ml = datasets.load("ml-100k")
+    train, test = ml.split("u1")
+    assert (train.n_ratings, test.n_ratings) == (80_000, 20_000)
+    assert len(np.unique(test.users)) == 459
+    assert train.user_map == ml.ratings.user_map and test.item_map == ml.ratings.item_map
+    folder = resources.files("latentrec.data").joinpath("bundled", "ml-100k")
+    readme = folder.joinpath("README.md").read_text()
+    for name, part in (("u1.base", train), ("u1.test", test)):
+        raw = gzip.decompress(folder.joinpath(f"{name}.gz").read_bytes())
+        assert hashlib.sha256(raw).hexdigest() in readme  # the canonical files, unchanged
+        rows = np.loadtxt(raw.decode().splitlines(), dtype=np.int64)
+        got = np.column_stack([part.user_map.to_ids(part.users),
+                               part.item_map.to_ids(part.items), part.values])
+        key = lambda a: np.lexsort((a[:, 1], a[:, 0]))  # noqa: E731
+        np.testing.assert_array_equal(got[key(got)], rows[key(rows), :3])
+    with pytest.raises(DataError, match="ships no split 'u2'"):
+        ml.split("u2")

@@ -427,3 +427,25 @@ def test_user_holdout_per_user_counts_follow_the_rule(r, test_size, min_train, s
         else:
             want = max(1, int(np.floor(c * test_size + 0.5)))
             assert g == min(want, c - min_train)
+
+
+def test_cold_start_split_holds_out_whole_users_and_items():
+    from latentrec.data import cold_start_split, synthetic
+
+    r = synthetic(200, 100, 5000, random_state=0)
+    train, test = split = cold_start_split(r, 0.1, 0.2, random_state=3)
+    assert train.n_ratings + test.n_ratings == r.n_ratings
+    assert split.n_cold_rows == test.n_ratings > 0  # every test row is cold
+    users, items = set(train.users), set(train.items)
+    held_u = set(test.users) - users
+    held_i = set(test.items) - items
+    assert all(u in held_u or i in held_i for u, i in zip(test.users, test.items))
+    assert len(held_u) <= 20 and len(held_i) <= 20
+    again = cold_start_split(r, 0.1, 0.2, random_state=3)
+    assert again.train.equals(train)
+    from latentrec.errors import ParameterError
+
+    with pytest.raises(ParameterError, match=r"user_size must be in \(0, 1\), got 1.5"):
+        cold_start_split(r, 1.5)
+    with pytest.raises(ParameterError, match=r"item_size must be in \(0, 1\), got 0"):
+        cold_start_split(r, 0.1, 0)

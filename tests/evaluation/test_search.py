@@ -61,10 +61,11 @@ def test_bad_search_arguments(small_ratings, kw, message):
 def test_tune_compares_model_families_on_training_data_only(small_ratings):
     from latentrec.evaluation import tune
 
-    res = tune(small_ratings, n_trials=3, random_state=0)
-    assert set(res.results["model"]) == {"BayesianMatrixFactorization",
+    res = tune(small_ratings, n_trials=4, random_state=0)
+    assert set(res.results["model"]) == {"BayesianFactorizationMachine",
+                                         "BayesianMatrixFactorization",
                                          "SGDMatrixFactorization"}
     assert type(res.best_model).__name__ == res.results["model"].iloc[0]
     assert res.best_model.user_factors_.shape[0] == small_ratings.n_users
-    with pytest.raises(ValueError, match="n_trials must be an integer >= 3, got 2"):
-        tune(small_ratings, n_trials=2)
+    with pytest.raises(ValueError, match="n_trials must be an integer >= 4, got 3"):
+        tune(small_ratings, n_trials=3)

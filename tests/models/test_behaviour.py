@@ -9,6 +9,7 @@ from latentrec import UnknownIdError
 from latentrec.models import (
     BPR,
     ALSMatrixFactorization,
+    BayesianFactorizationMachine,
     BayesianMatrixFactorization,
     BiasBaseline,
     FoldedUser,
@@ -41,13 +42,20 @@ MODELS = {
                                              n_threads=2, random_state=0),
     "bpmf": lambda: BayesianMatrixFactorization(n_factors=3, n_samples=10, burn_in=5, keep=4,
                                                 n_threads=1, random_state=0),
+    "bfm": lambda: BayesianFactorizationMachine(n_factors=3, n_samples=10, burn_in=5,
+                                                n_threads=1, random_state=0),
+    "bfm-plain": lambda: BayesianFactorizationMachine(n_factors=3, n_samples=10, burn_in=5,
+                                                      biases=False, implicit=False,
+                                                      flipped=False, n_threads=2,
+                                                      random_state=0),
     "bpr": lambda: BPR(n_factors=4, n_epochs=20, learning_rate=0.05, n_threads=1,
                        random_state=0),
 }
 IMPLICIT = {"implicit-als", "implicit-als-bm25", "bpr"}
-RATING = {"sgd", "sgd-unbiased", "sgd-parallel", "als", "als-unbiased", "bpmf"}
-HAS_FACTORS = {"bpmf", "sgd", "sgd-unbiased", "sgd-parallel", "random", "als", "als-unbiased",
-               "implicit-als", "implicit-als-bm25", "bpr"}
+RATING = {"sgd", "sgd-unbiased", "sgd-parallel", "als", "als-unbiased", "bpmf", "bfm",
+          "bfm-plain"}
+HAS_FACTORS = {"bpmf", "bfm", "bfm-plain", "sgd", "sgd-unbiased", "sgd-parallel", "random",
+               "als", "als-unbiased", "implicit-als", "implicit-als-bm25", "bpr"}
 
 
 @pytest.fixture(params=sorted(MODELS))

@@ -18,6 +18,7 @@ ALGORITHMS = {
     "implicit-als": "ImplicitALS",
     "bpr": "BPR",
     "bpmf": "BayesianMatrixFactorization",
+    "bfm": "BayesianFactorizationMachine",
     "bias": "BiasBaseline",
     "mean": "GlobalMean",
     "popularity": "Popularity",

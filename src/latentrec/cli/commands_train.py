@@ -62,7 +62,8 @@ def train(
     from ..data.split import holdout
 
     out = O.output(json_out, quiet)
-    (name,) = parse_algos([algo])
+    auto = algo.strip().lower() == "auto"
+    (name,) = ["auto"] if auto else parse_algos([algo])
     opts = O.model_options(factors, epochs, lr, reg, threads, seed)
     if validation is not None:
         validation_fraction(validation)
@@ -72,8 +73,9 @@ def train(
     plot_file = check_output(plot, "--plot", (".png",))
     if plot_file is not None:
         plots.require()
-    model = build_model(name, opts)
-    for option in unused_options([name], opts):
+    model = None if auto else build_model(name, opts)
+    for option in ([o for o, v in opts.items() if v is not None and o != "--seed"] if auto
+                   else unused_options([name], opts)):
         out.note(f"note: {option} does not apply to {name}; ignored")
 
     data = read_ratings(ratings, reader)
@@ -98,7 +100,10 @@ def train(
                 text += "  (refit on all)"
             advance(text=text)
 
-        model.fit(train_part, validation=val_part, callback=on_epoch)
+        if auto:
+            model = _auto_model(train_part, seed, out)
+        else:
+            model.fit(train_part, validation=val_part, callback=on_epoch)
     seconds = time.perf_counter() - started
     model.save(model_file)
     history = model.summary()["history"]
@@ -144,10 +149,29 @@ DEFAULT_TRIALS = inspect.signature(tune_models).parameters["n_trials"].default
 TRIALS_SHOWN = 10
 
 
+#: Seconds ``train --algo auto`` lets its search start new trials for.
+AUTO_BUDGET = 120.0
+
+
+def _auto_model(ratings, seed, out):
+    """``--algo auto``: tune() on the training ratings alone (its own validation part),
+    within AUTO_BUDGET; says what it picked and why."""
+    result = tune_models(ratings, time_budget=AUTO_BUDGET, random_state=seed)
+    table = result.results
+    best = table.iloc[0]
+    why = f"validation RMSE {best['rmse']:.4f}"
+    others = table[table["model"] != best["model"]]
+    if len(others):
+        why += f"; the best other family, {others.iloc[0]['model']}, {others.iloc[0]['rmse']:.4f}"
+    out.info(f"auto: chose {best['model']} ({why}; {len(table)} trials on "
+             f"{ratings.n_ratings:,} training ratings, 10% held out for scoring)")
+    return result.best_model
+
+
 def tune(
     ratings: O.Ratings,
     trials: Annotated[int | None, typer.Option(
-        "--trials", help=f"How many settings to try, at least 3 (default: {DEFAULT_TRIALS}, "
+        "--trials", help=f"How many settings to try, at least 4 (default: {DEFAULT_TRIALS}, "
         "or as many as --time-budget allows).", show_default=False)] = None,
     time_budget: Annotated[float | None, typer.Option(
         "--time-budget", metavar="SECONDS", help="Start no new trial after this many "
@@ -217,8 +241,8 @@ def _tune_checks(metric: str, validation: float, time_budget, trials) -> int:
     if time_budget is not None and not 0 < time_budget < math.inf:
         raise typer.BadParameter(f"{time_budget:g} is not a positive, finite number of "
                                  "seconds", param_hint="'--time-budget'")
-    if trials is not None and trials < 3:
-        raise typer.BadParameter(f"{trials}: must be at least 3 (two Bayesian models and "
+    if trials is not None and trials < 4:
+        raise typer.BadParameter(f"{trials}: must be at least 4 (three Bayesian models and "
                                  "one or more SGD settings)", param_hint="'--trials'")
     if trials is not None:
         return trials

@@ -76,7 +76,8 @@ Member = Annotated[str | None, typer.Option(
 # Defaults in the help are read from the model classes, so they cannot drift from them;
 # the values themselves are checked by the model (its own messages), before any reading.
 Algo = Annotated[str, typer.Option(
-    "--algo", help=f"Algorithm: {', '.join(ALGORITHMS)}.", rich_help_panel=_MODEL)]
+    "--algo", help=f"Algorithm: {', '.join(ALGORITHMS)} (train also: auto, the best of a "
+    "search on the training ratings).", rich_help_panel=_MODEL)]
 Factors = Annotated[int | None, typer.Option(
     "--factors", help="Latent features per user and item (default: the model's: "
     f"{option_defaults('--factors')}).", rich_help_panel=_MODEL, show_default=False)]

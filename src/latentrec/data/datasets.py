@@ -45,6 +45,25 @@ class Dataset:
     def __repr__(self) -> str:
         return f"<Dataset {self.name}: {self.ratings.summary()}>"
 
+    def split(self, name: str = "u1") -> tuple[Ratings, Ratings]:
+        """(train, test) of a split the data set ships with: ``"u1"`` of the bundled
+        ML-100K, GroupLens's first (u1.base, u1.test), on which papers report. Both keep
+        this data set's IdMaps, as latentrec's own split functions do."""
+        if self.name != "ml-100k" or name != "u1":
+            raise DataError(f"{self.name} ships no split {name!r}; the bundled ml-100k "
+                            "ships 'u1'")
+        folder = resources.files("latentrec.data").joinpath("bundled", self.name)
+        with resources.as_file(folder) as base:
+            test = pd.read_csv(base / "u1.test.gz", sep="\t", header=None,
+                               names=["user", "item", "rating", "timestamp"])
+        r = self.ratings
+        key = r.users.astype(np.int64) * r.n_items + r.items
+        held = np.isin(key, r.user_map.to_indices(test["user"].to_numpy()).astype(np.int64)
+                       * r.n_items + r.item_map.to_indices(test["item"].to_numpy()))
+        if held.sum() != len(test):
+            raise DataError(f"the {name} split does not match the ratings of {self.name}")
+        return r.subset(np.flatnonzero(~held)), r.subset(np.flatnonzero(held))
+
 
 @dataclass(frozen=True)
 class _Spec:

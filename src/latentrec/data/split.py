@@ -25,7 +25,8 @@ from .._random import check_random_state
 from ..errors import DataError, ParameterError
 from .ratings import Ratings
 
-__all__ = ["Split", "KFold", "holdout", "k_fold", "user_holdout", "time_split"]
+__all__ = ["Split", "KFold", "holdout", "k_fold", "user_holdout", "time_split",
+           "cold_start_split"]
 
 COLD_POLICIES = ("keep", "drop")
 
@@ -296,6 +297,23 @@ def time_split(ratings: Ratings, *, at=None, test_size: float | None = None,
 # ------------------------------------------------------------------------------------------
 # shared machinery
 
+def cold_start_split(ratings: Ratings, user_size: float = 0.1, item_size: float = 0.1, *,
+                     random_state=None) -> Split:
+    """Hold out whole users and whole items: a random ``user_size`` fraction of the users
+    and ``item_size`` of the items (each rounded to the nearest one) lose every rating to
+    test, so every test row is cold (its user, its item or both have none in train). For
+    models that predict from attributes (BayesianFactorizationMachine); the others can
+    only fall back on biases there."""
+    _check_args(ratings=ratings, user_size=user_size, item_size=item_size)
+    rng = check_random_state(random_state)
+    users = rng.choice(ratings.n_users, _round_half_up(user_size * ratings.n_users),
+                       replace=False)
+    items = rng.choice(ratings.n_items, _round_half_up(item_size * ratings.n_items),
+                       replace=False)
+    mask = np.isin(ratings.users, users) | np.isin(ratings.items, items)
+    return _make_split(ratings, mask, "keep")
+
+
 def _make_split(ratings: Ratings, test_mask: np.ndarray, cold: str) -> Split:
     """The Split that holds out the rows where ``test_mask`` is True."""
     train_rows = np.flatnonzero(~test_mask)
@@ -366,9 +384,9 @@ def _check_ratings(value) -> None:
         raise TypeError(f"ratings must be a latentrec Ratings, got {type(value).__name__}")
 
 
-def _check_test_size(value) -> None:
+def _check_test_size(value, name="test_size") -> None:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value < 1:
-        raise ParameterError(f"test_size must be in (0, 1), got {value!r}")
+        raise ParameterError(f"{name} must be in (0, 1), got {value!r}")
 
 
 def _check_k(value) -> None:
@@ -396,6 +414,8 @@ def _check_cold(value) -> None:
         raise ParameterError(f"cold must be one of {COLD_POLICIES}, got {value!r}")
 
 
-_RULES = {"ratings": _check_ratings, "test_size": _check_test_size, "k": _check_k,
+_RULES = {"ratings": _check_ratings, "test_size": _check_test_size,
+          "user_size": lambda v: _check_test_size(v, "user_size"),
+          "item_size": lambda v: _check_test_size(v, "item_size"), "k": _check_k,
           "n_test": _check_n_test, "min_train": _check_min_train, "by_time": _check_by_time,
           "cold": _check_cold}

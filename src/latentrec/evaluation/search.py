@@ -81,21 +81,28 @@ def tune(ratings: Ratings, n_trials: int = 12, *, time_budget: float | None = No
          progress=None) -> SearchResult:
     """Find a good model for ``ratings`` without looking at any test data.
 
-    Tries Bayesian matrix factorization (K=10 and 20: no learning rate or regularization
-    to tune) and ``n_trials - 2`` SGD models drawn from ``SGD_SPACE``, each with early
-    stopping, on a validation split of ``ratings``; refits the best on all of it.
+    Tries the Bayesian factorization machine (its defaults, K=10) and Bayesian matrix
+    factorization (K=10 and 20): none has a learning rate or regularization to tune; then
+    ``n_trials - 3`` SGD models drawn from ``SGD_SPACE``, each with early stopping, on a
+    validation split of ``ratings``; refits the best on all of it. With ``time_budget``
+    the trials stop once it is spent (at least one runs), in that order.
     """
-    from ..models import BayesianMatrixFactorization, SGDMatrixFactorization
+    from ..models import (
+        BayesianFactorizationMachine,
+        BayesianMatrixFactorization,
+        SGDMatrixFactorization,
+    )
 
-    if not isinstance(n_trials, (int, np.integer)) or n_trials < 3:
-        raise ParameterError(f"n_trials must be an integer >= 3, got {n_trials!r}")
+    if not isinstance(n_trials, (int, np.integer)) or n_trials < 4:
+        raise ParameterError(f"n_trials must be an integer >= 4, got {n_trials!r}")
     rng = check_random_state(random_state)
     seed = seed_from(rng, 2**31)
     bayes = BayesianMatrixFactorization(random_state=seed)
     sgd = SGDMatrixFactorization(random_state=seed)
-    candidates = [(bayes, {"n_factors": 10}), (bayes, {"n_factors": 20})]
+    candidates = [(BayesianFactorizationMachine(random_state=seed), {"n_factors": 10}),
+                  (bayes, {"n_factors": 10}), (bayes, {"n_factors": 20})]
     candidates += [(sgd, {k: _draw(k, v, rng) for k, v in SGD_SPACE.items()})
-                   for _ in range(n_trials - 2)]
+                   for _ in range(n_trials - 3)]
     return _search(candidates, ratings, metric, validation_fraction, 200, time_budget, rng,
                    progress)
 

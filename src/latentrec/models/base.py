@@ -387,7 +387,8 @@ class Recommender(Params):
         return np.concatenate([self._folded_interactions(user.seen), parts[2] * user.factors])
 
     def user_groups(self, k: int = 8, *, random_state=None) -> pd.Series:
-        """Cluster users on their (unit-length) factors with k-means: a Series of group labels."""
+        """Cluster users with k-means on the unit-length vectors ``similar_users`` compares:
+        a Series of group labels."""
         from scipy.cluster.vq import kmeans2
 
         self._require_fitted()
