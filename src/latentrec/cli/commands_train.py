@@ -73,10 +73,7 @@ def train(
     plot_file = check_output(plot, "--plot", (".png",))
     if plot_file is not None:
         plots.require()
-    model = None if auto else build_model(name, opts)
-    for option in ([o for o, v in opts.items() if v is not None and o != "--seed"] if auto
-                   else unused_options([name], opts)):
-        out.note(f"note: {option} does not apply to {name}; ignored")
+    model = _model_for(name, opts, out)
 
     data = read_ratings(ratings, reader)
     summary = data.summary()
@@ -88,22 +85,10 @@ def train(
                  f"training on {len(train_part):,}.")
 
     started = time.perf_counter()
-    epochs_total = opts["--epochs"] if isinstance(opts["--epochs"], int) else None
-    with out.progress(f"training {name}", total=epochs_total) as advance:
-        def on_epoch(row):
-            text = f"epoch {row['epoch']}"
-            if row.get("train_rmse") is not None:
-                text += f"  train RMSE {row['train_rmse']:.4f}"
-            if row.get("val_rmse") is not None:
-                text += f"  val RMSE {row['val_rmse']:.4f}"
-            if row.get("stage") == "refit":
-                text += "  (refit on all)"
-            advance(text=text)
-
-        if auto:
-            model = _auto_model(train_part, seed, out)
-        else:
-            model.fit(train_part, validation=val_part, callback=on_epoch)
+    if auto:
+        model = _auto_model(train_part, seed, out)
+    else:
+        _fit_with_progress(model, name, train_part, val_part, opts, out)
     seconds = time.perf_counter() - started
     model.save(model_file)
     history = model.summary()["history"]
@@ -147,6 +132,35 @@ def train(
 #: its table shows (the rest are counted; --json lists them all).
 DEFAULT_TRIALS = inspect.signature(tune_models).parameters["n_trials"].default
 TRIALS_SHOWN = 10
+
+
+def _model_for(name, opts, out):
+    """The model to train (None for ``auto``, which tune() makes); notes the options that
+    do not reach it."""
+    if name == "auto":
+        ignored = [o for o, v in opts.items() if v is not None and o != "--seed"]
+        model = None
+    else:
+        ignored, model = unused_options([name], opts), build_model(name, opts)
+    for option in ignored:
+        out.note(f"note: {option} does not apply to {name}; ignored")
+    return model
+
+
+def _fit_with_progress(model, name, train_part, val_part, opts, out) -> None:
+    epochs_total = opts["--epochs"] if isinstance(opts["--epochs"], int) else None
+    with out.progress(f"training {name}", total=epochs_total) as advance:
+        def on_epoch(row):
+            text = f"epoch {row['epoch']}"
+            if row.get("train_rmse") is not None:
+                text += f"  train RMSE {row['train_rmse']:.4f}"
+            if row.get("val_rmse") is not None:
+                text += f"  val RMSE {row['val_rmse']:.4f}"
+            if row.get("stage") == "refit":
+                text += "  (refit on all)"
+            advance(text=text)
+
+        model.fit(train_part, validation=val_part, callback=on_epoch)
 
 
 #: Seconds ``train --algo auto`` lets its search start new trials for.
