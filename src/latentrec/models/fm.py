@@ -140,8 +140,8 @@ class BayesianFactorizationMachine(RankedByRelevance, RatingScaleMixin, Recommen
 
     def _design(self, ratings, enc) -> design_mod.Design:
         ua, ia = enc.get("user", (None,))[0], enc.get("item", (None,))[0]
-        return design_mod.assemble([design_mod.user_block(ratings, self.implicit, ua),
-                                    design_mod.item_block(ratings, self.flipped, ia)])
+        return design_mod.assemble([design_mod.side_block(ratings, "user", self.implicit, ua),
+                                    design_mod.side_block(ratings, "item", self.flipped, ia)])
 
     def _run(self, d, state, y, validation, mu, sigma):
         threads = resolve_threads(self.n_threads, len(y))

@@ -7,7 +7,6 @@ Each rating belongs to one entity of each block, and each entity carries its fea
   attributes, their encoding (``user_attributes``);
 - item block: the item's id (``item``); with ``flipped``, the users who rated it, each
   1/sqrt(count) (``flipped``); item attributes (``item_attributes``);
-- time block, with ``time_bins``: one entity per bin of the rating time (``time``).
 
 The design matrix itself (one row per rating with every feature of its entities) is
 never built: at 10M ratings with the implicit groups it would hold billions of entries.
@@ -83,40 +82,25 @@ def normalised_sets(indptr: np.ndarray, indices: np.ndarray, n_cols: int) -> sp.
     return sp.csr_matrix((vals, indices, indptr), shape=(len(sizes), n_cols))
 
 
-def user_block(ratings: Ratings, implicit: bool, attributes: sp.csr_matrix | None) -> Block:
-    n_u, n_i = ratings.n_users, ratings.n_items
-    parts, groups = [sp.identity(n_u, format="csr")], [("user", n_u)]
-    if implicit:
-        indptr, indices, _ = ratings.grouped("user")
-        parts.append(normalised_sets(indptr, indices, n_i))
-        groups.append(("implicit", n_i))
+#: side -> (the other side, the name of the group of its set)
+_SETS = {"user": ("item", "implicit"), "item": ("user", "flipped")}
+
+
+def side_block(ratings: Ratings, side: str, with_set: bool,
+               attributes: sp.csr_matrix | None) -> Block:
+    """The user or item block: the id, optionally the set of the other side it rated
+    (the user's items: ``implicit``; the item's users: ``flipped``), and attributes."""
+    other, set_name = _SETS[side]
+    n, n_other = len(getattr(ratings, f"{side}_map")), len(getattr(ratings, f"{other}_map"))
+    parts, groups = [sp.identity(n, format="csr")], [(side, n)]
+    if with_set:
+        indptr, indices, _ = ratings.grouped(side)
+        parts.append(normalised_sets(indptr, indices, n_other))
+        groups.append((set_name, n_other))
     if attributes is not None:
         parts.append(attributes)
-        groups.append(("user_attributes", attributes.shape[1]))
-    return Block("user", ratings.users, sp.hstack(parts, format="csr"), groups)
-
-
-def item_block(ratings: Ratings, flipped: bool, attributes: sp.csr_matrix | None) -> Block:
-    n_u, n_i = ratings.n_users, ratings.n_items
-    parts, groups = [sp.identity(n_i, format="csr")], [("item", n_i)]
-    if flipped:
-        indptr, indices, _ = ratings.grouped("item")
-        parts.append(normalised_sets(indptr, indices, n_u))
-        groups.append(("flipped", n_u))
-    if attributes is not None:
-        parts.append(attributes)
-        groups.append(("item_attributes", attributes.shape[1]))
-    return Block("item", ratings.items, sp.hstack(parts, format="csr"), groups)
-
-
-def time_block(bins: np.ndarray, n_bins: int) -> Block:
-    return Block("time", bins, sp.identity(n_bins, format="csr"), [("time", n_bins)])
-
-
-def time_bins(timestamps: np.ndarray, n_bins: int) -> np.ndarray:
-    """Edges (n_bins - 1 of them) cutting the timestamps into bins of equal counts."""
-    qs = np.quantile(timestamps.astype(np.float64), np.linspace(0, 1, n_bins + 1)[1:-1])
-    return np.asarray(qs)
+        groups.append((f"{side}_attributes", attributes.shape[1]))
+    return Block(side, getattr(ratings, f"{side}s"), sp.hstack(parts, format="csr"), groups)
 
 
 def assemble(blocks: list[Block]) -> Design:
