@@ -114,10 +114,11 @@ class PosteriorMean:
         return (state.w0 + bu[u] + bi[i] + np.einsum("ij,ij->i", U[u], I_[i])
                 + self.xu[u] * ci[i] + self.yi[i] * cu[u])
 
-    def _slots(self, width, K):
-        """Column offsets of the user-side slots P (0) and x P (2), if present."""
-        both = self.imp is not None and self.flip is not None
-        return 0, (2 * K if both else K) if self.imp is not None else None
+    def _x_p_slot(self, K):
+        """Column offset of the user side's x P slot (P is at 0), or None without it."""
+        if self.imp is None:
+            return None
+        return 2 * K if self.flip is not None else K
 
     def _fold_in_rows(self, state, width):
         """Rows of the user side for a new user's parts: [prior, implicit items..., user
@@ -130,8 +131,8 @@ class PosteriorMean:
             base.append(state.VT[:, self.attr].T)
         B = np.vstack(base)
         rows = np.zeros((B.shape[0] * (2 if self.imp is not None else 1), width))
-        s1, s3 = self._slots(width, K)
-        rows[:B.shape[0], s1:s1 + K] = B
+        s3 = self._x_p_slot(K)
+        rows[:B.shape[0], :K] = B
         if s3 is not None:
             rows[B.shape[0]:, s3:s3 + K] = B
         return rows
