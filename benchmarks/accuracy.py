@@ -120,10 +120,11 @@ def ranking_table(ratings) -> pd.DataFrame:
 #: The ablation: (row name, BayesianFactorizationMachine parameters, with attributes).
 ABLATION = [
     ("user, item (no biases): BPMF with per-factor priors",
-     dict(biases=False, implicit=False, flipped=False), False),
-    ("+ biases", dict(implicit=False, flipped=False), False),
-    ("+ implicit (SVD++)", dict(flipped=False), False),
-    ("+ flipped implicit (the defaults)", {}, False),
+     dict(biases=False, implicit=False, flipped=False, time_bins=0), False),
+    ("+ biases", dict(implicit=False, flipped=False, time_bins=0), False),
+    ("+ implicit (SVD++)", dict(flipped=False, time_bins=0), False),
+    ("+ flipped implicit", dict(time_bins=0), False),
+    ("+ time bins (the defaults)", {}, False),
     ("+ user and item attributes", {}, True),
 ]
 

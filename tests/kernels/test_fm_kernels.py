@@ -66,7 +66,7 @@ def random_problem(seed, n_blocks, K):
 
 
 def kernel_state(d, s):
-    """(q, s2) K x E as the passes take them, lin, residuals."""
+    """(q, s2) K x E as the passes take them, lin, residuals (natural order)."""
     K, E = s["VT"].shape[0], d.n_entities
     q, s2, lin, e = np.zeros((E, K)), np.zeros((E, K)), np.zeros(E), np.empty(len(s["y"]))
     kern.entity_sums(d.ef_ptr, d.ef_idx, d.ef_val, np.ascontiguousarray(s["VT"].T), s["w"],
@@ -75,9 +75,13 @@ def kernel_state(d, s):
     return np.ascontiguousarray(q.T), np.ascontiguousarray(s2.T), lin, e
 
 
+def in_block_order(d, b, v):
+    n = d.ent.shape[1]
+    return v[d.erow_idx[b * n:(b + 1) * n]]
+
+
 def args(d):
-    return (d.ent, d.erow_ptr, d.erow_idx, d.fe_ptr, d.fe_ent, d.fe_val, d.bent, d.bfeat,
-            d.grp)
+    return (d.eo, d.erow_ptr, d.fe_ptr, d.fe_ent, d.fe_val, d.bent, d.bfeat, d.grp)
 
 
 @settings(max_examples=40, deadline=None)
@@ -91,28 +95,34 @@ def test_residuals_are_those_of_the_dense_fm(seed, n_blocks, K):
 
 @settings(max_examples=60, deadline=None)
 @given(st.integers(0, 10**6), st.integers(1, 3), st.integers(1, 3))
-def test_two_chained_factor_passes_match_numpy(seed, n_blocks, K):
-    """Two passes in a row: the second brings the residuals up to date with the first's
-    draws while it sums its own."""
+def test_the_factor_passes_of_a_sweep_match_numpy(seed, n_blocks, K):
+    """Every pass of a sweep in order, block after block: each draws what the reference
+    draws and first brings the residuals up to date with every earlier draw; between
+    blocks, hand_over gives the residuals in the next block's order, up to date."""
     d, X, s, rng = random_problem(seed, n_blocks, K)
-    q, s2, lin, e = kernel_state(d, s)
+    q, s2, lin, e_nat = kernel_state(d, s)
+    e = in_block_order(d, 0, e_nat)
     VT, want = s["VT"].copy(), s["VT"]
-    prev, q_prev, s2_prev = (-1, -1), np.zeros(1), np.zeros(1)
-    for _ in range(2):
-        f, b = int(rng.integers(0, K)), int(rng.integers(0, n_blocks))
-        cols = np.arange(d.bfeat[b], d.bfeat[b + 1])
-        z = rng.normal(size=cols.size)
-        after_first = want
-        q_prev, s2_prev = kern.factor_pass(
-            f, b, *prev, d.eo, *args(d)[1:], s["mu_v"], s["lam_v"], s["alpha"], z, VT, q,
-            s2, e, q_prev, s2_prev)
-        prev = (f, b)
-        want = reference_factor_pass(f, cols, X, s["y"], s["w0"], s["w"], want,
-                                     s["mu_v"][d.grp, f], s["lam_v"][d.grp, f], s["alpha"], z)
-    np.testing.assert_allclose(VT, want, rtol=1e-8, atol=1e-8)
-    # residuals: up to date with the first pass (the caller refreshes after the last)
-    np.testing.assert_allclose(e, s["y"] - fm_predict(X, s["w0"], s["w"], after_first),
-                               atol=1e-8)
+    for b in range(n_blocks):
+        prev = (np.zeros(0), np.zeros(0))
+        for f in range(K):
+            cols = np.arange(d.bfeat[b], d.bfeat[b + 1])
+            z = rng.normal(size=cols.size)
+            before = want
+            prev = kern.factor_pass(f, b, *args(d), s["mu_v"], s["lam_v"], s["alpha"], z,
+                                    VT, q, s2, *prev, e)
+            want = reference_factor_pass(f, cols, X, s["y"], s["w0"], s["w"], want,
+                                         s["mu_v"][d.grp, f], s["lam_v"][d.grp, f],
+                                         s["alpha"], z)
+            np.testing.assert_allclose(VT, want, rtol=1e-8, atol=1e-8)
+            seen = s["y"] - fm_predict(X, s["w0"], s["w"], before)
+            np.testing.assert_allclose(e, in_block_order(d, b, seen), atol=1e-8)
+        nxt = (b + 1) % n_blocks
+        out = np.empty_like(e)
+        kern.hand_over(K - 1, b, nxt, d.eo, d.bent, d.perm[b], q, s2, *prev, e, out)
+        e = out
+        now = s["y"] - fm_predict(X, s["w0"], s["w"], want)
+        np.testing.assert_allclose(e, in_block_order(d, nxt, now), atol=1e-8)
     q2, s22, _, _ = kernel_state(d, dict(s, VT=VT))
     np.testing.assert_allclose(q, q2, atol=1e-8)
     np.testing.assert_allclose(s2, s22, atol=1e-8)
@@ -123,7 +133,8 @@ def test_two_chained_factor_passes_match_numpy(seed, n_blocks, K):
 def test_linear_pass_matches_numpy(seed, n_blocks, K):
     d, X, s, rng = random_problem(seed, n_blocks, K)
     b = int(rng.integers(0, n_blocks))
-    q, s2, lin, e = kernel_state(d, s)
+    q, s2, lin, e_nat = kernel_state(d, s)
+    e = in_block_order(d, b, e_nat)
     cols = np.arange(d.bfeat[b], d.bfeat[b + 1])
     z = rng.normal(size=cols.size)
     w = s["w"].copy()
@@ -133,4 +144,4 @@ def test_linear_pass_matches_numpy(seed, n_blocks, K):
     np.testing.assert_allclose(w, want, rtol=1e-8, atol=1e-8)
     _, _, lin2, e2 = kernel_state(d, dict(s, w=w))
     np.testing.assert_allclose(lin, lin2, atol=1e-8)
-    np.testing.assert_allclose(e, e2, atol=1e-8)
+    np.testing.assert_allclose(e, in_block_order(d, b, e2), atol=1e-8)

@@ -14,6 +14,7 @@ from latentrec import (
 )
 from latentrec.data import cold_start_split, holdout, synthetic
 from latentrec.errors import DataError, ParameterError
+from latentrec.models.fm_design import time_bins, time_edges
 from latentrec.models.lowrank_mean import LowRankMean
 
 
@@ -48,9 +49,55 @@ def taste():
     return Ratings.from_dataframe(df), users, items
 
 
-def rmse(model, test):
-    p = model.predict(test.user_map.to_ids(test.users), test.item_map.to_ids(test.items))
+@pytest.fixture(scope="module")
+def sessions():
+    """Ratings that move with time: every run of 40 ratings in time order (a rating
+    session) is shifted by its own offset."""
+    base = synthetic(200, 100, 8000, rank=3, noise=0.3, random_state=2)
+    rng = np.random.default_rng(0)
+    when = rng.permutation(base.n_ratings)  # each rating's place in time
+    offset = rng.normal(0, 0.8, base.n_ratings // 40 + 1)[when // 40]
+    df = pd.DataFrame({"user": base.users, "item": base.items,
+                       "rating": base.values + offset, "t": 10**9 + 60 * when})
+    return Ratings.from_dataframe(df, timestamp="t")
+
+
+def rmse(model, test, **kw):
+    p = model.predict(test.user_map.to_ids(test.users), test.item_map.to_ids(test.items),
+                      **kw)
     return float(np.sqrt(np.mean((p - test.values) ** 2)))
+
+
+def test_time_bins_hold_equal_counts_and_a_new_bin_outside_the_span():
+    ts = np.arange(1, 101)
+    edges = time_edges(ts, 4)
+    np.testing.assert_array_equal(edges, [25, 50, 75])
+    bins = time_bins([1, 24, 25, 100, 0, 101], edges, (1, 100))
+    np.testing.assert_array_equal(bins, [0, 0, 1, 3, 4, 4])
+    assert len(time_edges(np.repeat([5, 6], 50), 10)) == 1  # repeated times: fewer bins
+
+
+def test_the_time_group_predicts_each_rating_at_its_time(sessions, tmp_path):
+    train, test = holdout(sessions, 0.2, random_state=0)
+    timed = small(n_samples=60).fit(train)
+    assert timed.uses_timestamps
+    plain = small(n_samples=60, time_bins=0).fit(train)
+    assert not plain.uses_timestamps
+    at = {"timestamps": test.timestamps}
+    assert rmse(timed, test, **at) < rmse(plain, test) - 0.15
+    # without timestamps, or outside the training period: a new time bin
+    late = np.full(test.n_ratings, train.timestamps.max() + 1)
+    np.testing.assert_allclose(rmse(timed, test, timestamps=late), rmse(timed, test))
+    assert rmse(plain, test, **at) == rmse(plain, test)  # ignored without the group
+    timed.save(tmp_path / "m.lrec")
+    back = load(tmp_path / "m.lrec")
+    assert rmse(back, test, **at) == pytest.approx(rmse(timed, test, **at), abs=1e-6)
+
+
+def test_time_bins_need_timestamps(data):
+    assert not small(time_bins="auto").fit(data).uses_timestamps
+    with pytest.raises(DataError, match="time_bins=5 needs ratings with timestamps"):
+        small(time_bins=5).fit(data)
 
 
 def test_a_seed_gives_the_same_model_on_any_number_of_threads(data):
@@ -85,7 +132,7 @@ def test_without_biases_and_implicit_groups_it_is_close_to_bpmf_on_synthetic_dat
     train, test = holdout(data, 0.2, random_state=0)
     fm = [rmse(BayesianFactorizationMachine(
         n_factors=4, n_samples=150, biases=False, implicit=False, flipped=False,
-        random_state=s, ranking_factors=0).fit(train), test) for s in range(2)]
+        time_bins=0, random_state=s, ranking_factors=0).fit(train), test) for s in range(2)]
     bp = [rmse(BayesianMatrixFactorization(n_factors=4, n_samples=150, random_state=s,
                                            ranking_factors=0).fit(train), test)
           for s in range(2)]
@@ -102,8 +149,8 @@ def test_without_biases_and_implicit_groups_it_is_bpmf():
     fm, bp = [], []
     for seed in range(3):
         fm.append(rmse(BayesianFactorizationMachine(
-            n_factors=10, biases=False, implicit=False, flipped=False, random_state=seed,
-            ranking_factors=0).fit(train), test))
+            n_factors=10, biases=False, implicit=False, flipped=False, time_bins=0,
+            random_state=seed, ranking_factors=0).fit(train), test))
         bp.append(rmse(BayesianMatrixFactorization(random_state=seed,
                                                    ranking_factors=0).fit(train), test))
     assert abs(np.mean(fm) - np.mean(bp)) < 0.002, (fm, bp)
@@ -188,17 +235,22 @@ def test_bad_attributes_are_clear_errors(data, taste):
     ("mean_rank", 0, r"mean_rank must be an integer in \[1, inf\) or None, got 0"),
     ("implicit", "yes", r"implicit must be one of True, False, got 'yes'"),
     ("init_std", -1.0, r"init_std must be a number in \(0, inf\), got -1.0"),
+    ("time_bins", -1, r"time_bins must be one of 'auto' or an integer in \[0, inf\), got -1"),
 ])
 def test_bad_hyperparameters_name_themselves(data, param, value, message):
     with pytest.raises(ParameterError, match=message):
         small(**{param: value}).fit(data)
 
 
-def test_low_rank_mean_is_exact_at_full_rank_and_close_below():
+@pytest.mark.parametrize("n_samples", [12, 40])  # one compression, then several
+def test_low_rank_mean_is_exact_at_full_rank_and_close_below(n_samples):
     rng = np.random.default_rng(0)
-    samples = [(rng.normal(size=(40, 3)), rng.normal(size=(30, 3))) for _ in range(12)]
+    # samples near a common low-rank mean, as posterior samples are
+    base_a, base_b = rng.normal(size=(40, 3)), rng.normal(size=(30, 3))
+    samples = [(base_a + 0.3 * rng.normal(size=(40, 3)),
+                base_b + 0.3 * rng.normal(size=(30, 3))) for _ in range(n_samples)]
     exact = sum(a @ b.T for a, b in samples) / len(samples)
-    full, low = LowRankMean(36), LowRankMean(12)
+    full, low = LowRankMean(3 * n_samples), LowRankMean(12)
     for a, b in samples:
         full.add(a, b)
         low.add(a, b)

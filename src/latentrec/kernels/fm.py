@@ -18,22 +18,35 @@ precision alpha is normal with
 
 (e the residuals). For V[f, j] of block b, h_n = x_sj (a_s + c_n), with
 a_s = q[f, s] - x_sj V[f, j] and c_n the other blocks' q[f, .] for row n, so the sums over
-rows reduce to five sums per entity (rows, c, c^2, e, c e), made in one pass over the rows
-(which also brings the residuals up to date with the previous pass's draws); then the
-block's features are drawn one after another over their (feature, entity) pairs, each
-draw moving the sums the next one reads. Standard normals ``z`` are drawn by the caller,
-one per parameter, so results do not depend on the number of threads.
+rows reduce to five sums per entity (rows, c, c^2, e, c e), made in one pass over the rows;
+then the block's features are drawn one after another over their (feature, entity)
+pairs, each draw moving the sums the next one reads. Standard normals ``z`` are drawn by
+the caller, one per parameter, so results do not depend on the number of threads.
+
+A sweep draws block after block, and within a block factor after factor: while block b
+is drawn only its own entities' sums move, so a pass reads the other blocks' q[f, .] (one
+row of q: small enough to stay in cache) and the residuals in block b's row order, in
+sequence; the pass of factor f also brings them up to date with the draws of factor
+f - 1. Between blocks, ``hand_over`` applies the block's last draws and reorders the
+residuals for the next block (at 10M ratings a random access to a residual costs more
+than all the arithmetic of a row).
 
     entity_sums(ef_ptr, ef_idx, ef_val, V, w, q, s2, lin)   (entity-major q, s2)
     residuals(y, ent, q, s2, lin, w0, out) -> out = y - prediction
     linear_pass(b, ...): draw the bias weights w of block b's features
-    factor_pass(f, b, prev_f, prev_b, ...): draw V[f, :] of block b's features
+    factor_pass(f, b, ...): draw V[f, :] of block b's features
+    hand_over(f, b, ...): the residuals in the next block's order, up to date
 """
 
 from __future__ import annotations
 
 import numpy as np
 from numba import njit, prange
+
+from .prefetch import prefetch
+
+#: how many iterations ahead a gather asks for what it will read (kernels/prefetch.py)
+_AHEAD = 16
 
 
 @njit(cache=True, parallel=True)
@@ -82,17 +95,19 @@ def _draw(sum_h2, sum_he, t, mu, lam, alpha, z):
 
 
 @njit(cache=True, parallel=True)
-def linear_pass(b, ent, erow_ptr, erow_idx, fe_ptr, fe_ent, fe_val, bent, bfeat, grp,
-                mu_w, lam_w, alpha, z, w, lin, e):
-    """Draw w_j for the features of block b (z: one normal per feature of the block)."""
+def linear_pass(b, eo, erow_ptr, fe_ptr, fe_ent, fe_val, bent, bfeat, grp, mu_w, lam_w,
+                alpha, z, w, lin, e):
+    """Draw w_j for the features of block b (z: one normal per feature of the block);
+    ``e``: the residuals in block b's row order."""
     e0, e1 = bent[b], bent[b + 1]
+    n = e.shape[0]
     cnt = np.empty(e1 - e0)
     es = np.empty(e1 - e0)
     old = lin[e0:e1].copy()
     for s in prange(e0, e1):
         acc = 0.0
         for rr in range(erow_ptr[s], erow_ptr[s + 1]):
-            acc += e[erow_idx[rr]]
+            acc += e[rr - b * n]
         es[s - e0] = acc
         cnt[s - e0] = erow_ptr[s + 1] - erow_ptr[s]
     for j in range(bfeat[b], bfeat[b + 1]):
@@ -112,10 +127,10 @@ def linear_pass(b, ent, erow_ptr, erow_idx, fe_ptr, fe_ent, fe_val, bent, bfeat,
     for s in prange(e0, e1):
         d = lin[s] - old[s - e0]
         for rr in range(erow_ptr[s], erow_ptr[s + 1]):
-            e[erow_idx[rr]] -= d
+            e[rr - b * n] -= d
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _others(f, b, ents, k, q):
     """Sum of q[f, .] over the entities of the row at column k of ``ents``, block b aside."""
     c = 0.0
@@ -125,17 +140,27 @@ def _others(f, b, ents, k, q):
     return c
 
 
+@njit(cache=True, inline="always")
+def _moved(f, b, ents, k, q, s2, q_then, s2_then):
+    """How much the prediction of the row at column k moved when its block-b entity's
+    q[f], s2[f] went from (q_then, s2_then) to their values now."""
+    s = ents[b, k]
+    dq, ds2 = q[f, s] - q_then, s2[f, s] - s2_then
+    if dq == 0.0 and ds2 == 0.0:
+        return 0.0
+    return dq * (q_then + _others(f, b, ents, k, q)) + 0.5 * (dq * dq - ds2)
+
+
 @njit(cache=True, parallel=True)
-def factor_pass(f, b, prev_f, prev_b, eo, erow_ptr, erow_idx, fe_ptr, fe_ent, fe_val, bent,
-                bfeat, grp, mu_v, lam_v, alpha, z, VT, q, s2, e, q_prev, s2_prev):
+def factor_pass(f, b, eo, erow_ptr, fe_ptr, fe_ent, fe_val, bent, bfeat, grp, mu_v, lam_v,
+                alpha, z, VT, q, s2, q_prev, s2_prev, e):
     """Draw V[f, j] for the features of block b (z: one normal per feature of the block).
 
-    The residuals are brought up to date with the previous pass's draws (of V[prev_f, :]
-    in block prev_b, whose entities' q and s2 were ``q_prev``, ``s2_prev`` before it; no
-    previous pass: prev_b = -1) in the same pass over the rows that sums them for this
-    one; the caller refreshes them after the last pass. ``eo[b]`` holds every block's
-    entity of each row, rows in block b's order (``erow_idx``). Returns this pass's
-    (q, s2) before the draws, for the next call."""
+    ``e`` holds the residuals in block b's row order and ``eo[b]`` every block's entity of
+    those rows. For f > 0, ``q_prev``, ``s2_prev`` are block b's q[f - 1], s2[f - 1]
+    before the previous pass's draws, which this pass applies to ``e`` as it reads it.
+    Returns this pass's (q[f], s2[f]) before its draws, for the next pass or
+    :func:`hand_over`."""
     e0, e1 = bent[b], bent[b + 1]
     m = e1 - e0
     # per entity, one cache line: rows, sum c, sum c^2, sum e, sum c e, q, s2
@@ -147,17 +172,10 @@ def factor_pass(f, b, prev_f, prev_b, eo, erow_ptr, erow_idx, fe_ptr, fe_ent, fe
         a1, a2, a3, a4 = 0.0, 0.0, 0.0, 0.0
         for rr in range(erow_ptr[s], erow_ptr[s + 1]):
             k = rr - b * n
-            r = erow_idx[rr]
-            er = e[r]
-            if prev_b >= 0:
-                sp = ents[prev_b, k]
-                i_prev = sp - bent[prev_b]
-                dq = q[prev_f, sp] - q_prev[i_prev]
-                ds2 = s2[prev_f, sp] - s2_prev[i_prev]
-                if dq != 0.0 or ds2 != 0.0:
-                    cp = _others(prev_f, prev_b, ents, k, q)
-                    er -= dq * (q_prev[i_prev] + cp) + 0.5 * (dq * dq - ds2)
-                    e[r] = er
+            er = e[k]
+            if f > 0:
+                er -= _moved(f - 1, b, ents, k, q, s2, q_prev[s - e0], s2_prev[s - e0])
+                e[k] = er
             c = _others(f, b, ents, k, q)
             a1 += c
             a2 += c * c
@@ -173,13 +191,31 @@ def factor_pass(f, b, prev_f, prev_b, eo, erow_ptr, erow_idx, fe_ptr, fe_ent, fe
     return q_old, s2_old
 
 
+@njit(cache=True, parallel=True)
+def hand_over(f, b, bb, eo, bent, perm, q, s2, q_prev, s2_prev, e, out):
+    """``out`` = the residuals in block bb's row order, from ``e`` (block b's order,
+    ``perm``: each of bb's rows' place in it) brought up to date with the draws of the
+    pass (f, b) (q_prev, s2_prev: block b's q[f], s2[f] before them)."""
+    ents = eo[bb]
+    e0 = bent[b]
+    n = out.shape[0]
+    for k in prange(n):
+        if k + _AHEAD < n:
+            prefetch(e, perm[k + _AHEAD])
+        i = ents[b, k] - e0
+        out[k] = e[perm[k]] - _moved(f, b, ents, k, q, s2, q_prev[i], s2_prev[i])
+
+
 @njit(cache=True)
 def _draw_block(f, b, e0, fe_ptr, fe_ent, fe_val, bfeat, grp, mu_v, lam_v, alpha, z, VT, st):
     """The sequential part: each feature's draw changes the sums the next one reads."""
     for j in range(bfeat[b], bfeat[b + 1]):
         t = VT[f, j]
         sum_h2, sum_he = 0.0, 0.0
-        for kk in range(fe_ptr[j], fe_ptr[j + 1]):
+        start, stop = fe_ptr[j], fe_ptr[j + 1]
+        for kk in range(start, stop):
+            if kk + _AHEAD < fe_ptr[bfeat[b + 1]]:  # the next feature's entities too
+                prefetch(st, fe_ent[kk + _AHEAD] - e0)
             i, x = fe_ent[kk] - e0, fe_val[kk]
             a = st[i, 5] - x * t
             sum_h2 += x * x * (st[i, 0] * a * a + 2.0 * a * st[i, 1] + st[i, 2])
@@ -188,7 +224,9 @@ def _draw_block(f, b, e0, fe_ptr, fe_ent, fe_val, bfeat, grp, mu_v, lam_v, alpha
         new = _draw(sum_h2, sum_he, t, mu_v[g, f], lam_v[g, f], alpha, z[j - bfeat[b]])
         d = new - t
         VT[f, j] = new
-        for kk in range(fe_ptr[j], fe_ptr[j + 1]):
+        for kk in range(start, stop):
+            if kk + _AHEAD < stop:  # a big feature's first entities left the cache
+                prefetch(st, fe_ent[kk + _AHEAD] - e0)
             i, x = fe_ent[kk] - e0, fe_val[kk]
             a = st[i, 5] - x * t
             st[i, 3] -= x * d * (st[i, 0] * a + st[i, 1])

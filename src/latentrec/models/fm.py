@@ -6,8 +6,8 @@ per feature group and factor) have their own priors, and a Gibbs sampler draws
 parameters and hyperparameters in turn; the noise precision is drawn too, so nothing needs
 tuning. Rendle, Zhang and Koren (2019) showed on MovieLens-10M that the features do the
 work; the groups here are theirs (models/fm_design.py): user and item ids, the items each
-user rated (SVD++'s implicit feedback), the users who rated each item ("flipped"), and
-attributes of users and items.
+user rated (SVD++'s implicit feedback), the users who rated each item ("flipped"), time
+bins (when the ratings carry timestamps), and attributes of users and items.
 
 Ratings are standardised first (as every latentrec rating model), so the priors mean the
 same on any scale. The model's prediction for a pair is the posterior mean over every
@@ -42,6 +42,19 @@ from .threads import resolve_threads
 #: Priors of the hyperparameters (libFM's): Gamma(1, 1) on precisions, N(0, 1/lambda) on
 #: the group means.
 _A0, _B0, _GAMMA0 = 1.0, 1.0, 1.0
+#: sweeps between recomputing every sum and residual from the parameters (a sweep keeps
+#: them up to date by differences; this bounds their rounding, and costs about a fifth
+#: of a sweep)
+_REFRESH_EVERY = 10
+#: the default mean_rank's ceiling: at 10M ratings and K = 32 the mean's buffers at 8K
+#: would hold 240,000 x 512 numbers, and the fit pass 4 GB (docs/benchmarks.md)
+_MAX_MEAN_RANK = 128
+#: training ratings per time bin with ``time_bins="auto"``: narrow enough for a bin to
+#: stand for a rating session (models/fm_design.py)
+_RATINGS_PER_BIN = 30
+#: the time group's arrays in the model file (each attribute is the name and "_")
+_TIME_ARRAYS = ("time_edges", "time_span", "time_side_factors", "time_bin_factors",
+                "time_bias")
 
 
 class BayesianFactorizationMachine(RankedByRelevance, RatingScaleMixin, Recommender):
@@ -53,11 +66,16 @@ class BayesianFactorizationMachine(RankedByRelevance, RatingScaleMixin, Recommen
     n_samples : Gibbs sweeps after ``burn_in``; biases and predictions average over them.
     burn_in : sweeps discarded at the start.
     mean_rank : rank at which the posterior mean of the user-item products is kept (the
-        stored factors are 2 columns wider); None is 8 * n_factors.
+        stored factors are 2 columns wider); None is 8 * n_factors, at most 128.
     biases : global, user, item and attribute bias terms (False with only the id groups
         is Bayesian matrix factorization with per-factor priors).
     implicit : the SVD++ group: each user described also by the items they rated.
     flipped : each item described also by the users who rated it.
+    time_bins : the time group, when the ratings carry timestamps: this many time bins of
+        equal numbers of training ratings ("auto": one per 30 ratings; 0: no time group).
+        ``predict(..., timestamps=...)`` then predicts each pair at its time; without
+        timestamps (and in ``recommend``), or outside the training period, at a new
+        time bin (the group's prior mean).
     init_std : standard deviation of the initial factors.
     ranking_factors, ranking_weight : how ``recommend`` ranks: see
         :class:`~latentrec.models.ranking.RankedByRelevance`.
@@ -76,6 +94,7 @@ class BayesianFactorizationMachine(RankedByRelevance, RatingScaleMixin, Recommen
         "biases": [Options((True, False))],
         "implicit": [Options((True, False))],
         "flipped": [Options((True, False))],
+        "time_bins": [Options(("auto",)), Interval("int", 0, None)],
         "init_std": [Interval("real", 0, None, "neither")],
         "n_threads": [Interval("int", 1, None), IsNone()],
         "random_state": [RandomState()],
@@ -83,7 +102,7 @@ class BayesianFactorizationMachine(RankedByRelevance, RatingScaleMixin, Recommen
     }
 
     def __init__(self, n_factors=10, n_samples=550, burn_in=50, mean_rank=None, biases=True,
-                 implicit=True, flipped=True, init_std=0.1, n_threads=None,
+                 implicit=True, flipped=True, time_bins="auto", init_std=0.1, n_threads=None,
                  random_state=None, ranking_factors="auto", ranking_weight=2.0):
         self.n_factors = n_factors
         self.n_samples = n_samples
@@ -92,6 +111,7 @@ class BayesianFactorizationMachine(RankedByRelevance, RatingScaleMixin, Recommen
         self.biases = biases
         self.implicit = implicit
         self.flipped = flipped
+        self.time_bins = time_bins
         self.init_std = init_std
         self.n_threads = n_threads
         self.random_state = random_state
@@ -114,11 +134,28 @@ class BayesianFactorizationMachine(RankedByRelevance, RatingScaleMixin, Recommen
         ratings = ratings.subset(np.argsort(ratings.users, kind="stable"))
         mu, sigma = standardisation(ratings.values, biased=True)
         y = (ratings.values.astype(np.float64) - mu) / sigma
-        d = self._design(ratings, enc)
+        axis = self._time_axis(ratings)
+        d = self._design(ratings, enc, axis)
         state = _State.start(d, self.n_factors, self.init_std,
                              check_random_state(self.random_state), y)
-        sums, history = self._run(d, state, y, validation, mu, sigma)
-        self._install(ratings, d, sums, mu, sigma, history, enc)
+        sums, history = self._run(d, state, y, validation, mu, sigma, axis)
+        fit = sums.fitted(sigma)
+        time_parts = _time_parts(axis, fit, len(ratings.user_map), sigma)
+        self._install(ratings, d, sums, fit, mu, sigma, history, enc)
+        self.__dict__.update(time_parts)
+
+    def _time_axis(self, ratings: Ratings):
+        """(inner bin edges, (first, last) timestamp) of the time group, or None."""
+        n = self.time_bins
+        if n == 0 or (n == "auto" and ratings.timestamps is None):
+            return None
+        if ratings.timestamps is None:
+            raise DataError(f"time_bins={n} needs ratings with timestamps, and these have "
+                            "none (time_bins='auto' or 0 fits without the time group)")
+        if n == "auto":
+            n = max(1, len(ratings.values) // _RATINGS_PER_BIN)
+        ts = ratings.timestamps
+        return design_mod.time_edges(ts, n), (float(ts.min()), float(ts.max()))
 
     def _with_attributes(self, ratings, validation):
         """Encode the attribute tables; ids they name beyond the ratings join the maps."""
@@ -138,16 +175,23 @@ class BayesianFactorizationMachine(RankedByRelevance, RatingScaleMixin, Recommen
             enc[side] = design_mod.encode_attributes(table, m, side)
         return ratings, validation, enc
 
-    def _design(self, ratings, enc) -> design_mod.Design:
+    def _design(self, ratings, enc, axis) -> design_mod.Design:
         ua, ia = enc.get("user", (None,))[0], enc.get("item", (None,))[0]
-        return design_mod.assemble([design_mod.side_block(ratings, "user", self.implicit, ua),
-                                    design_mod.side_block(ratings, "item", self.flipped, ia)])
+        blocks = [design_mod.side_block(ratings, "user", self.implicit, ua),
+                  design_mod.side_block(ratings, "item", self.flipped, ia)]
+        if axis is not None:
+            blocks.append(design_mod.time_block(ratings, *axis))
+        return design_mod.assemble(blocks)
 
-    def _run(self, d, state, y, validation, mu, sigma):
+    def _run(self, d, state, y, validation, mu, sigma, axis):
         threads = resolve_threads(self.n_threads, len(y))
         rng = check_random_state(self.random_state)
         rng.random()  # not the stream that drew the initial factors
-        pairs = None if validation is None else (validation.users, validation.items)
+        pairs = None
+        if validation is not None:
+            bins = (None if axis is None or validation.timestamps is None
+                    else design_mod.time_bins(validation.timestamps, *axis))
+            pairs = (validation.users, validation.items, bins)
         sums, history, val_sum = PosteriorMean(d, self._mean_rank()), [], None
         with num_threads(threads):
             for sweep in range(self.burn_in + self.n_samples):
@@ -168,10 +212,11 @@ class BayesianFactorizationMachine(RankedByRelevance, RatingScaleMixin, Recommen
         return sums, history
 
     def _mean_rank(self) -> int:
-        return 8 * self.n_factors if self.mean_rank is None else self.mean_rank
+        if self.mean_rank is not None:
+            return self.mean_rank
+        return min(8 * self.n_factors, _MAX_MEAN_RANK)
 
-    def _install(self, ratings, d, sums, mu, sigma, history, enc):
-        fit = sums.fitted(sigma)
+    def _install(self, ratings, d, sums, fit, mu, sigma, history, enc):
         self._set_fitted(ratings,
                          user_factors=np.ascontiguousarray(fit["user_factors"], np.float32),
                          item_factors=np.ascontiguousarray(fit["item_factors"], np.float32),
@@ -190,6 +235,49 @@ class BayesianFactorizationMachine(RankedByRelevance, RatingScaleMixin, Recommen
                                  self.fold_in_weights_.items()}
         self.attribute_gram_ = fit["gram"]
         self.attribute_encoding_ = {side: e for side, (_, e) in enc.items()}
+
+    @property
+    def uses_timestamps(self) -> bool:
+        """Whether the fitted model has the time group (``predict`` takes timestamps)."""
+        return getattr(self, "time_bias_", np.zeros(0)).size > 0
+
+    # -- predictions at a time -----------------------------------------------------------
+    def predict(self, users, items, *, timestamps=None, unknown="bias", clip=None,
+                return_unknown=False):
+        """As :meth:`Recommender.predict`; ``timestamps`` (one per pair, seconds as the
+        training ratings') predicts each pair at its time when the model has the time
+        group, and is ignored otherwise."""
+        if timestamps is None or not self.uses_timestamps:
+            return super().predict(users, items, unknown=unknown, clip=clip,
+                                   return_unknown=return_unknown)
+        clip = self._check_clip(clip)
+        pred, missing = super().predict(users, items, unknown=unknown, clip=False,
+                                        return_unknown=True)
+        pred = pred + self._time_shift(users, items, timestamps)
+        if clip:
+            pred = np.clip(pred, *self.rating_range_)
+        return (pred, missing) if return_unknown else pred
+
+    def _time_shift(self, users, items, timestamps) -> np.ndarray:
+        """What each pair's time bin adds to its prediction at a new bin (nothing for a
+        time outside the training period: a new bin)."""
+        items = np.asarray(items, dtype=object).ravel()
+        ts = pd.to_numeric(pd.Series(np.asarray(timestamps).ravel()), errors="coerce")
+        if ts.size != items.size or ts.isna().any():
+            raise DataError(f"timestamps must be {items.size} numbers, one per pair")
+        t = design_mod.time_bins(ts.to_numpy(np.float64), self.time_edges_, self.time_span_)
+        B = self.time_bin_factors_.astype(np.float64)[t]
+        A = self.time_side_factors_.astype(np.float64)
+        shift = self.time_bias_[t].copy()
+        i_idx = self.item_map_.to_indices(items, unknown="missing")
+        ok = i_idx >= 0
+        shift[ok] += np.einsum("ij,ij->i", A[len(self.user_map_) + i_idx[ok]], B[ok])
+        if not isinstance(users, FoldedUser):
+            u_idx = self.user_map_.to_indices(np.asarray(users, dtype=object).ravel(),
+                                              unknown="missing")
+            ok = u_idx >= 0
+            shift[ok] += np.einsum("ij,ij->i", A[u_idx[ok]], B[ok])
+        return shift
 
     # -- new users -----------------------------------------------------------------------
     def fold_in(self, ratings: dict | None = None, *, attributes=None) -> FoldedUser:
@@ -229,7 +317,8 @@ class BayesianFactorizationMachine(RankedByRelevance, RatingScaleMixin, Recommen
         if "implicit" in W:
             n_items = W["implicit"].size
             items = np.unique(idx)
-            x_prime = 1.0 / np.sqrt(items.size + 1.0)
+            # no items: the empty set, as for users known only from attributes (fm_mean.py)
+            x_prime = 1.0 / np.sqrt(items.size + 1.0) if items.size else 0.0
             c[at + items] = x_prime
             lin += x_prime * float(W["implicit"][items].sum())
             at += n_items
@@ -284,6 +373,8 @@ class BayesianFactorizationMachine(RankedByRelevance, RatingScaleMixin, Recommen
         text = json.dumps({side: list(enc.items())
                            for side, enc in self.attribute_encoding_.items()})
         out["attribute_encoding"] = np.frombuffer(text.encode(), dtype=np.uint8)
+        for name in _TIME_ARRAYS:
+            out[name] = getattr(self, name + "_")
         return out
 
     def _load_extra_arrays(self, arrays: dict) -> None:
@@ -309,6 +400,41 @@ class BayesianFactorizationMachine(RankedByRelevance, RatingScaleMixin, Recommen
             raise ValueError("the model file lacks its attribute encoding")
         self.attribute_encoding_ = {side: dict(pairs) for side, pairs in
                                     json.loads(raw.tobytes().decode()).items()}
+        self._load_time(arrays)
+
+    def _load_time(self, arrays: dict) -> None:
+        self.__dict__.update(_time_parts(None, None, 0, 1.0))
+        if not all(name in arrays for name in _TIME_ARRAYS):
+            return  # a file from before the time group: none
+        edges, span, A, B, tb = (arrays[name] for name in _TIME_ARRAYS)
+        if tb.size == 0:
+            return
+        n_bins, n_side = tb.size, len(self.user_map_) + len(self.item_map_)
+        if (edges.ndim != 1 or edges.size + 2 != n_bins or span.shape != (2,)
+                or A.ndim != 2 or A.shape[0] != n_side or B.shape != (n_bins, A.shape[1])):
+            raise ValueError("the time group's arrays do not fit the model")
+        self.time_edges_, self.time_span_ = edges, span
+        self.time_side_factors_, self.time_bin_factors_, self.time_bias_ = A, B, tb
+
+
+def _time_parts(axis, fit: dict, n_users: int, sigma: float) -> dict:
+    """The time group's fitted attributes (empty without it): each bin's terms less a new
+    bin's. A new bin's terms join ``fit``'s biases: what a pair without a timestamp, or
+    at a time outside the training period, gets."""
+    out = {"time_edges_": np.zeros(0), "time_span_": np.zeros(0),
+           "time_side_factors_": np.zeros((0, 0), np.float32),
+           "time_bin_factors_": np.zeros((0, 0), np.float32), "time_bias_": np.zeros(0)}
+    if axis is None:
+        return out
+    A, B, tb = fit["time_side_factors"], fit["time_bin_factors"], fit["time_bias"]
+    new = A @ B[-1]
+    fit["user_bias"] = fit["user_bias"] + new[:n_users]
+    fit["item_bias"] = fit["item_bias"] + new[n_users:]
+    fit["w0"] = fit["w0"] + tb[-1] / sigma
+    out.update(time_edges_=axis[0].astype(np.float64), time_span_=np.array(axis[1]),
+               time_side_factors_=A.astype(np.float32),
+               time_bin_factors_=(B - B[-1]).astype(np.float32), time_bias_=tb - tb[-1])
+    return out
 
 
 def _with_map(ratings: Ratings, side: str, new_map) -> Ratings:
@@ -330,7 +456,9 @@ class _State:
         s.mu_w, s.lam_w = np.zeros(G), np.ones(G)
         s.mu_v, s.lam_v = np.zeros((G, K)), np.ones((G, K))
         s.alpha = 1.0
-        s.e = np.empty(len(y))
+        s.e = np.empty(len(y))  # the residuals, in the user block's order between sweeps
+        s.spare = np.empty(len(y))
+        s.count = 0
         s.refresh(d, y)
         return s
 
@@ -341,50 +469,53 @@ class _State:
         qE, s2E = np.empty((E, K)), np.empty((E, K))
         kern.entity_sums(d.ef_ptr, d.ef_idx, d.ef_val, np.ascontiguousarray(self.VT.T),
                          self.w, qE, s2E, self.lin)
-        kern.residuals(y, d.ent, qE, s2E, self.lin, self.w0, self.e)
+        kern.residuals(y, d.ent, qE, s2E, self.lin, self.w0, self.spare)
+        self.e[:] = self.spare[d.erow_idx[:len(y)]]
         self.q[:], self.s2[:] = qE.T, s2E.T
 
     def sweep(self, d, y, rng, biases):
         self._hyper(d, rng, biases)
         K, B = self.q.shape[0], d.ent.shape[0]
-        args = (d.ent, d.erow_ptr, d.erow_idx, d.fe_ptr, d.fe_ent, d.fe_val, d.bent,
-                d.bfeat, d.grp)
+        args = (d.eo, d.erow_ptr, d.fe_ptr, d.fe_ent, d.fe_val, d.bent, d.bfeat, d.grp)
         if biases:
             prec = self.alpha * len(y) + 1.0
             new = (self.alpha * (self.e.sum() + self.w0 * len(y))) / prec \
                 + rng.standard_normal() / np.sqrt(prec)
             self.e -= new - self.w0
             self.w0 = new
-            z = rng.standard_normal(d.n_features)
-            for b in range(B):
-                kern.linear_pass(b, *args, self.mu_w, self.lam_w, self.alpha,
-                                 z[d.bfeat[b]:], self.w, self.lin, self.e)
+            z_w = rng.standard_normal(d.n_features)
         z = rng.standard_normal((K, d.n_features))
-        prev, q_prev, s2_prev = (-1, -1), np.zeros(1), np.zeros(1)
-        for f in range(K):
-            for b in range(B):
-                q_prev, s2_prev = kern.factor_pass(
-                    f, b, *prev, d.eo, *args[1:], self.mu_v, self.lam_v, self.alpha,
-                    z[f, d.bfeat[b]:], self.VT, self.q, self.s2, self.e, q_prev, s2_prev)
-                prev = (f, b)
-        self.refresh(d, y)  # the last pass's draws, and no drift from the running updates
+        for b in range(B):  # self.e holds the residuals in block b's order
+            if biases:
+                kern.linear_pass(b, *args, self.mu_w, self.lam_w, self.alpha,
+                                 z_w[d.bfeat[b]:], self.w, self.lin, self.e)
+            prev = (np.zeros(0), np.zeros(0))
+            for f in range(K):
+                prev = kern.factor_pass(f, b, *args, self.mu_v, self.lam_v, self.alpha,
+                                        z[f, d.bfeat[b]:], self.VT, self.q, self.s2, *prev,
+                                        self.e)
+            kern.hand_over(K - 1, b, (b + 1) % B, d.eo, d.bent, d.perm[b], self.q, self.s2,
+                           *prev, self.e, self.spare)
+            self.e, self.spare = self.spare, self.e
+        self.count += 1
+        if self.count % _REFRESH_EVERY == 0:  # rounding in the running updates, undone
+            self.refresh(d, y)
 
     def _hyper(self, d, rng, biases):
         self.alpha = rng.gamma(0.5 * (_A0 + len(self.e)),
                                2.0 / (_B0 + float(self.e @ self.e)))
         for g in range(len(d.group_names)):
-            sel = d.grp == g
+            cols = d.group_slice(d.group_names[g])
             if biases:
-                self.mu_w[g], self.lam_w[g] = _draw_prior(self.w[sel], self.mu_w[g], rng)
-            V = self.VT[:, sel]
-            for f in range(V.shape[0]):
-                self.mu_v[g, f], self.lam_v[g, f] = _draw_prior(V[f], self.mu_v[g, f], rng)
+                self.mu_w[g], self.lam_w[g] = _draw_prior(self.w[cols], self.mu_w[g], rng)
+            self.mu_v[g], self.lam_v[g] = _draw_prior(self.VT[:, cols], self.mu_v[g], rng)
 
 
 def _draw_prior(x, mu, rng):
-    """(mean, precision) of one group's values from their normal-gamma posterior."""
-    p = x.size
-    lam = rng.gamma(0.5 * (_A0 + p + 1), 2.0 / (_B0 + float(((x - mu) ** 2).sum())
-                                                + _GAMMA0 * mu * mu))
-    mean = rng.normal(x.sum() / (p + _GAMMA0), 1.0 / np.sqrt((p + _GAMMA0) * lam))
+    """(mean, precision) of one group's values from their normal-gamma posterior; x of
+    shape (..., p) with mu of shape (...): one draw for each of the leading rows."""
+    p = x.shape[-1]
+    lam = rng.gamma(0.5 * (_A0 + p + 1), 2.0 / (_B0 + ((x - np.expand_dims(mu, -1)) ** 2)
+                                                .sum(axis=-1) + _GAMMA0 * mu * mu))
+    mean = rng.normal(x.sum(axis=-1) / (p + _GAMMA0), 1.0 / np.sqrt((p + _GAMMA0) * lam))
     return mean, lam

@@ -18,6 +18,10 @@ rank (lowrank_mean.py); the stored factors are that mean's two sides with [x_u, 
 P_u.g_u + w_flip_u] and [mean of z_i.R_i + w_imp_i, y_i] beside them. Without the
 implicit and flipped groups this is the plain mean of q_u.q_i.
 
+With a time block, a rating's time bin t adds w_t + q_t.(P_u + R_i): the means of the
+products q_t.P_u and q_t.R_i are kept at a bounded rank the same way (users and items
+stacked on one side, the bins and a new bin, the group's prior mean, on the other).
+
 The product's user side also has rows for what a new user is made of (the prior mean of
 a user id's factors, the implicit items' factors, the user attributes', in the slots
 they take), so a folded-in user is a weighted sum of them.
@@ -44,11 +48,8 @@ class PosteriorMean:
         self.Xflip = None if self.flip is None else X[self.items][:, self.flip]
         n_u = self.users.stop - self.users.start
         n_i = self.items.stop - self.items.start
-        # as-if-rated weights: 1/sqrt(n + 1) for a user with n rated items, else 0
-        self.xu = (1.0 / np.sqrt(np.diff(self.Ximp.indptr) + 1.0) if self.imp is not None
-                   else np.zeros(n_u))
-        self.yi = (1.0 / np.sqrt(np.diff(self.Xflip.indptr) + 1.0) if self.flip is not None
-                   else np.zeros(n_i))
+        self.xu = _as_if_weights(self.Ximp, n_u)
+        self.yi = _as_if_weights(self.Xflip, n_i)
         self.n, self.w0 = 0, 0.0
         self.bias_u, self.bias_i = np.zeros(n_u), np.zeros(n_i)
         self.cu, self.ci = np.zeros(n_u), np.zeros(n_i)
@@ -56,6 +57,12 @@ class PosteriorMean:
         self.mu_w_sum = np.zeros(len(d.group_names))
         self.product = LowRankMean(rank)
         self.gram = None
+        # time: the mean of each bin's (and a new bin's: the prior mean) products with
+        # every user's and item's vector, and of its bias
+        self.time = d.block_entities("time") if "time" in d.block_names else None
+        if self.time is not None:
+            self.time_product = LowRankMean(rank)
+            self.time_w = np.zeros(self.time.stop - self.time.start + 1)
 
     # -- one sample ----------------------------------------------------------------------
     def _side(self, state, ents, X):
@@ -96,7 +103,8 @@ class PosteriorMean:
         return np.hstack(U), np.hstack(I_), cu, ci, bu, bi
 
     def add(self, state, pairs=None):
-        """Add one sample; returns its predictions of ``pairs`` (users, items), if given."""
+        """Add one sample; returns its predictions of ``pairs`` (users, items, time bins
+        or None: a new bin), if given."""
         U, I_, cu, ci, bu, bi = self._vectors(state)
         self.n += 1
         self.w0 += state.w0
@@ -106,13 +114,30 @@ class PosteriorMean:
         self.ci += ci
         self.w_sum += state.w
         self.mu_w_sum += state.mu_w
-        self.product.add(np.vstack([U, self._fold_in_rows(state, U.shape[1])]), I_)
+        self.product.add([U, self._fold_in_rows(state, U.shape[1])], I_)
         self._add_gram(state)
+        K = state.VT.shape[0]
+        time = None if self.time is None else self._add_time(state, U[:, :K], I_[:, :K])
         if pairs is None:
             return None
-        u, i = pairs
-        return (state.w0 + bu[u] + bi[i] + np.einsum("ij,ij->i", U[u], I_[i])
+        u, i, t = pairs
+        pred = (state.w0 + bu[u] + bi[i] + np.einsum("ij,ij->i", U[u], I_[i])
                 + self.xu[u] * ci[i] + self.yi[i] * cu[u])
+        if time is not None:
+            Qt, wt = time
+            t = np.full(u.size, len(wt) - 1) if t is None else t
+            pred += wt[t] + np.einsum("ij,ij->i", U[u, :K] + I_[i, :K], Qt[t])
+        return pred
+
+    def _add_time(self, state, P, R):
+        """Add this sample's time terms; returns the bins' vectors and biases, a new
+        bin's (the group's prior means) last."""
+        g = self.d.group_names.index("time")
+        Qt = np.vstack([state.q[:, self.time].T, state.mu_v[g][None, :]])
+        wt = np.append(state.lin[self.time], state.mu_w[g])
+        self.time_product.add([P, R], Qt)
+        self.time_w += wt
+        return Qt, wt
 
     def _x_p_slot(self, K):
         """Column offset of the user side's x P slot (P is at 0), or None without it."""
@@ -156,9 +181,25 @@ class PosteriorMean:
                           self.yi[:, None] * root])
         parts = A[n_u:] * root
         n_base = parts.shape[0] // (2 if self.imp is not None else 1)
-        return {"user_factors": user, "item_factors": item,
+        time = {}
+        if self.time is not None:
+            A, B = self.time_product.factors()
+            time = {"time_side_factors": A * root, "time_bin_factors": B * root,
+                    "time_bias": self.time_w / self.n * sigma}
+        return {**time, "user_factors": user, "item_factors": item,
                 "user_bias": self.bias_u / self.n * sigma,
                 "item_bias": self.bias_i / self.n * sigma,
                 "w0": self.w0 / self.n, "fold_in_rows": parts[:n_base],
                 "fold_in_rows_x": parts[n_base:] if self.imp is not None else None,
                 "gram": (np.zeros((0, 0)) if self.gram is None else self.gram / self.n * sigma)}
+
+
+def _as_if_weights(X, n):
+    """1/sqrt(k + 1) for an entity whose set has k members; 0 without the group, and 0
+    for an entity with an empty set (a user or item known only from its attributes):
+    as if rated, its set would be the one pair at weight 1, ten times what a set of a
+    hundred gives and never seen in training, so it keeps its empty set."""
+    if X is None:
+        return np.zeros(n)
+    k = np.diff(X.indptr)
+    return np.where(k > 0, 1.0 / np.sqrt(k + 1.0), 0.0)
