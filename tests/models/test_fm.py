@@ -94,6 +94,29 @@ def test_the_time_group_predicts_each_rating_at_its_time(sessions, tmp_path):
     assert rmse(back, test, **at) == pytest.approx(rmse(timed, test, **at), abs=1e-6)
 
 
+def test_the_shared_surface_works_with_the_time_group(sessions):
+    model = small(n_samples=20).fit(sessions)
+    assert model.uses_timestamps
+    user = sessions.user_map.to_ids(sessions.users[:1])[0]
+    ids, scores = model.recommend(user, n=5)
+    seen = set(sessions.item_map.to_ids(sessions.items[sessions.users == sessions.users[0]]))
+    assert len(ids) == 5 and not seen & set(ids) and np.all(np.diff(scores) <= 0)
+    assert len(model.similar_items(ids[0], n=3)[0]) == 3
+    folded = model.fold_in({ids[0]: 5.0, ids[1]: 1.0})
+    at = model.predict(folded, ids[:2], timestamps=sessions.timestamps[:2])
+    assert np.all(np.isfinite(at))
+
+
+def test_bad_timestamps_are_clear_errors(sessions):
+    model = small(n_samples=5).fit(sessions)
+    users = sessions.user_map.to_ids(sessions.users[:2])
+    items = sessions.item_map.to_ids(sessions.items[:2])
+    with pytest.raises(DataError, match="timestamps must be 2 numbers, one per pair"):
+        model.predict(users, items, timestamps=[1.0])
+    with pytest.raises(DataError, match="timestamps must be 2 numbers, one per pair"):
+        model.predict(users, items, timestamps=["noon", 5])
+
+
 def test_time_bins_need_timestamps(data):
     assert not small(time_bins="auto").fit(data).uses_timestamps
     with pytest.raises(DataError, match="time_bins=5 needs ratings with timestamps"):
