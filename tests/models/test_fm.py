@@ -117,10 +117,13 @@ def test_bad_timestamps_are_clear_errors(sessions):
         model.predict(users, items, timestamps=["noon", 5])
 
 
-def test_time_bins_need_timestamps(data):
+def test_time_bins_need_timestamps_and_biases(data, sessions):
     assert not small(time_bins="auto").fit(data).uses_timestamps
     with pytest.raises(DataError, match="time_bins=5 needs ratings with timestamps"):
         small(time_bins=5).fit(data)
+    assert not small(n_samples=5, biases=False).fit(sessions).uses_timestamps
+    with pytest.raises(ParameterError, match="time_bins=5 needs biases=True"):
+        small(time_bins=5, biases=False).fit(sessions)
 
 
 def test_a_seed_gives_the_same_model_on_any_number_of_threads(data):

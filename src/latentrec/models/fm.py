@@ -28,7 +28,7 @@ import pandas as pd
 
 from .._random import check_random_state
 from ..data.ratings import Ratings
-from ..errors import DataError
+from ..errors import DataError, ParameterError
 from ..kernels import fm as kern
 from ..kernels.threads import num_threads
 from . import fm_design as design_mod
@@ -53,8 +53,7 @@ _MAX_MEAN_RANK = 128
 #: stand for a rating session (models/fm_design.py)
 _RATINGS_PER_BIN = 30
 #: the time group's arrays in the model file (each attribute is the name and "_")
-_TIME_ARRAYS = ("time_edges", "time_span", "time_side_factors", "time_bin_factors",
-                "time_bias")
+_TIME_ARRAYS = ("time_edges", "time_span", "time_bias")
 
 
 class BayesianFactorizationMachine(RankedByRelevance, RatingScaleMixin, Recommender):
@@ -71,11 +70,11 @@ class BayesianFactorizationMachine(RankedByRelevance, RatingScaleMixin, Recommen
         is Bayesian matrix factorization with per-factor priors).
     implicit : the SVD++ group: each user described also by the items they rated.
     flipped : each item described also by the users who rated it.
-    time_bins : the time group, when the ratings carry timestamps: this many time bins of
-        equal numbers of training ratings ("auto": one per 30 ratings; 0: no time group).
-        ``predict(..., timestamps=...)`` then predicts each pair at its time; without
-        timestamps (and in ``recommend``), or outside the training period, at a new
-        time bin (the group's prior mean).
+    time_bins : the time group, when the ratings carry timestamps: a bias for each of
+        this many time bins of equal numbers of training ratings ("auto": one per 30
+        ratings; 0: no time group; it needs ``biases``). ``predict(..., timestamps=...)``
+        then predicts each pair at its time; without timestamps (and in ``recommend``),
+        or outside the training period, at a new time bin (the group's prior mean).
     init_std : standard deviation of the initial factors.
     ranking_factors, ranking_weight : how ``recommend`` ranks: see
         :class:`~latentrec.models.ranking.RankedByRelevance`.
@@ -140,15 +139,18 @@ class BayesianFactorizationMachine(RankedByRelevance, RatingScaleMixin, Recommen
                              check_random_state(self.random_state), y)
         sums, history = self._run(d, state, y, validation, mu, sigma, axis)
         fit = sums.fitted(sigma)
-        time_parts = _time_parts(axis, fit, len(ratings.user_map), sigma)
+        time_parts = _time_parts(axis, fit, sigma)
         self._install(ratings, d, sums, fit, mu, sigma, history, enc)
         self.__dict__.update(time_parts)
 
     def _time_axis(self, ratings: Ratings):
         """(inner bin edges, (first, last) timestamp) of the time group, or None."""
         n = self.time_bins
-        if n == 0 or (n == "auto" and ratings.timestamps is None):
+        if n == 0 or (n == "auto" and (ratings.timestamps is None or not self.biases)):
             return None
+        if not self.biases:
+            raise ParameterError(f"time_bins={n} needs biases=True: the time bins carry "
+                                 "biases only")
         if ratings.timestamps is None:
             raise DataError(f"time_bins={n} needs ratings with timestamps, and these have "
                             "none (time_bins='auto' or 0 fits without the time group)")
@@ -253,31 +255,20 @@ class BayesianFactorizationMachine(RankedByRelevance, RatingScaleMixin, Recommen
         clip = self._check_clip(clip)
         pred, missing = super().predict(users, items, unknown=unknown, clip=False,
                                         return_unknown=True)
-        pred = pred + self._time_shift(users, items, timestamps)
+        pred = pred + self._time_shift(items, timestamps)
         if clip:
             pred = np.clip(pred, *self.rating_range_)
         return (pred, missing) if return_unknown else pred
 
-    def _time_shift(self, users, items, timestamps) -> np.ndarray:
+    def _time_shift(self, items, timestamps) -> np.ndarray:
         """What each pair's time bin adds to its prediction at a new bin (nothing for a
         time outside the training period: a new bin)."""
-        items = np.asarray(items, dtype=object).ravel()
+        n = np.asarray(items, dtype=object).size
         ts = pd.to_numeric(pd.Series(np.asarray(timestamps).ravel()), errors="coerce")
-        if ts.size != items.size or ts.isna().any():
-            raise DataError(f"timestamps must be {items.size} numbers, one per pair")
+        if ts.size != n or ts.isna().any():
+            raise DataError(f"timestamps must be {n} numbers, one per pair")
         t = design_mod.time_bins(ts.to_numpy(np.float64), self.time_edges_, self.time_span_)
-        B = self.time_bin_factors_.astype(np.float64)[t]
-        A = self.time_side_factors_.astype(np.float64)
-        shift = self.time_bias_[t].copy()
-        i_idx = self.item_map_.to_indices(items, unknown="missing")
-        ok = i_idx >= 0
-        shift[ok] += np.einsum("ij,ij->i", A[len(self.user_map_) + i_idx[ok]], B[ok])
-        if not isinstance(users, FoldedUser):
-            u_idx = self.user_map_.to_indices(np.asarray(users, dtype=object).ravel(),
-                                              unknown="missing")
-            ok = u_idx >= 0
-            shift[ok] += np.einsum("ij,ij->i", A[u_idx[ok]], B[ok])
-        return shift
+        return self.time_bias_[t]
 
     # -- new users -----------------------------------------------------------------------
     def fold_in(self, ratings: dict | None = None, *, attributes=None) -> FoldedUser:
@@ -403,37 +394,28 @@ class BayesianFactorizationMachine(RankedByRelevance, RatingScaleMixin, Recommen
         self._load_time(arrays)
 
     def _load_time(self, arrays: dict) -> None:
-        self.__dict__.update(_time_parts(None, None, 0, 1.0))
+        self.__dict__.update(_time_parts(None, None, 1.0))
         if not all(name in arrays for name in _TIME_ARRAYS):
             return  # a file from before the time group: none
-        edges, span, A, B, tb = (arrays[name] for name in _TIME_ARRAYS)
+        edges, span, tb = (arrays[name] for name in _TIME_ARRAYS)
         if tb.size == 0:
             return
-        n_bins, n_side = tb.size, len(self.user_map_) + len(self.item_map_)
-        if (edges.ndim != 1 or edges.size + 2 != n_bins or span.shape != (2,)
-                or A.ndim != 2 or A.shape[0] != n_side or B.shape != (n_bins, A.shape[1])):
+        if edges.ndim != 1 or edges.size + 2 != tb.size or span.shape != (2,):
             raise ValueError("the time group's arrays do not fit the model")
-        self.time_edges_, self.time_span_ = edges, span
-        self.time_side_factors_, self.time_bin_factors_, self.time_bias_ = A, B, tb
+        self.time_edges_, self.time_span_, self.time_bias_ = edges, span, tb
 
 
-def _time_parts(axis, fit: dict, n_users: int, sigma: float) -> dict:
-    """The time group's fitted attributes (empty without it): each bin's terms less a new
-    bin's. A new bin's terms join ``fit``'s biases: what a pair without a timestamp, or
+def _time_parts(axis, fit: dict, sigma: float) -> dict:
+    """The time group's fitted attributes (empty without it): each bin's bias less a new
+    bin's. A new bin's joins ``fit``'s global mean: what a pair without a timestamp, or
     at a time outside the training period, gets."""
-    out = {"time_edges_": np.zeros(0), "time_span_": np.zeros(0),
-           "time_side_factors_": np.zeros((0, 0), np.float32),
-           "time_bin_factors_": np.zeros((0, 0), np.float32), "time_bias_": np.zeros(0)}
+    out = {"time_edges_": np.zeros(0), "time_span_": np.zeros(0), "time_bias_": np.zeros(0)}
     if axis is None:
         return out
-    A, B, tb = fit["time_side_factors"], fit["time_bin_factors"], fit["time_bias"]
-    new = A @ B[-1]
-    fit["user_bias"] = fit["user_bias"] + new[:n_users]
-    fit["item_bias"] = fit["item_bias"] + new[n_users:]
+    tb = fit["time_bias"]
     fit["w0"] = fit["w0"] + tb[-1] / sigma
     out.update(time_edges_=axis[0].astype(np.float64), time_span_=np.array(axis[1]),
-               time_side_factors_=A.astype(np.float32),
-               time_bin_factors_=(B - B[-1]).astype(np.float32), time_bias_=tb - tb[-1])
+               time_bias_=tb - tb[-1])
     return out
 
 
@@ -451,6 +433,9 @@ class _State:
         s = cls()
         J, E, G = d.n_features, d.n_entities, len(d.group_names)
         s.VT = rng.standard_normal((K, J)) * init_std
+        for b, factored in enumerate(d.factored):
+            if not factored:
+                s.VT[:, d.bfeat[b]:d.bfeat[b + 1]] = 0.0
         s.w, s.w0 = np.zeros(J), 0.0
         s.q, s.s2, s.lin = np.zeros((K, E)), np.zeros((K, E)), np.zeros(E)
         s.mu_w, s.lam_w = np.zeros(G), np.ones(G)
@@ -490,7 +475,10 @@ class _State:
                 kern.linear_pass(b, *args, self.mu_w, self.lam_w, self.alpha,
                                  z_w[d.bfeat[b]:], self.w, self.lin, self.e)
             prev = (np.zeros(0), np.zeros(0))
-            for f in range(K):
+            if not d.factored[b]:  # nothing drawn: the hand-over only reorders
+                ents = slice(d.bent[b], d.bent[b + 1])
+                prev = (self.q[K - 1, ents].copy(), self.s2[K - 1, ents].copy())
+            for f in range(K if d.factored[b] else 0):
                 prev = kern.factor_pass(f, b, *args, self.mu_v, self.lam_v, self.alpha,
                                         z[f, d.bfeat[b]:], self.VT, self.q, self.s2, *prev,
                                         self.e)

@@ -8,10 +8,12 @@ Each rating belongs to one entity of each block, and each entity carries its fea
 - item block: the item's id (``item``); with ``flipped``, the users who rated it, each
   1/sqrt(count) (``flipped``); item attributes (``item_attributes``);
 - time block (when the ratings carry timestamps and ``time_bins`` asks for it), one
-  entity per time bin: the bin's id (``time``). Bins hold equal numbers of training
-  ratings; narrow ones (about 30 ratings each) stand for the rating sessions within which
-  a user's ratings move together (timeSVD++'s user-day effect), and each bin's factors
-  meet the user's and the item's (its item-bin effect);
+  entity per time bin: the bin's id (``time``), with a bias and no factors. Bins hold
+  equal numbers of training ratings; narrow ones (about 30 ratings each) stand for the
+  rating sessions within which a user's ratings move together (timeSVD++'s user-day
+  bias). With factors too (each bin's meeting the user's and the item's) it fitted
+  MovieLens-100K no better and synthetic ratings without a time effect worse
+  (docs/benchmarks.md);
 
 The design matrix itself (one row per rating with every feature of its entities) is
 never built: at 10M ratings with the implicit groups it would hold billions of entries.
@@ -36,6 +38,7 @@ class Block:
     entity_of_row: np.ndarray  # (N,) int, local entity index of each rating
     features: sp.csr_matrix  # entities x block features
     groups: list = field(default_factory=list)  # (group name, number of features)
+    factored: bool = True  # False: its features have biases only
 
 
 @dataclass
@@ -63,6 +66,7 @@ class Design:
     grp: np.ndarray
     group_names: list
     block_names: list
+    factored: list
 
     @property
     def n_features(self) -> int:
@@ -131,7 +135,7 @@ def time_bins(timestamps, edges: np.ndarray, span: tuple[float, float]) -> np.nd
 def time_block(ratings: Ratings, edges: np.ndarray, span) -> Block:
     n = len(edges) + 1
     return Block("time", time_bins(ratings.timestamps, edges, span),
-                 sp.identity(n, format="csr"), [("time", n)])
+                 sp.identity(n, format="csr"), [("time", n)], factored=False)
 
 
 def assemble(blocks: list[Block]) -> Design:
@@ -170,7 +174,7 @@ def assemble(blocks: list[Block]) -> Design:
         fe_ptr=Xc.indptr.astype(np.int64), fe_ent=Xc.indices.astype(np.int32),
         fe_val=Xc.data.astype(np.float64), bent=bent, bfeat=bfeat,
         grp=np.concatenate(grp), group_names=group_names,
-        block_names=[b.name for b in blocks])
+        block_names=[b.name for b in blocks], factored=[b.factored for b in blocks])
 
 
 # -- attributes ---------------------------------------------------------------------------

@@ -18,9 +18,8 @@ rank (lowrank_mean.py); the stored factors are that mean's two sides with [x_u, 
 P_u.g_u + w_flip_u] and [mean of z_i.R_i + w_imp_i, y_i] beside them. Without the
 implicit and flipped groups this is the plain mean of q_u.q_i.
 
-With a time block, a rating's time bin t adds w_t + q_t.(P_u + R_i): the means of the
-products q_t.P_u and q_t.R_i are kept at a bounded rank the same way (users and items
-stacked on one side, the bins and a new bin, the group's prior mean, on the other).
+With a time block (biases only: models/fm_design.py), a rating's time bin t adds w_t;
+its mean is kept per bin, and for a new bin it is the group's prior mean.
 
 The product's user side also has rows for what a new user is made of (the prior mean of
 a user id's factors, the implicit items' factors, the user attributes', in the slots
@@ -57,11 +56,9 @@ class PosteriorMean:
         self.mu_w_sum = np.zeros(len(d.group_names))
         self.product = LowRankMean(rank)
         self.gram = None
-        # time: the mean of each bin's (and a new bin's: the prior mean) products with
-        # every user's and item's vector, and of its bias
+        # time: the mean bias of each bin, and of a new bin (the prior mean) last
         self.time = d.block_entities("time") if "time" in d.block_names else None
         if self.time is not None:
-            self.time_product = LowRankMean(rank)
             self.time_w = np.zeros(self.time.stop - self.time.start + 1)
 
     # -- one sample ----------------------------------------------------------------------
@@ -116,28 +113,19 @@ class PosteriorMean:
         self.mu_w_sum += state.mu_w
         self.product.add([U, self._fold_in_rows(state, U.shape[1])], I_)
         self._add_gram(state)
-        K = state.VT.shape[0]
-        time = None if self.time is None else self._add_time(state, U[:, :K], I_[:, :K])
+        wt = None
+        if self.time is not None:
+            g = self.d.group_names.index("time")
+            wt = np.append(state.lin[self.time], state.mu_w[g])
+            self.time_w += wt
         if pairs is None:
             return None
         u, i, t = pairs
         pred = (state.w0 + bu[u] + bi[i] + np.einsum("ij,ij->i", U[u], I_[i])
                 + self.xu[u] * ci[i] + self.yi[i] * cu[u])
-        if time is not None:
-            Qt, wt = time
-            t = np.full(u.size, len(wt) - 1) if t is None else t
-            pred += wt[t] + np.einsum("ij,ij->i", U[u, :K] + I_[i, :K], Qt[t])
+        if wt is not None:
+            pred += wt[np.full(u.size, len(wt) - 1) if t is None else t]
         return pred
-
-    def _add_time(self, state, P, R):
-        """Add this sample's time terms; returns the bins' vectors and biases, a new
-        bin's (the group's prior means) last."""
-        g = self.d.group_names.index("time")
-        Qt = np.vstack([state.q[:, self.time].T, state.mu_v[g][None, :]])
-        wt = np.append(state.lin[self.time], state.mu_w[g])
-        self.time_product.add([P, R], Qt)
-        self.time_w += wt
-        return Qt, wt
 
     def _x_p_slot(self, K):
         """Column offset of the user side's x P slot (P is at 0), or None without it."""
@@ -181,11 +169,7 @@ class PosteriorMean:
                           self.yi[:, None] * root])
         parts = A[n_u:] * root
         n_base = parts.shape[0] // (2 if self.imp is not None else 1)
-        time = {}
-        if self.time is not None:
-            A, B = self.time_product.factors()
-            time = {"time_side_factors": A * root, "time_bin_factors": B * root,
-                    "time_bias": self.time_w / self.n * sigma}
+        time = {} if self.time is None else {"time_bias": self.time_w / self.n * sigma}
         return {**time, "user_factors": user, "item_factors": item,
                 "user_bias": self.bias_u / self.n * sigma,
                 "item_bias": self.bias_i / self.n * sigma,
