@@ -278,7 +278,7 @@ def fourteen_trials(cli, files):
 def test_tune_shows_the_best_ten_trials_and_counts_the_rest(fourteen_trials):
     text, _ = fourteen_trials
     ranks = [int(line.split()[0]) for line in text.splitlines()
-             if re.match(r"^ +\d+ +\w+MatrixFactorization", line)]
+             if re.match(r"^ +\d+ +\w+(MatrixFactorization|FactorizationMachine)", line)]
     assert ranks == list(range(1, 11))
     assert "14 trials, best first, the best 10 shown" in text
     assert "... and 4 more trials (--json lists them all)" in text

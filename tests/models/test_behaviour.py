@@ -42,7 +42,9 @@ MODELS = {
                                              n_threads=2, random_state=0),
     "bpmf": lambda: BayesianMatrixFactorization(n_factors=3, n_samples=10, burn_in=5, keep=4,
                                                 n_threads=1, random_state=0),
+    # the sets forced on: the suite's data sets are below where "auto" switches them on
     "bfm": lambda: BayesianFactorizationMachine(n_factors=3, n_samples=10, burn_in=5,
+                                                implicit=True, flipped=True,
                                                 n_threads=1, random_state=0),
     "bfm-plain": lambda: BayesianFactorizationMachine(n_factors=3, n_samples=10, burn_in=5,
                                                       biases=False, implicit=False,

@@ -20,7 +20,7 @@ from latentrec.models.lowrank_mean import LowRankMean
 
 def small(**kw):
     args = dict(n_factors=4, n_samples=30, burn_in=10, n_threads=1, random_state=0,
-                ranking_factors=0)
+                ranking_factors=0, implicit=True, flipped=True)
     args.update(kw)
     return BayesianFactorizationMachine(**args)
 
@@ -259,7 +259,7 @@ def test_bad_attributes_are_clear_errors(data, taste):
 @pytest.mark.parametrize("param, value, message", [
     ("n_factors", 0, r"n_factors must be an integer in \[1, inf\), got 0"),
     ("mean_rank", 0, r"mean_rank must be an integer in \[1, inf\) or None, got 0"),
-    ("implicit", "yes", r"implicit must be one of True, False, got 'yes'"),
+    ("implicit", "yes", r"implicit must be one of True, False, 'auto', got 'yes'"),
     ("init_std", -1.0, r"init_std must be a number in \(0, inf\), got -1.0"),
     ("time_bins", -1, r"time_bins must be one of 'auto' or an integer in \[0, inf\), got -1"),
 ])
@@ -288,3 +288,30 @@ def test_low_rank_mean_is_exact_at_full_rank_and_close_below(n_samples):
     # never better than the best rank-12 approximation, and close to it
     err = np.linalg.norm(A @ B.T - exact)
     assert np.sqrt((best[12:] ** 2).sum()) - 1e-9 <= err <= 2 * np.sqrt((best[12:] ** 2).sum())
+
+
+def test_the_sets_switch_on_from_five_thousand_ratings():
+    """implicit="auto" and flipped="auto": below 5,000 training ratings the sets made
+    predictions worse than BPMF's; a model with the implicit group has its fold-in
+    weights, and one with the flipped group its as-if column (the last but one)."""
+    def groups(n, **kw):
+        r = synthetic(300, 200, n, rank=3, noise=0.3, random_state=0)
+        m = BayesianFactorizationMachine(n_factors=2, n_samples=5, burn_in=2, n_threads=1,
+                                         random_state=0, ranking_factors=0, **kw).fit(r)
+        return "implicit" in m.fold_in_weights_, bool(np.any(m.item_factors_[:, -2]))
+
+    assert groups(4999) == (False, False)
+    assert groups(5000) == (True, True)
+    assert groups(4999, implicit=True) == (True, False)
+    assert groups(5000, flipped=False) == (True, False)
+
+
+def test_a_dozen_ratings_give_predictions_near_them():
+    """On 13 ratings the sets (forced on) gave unclipped predictions of 10 to 30 on a 1-5
+    scale; the defaults keep them near the ratings."""
+    df = pd.DataFrame({"user": list("aaabbcccddeee"), "item": [1, 2, 4, 1, 4, 1, 2, 4, 1, 4,
+                                                               2, 3, 4],
+                       "rating": [5, 3, 1, 4, 1, 1, 1, 5, 1, 4, 1, 5, 4]})
+    model = BayesianFactorizationMachine(random_state=0).fit(Ratings.from_dataframe(df))
+    pred = model.predict_matrix(clip=False)
+    assert np.all((pred > -1) & (pred < 7)), pred

@@ -21,6 +21,9 @@ implicit and flipped groups this is the plain mean of q_u.q_i.
 With a time block (biases only: models/fm_design.py), a rating's time bin t adds w_t;
 its mean is kept per bin, and for a new bin it is the group's prior mean.
 
+The model adds one more column pair for users and items without ratings
+(models/fm_cold.py, ``fm._new_entity_parts``).
+
 The product's user side also has rows for what a new user is made of (the prior mean of
 a user id's factors, the implicit items' factors, the user attributes', in the slots
 they take), so a folded-in user is a weighted sum of them.

@@ -1,0 +1,180 @@
+"""The factorization machine's offsets for new users and items (models/fm_cold.py)."""
+
+import copy
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from latentrec import BayesianFactorizationMachine, Ratings
+from latentrec.data import synthetic
+from latentrec.kernels import fm as kern
+from latentrec.models import fm_design
+from latentrec.models.fm_cold import ColdOffsets
+
+
+def fm_predict(x, w0, w, V):
+    """The textbook second-order FM of one dense row (V: features x K)."""
+    xv = x @ V
+    return w0 + x @ w + 0.5 * float(xv @ xv - (x * x) @ (V * V).sum(axis=1))
+
+
+def random_design(seed, with_sets, with_time):
+    rng = np.random.default_rng(seed)
+    n_u, n_i, n = int(rng.integers(2, 7)), int(rng.integers(2, 7)), int(rng.integers(3, 30))
+    pairs = np.unique(np.column_stack([rng.integers(0, n_u, n), rng.integers(0, n_i, n)]),
+                      axis=0)
+    ratings = Ratings.from_dataframe(pd.DataFrame(
+        {"user": pairs[:, 0], "item": pairs[:, 1], "rating": rng.normal(size=len(pairs)),
+         "t": rng.integers(0, 100, len(pairs))}), timestamp="t")
+    attrs = [sp.csr_matrix(rng.normal(size=(len(m), int(rng.integers(1, 4))))
+                           * (rng.random((len(m), 1)) < 0.8))
+             for m in (ratings.user_map, ratings.item_map)]
+    blocks = [fm_design.side_block(ratings, "user", with_sets, attrs[0]),
+              fm_design.side_block(ratings, "item", with_sets, attrs[1])]
+    if with_time:
+        edges = fm_design.time_edges(ratings.timestamps, 3)
+        blocks.append(fm_design.time_block(ratings, edges, (0.0, 99.0)))
+    d = fm_design.assemble(blocks)
+    K, J, G = int(rng.integers(1, 4)), d.n_features, len(d.group_names)
+    s = SimpleNamespace(VT=rng.normal(size=(K, J)), w=rng.normal(size=J), w0=rng.normal(),
+                        mu_w=rng.normal(size=G), mu_v=rng.normal(size=(G, K)))
+    if with_time:
+        s.VT[:, d.group_slice("time")] = 0.0
+    E = d.n_entities
+    qE, s2E, s.lin = np.zeros((E, K)), np.zeros((E, K)), np.zeros(E)
+    kern.entity_sums(d.ef_ptr, d.ef_idx, d.ef_val, np.ascontiguousarray(s.VT.T), s.w,
+                     qE, s2E, s.lin)
+    s.q, s.s2 = qE.T.copy(), s2E.T.copy()
+    return d, s, ratings.values.astype(np.float64)
+
+
+def reference_row(d, s, row, side):
+    """The rating ``row`` predicted by the dense FM over its features, with ``side``'s
+    entity replaced by a new one: its id by a feature holding the id group's prior mean,
+    and its own feature in the other side's set by one holding that set group's."""
+    X = sp.csr_matrix((d.ef_val, d.ef_idx, d.ef_ptr), shape=(d.n_entities, d.n_features))
+    b = 0 if side == "user" else 1
+    set_name = "flipped" if side == "user" else "implicit"
+    x = np.zeros(d.n_features + 3)
+    for k in range(len(d.block_names)):
+        x[:d.n_features] += X[d.ent[k][row]].toarray()[0]
+    mine = d.ent[b][row] - d.bent[b]
+    own = d.bfeat[b] + np.arange(d.bfeat[b + 1] - d.bfeat[b])
+    keep = np.isin(own, np.arange(*d.group_slice(f"{side}_attributes").indices(d.n_features)))
+    x[own[~keep]] = 0.0
+    x[d.n_features] = 1.0  # the new id
+    if set_name in d.group_names:
+        f = d.group_slice(set_name).start + mine
+        x[d.n_features + 1], x[f] = x[f], 0.0
+    g = d.group_names.index
+    K = s.VT.shape[0]
+    V = np.vstack([s.VT.T, s.mu_v[g(side)], np.zeros((2, K))])
+    w = np.concatenate([s.w, [s.mu_w[g(side)], 0.0, 0.0]])
+    if set_name in d.group_names:
+        V[-2], w[-2] = s.mu_v[g(set_name)], s.mu_w[g(set_name)]
+    if side == "user" and "time" in d.block_names:  # a new user's pairs: at a new bin
+        x[d.group_slice("time")] = 0.0
+        x[-1], w[-1] = 1.0, s.mu_w[g("time")]
+    return fm_predict(x, s.w0, w, V)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 10**6), st.booleans(), st.booleans())
+def test_new_entity_predictions_match_the_dense_fm(seed, with_sets, with_time):
+    d, s, y = random_design(seed, with_sets, with_time)
+    cold = ColdOffsets(d, y)
+    for side in ("user", "item"):
+        got = cold._predict(s, side)
+        want = [reference_row(d, s, r, side) for r in range(len(y))]
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)
+
+
+def test_the_offset_is_the_mean_error_over_samples():
+    d, s, y = random_design(3, True, True)
+    cold = ColdOffsets(d, y)
+    cold.add(s)
+    s.w0 += 1.0
+    cold.add(s)
+    mean_err = np.mean(y - cold._predict(s, "user")) + 0.5
+    assert cold.offsets(2.0)["user"] == pytest.approx(2.0 * mean_err)
+
+
+def test_new_items_of_popular_taste_are_not_predicted_low():
+    """Users rate what they like (missing not at random), so a new item's ratings, which
+    come mostly from the popular items, are higher than the mean over items. The item
+    attribute says nothing; the offset must lift what the prior mean alone predicts."""
+    ratings = synthetic(400, 300, 12000, rank=3, noise=0.4, exposure=(1, 1),
+                        random_state=0)
+    rng = np.random.default_rng(0)
+    kinds = pd.DataFrame({"kind": rng.choice(["a", "b"], 300)}, index=pd.RangeIndex(300))
+    new = np.isin(ratings.items, rng.choice(300, 60, replace=False))
+    train, test = ratings.subset(np.flatnonzero(~new)), ratings.subset(np.flatnonzero(new))
+    model = BayesianFactorizationMachine(n_factors=4, n_samples=60, burn_in=20, n_threads=1,
+                                         random_state=0, ranking_factors=0)
+    model.fit(train, item_attributes=kinds)
+    users, items = test.user_map.to_ids(test.users), test.item_map.to_ids(test.items)
+    err = test.values - model.predict(users, items, clip=False)
+    unshifted = err + model.cold_offset_[1]
+    assert model.cold_offset_[1] > 0.2
+    assert abs(err.mean()) < 0.5 * abs(unshifted.mean()), (err.mean(), unshifted.mean())
+
+
+def test_an_items_offset_for_new_users_is_shrunk_by_how_many_rows_it_has():
+    d, s, y = random_design(5, True, False)
+    cold = ColdOffsets(d, y)
+    cold.n, cold.n_items = 1, 3
+    cold.item_of_row = np.array([0] * 40 + [1] * 4 + [2] * 40)
+    err = np.concatenate([np.full(40, 1.0), np.full(4, 1.0), np.full(40, -1.0)])
+    err += np.random.default_rng(0).normal(0, 0.5, err.size)
+    cold.item_sum = np.bincount(cold.item_of_row, err, 3)
+    cold.sq_sum, cold.sums = float(err @ err), {"user": float(err.mean())}
+    by = cold._by_item()
+    raw = cold.item_sum / np.bincount(cold.item_of_row)
+    # each between its own mean and the overall mean, the item with 4 rows nearer the latter
+    assert np.all(np.abs(by - err.mean()) < np.abs(raw - err.mean()))
+    assert (by[1] - err.mean()) / (raw[1] - err.mean()) < (by[0] - err.mean()) / (
+        raw[0] - err.mean())
+    # items that do not differ: every one gets the overall mean
+    cold.item_sum = np.bincount(cold.item_of_row, np.full(84, 0.3), 3)
+    cold.sq_sum, cold.sums = 84 * 0.09, {"user": 0.3}
+    np.testing.assert_allclose(cold._by_item(), 0.3)
+
+
+def test_a_user_folded_in_from_attributes_is_a_new_user_of_the_model():
+    rng = np.random.default_rng(1)
+    ratings = synthetic(300, 120, 6000, rank=3, noise=0.4, exposure=(1, 1), random_state=1)
+    users = pd.DataFrame({"group": rng.choice(["a", "b", "c"], 301)},
+                         index=pd.RangeIndex(301))
+    model = BayesianFactorizationMachine(n_factors=3, n_samples=20, burn_in=10, n_threads=1,
+                                         random_state=0, ranking_factors=0)
+    model.fit(ratings, user_attributes=users)  # user 300 has attributes and no ratings
+    folded = model.fold_in(attributes={"group": users.loc[300, "group"]})
+    new = model.user_map_.to_index(300)
+    assert folded.factors[-1] == 1.0 and model.user_factors_[new, -1] == 1.0
+    assert np.all(model.user_factors_[model.user_map_.to_indices(np.arange(300)), -1] == 0)
+    items = list(range(120))
+    np.testing.assert_allclose(model.predict(folded, items, clip=False),
+                               model.predict([300] * 120, items, clip=False), atol=0.15)
+    # a user with ratings does not get the new-user column
+    assert model.fold_in({0: 4.0, 1: 2.0}).factors[-1] == 0.0
+
+
+def test_a_model_file_from_before_the_offsets_loads_without_them():
+    ratings = synthetic(200, 100, 6000, rank=3, noise=0.4, random_state=2)
+    model = BayesianFactorizationMachine(n_factors=3, n_samples=10, burn_in=5, n_threads=1,
+                                         random_state=0, ranking_factors=0).fit(ratings)
+    arrays = {k: v for k, v in model._extra_arrays().items() if k != "cold_offset"}
+    old = copy.deepcopy(model)
+    old.user_factors_, old.item_factors_ = model.user_factors_[:, :-1], model.item_factors_[:, :-1]
+    old._load_extra_arrays(arrays)
+    assert old.user_factors_.shape == model.user_factors_.shape
+    np.testing.assert_array_equal(old.cold_offset_, np.zeros(3))
+    np.testing.assert_allclose(old.predict([0, 1], [2, 3]), model.predict([0, 1], [2, 3]))
+    arrays["cold_offset"] = np.array([0.1, np.nan, 0.0])
+    with pytest.raises(ValueError, match="offsets for new users and items"):
+        copy.deepcopy(model)._load_extra_arrays(arrays)
