@@ -94,13 +94,16 @@ def test_new_entity_predictions_match_the_dense_fm(seed, with_sets, with_time):
         np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)
 
 
-def test_the_offset_is_the_mean_error_over_samples():
+def test_the_offset_is_the_mean_error_over_every_fifth_sample():
     d, s, y = random_design(3, True, True)
     cold = ColdOffsets(d, y)
-    cold.add(s)
+    cold.add(s)  # measured
+    for _ in range(4):  # not measured: they would move the mean by 100
+        cold.add(SimpleNamespace(**{**vars(s), "w0": s.w0 - 100.0}))
     s.w0 += 1.0
-    cold.add(s)
+    cold.add(s)  # measured
     mean_err = np.mean(y - cold._predict(s, "user")) + 0.5
+    assert cold.n == 2
     assert cold.offsets(2.0)["user"] == pytest.approx(2.0 * mean_err)
 
 

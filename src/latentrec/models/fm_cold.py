@@ -22,6 +22,9 @@ import scipy.sparse as sp
 
 #: ratings predicted per sample (a mean of this many errors is within ~0.002 sd)
 _ROWS = 1 << 18
+#: samples between two that are measured (an offset is a mean: a fifth of 550 samples
+#: is plenty, and on MovieLens-100K each measured sample costs about 15 ms)
+_EVERY = 5
 _CHUNK = 1 << 16
 
 #: side -> (its block, the other block, its attribute group, the other side's set group)
@@ -37,7 +40,7 @@ class ColdOffsets:
         self.d = d
         self.sides = [s for s in _SIDES if _SIDES[s][2] in d.group_names]
         self.sums = dict.fromkeys(self.sides + (["both"] if len(self.sides) == 2 else []), 0.0)
-        self.n = 0
+        self.n = self.seen = 0  # samples measured, samples given
         self.inv = {}
         for side in self.sides:
             b, _, _, set_name = _SIDES[side]
@@ -57,6 +60,9 @@ class ColdOffsets:
         self.item_sum, self.sq_sum = np.zeros(self.n_items), 0.0
 
     def add(self, state) -> None:
+        self.seen += 1
+        if (self.seen - 1) % _EVERY:
+            return
         self.n += 1
         for side in self.sides:
             err = self.y - self._predict(state, side)
