@@ -23,7 +23,9 @@ def fm_predict(x, w0, w, V):
     return w0 + x @ w + 0.5 * float(xv @ xv - (x * x) @ (V * V).sum(axis=1))
 
 
-def random_design(seed, with_sets, with_time):
+def random_design(seed, sets=(True, True), attrs=(True, True), with_time=False):
+    """A small design of the user and item blocks (each with its set and attributes, or
+    not), and a time block; one user and one item without ratings; a random state."""
     rng = np.random.default_rng(seed)
     n_u, n_i, n = int(rng.integers(2, 7)), int(rng.integers(2, 7)), int(rng.integers(3, 30))
     pairs = np.unique(np.column_stack([rng.integers(0, n_u, n), rng.integers(0, n_i, n)]),
@@ -31,11 +33,14 @@ def random_design(seed, with_sets, with_time):
     ratings = Ratings.from_dataframe(pd.DataFrame(
         {"user": pairs[:, 0], "item": pairs[:, 1], "rating": rng.normal(size=len(pairs)),
          "t": rng.integers(0, 100, len(pairs))}), timestamp="t")
-    attrs = [sp.csr_matrix(rng.normal(size=(len(m), int(rng.integers(1, 4))))
-                           * (rng.random((len(m), 1)) < 0.8))
-             for m in (ratings.user_map, ratings.item_map)]
-    blocks = [fm_design.side_block(ratings, "user", with_sets, attrs[0]),
-              fm_design.side_block(ratings, "item", with_sets, attrs[1])]
+    ratings = Ratings(ratings.users, ratings.items, ratings.values, ratings.timestamps,
+                      user_map=ratings.user_map.extend(np.array([99], dtype=object)),
+                      item_map=ratings.item_map.extend(np.array([99], dtype=object)))
+    blocks = []
+    for k, (side, m) in enumerate((("user", ratings.user_map), ("item", ratings.item_map))):
+        A = (sp.csr_matrix(rng.normal(size=(len(m), int(rng.integers(1, 4))))
+                           * (rng.random((len(m), 1)) < 0.8)) if attrs[k] else None)
+        blocks.append(fm_design.side_block(ratings, side, sets[k], A))
     if with_time:
         edges = fm_design.time_edges(ratings.timestamps, 3)
         blocks.append(fm_design.time_block(ratings, edges, (0.0, 99.0)))
@@ -53,49 +58,64 @@ def random_design(seed, with_sets, with_time):
     return d, s, ratings.values.astype(np.float64)
 
 
-def reference_row(d, s, row, side):
-    """The rating ``row`` predicted by the dense FM over its features, with ``side``'s
-    entity replaced by a new one: its id by a feature holding the id group's prior mean,
-    and its own feature in the other side's set by one holding that set group's."""
+def reference_row(d, s, row, new):
+    """The rating ``row`` predicted by the dense FM over its features, with the sides in
+    ``new`` replaced by new entities: an id by a feature holding the id group's prior
+    mean, and the entity's own feature in the other side's set by one holding that set
+    group's; a new user's pairs at a new time bin."""
     X = sp.csr_matrix((d.ef_val, d.ef_idx, d.ef_ptr), shape=(d.n_entities, d.n_features))
-    b = 0 if side == "user" else 1
-    set_name = "flipped" if side == "user" else "implicit"
-    x = np.zeros(d.n_features + 3)
+    K, g = s.VT.shape[0], d.group_names.index
+    x = np.zeros(d.n_features + 5)
+    V = np.vstack([s.VT.T, np.zeros((5, K))])
+    w = np.concatenate([s.w, np.zeros(5)])
     for k in range(len(d.block_names)):
         x[:d.n_features] += X[d.ent[k][row]].toarray()[0]
-    mine = d.ent[b][row] - d.bent[b]
-    own = d.bfeat[b] + np.arange(d.bfeat[b + 1] - d.bfeat[b])
-    keep = np.isin(own, np.arange(*d.group_slice(f"{side}_attributes").indices(d.n_features)))
-    x[own[~keep]] = 0.0
-    x[d.n_features] = 1.0  # the new id
-    if set_name in d.group_names:
-        f = d.group_slice(set_name).start + mine
-        x[d.n_features + 1], x[f] = x[f], 0.0
-    g = d.group_names.index
-    K = s.VT.shape[0]
-    V = np.vstack([s.VT.T, s.mu_v[g(side)], np.zeros((2, K))])
-    w = np.concatenate([s.w, [s.mu_w[g(side)], 0.0, 0.0]])
-    if set_name in d.group_names:
-        V[-2], w[-2] = s.mu_v[g(set_name)], s.mu_w[g(set_name)]
-    if side == "user" and "time" in d.block_names:  # a new user's pairs: at a new bin
+    for b, side in enumerate(("user", "item")):
+        if side not in new:
+            continue
+        own = np.arange(d.bfeat[b], d.bfeat[b + 1])
+        attr = f"{side}_attributes"
+        keep = (np.isin(own, np.arange(*d.group_slice(attr).indices(d.n_features)))
+                if attr in d.group_names else np.zeros(own.size, bool))
+        x[own[~keep]] = 0.0
+        x[d.n_features + b] = 1.0  # the new id
+        V[d.n_features + b], w[d.n_features + b] = s.mu_v[g(side)], s.mu_w[g(side)]
+        set_name = "flipped" if side == "user" else "implicit"
+        if set_name in d.group_names and len(new) == 1:
+            f = d.group_slice(set_name).start + d.ent[b][row] - d.bent[b]
+            x[d.n_features + 2 + b], x[f] = x[f], 0.0
+            V[d.n_features + 2 + b] = s.mu_v[g(set_name)]
+            w[d.n_features + 2 + b] = s.mu_w[g(set_name)]
+    if "user" in new and "time" in d.block_names:
         x[d.group_slice("time")] = 0.0
         x[-1], w[-1] = 1.0, s.mu_w[g("time")]
     return fm_predict(x, s.w0, w, V)
 
 
-@settings(max_examples=40, deadline=None)
-@given(st.integers(0, 10**6), st.booleans(), st.booleans())
-def test_new_entity_predictions_match_the_dense_fm(seed, with_sets, with_time):
-    d, s, y = random_design(seed, with_sets, with_time)
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 10**6), st.tuples(st.booleans(), st.booleans()),
+       st.tuples(st.booleans(), st.booleans()), st.booleans())
+def test_new_entity_predictions_match_the_dense_fm(seed, sets, attrs, with_time):
+    d, s, y = random_design(seed, sets, attrs, with_time)
     cold = ColdOffsets(d, y)
-    for side in ("user", "item"):
-        got = cold._predict(s, side)
-        want = [reference_row(d, s, r, side) for r in range(len(y))]
+    assert cold.sides == ["user", "item"]  # each side has an entity without ratings
+    for new in (("user",), ("item",), ("user", "item")):
+        got = (cold._predict(s, new[0]) if len(new) == 1 else cold._predict_both(s))
+        want = [reference_row(d, s, r, new) for r in range(len(y))]
         np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)
 
 
+def test_a_side_whose_entities_all_have_ratings_needs_no_offset():
+    ratings = Ratings.from_dataframe(pd.DataFrame({"user": [0, 1], "item": [0, 1],
+                                                   "rating": [1.0, 2.0]}))
+    d = fm_design.assemble([fm_design.side_block(ratings, side, True, None)
+                            for side in ("user", "item")])
+    cold = ColdOffsets(d, np.array([1.0, 2.0]))
+    assert cold.sides == [] and cold.offsets(1.0) == {}
+
+
 def test_the_offset_is_the_mean_error_over_every_fifth_sample():
-    d, s, y = random_design(3, True, True)
+    d, s, y = random_design(3, with_time=True)
     cold = ColdOffsets(d, y)
     cold.add(s)  # measured
     for _ in range(4):  # not measured: they would move the mean by 100
@@ -128,24 +148,27 @@ def test_new_items_of_popular_taste_are_not_predicted_low():
 
 
 def test_an_items_offset_for_new_users_is_shrunk_by_how_many_rows_it_has():
-    d, s, y = random_design(5, True, False)
+    d, s, y = random_design(5)
     cold = ColdOffsets(d, y)
-    cold.n, cold.n_items = 1, 3
+    cold.n, cold.n_items = 2, 3
     cold.item_of_row = np.array([0] * 40 + [1] * 4 + [2] * 40)
     err = np.concatenate([np.full(40, 1.0), np.full(4, 1.0), np.full(40, -1.0)])
     err += np.random.default_rng(0).normal(0, 0.5, err.size)
-    cold.item_sum = np.bincount(cold.item_of_row, err, 3)
-    cold.sq_sum, cold.sums = float(err @ err), {"user": float(err.mean())}
+    cold.row_err = 2 * err  # two samples
     by = cold._by_item()
-    raw = cold.item_sum / np.bincount(cold.item_of_row)
+    raw = np.bincount(cold.item_of_row, err) / np.bincount(cold.item_of_row)
+    gap, raw_gap = by - err.mean(), raw - err.mean()
     # each between its own mean and the overall mean, the item with 4 rows nearer the latter
-    assert np.all(np.abs(by - err.mean()) < np.abs(raw - err.mean()))
-    assert (by[1] - err.mean()) / (raw[1] - err.mean()) < (by[0] - err.mean()) / (
-        raw[0] - err.mean())
-    # items that do not differ: every one gets the overall mean
-    cold.item_sum = np.bincount(cold.item_of_row, np.full(84, 0.3), 3)
-    cold.sq_sum, cold.sums = 84 * 0.09, {"user": 0.3}
-    np.testing.assert_allclose(cold._by_item(), 0.3)
+    assert np.all((0 < gap / raw_gap) & (gap / raw_gap < 1))
+    assert gap[1] / raw_gap[1] < gap[0] / raw_gap[0]
+    # k = within / between variance: with the between part from the moments, by hand
+    within = np.sum((err - raw[cold.item_of_row]) ** 2) / (84 - 3)
+    between = np.average(raw_gap ** 2, weights=[40, 4, 40]) - within * 3 / 84
+    np.testing.assert_allclose(gap, raw_gap * np.array([40, 4, 40]) / (
+        np.array([40, 4, 40]) + within / between))
+    # items that do not differ beyond noise: every one gets the overall mean
+    cold.row_err = 2 * np.random.default_rng(1).normal(0.3, 0.5, 84)
+    np.testing.assert_allclose(cold._by_item(), cold.row_err.mean() / 2)
 
 
 def test_a_user_folded_in_from_attributes_is_a_new_user_of_the_model():
@@ -163,21 +186,61 @@ def test_a_user_folded_in_from_attributes_is_a_new_user_of_the_model():
     items = list(range(120))
     np.testing.assert_allclose(model.predict(folded, items, clip=False),
                                model.predict([300] * 120, items, clip=False), atol=0.15)
-    # a user with ratings does not get the new-user column
-    assert model.fold_in({0: 4.0, 1: 2.0}).factors[-1] == 0.0
+    # a user with ratings does not get the new-user column: its predictions are those of
+    # its bias and factors without it
+    rated = model.fold_in({0: 4.0, 1: 2.0})
+    q = rated.factors.astype(np.float64)
+    want = (model.global_mean_ + model.item_bias_[:120] + rated.bias
+            + model.item_factors_[:120, :-1].astype(np.float64) @ q[:-1])
+    np.testing.assert_allclose(model.predict(rated, items, clip=False), want, rtol=1e-5)
 
 
 def test_a_model_file_from_before_the_offsets_loads_without_them():
     ratings = synthetic(200, 100, 6000, rank=3, noise=0.4, random_state=2)
+    users = pd.DataFrame({"group": np.arange(201) % 3}, index=pd.RangeIndex(201))
     model = BayesianFactorizationMachine(n_factors=3, n_samples=10, burn_in=5, n_threads=1,
-                                         random_state=0, ranking_factors=0).fit(ratings)
+                                         random_state=0, ranking_factors=0)
+    model.fit(ratings, user_attributes=users)  # user 200: attributes, no ratings
     arrays = {k: v for k, v in model._extra_arrays().items() if k != "cold_offset"}
     old = copy.deepcopy(model)
     old.user_factors_, old.item_factors_ = model.user_factors_[:, :-1], model.item_factors_[:, :-1]
     old._load_extra_arrays(arrays)
     assert old.user_factors_.shape == model.user_factors_.shape
     np.testing.assert_array_equal(old.cold_offset_, np.zeros(3))
-    np.testing.assert_allclose(old.predict([0, 1], [2, 3]), model.predict([0, 1], [2, 3]))
+    items = list(range(100))
+    np.testing.assert_allclose(old.predict([0] * 100, items, clip=False),
+                               model.predict([0] * 100, items, clip=False))
+    np.testing.assert_allclose(model.predict([200] * 100, items, clip=False)
+                               - old.predict([200] * 100, items, clip=False),
+                               model.item_factors_[:, -1], rtol=1e-5, atol=1e-6)
     arrays["cold_offset"] = np.array([0.1, np.nan, 0.0])
     with pytest.raises(ValueError, match="offsets for new users and items"):
         copy.deepcopy(model)._load_extra_arrays(arrays)
+
+
+def test_the_new_user_column_is_not_part_of_similarity():
+    ratings = synthetic(200, 100, 6000, rank=3, noise=0.4, random_state=3)
+    users = pd.DataFrame({"group": np.arange(203) % 3}, index=pd.RangeIndex(203))
+    model = BayesianFactorizationMachine(n_factors=3, n_samples=10, burn_in=5, n_threads=1,
+                                         random_state=0).fit(ratings, user_attributes=users)
+    before = model.similar_users(200, n=5)[0].tolist()
+    model.user_factors_[:, -1] = np.random.default_rng(0).normal(size=203)
+    model._normed = {}
+    assert model.similar_users(200, n=5)[0].tolist() == before
+
+
+def test_a_folded_in_user_is_predicted_at_a_new_time_bin():
+    base = synthetic(200, 100, 6000, rank=3, noise=0.3, random_state=2)
+    when = np.random.default_rng(0).permutation(base.n_ratings)
+    df = pd.DataFrame({"user": base.users, "item": base.items, "rating": base.values,
+                       "t": 10**9 + 60 * when})
+    model = BayesianFactorizationMachine(n_factors=3, n_samples=10, burn_in=5, n_threads=1,
+                                         random_state=0).fit(
+        Ratings.from_dataframe(df, timestamp="t"))
+    assert model.uses_timestamps
+    folded = model.fold_in({0: 4.0, 3: 2.0})
+    ts = np.full(10, 10**9 + 60 * 100)
+    np.testing.assert_allclose(model.predict(folded, list(range(10)), timestamps=ts),
+                               model.predict(folded, list(range(10))))
+    assert not np.allclose(model.predict([1] * 10, list(range(10)), timestamps=ts),
+                           model.predict([1] * 10, list(range(10))))

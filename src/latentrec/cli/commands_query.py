@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Annotated
 
@@ -119,10 +120,15 @@ def predict(
     unknown: Annotated[str, typer.Option(
         "--unknown", help="An id the model has not seen: error, bias (estimate from what is "
         "known) or nan.")] = "error",
+    at: Annotated[float | None, typer.Option(
+        "--at", metavar="SECONDS", help="Predict the --pair pairs at this time (seconds, as "
+        "the training ratings' timestamps), for a model with a time group; a --pairs file "
+        "gives each pair's time in a timestamp column.", show_default=False)] = None,
     clip: Clip = None,
     json_out: O.Json = False, quiet: O.Quiet = False, debug: O.Debug = False,
 ):
-    """Predicted ratings for (user, item) pairs."""
+    """Predicted ratings for (user, item) pairs (each at its time, for a model with a time
+    group, when times are given)."""
     import numpy as np
     import pandas as pd
 
@@ -137,13 +143,24 @@ def predict(
                                  param_hint="'--unknown'")
     target = None if output_path in (None, "-") else check_output(
         output_path, "--output", _TABLE_SUFFIXES)
+    if at is not None and not math.isfinite(at):
+        raise typer.BadParameter(f"{at!r} is not a number of seconds", param_hint="'--at'")
     model = load_model(model_path)
     users = [u for u, _ in given]
     items_ = [i for _, i in given]
+    times = [at] * len(given)
     if pairs is not None:
-        file_users, file_items = read_pairs(pairs)
+        file_users, file_items, file_times = read_pairs(pairs)
         users += file_users
         items_ += file_items
+        times += file_times if file_times is not None else [at] * len(file_users)
+    if any(t is None for t in times) and any(t is not None for t in times):
+        raise CliError("some pairs have a time and some do not: give --at SECONDS for the "
+                       "--pair pairs, or a timestamp column for every pair of the file")
+    timestamps = None if times and times[0] is None else np.array(times, np.float64)
+    if timestamps is not None and not model.uses_timestamps:
+        out.note(f"note: {type(model).__name__} has no time group here; the times do "
+                 "not change its predictions")
     users = [model.user_map_.coerce(u) for u in users]
     items_ = [model.item_map_.coerce(i) for i in items_]
     _check_clip(model, clip)
@@ -151,7 +168,8 @@ def predict(
         warnings.simplefilter("ignore", UnknownIdWarning)
         values, missing = model.predict(np.array(users, dtype=object),
                                         np.array(items_, dtype=object), unknown=unknown,
-                                        clip=clip, return_unknown=True)
+                                        clip=clip, return_unknown=True,
+                                        timestamps=timestamps)
     if missing.any():
         out.warning(_fallback_note(missing, users, items_, unknown))
     df = pd.DataFrame({"user": users, "item": items_, "prediction": values})

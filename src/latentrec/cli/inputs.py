@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -241,23 +242,40 @@ def read_id_list(path: str, id_map) -> list:
 
 
 _PAIR_HEADERS = {"user": ("user", "user_id", "userid"),
-                 "item": ("item", "item_id", "itemid", "movieid", "movie_id")}
+                 "item": ("item", "item_id", "itemid", "movieid", "movie_id"),
+                 "timestamp": ("timestamp", "time", "unix_time")}
 
 
-def read_pairs(path: str) -> tuple[list, list]:
-    """(users, items) as text from a CSV/TSV of pairs; a header naming user and item is used."""
+def read_pairs(path: str) -> tuple[list, list, list | None]:
+    """(users, items, timestamps or None) as text from a CSV/TSV of pairs; a header naming
+    user and item is used, and a timestamp column when it names one (seconds, as the
+    training ratings')."""
     rows, sep = _pair_rows(path)
-    u_col, i_col, start = _pair_columns(rows[0])
-    users, items = [], []
+    u_col, i_col, t_col, start = _pair_columns(rows[0])
+    users, items, times = [], [], []
     for line_no, row in enumerate(rows, start=1):
         if line_no <= start or not any(c.strip() for c in row):
             continue
-        if len(row) <= max(u_col, i_col):
-            raise DataError("expected a user and an item", path=path, line=line_no,
+        if len(row) <= max(u_col, i_col, -1 if t_col is None else t_col):
+            what = "a user and an item" + ("" if t_col is None else " and a timestamp")
+            raise DataError(f"expected {what}", path=path, line=line_no,
                             value=sep.join(row))
         users.append(row[u_col].strip())
         items.append(row[i_col].strip())
-    return users, items
+        if t_col is not None:
+            times.append(_timestamp(row[t_col], path, line_no))
+    return users, items, (times if t_col is not None else None)
+
+
+def _timestamp(text: str, path: str, line_no: int) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not math.isfinite(value):
+        raise DataError("the timestamp is not a number of seconds", path=path,
+                        line=line_no, value=text.strip())
+    return value
 
 
 def _pair_rows(path: str) -> tuple[list, str]:
@@ -273,15 +291,16 @@ def _pair_rows(path: str) -> tuple[list, str]:
     return list(csv.reader(io.StringIO(text), delimiter=sep)), sep
 
 
-def _pair_columns(first_row: list) -> tuple[int, int, int]:
-    """(user column, item column, header lines): from the header when it names both,
-    else the first two columns and no header."""
+def _pair_columns(first_row: list) -> tuple[int, int, int | None, int]:
+    """(user column, item column, timestamp column or None, header lines): from the
+    header when it names user and item, else the first two columns and no header."""
     header = [c.strip().lower() for c in first_row]
-    users = [k for k, h in enumerate(header) if h in _PAIR_HEADERS["user"]]
-    items = [k for k, h in enumerate(header) if h in _PAIR_HEADERS["item"]]
-    if users and items:
-        return users[0], items[0], 1
-    return 0, 1, 0
+    found = {k: [c for c, h in enumerate(header) if h in names]
+             for k, names in _PAIR_HEADERS.items()}
+    if found["user"] and found["item"]:
+        return (found["user"][0], found["item"][0],
+                found["timestamp"][0] if found["timestamp"] else None, 1)
+    return 0, 1, None, 0
 
 
 # messages ------------------------------------------------------------------------------

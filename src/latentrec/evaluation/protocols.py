@@ -53,11 +53,8 @@ def evaluate(model, train: Ratings, test: Ratings, metrics=("rmse", "mae"), *, k
     out = {}
     rating = [m for m in metrics if m in RATING_METRICS]
     if rating:
-        at = ({"timestamps": test.timestamps}
-              if getattr(model, "uses_timestamps", False) and test.timestamps is not None
-              else {})
         pred = model.predict(test.user_map.to_ids(test.users), test.item_map.to_ids(test.items),
-                             **at)
+                             timestamps=test.timestamps)
         for m in rating:
             out[m] = M.rmse(test.values, pred) if m == "rmse" else M.mae(test.values, pred)
     ranking = [m for m in metrics if m in RANKING_METRICS]

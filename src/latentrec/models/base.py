@@ -63,6 +63,9 @@ class Recommender(Params):
     #: Whether ``predict`` gives ratings on the training scale (False: a preference score,
     #: a count or noise), so that rating error means something.
     predicts_ratings = True
+    #: The factor columns similarity compares (a model may keep columns that correct
+    #: predictions without describing taste).
+    _similar_columns = slice(None)
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -142,7 +145,7 @@ class Recommender(Params):
 
     # -- rating prediction ---------------------------------------------------------------
     def predict(self, users, items, *, unknown: str = "bias", clip: bool | None = None,
-                return_unknown: bool = False):
+                return_unknown: bool = False, timestamps=None):
         """Predicted ratings for (user, item) pairs of raw ids (or one FoldedUser and many items).
 
         An id matches the model's id of the same number in the other type (7 and "7"; never
@@ -157,6 +160,10 @@ class Recommender(Params):
         default, None, clips when the predictions are ratings (``predicts_ratings``);
         False gives the raw values; True on a model whose predictions are not ratings is
         a ParameterError.
+
+        ``timestamps`` (one per pair, in the training ratings' seconds): a model with a
+        time group (``uses_timestamps``) predicts each pair at its time; the others
+        ignore them.
         """
         self._require_fitted()
         clip = self._check_predict(unknown, clip, return_unknown)
@@ -169,6 +176,8 @@ class Recommender(Params):
         known = u_ok & i_ok
         pred = (self.global_mean_ + np.where(u_ok, bu, 0.0) + np.where(i_ok, bi, 0.0)
                 + np.where(known, np.einsum("ij,ij->i", p, q), 0.0))
+        if timestamps is not None and self.uses_timestamps:
+            pred = pred + self._time_shift(users, items, timestamps)
         if unknown == "nan":
             pred[~known] = np.nan
         if clip:
@@ -176,6 +185,15 @@ class Recommender(Params):
         if known.size and not known.any():
             self._warn_all_unknown(known.size, unknown)
         return (pred, ~known) if return_unknown else pred
+
+    @property
+    def uses_timestamps(self) -> bool:
+        """Whether ``predict`` predicts each pair at its time (a fitted time group)."""
+        return False
+
+    def _time_shift(self, users, items, timestamps) -> np.ndarray:
+        """What each pair's time adds to its prediction (models with a time group)."""
+        raise NotImplementedError
 
     def _check_predict(self, unknown, clip, return_unknown) -> bool:
         """Checks ``predict``'s options; returns whether to clip."""
@@ -374,6 +392,7 @@ class Recommender(Params):
         beside the weighted rating factors), so that similar items are those the ranking
         treats alike."""
         f = self.item_factors_ if side == "item" else self.user_factors_
+        f = f[:, self._similar_columns]
         parts = self._relevance_parts()
         if parts is None:
             return f
@@ -381,10 +400,11 @@ class Recommender(Params):
         return np.hstack([V if side == "item" else X, weight * f])
 
     def _folded_embedding(self, user: FoldedUser) -> np.ndarray:
+        f = user.factors[self._similar_columns]
         parts = self._relevance_parts()
         if parts is None:
-            return user.factors
-        return np.concatenate([self._folded_interactions(user.seen), parts[2] * user.factors])
+            return f
+        return np.concatenate([self._folded_interactions(user.seen), parts[2] * f])
 
     def user_groups(self, k: int = 8, *, random_state=None) -> pd.Series:
         """Cluster users with k-means on the unit-length vectors ``similar_users`` compares:

@@ -71,7 +71,7 @@ class BayesianFactorizationMachine(RankedByRelevance, RatingScaleMixin, Recommen
     n_samples : Gibbs sweeps after ``burn_in``; biases and predictions average over them.
     burn_in : sweeps discarded at the start.
     mean_rank : rank at which the posterior mean of the user-item products is kept (the
-        stored factors are 2 columns wider); None is 8 * n_factors, at most 128.
+        stored factors are 3 columns wider); None is 8 * n_factors, at most 128.
     biases : global, user, item and attribute bias terms (False with only the id groups
         is Bayesian matrix factorization with per-factor priors).
     implicit : the SVD++ group: each user described also by the items they rated.
@@ -92,6 +92,9 @@ class BayesianFactorizationMachine(RankedByRelevance, RatingScaleMixin, Recommen
     multi-hot). Ids given attributes but no ratings join the model: they get predictions
     and recommendations from their attributes alone (cold start).
     """
+
+    #: not the last column pair: it corrects new users' predictions (``_new_entity_parts``)
+    _similar_columns = slice(None, -1)
 
     _constraints = {
         "n_factors": [Interval("int", 1, None)],
@@ -148,8 +151,9 @@ class BayesianFactorizationMachine(RankedByRelevance, RatingScaleMixin, Recommen
         sums, cold, history = self._run(d, state, y, validation, mu, sigma, axis)
         fit = sums.fitted(sigma)
         time_parts = _time_parts(axis, fit, sigma)
-        self.cold_offset_ = _new_entity_parts(fit, ratings, cold.offsets(sigma))
+        offsets = _new_entity_parts(fit, ratings, cold.offsets(sigma))
         self._install(ratings, d, sums, fit, mu, sigma, history, enc)
+        self.cold_offset_ = offsets
         self.__dict__.update(time_parts)
 
     def _time_axis(self, ratings: Ratings):
@@ -257,30 +261,17 @@ class BayesianFactorizationMachine(RankedByRelevance, RatingScaleMixin, Recommen
         return getattr(self, "time_bias_", np.zeros(0)).size > 0
 
     # -- predictions at a time -----------------------------------------------------------
-    def predict(self, users, items, *, timestamps=None, unknown="bias", clip=None,
-                return_unknown=False):
-        """As :meth:`Recommender.predict`; ``timestamps`` (one per pair, seconds as the
-        training ratings') predicts each pair at its time when the model has the time
-        group, and is ignored otherwise."""
-        if timestamps is None or not self.uses_timestamps:
-            return super().predict(users, items, unknown=unknown, clip=clip,
-                                   return_unknown=return_unknown)
-        clip = self._check_clip(clip)
-        pred, missing = super().predict(users, items, unknown=unknown, clip=False,
-                                        return_unknown=True)
-        pred = pred + self._time_shift(users, items, timestamps)
-        if clip:
-            pred = np.clip(pred, *self.rating_range_)
-        return (pred, missing) if return_unknown else pred
-
     def _time_shift(self, users, items, timestamps) -> np.ndarray:
         """What each pair's time bin adds to its prediction at a new bin (nothing for a
-        time outside the training period: a new bin; nothing for a user without ratings,
-        as a bin's bias is mostly the sessions of the users who rated in it)."""
+        time outside the training period: a new bin; nothing for a user without training
+        ratings, a folded-in user too, as a bin's bias is mostly the sessions of the
+        users who rated in it)."""
         n = np.asarray(items, dtype=object).size
         ts = pd.to_numeric(pd.Series(np.asarray(timestamps).ravel()), errors="coerce")
         if ts.size != n or ts.isna().any():
             raise DataError(f"timestamps must be {n} numbers, one per pair")
+        if isinstance(users, FoldedUser):
+            return np.zeros(n)
         t = design_mod.time_bins(ts.to_numpy(np.float64), self.time_edges_, self.time_span_)
         u = self.user_map_.to_indices(np.asarray(users, dtype=object).ravel(),
                                       unknown="missing")
@@ -449,7 +440,8 @@ def _new_entity_parts(fit: dict, ratings: Ratings, offsets: dict) -> np.ndarray:
     folded in from attributes alone) against each item's own offset for new users (for a
     new item: the both-new offset less the item offset), adds the rest. Returns the
     offsets [user, item, both]."""
-    o = [offsets.get(k, 0.0) for k in ("user", "item", "both")]
+    o = [offsets.get(k, 0.0) for k in ("user", "item")]
+    o.append(offsets.get("both", o[0] + o[1]))  # measured where both sides have new ones
     new_u = np.bincount(ratings.users, minlength=len(fit["user_bias"])) == 0
     new_i = np.bincount(ratings.items, minlength=len(fit["item_bias"])) == 0
     fit["item_bias"] = fit["item_bias"] + o[1] * new_i

@@ -38,7 +38,10 @@ class ColdOffsets:
         self.rows = np.arange(0, len(y), step)
         self.y = y[self.rows]
         self.d = d
-        self.sides = [s for s in _SIDES if _SIDES[s][2] in d.group_names]
+        # only a side with entities without ratings (known from attributes) needs one
+        self.sides = [s for s, (b, *_) in _SIDES.items()
+                      if np.bincount(d.ent[b] - d.bent[b],
+                                     minlength=int(d.bent[b + 1] - d.bent[b])).min() == 0]
         self.sums = dict.fromkeys(self.sides + (["both"] if len(self.sides) == 2 else []), 0.0)
         self.n = self.seen = 0  # samples measured, samples given
         self.inv = {}
@@ -52,12 +55,20 @@ class ColdOffsets:
                                                             - d.bent[1 - b]]))
         self.time = (d.ent[2][self.rows] if "time" in d.block_names else None)
         X = sp.csr_matrix((d.ef_val, d.ef_idx, d.ef_ptr), shape=(d.n_entities, d.n_features))
-        self.attrs = {s: X[int(d.bent[_SIDES[s][0]]):int(d.bent[_SIDES[s][0] + 1])]
-                      [:, d.group_slice(_SIDES[s][2])] for s in self.sides}
+        self.attrs = {s: self._attributes(X, s) for s in self.sides}
         # a new user's errors item by item: each item's own offset for new users
         self.item_of_row = d.ent[1][self.rows] - d.bent[1]
         self.n_items = int(d.bent[2] - d.bent[1])
-        self.item_sum, self.sq_sum = np.zeros(self.n_items), 0.0
+        self.row_err = np.zeros(len(self.rows))  # a new user's, summed over samples
+
+    def _attributes(self, X, side):
+        """(entities x attributes of ``side``, their feature numbers); none without."""
+        b, _, attr, _ = _SIDES[side]
+        ents = slice(int(self.d.bent[b]), int(self.d.bent[b + 1]))
+        if attr not in self.d.group_names:
+            return sp.csr_matrix((ents.stop - ents.start, 0)), slice(0, 0)
+        cols = self.d.group_slice(attr)
+        return X[ents][:, cols], cols
 
     def add(self, state) -> None:
         self.seen += 1
@@ -68,8 +79,7 @@ class ColdOffsets:
             err = self.y - self._predict(state, side)
             self.sums[side] += float(np.mean(err))
             if side == "user":
-                self.item_sum += np.bincount(self.item_of_row, err, self.n_items)
-                self.sq_sum += float(err @ err)
+                self.row_err += err
         if "both" in self.sums:
             self.sums["both"] += float(np.mean(self.y - self._predict_both(state)))
 
@@ -85,28 +95,29 @@ class ColdOffsets:
 
     def _by_item(self) -> np.ndarray:
         """Each item's mean error, shrunk: n_i / (n_i + k) of the way from the overall
-        mean, k = within-item variance / between-item variance (moments over items)."""
+        mean, k = within-item variance / between-item variance of the rows' errors (each
+        a mean over the samples; moments over items)."""
+        err = self.row_err / self.n
         n_i = np.bincount(self.item_of_row, minlength=self.n_items).astype(np.float64)
-        s = self.item_sum / self.n
-        total = self.sums["user"] / self.n
         has = n_i > 0
-        mean_i = s[has] / n_i[has]
-        within = max(self.sq_sum / self.n - float(s[has] @ mean_i), 0.0) / max(
-            n_i.sum() - has.sum(), 1.0)
+        total = float(err.mean())
+        item_mean = np.bincount(self.item_of_row, err, self.n_items) / np.maximum(n_i, 1)
+        mean_i = item_mean[has]
+        within = float(((err - item_mean[self.item_of_row]) ** 2).sum()) / max(
+            err.size - has.sum(), 1)
         between = float(np.average((mean_i - total) ** 2, weights=n_i[has])) \
-            - within * has.sum() / n_i.sum()
-        k = within / between if between > 0 else np.inf
+            - within * has.sum() / err.size
         out = np.full(self.n_items, total)
-        if np.isfinite(k):
-            out[has] = total + (s[has] - n_i[has] * total) / (n_i[has] + k)
+        if between > 0:
+            k = within / between
+            out[has] = total + n_i[has] / (n_i[has] + k) * (mean_i - total)
         return out
 
     def _new(self, state, side):
         """(vector, bias and within-block term) of each entity of ``side`` made new."""
         d = self.d
-        attr = _SIDES[side][2]
-        g, ga = d.group_names.index(side), d.group_slice(attr)
-        A = self.attrs[side]
+        g = d.group_names.index(side)
+        A, ga = self.attrs[side]
         V = state.VT[:, ga].T
         P = state.mu_v[g] + A @ V
         s2 = state.mu_v[g] ** 2 + A.power(2) @ (V * V)

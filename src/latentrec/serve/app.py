@@ -357,11 +357,18 @@ def _new_user_routes(max_n: int) -> APIRouter:
         model = snap.model
         users = [model.user_map_.coerce(p.user) for p in body.pairs]
         items = [model.item_map_.coerce(p.item) for p in body.pairs]
+        users, items = np.array(users, dtype=object), np.array(items, dtype=object)
         # clip None (or left out): the model's default, clipped when it predicts ratings
-        values = model.predict(np.array(users, dtype=object), np.array(items, dtype=object),
-                               unknown="error", clip=body.clip)
+        values = model.predict(users, items, unknown="error", clip=body.clip)
+        timed = np.array([p.timestamp is not None for p in body.pairs])
+        if timed.any():  # those pairs at their times; the others at a new time bin
+            values[timed] = model.predict(
+                users[timed], items[timed], unknown="error", clip=body.clip,
+                timestamps=np.array([p.timestamp for p in body.pairs if p.timestamp
+                                     is not None], np.float64))
         return {"predictions": [{"user": u, "item": i, "prediction": v}
-                                for u, i, v in zip(users, items, values.tolist())]}
+                                for u, i, v in zip(users.tolist(), items.tolist(),
+                                                   values.tolist())]}
 
     @router.post("/recommendations", response_model=S.RecommendationsOut)
     async def recommend_new_user(body: S.FoldInIn, snap: Snap):

@@ -48,6 +48,9 @@ class _Body(BaseModel):
 class Pair(_Body):
     user: RawId
     item: RawId
+    timestamp: Annotated[float, Field(strict=False, allow_inf_nan=False)] | None = Field(
+        None, description="When to predict the pair (seconds, as the training ratings' "
+        "timestamps), for a model with a time group; without it, a new time bin.")
 
 
 class PredictIn(_Body):
