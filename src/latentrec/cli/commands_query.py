@@ -146,18 +146,7 @@ def predict(
     if at is not None and not math.isfinite(at):
         raise typer.BadParameter(f"{at!r} is not a number of seconds", param_hint="'--at'")
     model = load_model(model_path)
-    users = [u for u, _ in given]
-    items_ = [i for _, i in given]
-    times = [at] * len(given)
-    if pairs is not None:
-        file_users, file_items, file_times = read_pairs(pairs)
-        users += file_users
-        items_ += file_items
-        times += file_times if file_times is not None else [at] * len(file_users)
-    if any(t is None for t in times) and any(t is not None for t in times):
-        raise CliError("some pairs have a time and some do not: give --at SECONDS for the "
-                       "--pair pairs, or a timestamp column for every pair of the file")
-    timestamps = None if times and times[0] is None else np.array(times, np.float64)
+    users, items_, timestamps = _pairs_and_times(given, pairs, at)
     if timestamps is not None and not model.uses_timestamps:
         out.note(f"note: {type(model).__name__} has no time group here; the times do "
                  "not change its predictions")
@@ -184,6 +173,24 @@ def predict(
         out.table(make_table(["user", "item", "prediction"],
                              [[u, i, p] for u, i, p in zip(users, items_, values)],
                              numeric={"prediction"}))
+
+
+def _pairs_and_times(given: list, pairs: str | None, at: float | None):
+    """(users, items, timestamps or None) of the --pair pairs (at --at) and the --pairs
+    file's (at its timestamp column, or --at)."""
+    import numpy as np
+
+    users, items = [u for u, _ in given], [i for _, i in given]
+    times = [at] * len(given)
+    if pairs is not None:
+        file_users, file_items, file_times = read_pairs(pairs)
+        users += file_users
+        items += file_items
+        times += file_times if file_times is not None else [at] * len(file_users)
+    if any(t is None for t in times) and any(t is not None for t in times):
+        raise CliError("some pairs have a time and some do not: give --at SECONDS for the "
+                       "--pair pairs, or a timestamp column for every pair of the file")
+    return users, items, (None if times[0] is None else np.array(times, np.float64))
 
 
 def fill(
