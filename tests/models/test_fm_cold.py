@@ -63,7 +63,7 @@ def reference_row(d, s, row, new):
     ``new`` replaced by new entities: an id by a feature holding the id group's prior
     mean, and the entity's own feature in the other side's set by one holding that set
     group's; a new user's pairs at a new time bin."""
-    X = sp.csr_matrix((d.ef_val, d.ef_idx, d.ef_ptr), shape=(d.n_entities, d.n_features))
+    X = d.entity_features()
     K, g = s.VT.shape[0], d.group_names.index
     x = np.zeros(d.n_features + 5)
     V = np.vstack([s.VT.T, np.zeros((5, K))])

@@ -77,7 +77,8 @@ class BayesianFactorizationMachine(RankedByRelevance, RatingScaleMixin, Recommen
     implicit : the SVD++ group: each user described also by the items they rated.
     flipped : each item described also by the users who rated it. For both, "auto" (the
         default) switches the group on from 5,000 training ratings: below that, on
-        synthetic ratings, the sets made predictions worse than BPMF's (docs/python.md).
+        synthetic ratings, the sets made predictions worse than BPMF's
+        (docs/benchmarks.md).
     time_bins : the time group, when the ratings carry timestamps: a bias for each of
         this many time bins of equal numbers of training ratings ("auto": one per 30
         ratings; 0: no time group; it needs ``biases``). ``predict(..., timestamps=...)``

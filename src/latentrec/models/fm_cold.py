@@ -54,7 +54,7 @@ class ColdOffsets:
                 self.inv[side] = (mine, 1.0 / np.sqrt(count[d.ent[1 - b][self.rows]
                                                             - d.bent[1 - b]]))
         self.time = (d.ent[2][self.rows] if "time" in d.block_names else None)
-        X = sp.csr_matrix((d.ef_val, d.ef_idx, d.ef_ptr), shape=(d.n_entities, d.n_features))
+        X = d.entity_features()
         self.attrs = {s: self._attributes(X, s) for s in self.sides}
         # a new user's errors item by item: each item's own offset for new users
         self.item_of_row = d.ent[1][self.rows] - d.bent[1]

@@ -72,6 +72,11 @@ class Design:
     def n_features(self) -> int:
         return int(self.bfeat[-1])
 
+    def entity_features(self) -> sp.csr_matrix:
+        """Every entity's features (entities x features), over the kernels' arrays."""
+        return sp.csr_matrix((self.ef_val, self.ef_idx, self.ef_ptr),
+                             shape=(self.n_entities, self.n_features))
+
     @property
     def n_entities(self) -> int:
         return int(self.bent[-1])

@@ -32,7 +32,6 @@ they take), so a folded-in user is a weighted sum of them.
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 
 from .lowrank_mean import LowRankMean
 
@@ -40,7 +39,7 @@ from .lowrank_mean import LowRankMean
 class PosteriorMean:
     def __init__(self, d, rank):
         self.d = d
-        X = sp.csr_matrix((d.ef_val, d.ef_idx, d.ef_ptr), shape=(d.n_entities, d.n_features))
+        X = d.entity_features()
         self.users, self.items = d.block_entities("user"), d.block_entities("item")
         self.imp = d.group_slice("implicit") if "implicit" in d.group_names else None
         self.flip = d.group_slice("flipped") if "flipped" in d.group_names else None
