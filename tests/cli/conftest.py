@@ -67,6 +67,7 @@ def files(tmp_path_factory):
 def model(cli, files):
     """A small SGD model trained once through the command line."""
     path = files / "model.npz"
-    cli("train", files / "ratings.csv", "-o", path, "--factors", 3, "--epochs", 30,
+    cli("train", "--algo", "sgd", files / "ratings.csv", "-o", path, "--factors", 3, "--epochs",
+        30,
         "--threads", 1)
     return path

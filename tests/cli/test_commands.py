@@ -13,7 +13,8 @@ from latentrec.cli.algorithms import ALGORITHMS
 
 def test_train_prints_a_summary_and_writes_the_model(cli, files, tmp_path):
     out = tmp_path / "m.npz"
-    result = cli("train", files / "ratings.csv", "-o", out, "--factors", 2, "--epochs", 5,
+    result = cli("train", "--algo", "sgd", files / "ratings.csv", "-o", out, "--factors", 2,
+                 "--epochs", 5,
                  "--threads", 1)
     assert out.is_file()
     assert "ratings from 16 users on 10 items" in result.stdout
@@ -24,7 +25,7 @@ def test_train_prints_a_summary_and_writes_the_model(cli, files, tmp_path):
 
 def test_train_validation_early_stopping_and_plot(cli, files, tmp_path):
     out, png = tmp_path / "m.npz", tmp_path / "curve.png"
-    data = cli.json("train", files / "ratings.csv", "-o", out, "--factors", 2,
+    data = cli.json("train", "--algo", "sgd", files / "ratings.csv", "-o", out, "--factors", 2,
                     "--validation", 0.2, "--plot", png, "--threads", 1)
     assert data["output"] == str(out) and data["plot"] == str(png)
     assert png.stat().st_size > 1000
@@ -127,7 +128,7 @@ def test_int_ids_stay_numbers_in_json(cli, tmp_path):
     path.write_text("".join(f"{u}\t{i}\t{(u * i) % 5 + 1}\n"
                             for u in range(1, 9) for i in range(1, 7) if (u + i) % 3))
     model = tmp_path / "ints.npz"
-    cli("train", path, "-o", model, "--factors", 2, "--epochs", 3, "--threads", 1)
+    cli("train", "--algo", "sgd", path, "-o", model, "--factors", 2, "--epochs", 3, "--threads", 1)
     rows = cli.json("recommend", model, "--user", "1", "-n", 2)
     assert all(isinstance(r["item"], int) for r in rows)
     many = cli.json("recommend", model, "--users-file", _write(tmp_path / "u.txt", "1\n2\n"))
@@ -180,15 +181,15 @@ def test_tune_four_trials_saves_the_best(cli, files, tmp_path):
     assert "at least 4" in cli("tune", files / "ratings.csv", "--trials", 3, expect=2).stderr
 
 
-def test_train_auto_says_what_it_chose_and_saves_it(cli, files, tmp_path):
+def test_train_chooses_the_model_by_default_says_which_and_saves_it(cli, files, tmp_path):
     out = tmp_path / "auto.npz"
-    result = cli("train", files / "ratings.csv", "-o", out, "--algo", "auto", "--factors", 3)
+    result = cli("train", files / "ratings.csv", "-o", out)
     line = next(x for x in result.stderr.splitlines() + result.stdout.splitlines()
                 if x.startswith("auto: chose "))
     chosen = line.split()[2]
     assert type(latentrec.load(out)).__name__ == chosen
-    assert "validation RMSE" in line and "trials" in line
-    assert "--factors does not apply to auto" in result.stderr + result.stdout
+    assert "validation RMSE" in line and "4 trials" in line
+    assert "wall seconds" in result.stdout
 
 
 def test_bare_command_shows_help(cli):
@@ -203,7 +204,8 @@ def test_every_algorithm_name_is_a_latentrec_class():
 
 
 def test_global_quiet_and_progress_off_outside_a_terminal(cli, files, tmp_path):
-    result = cli("--quiet", "train", files / "ratings.csv", "-o", tmp_path / "q.npz",
+    result = cli("--quiet", "train", "--algo", "sgd", files / "ratings.csv", "-o",
+                 tmp_path / "q.npz",
                  "--factors", 2, "--epochs", 2, "--threads", 1)
     assert result.stdout == "" and result.stderr == ""
 

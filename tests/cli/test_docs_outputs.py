@@ -20,15 +20,16 @@ from latentrec._version import __version__
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
 
 #: The commands compared (each exactly as on the page). Left out: those that take long
-#: or print times in their tables (evaluate and tune on ml-100k), serve, and the corrupt
-#: model file (numpy's own words).
+#: or print times in their tables (evaluate and tune on ml-100k, train's default auto on
+#: it), serve, and the corrupt model file (numpy's own words).
 CHECKED = [
     "latentrec demo",
     "latentrec datasets",
-    "latentrec train ml-100k -o model.npz",
-    "latentrec train ml-100k -o model-val.npz --validation 0.1 --plot curve.png",
-    "latentrec train tiny.csv -o tiny.npz --factors 2 --epochs 300 --lr 0.02 --reg 0.01 "
-    "--threads 1",
+    "latentrec train ml-100k -o model.npz --algo sgd",
+    "latentrec train ml-100k -o model-val.npz --algo sgd --validation 0.1 --plot curve.png",
+    "latentrec train tiny.csv -o tiny.npz --algo sgd --factors 2 --epochs 300 --lr 0.02 "
+    "--reg 0.01 --threads 1",
+    "latentrec train tiny.csv -o tiny-auto.npz",
     "latentrec info model.npz",
     "latentrec recommend model.npz --user 1 --items ml-100k",
     "latentrec recommend model.npz --users-file users.txt -n 5 --items ml-100k -o recs.csv",
@@ -51,8 +52,9 @@ CHECKED = [
     "latentrec train ratings.csv -o m.npz",
     "latentrec train broken.csv -o m.npz",
     "latentrec train tiny.csv -o m.npz --rating stars",
+    "latentrec train ml-100k -o m.npz --algo sgd --factors 0",
+    "latentrec train ml-100k -o m.npz --algo sgd --lr inf",
     "latentrec train ml-100k -o m.npz --factors 0",
-    "latentrec train ml-100k -o m.npz --lr inf",
     "latentrec train ml-100k -o m.npz --validation 0.9999",
     "latentrec train ml-100k -o m.npz --sep tab",
     "latentrec train tiny.csv -o m.npz --algo svd",
@@ -63,7 +65,7 @@ CHECKED = [
 #: What varies from run to run: (pattern, what it becomes on both sides).
 VARYING = [
     (re.compile(r"Done in [\d.]+ s\."), "Done in <time> s."),
-    (re.compile(r"^(training seconds +)[\d.]+$"), r"\1<time>"),
+    (re.compile(r"^((?:training|wall) seconds +)[\d.]+$"), r"\1<time>"),
     (re.compile(r"^[\d.]+ s$"), "<time> s"),
     (re.compile(r'("\w*seconds": )[-\d.e+]+'), r"\1<time>"),
     (re.compile(r"\S*/latentrec-demo-[^/\s]+/"), "<temporary folder>/"),

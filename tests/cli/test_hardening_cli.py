@@ -88,7 +88,8 @@ BAD_MODEL_VALUES = [("--lr", "0", "learning_rate must be a number in (0, inf), g
 def test_a_bad_model_option_fails_before_the_data_is_read(cli, tmp_path, option, value,
                                                           message):
     # the ratings file does not exist: reading first would say "no such file"
-    result = cli("train", tmp_path / "missing.csv", "-o", tmp_path / "m.npz", option, value,
+    result = cli("train", "--algo", "sgd", tmp_path / "missing.csv", "-o", tmp_path / "m.npz",
+                 option, value,
                  expect=None)
     _one_error_line(result, f"'{option}'", message)
 
@@ -103,7 +104,8 @@ def test_evaluate_checks_every_algorithm_before_reading(cli, tmp_path):
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.floats(allow_nan=True, allow_infinity=True))
 def test_any_learning_rate_is_either_the_models_or_refused_in_its_words(cli, tmp_path, lr):
-    result = cli("train", tmp_path / "missing.csv", "-o", tmp_path / "m.npz", "--lr",
+    result = cli("train", "--algo", "sgd", tmp_path / "missing.csv", "-o", tmp_path / "m.npz",
+                 "--lr",
                  repr(lr), expect=None)
     if 0 < lr < math.inf:
         _one_error_line(result, "missing.csv: no such file")
@@ -140,14 +142,16 @@ def test_no_model_takes_an_infinite_hyperparameter(algo):
 
 
 def test_validation_that_leaves_too_little_to_train_on_is_refused(cli, files, tmp_path):
-    result = cli("train", files / "ratings.csv", "-o", tmp_path / "m.npz", "--validation",
+    result = cli("train", "--algo", "sgd", files / "ratings.csv", "-o", tmp_path / "m.npz",
+                 "--validation",
                  "0.9999", expect=None)
     _one_error_line(result, "'--validation'", "0.9999", "at most 0.5")
     assert not (tmp_path / "m.npz").exists()
 
 
 def test_validation_of_half_is_the_most_accepted(cli, files, tmp_path):
-    data = cli.json("train", files / "ratings.csv", "-o", tmp_path / "m.npz", "--validation",
+    data = cli.json("train", "--algo", "sgd", files / "ratings.csv", "-o", tmp_path / "m.npz",
+                    "--validation",
                     "0.5", "--factors", 2, "--epochs", 2, "--threads", 1)
     assert data["training"]["n_train"] > 0 and data["training"]["n_validation"] > 0
 
@@ -237,7 +241,8 @@ def test_a_zip_of_several_files_asks_for_member(cli, files, dup_csv, tmp_path):
     with zipfile.ZipFile(archive, "w") as zf:
         zf.write(files / "ratings.csv", "ratings.csv")
         zf.write(dup_csv, "dup.csv")
-    line = _one_error_line(cli("train", archive, "-o", tmp_path / "m.npz", expect=None),
+    line = _one_error_line(cli("train", "--algo", "sgd", archive, "-o", tmp_path / "m.npz",
+                               expect=None),
                            "give --member NAME")
     assert "member=" not in line
     data = cli.json("train", archive, "--member", "ratings.csv", "-o", tmp_path / "m.npz",
@@ -247,7 +252,8 @@ def test_a_zip_of_several_files_asks_for_member(cli, files, dup_csv, tmp_path):
 
 def test_a_one_column_file_asks_for_sep(cli, tmp_path):
     (tmp_path / "one.txt").write_text("a b c\nd e f\n")
-    line = _one_error_line(cli("train", tmp_path / "one.txt", "-o", tmp_path / "m.npz",
+    line = _one_error_line(cli("train", "--algo", "sgd", tmp_path / "one.txt", "-o",
+                               tmp_path / "m.npz",
                                "--sep", ",", expect=None), "give --sep")
     assert "sep=" not in line
 
@@ -255,7 +261,8 @@ def test_a_one_column_file_asks_for_sep(cli, tmp_path):
 def test_a_parquet_file_read_as_csv_names_the_format_option(cli, files, tmp_path):
     latentrec.write_ratings(latentrec.read_ratings(files / "ratings.csv"),
                             tmp_path / "r.parquet")
-    line = _one_error_line(cli("train", tmp_path / "r.parquet", "-o", tmp_path / "m.npz",
+    line = _one_error_line(cli("train", "--algo", "sgd", tmp_path / "r.parquet", "-o",
+                               tmp_path / "m.npz",
                                "--format", "csv", expect=None), "give --format parquet")
     assert "format=" not in line
 
@@ -339,7 +346,8 @@ def test_duplicates_chooses_the_policy(cli, dup_csv, tmp_path, policy, values):
 
 
 def test_duplicates_error_stops_and_names_the_pair(cli, dup_csv, tmp_path):
-    _one_error_line(cli("train", dup_csv, "-o", tmp_path / "m.npz", "--duplicates", "error",
+    _one_error_line(cli("train", "--algo", "sgd", dup_csv, "-o", tmp_path / "m.npz",
+                        "--duplicates", "error",
                         expect=None),
                     "dup.csv, line 3", "give --duplicates last or mean")
 

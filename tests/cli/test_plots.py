@@ -69,7 +69,8 @@ def test_missing_matplotlib_names_the_extra(monkeypatch, tmp_path):
 
 def test_cli_reports_missing_matplotlib_in_one_line(cli, files, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
-    result = cli("train", files / "ratings.csv", "-o", tmp_path / "m.npz", "--plot",
+    result = cli("train", "--algo", "sgd", files / "ratings.csv", "-o", tmp_path / "m.npz",
+                 "--plot",
                  tmp_path / "c.png", expect=2)
     assert result.stderr.strip().splitlines() == [
         "error: latentrec.plots needs matplotlib, which is not installed; install "

@@ -1,3 +1,5 @@
+import time
+
 import numpy as np
 import pytest
 
@@ -42,6 +44,30 @@ def test_time_budget_stops_starting_trials(small_ratings):
     res = random_search(sgd(), small_ratings, {"regularization": [0.01, 0.1]}, n_iter=50,
                         time_budget=1e-9, max_epochs=5, random_state=0)
     assert len(res.results) == 1
+
+
+def test_time_budget_abandons_a_trial_that_would_end_past_it(small_ratings):
+    from latentrec import BayesianFactorizationMachine
+
+    started = time.perf_counter()
+    res = grid_search(BayesianFactorizationMachine(n_factors=2, burn_in=2, random_state=0),
+                      small_ratings, {"n_samples": [3, 10**6, 4]}, time_budget=60,
+                      random_state=0)
+    assert time.perf_counter() - started < 60  # the million-sample trial did not run out
+    assert res.results["n_samples"].tolist() in ([3, 4], [4, 3])
+    (row,) = res.abandoned.to_dict("records")
+    assert row["model"] == "BayesianFactorizationMachine" and row["n_samples"] == 10**6
+    assert row["projected_seconds"] > 60
+
+
+def test_the_first_trial_always_runs_to_its_end(small_ratings):
+    from latentrec import BayesianFactorizationMachine
+
+    res = grid_search(BayesianFactorizationMachine(n_factors=2, burn_in=2, random_state=0),
+                      small_ratings, {"n_samples": [300, 3]}, time_budget=1e-3,
+                      random_state=0)
+    # watched, 300 samples would be abandoned (projected past 1 ms); the second never starts
+    assert res.results["n_samples"].tolist() == [300] and res.abandoned.empty
 
 
 @pytest.mark.parametrize("kw, message", [

@@ -14,7 +14,7 @@ import typer
 from ..evaluation import tune as tune_models
 from ..evaluation.search import SGD_SPACE
 from . import options as O
-from .algorithms import build_model, parse_algos, unused_options
+from .algorithms import ALGORITHMS, build_model, parse_algos, unused_options
 from .commands_data import history_pairs
 from .inputs import MAX_VALIDATION, check_output, read_ratings, validation_fraction
 from .output import key_value_table, make_table
@@ -35,12 +35,25 @@ def _describe_space(space: dict) -> str:
     return "; ".join(parts)
 
 
+#: The trials of ``--algo auto``: tune()'s fixed ones, without random SGD draws; and the
+#: seconds they may take by default.
+AUTO_TRIALS, AUTO_BUDGET = 4, 120.0
+
+
 def train(
     ratings: O.Ratings,
     output_path: Annotated[str, typer.Option("--output", "-o", metavar="MODEL",
                                              help="Where to write the model (.npz).",
                                              show_default=False)],
-    algo: O.Algo = "sgd",
+    algo: Annotated[str, typer.Option(
+        "--algo", help="Algorithm: auto (the best of SGD, BPMF and the Bayesian "
+        "factorization machine on a validation part of the ratings, within --time-budget), "
+        f"or one of {', '.join(ALGORITHMS)}.", rich_help_panel=O.MODEL_PANEL)] = "auto",
+    time_budget: Annotated[float, typer.Option(
+        "--time-budget", metavar="SECONDS", help="With --algo auto: the seconds its trials "
+        "may take (a trial that would end later is abandoned); the chosen model is then "
+        "refitted on all the ratings, which takes about as long as its trial.",
+        rich_help_panel=O.MODEL_PANEL)] = AUTO_BUDGET,
     factors: O.Factors = None, epochs: O.Epochs = None, lr: O.Lr = None, reg: O.Reg = None,
     threads: O.Threads = None, seed: O.Seed = 0,
     validation: Annotated[float | None, typer.Option(
@@ -65,6 +78,8 @@ def train(
     auto = algo.strip().lower() == "auto"
     (name,) = ["auto"] if auto else parse_algos([algo])
     opts = O.model_options(factors, epochs, lr, reg, threads, seed)
+    if auto:
+        _check_auto_options(opts, time_budget)
     if validation is not None:
         validation_fraction(validation)
     reader = O.reader(format, sep, header, user, item, rating, timestamp, id_dtype,
@@ -86,7 +101,7 @@ def train(
 
     started = time.perf_counter()
     if auto:
-        model = _auto_model(train_part, seed, out)
+        model = _auto_model(train_part, seed, time_budget, out)
     else:
         _fit_with_progress(model, name, train_part, val_part, opts, out)
     seconds = time.perf_counter() - started
@@ -122,6 +137,8 @@ def train(
         pairs.append(("training seconds", f"{seconds:.2f}"))
         if history["final_val_rmse"] is not None:
             pairs.append(("validation RMSE", history["final_val_rmse"]))
+    if auto:  # the search and the refit: all a user waited for
+        pairs.append(("wall seconds", f"{seconds:.1f}"))
     pairs.append(("saved to", str(model_file)))
     if plot_file is not None:
         pairs.append(("training curve", str(plot_file)))
@@ -138,13 +155,25 @@ def _model_for(name, opts, out):
     """The model to train (None for ``auto``, which tune() makes); notes the options that
     do not reach it."""
     if name == "auto":
-        ignored = [o for o, v in opts.items() if v is not None and o != "--seed"]
-        model = None
-    else:
-        ignored, model = unused_options([name], opts), build_model(name, opts)
-    for option in ignored:
+        return None
+    for option in unused_options([name], opts):
         out.note(f"note: {option} does not apply to {name}; ignored")
-    return model
+    return build_model(name, opts)
+
+
+def _check_auto_options(opts, time_budget) -> None:
+    """--algo auto chooses the model and its settings itself: a model option given with it
+    would be silently lost, so it is an error; so is a budget that is not a positive,
+    finite number of seconds."""
+    given = [o for o, v in opts.items() if v is not None and o != "--seed"]
+    if given:
+        raise typer.BadParameter(
+            "does not apply to --algo auto (the default), which chooses the model and its "
+            f"settings itself: give --algo as well ({', '.join(ALGORITHMS)})",
+            param_hint=f"'{given[0]}'")
+    if not 0 < time_budget < math.inf:
+        raise typer.BadParameter(f"{time_budget:g} is not a positive, finite number of "
+                                 "seconds", param_hint="'--time-budget'")
 
 
 def _fit_with_progress(model, name, train_part, val_part, opts, out) -> None:
@@ -163,23 +192,34 @@ def _fit_with_progress(model, name, train_part, val_part, opts, out) -> None:
         model.fit(train_part, validation=val_part, callback=on_epoch)
 
 
-#: Seconds ``train --algo auto`` lets its search start new trials for.
-AUTO_BUDGET = 120.0
+def _auto_model(ratings, seed, time_budget, out):
+    """``--algo auto``: tune()'s four fixed trials (SGD's defaults, BPMF at K=10, the
+    Bayesian factorization machine, BPMF at K=20) on the training ratings alone, within
+    ``time_budget``; says what it picked and why."""
+    with out.progress("choosing a model", total=AUTO_TRIALS) as advance:
+        def on_trial(done, _total, row):
+            advance(done=done, text=f"{row['model']}: validation RMSE {row['rmse']:.4f}")
 
-
-def _auto_model(ratings, seed, out):
-    """``--algo auto``: tune() on the training ratings alone (its own validation part),
-    within AUTO_BUDGET; says what it picked and why."""
-    result = tune_models(ratings, time_budget=AUTO_BUDGET, random_state=seed)
-    table = result.results
-    best = table.iloc[0]
+        result = tune_models(ratings, n_trials=AUTO_TRIALS, time_budget=time_budget,
+                             random_state=seed, progress=on_trial)
+    table, best = result.results, result.results.iloc[0]
     why = f"validation RMSE {best['rmse']:.4f}"
     others = table[table["model"] != best["model"]]
     if len(others):
         why += f"; the best other family, {others.iloc[0]['model']}, {others.iloc[0]['rmse']:.4f}"
     out.info(f"auto: chose {best['model']} ({why}; {len(table)} trials on "
              f"{ratings.n_ratings:,} training ratings, 10% held out for scoring)")
+    for line in _abandoned(result, time_budget):
+        out.info(f"auto: {line}")
     return result.best_model
+
+
+def _abandoned(result, time_budget) -> list[str]:
+    """A line for each trial the search stopped because it would have ended past the
+    budget."""
+    return [f"left out {row['model']}: it would have taken about "
+            f"{row['projected_seconds']:.0f} s, past --time-budget {time_budget:g}"
+            for row in result.abandoned.to_dict("records")]
 
 
 def tune(
@@ -188,8 +228,9 @@ def tune(
         "--trials", help=f"How many settings to try, at least 4 (default: {DEFAULT_TRIALS}, "
         "or as many as --time-budget allows).", show_default=False)] = None,
     time_budget: Annotated[float | None, typer.Option(
-        "--time-budget", metavar="SECONDS", help="Start no new trial after this many "
-        "seconds.", show_default=False)] = None,
+        "--time-budget", metavar="SECONDS", help="The seconds the trials may take: none "
+        "starts after it, and one whose projected end lies past it is abandoned (the first "
+        "runs to its end).", show_default=False)] = None,
     metric: Annotated[str, typer.Option("--metric", help="rmse or mae (lower is "
                                         "better).")] = "rmse",
     validation: Annotated[float, typer.Option(
@@ -232,11 +273,14 @@ def tune(
     out.emit_json({"metric": metric, "best_model": type(result.best_model).__name__,
                    "best_params": result.best_params,
                    "best_score": result.best_score, "trials": rows, "seconds": seconds,
+                   "abandoned": result.abandoned.to_dict("records"),
                    "space": {k: list(v) for k, v in TUNE_SPACE.items()},
                    "output": None if model_file is None else str(model_file)})
     out.table(_trials_table(rows, columns, metric, validation))
     if len(rows) > TRIALS_SHOWN:
         out.line(f"... and {len(rows) - TRIALS_SHOWN:,} more trials (--json lists them all)")
+    for line in _abandoned(result, time_budget):
+        out.line(line)
     out.line()
     best = ", ".join(f"{k}={_cell(v)}" for k, v in result.best_params.items())
     out.line(f"best: {type(result.best_model).__name__}({best})  ({metric} "
@@ -309,6 +353,8 @@ def _cell(v):
 
 tune.__doc__ = (  # one paragraph per line: the help keeps line breaks
     "Search for a good model on a validation part of the ratings (no test data used).\n\n"
-    "Tries Bayesian matrix factorization with 10 and 20 factors, then SGD settings that "
-    f"draw {_describe_space(TUNE_SPACE)}, their epochs chosen by early stopping on the "
-    "validation part; the best model is refitted on all the ratings.")
+    "Tries SGD with its defaults, Bayesian matrix factorization with 10 factors, the "
+    "Bayesian factorization machine, Bayesian matrix factorization with 20 factors, then "
+    f"SGD settings that draw {_describe_space(TUNE_SPACE)}; every SGD trial's epochs are "
+    "chosen by early stopping on the validation part. The best model is refitted on all "
+    "the ratings.")

@@ -9,7 +9,7 @@ import typer
 
 from ..data.duplicates import DUPLICATE_POLICIES
 from ..data.io import read_ratings
-from .algorithms import ALGORITHMS, option_defaults
+from .algorithms import option_defaults
 from .inputs import ReaderOptions
 from .output import Output
 
@@ -18,7 +18,7 @@ from .output import Output
 GLOBAL = {"quiet": False, "debug": False, "output": None}
 
 _READ = "Reading the ratings file"
-_MODEL = "Model"
+MODEL_PANEL = "Model"
 _OUT = "Output"
 
 # output -------------------------------------------------------------------------------
@@ -75,25 +75,22 @@ Member = Annotated[str | None, typer.Option(
 # the model ----------------------------------------------------------------------------
 # Defaults in the help are read from the model classes, so they cannot drift from them;
 # the values themselves are checked by the model (its own messages), before any reading.
-Algo = Annotated[str, typer.Option(
-    "--algo", help=f"Algorithm: {', '.join(ALGORITHMS)} (train also: auto, the best of a "
-    "search on the training ratings).", rich_help_panel=_MODEL)]
 Factors = Annotated[int | None, typer.Option(
     "--factors", help="Latent features per user and item (default: the model's: "
-    f"{option_defaults('--factors')}).", rich_help_panel=_MODEL, show_default=False)]
+    f"{option_defaults('--factors')}).", rich_help_panel=MODEL_PANEL, show_default=False)]
 Epochs = Annotated[str | None, typer.Option(
     "--epochs", metavar="N|auto", help="Training epochs, or 'auto' (early stopping) "
-    f"(default: the model's: {option_defaults('--epochs')}).", rich_help_panel=_MODEL,
+    f"(default: the model's: {option_defaults('--epochs')}).", rich_help_panel=MODEL_PANEL,
     show_default=False)]
 Lr = Annotated[float | None, typer.Option(
     "--lr", help=f"Learning rate (default: the model's: {option_defaults('--lr')}).",
-    rich_help_panel=_MODEL, show_default=False)]
+    rich_help_panel=MODEL_PANEL, show_default=False)]
 Reg = Annotated[float | None, typer.Option(
     "--reg", help="L2 regularization (default: the model's: "
-    f"{option_defaults('--reg')}).", rich_help_panel=_MODEL, show_default=False)]
+    f"{option_defaults('--reg')}).", rich_help_panel=MODEL_PANEL, show_default=False)]
 Threads = Annotated[int | None, typer.Option(
     "--threads", help="Training threads (default: all cores).",
-    rich_help_panel=_MODEL, show_default=False)]
+    rich_help_panel=MODEL_PANEL, show_default=False)]
 
 # querying a model ---------------------------------------------------------------------
 ModelPath = Annotated[str, typer.Argument(metavar="MODEL", help="A model file written by "

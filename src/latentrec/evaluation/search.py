@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -27,6 +27,9 @@ class SearchResult:
     best_model: object
     results: pd.DataFrame
     metric: str
+    #: the trials stopped part way because they could not end within ``time_budget``: one
+    #: row each (model, parameters, ``projected_seconds``); empty without a budget
+    abandoned: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def best_score(self) -> float:
@@ -60,7 +63,7 @@ def random_search(model, ratings: Ratings, param_distributions: dict, n_iter: in
     and is scored on the same validation part, both carved out of ``ratings``; a model
     with ``n_epochs`` stops early on that part, and its best epoch count becomes a
     parameter. The best parameters are then refitted on all of ``ratings``.
-    ``time_budget`` (seconds) stops starting new trials once spent.
+    ``time_budget`` (seconds) bounds the trials (see :func:`tune`); the refit comes after.
     """
     rng = check_random_state(random_state)
     if not isinstance(n_iter, (int, np.integer)) or n_iter < 1:
@@ -81,11 +84,17 @@ def tune(ratings: Ratings, n_trials: int = 12, *, time_budget: float | None = No
          progress=None) -> SearchResult:
     """Find a good model for ``ratings`` without looking at any test data.
 
-    Tries the Bayesian factorization machine (its defaults, K=10) and Bayesian matrix
-    factorization (K=10 and 20): none has a learning rate or regularization to tune; then
-    ``n_trials - 3`` SGD models drawn from ``SGD_SPACE``, each with early stopping, on a
-    validation split of ``ratings``; refits the best on all of it. With ``time_budget``
-    the trials stop once it is spent (at least one runs), in that order.
+    On a validation split of ``ratings`` it tries, in this order: SGD with its default
+    settings, Bayesian matrix factorization (K=10), the Bayesian factorization machine
+    (its defaults, K=10), Bayesian matrix factorization (K=20) (the Bayesian models have
+    no learning rate or regularization to tune), then ``n_trials - 4`` SGD models drawn
+    from ``SGD_SPACE``; every SGD trial stops early. The best is refitted on all of
+    ``ratings``.
+
+    ``time_budget`` (seconds) bounds the trials: none starts once it is spent, and a
+    trial whose projected end (from its epochs so far) lies past it is abandoned
+    (``SearchResult.abandoned``); the first trial always runs to its end. The refit of
+    the best, which takes about as long as its trial, comes after the budget.
     """
     from ..models import (
         BayesianFactorizationMachine,
@@ -99,10 +108,12 @@ def tune(ratings: Ratings, n_trials: int = 12, *, time_budget: float | None = No
     seed = seed_from(rng, 2**31)
     bayes = BayesianMatrixFactorization(random_state=seed)
     sgd = SGDMatrixFactorization(random_state=seed)
-    candidates = [(BayesianFactorizationMachine(random_state=seed), {"n_factors": 10}),
-                  (bayes, {"n_factors": 10}), (bayes, {"n_factors": 20})]
+    candidates = [(sgd, {k: sgd.get_params()[k] for k in SGD_SPACE}),
+                  (bayes, {"n_factors": 10}),
+                  (BayesianFactorizationMachine(random_state=seed), {"n_factors": 10}),
+                  (bayes, {"n_factors": 20})]
     candidates += [(sgd, {k: _draw(k, v, rng) for k, v in SGD_SPACE.items()})
-                   for _ in range(n_trials - 3)]
+                   for _ in range(n_trials - 4)]
     return _search(candidates, ratings, metric, validation_fraction, 200, time_budget, rng,
                    progress)
 
@@ -133,11 +144,18 @@ def _search(candidates, ratings, metric, validation_fraction, max_epochs, time_b
     for model, combo in candidates:
         model.clone().set_params(**combo)  # unknown names fail before any training
     train, val = _scored_split(ratings, validation_fraction, random_state)
-    started, rows, models = time.perf_counter(), [], []
+    deadline = None if time_budget is None else time.perf_counter() + time_budget
+    rows, models, abandoned = [], [], []
     for model, combo in candidates:
-        if time_budget is not None and rows and time.perf_counter() - started > time_budget:
+        if deadline is not None and rows and time.perf_counter() > deadline:
             break
-        rows.append(_trial(model, combo, train, val, metric, max_epochs))
+        try:  # the first trial runs to its end: a search must score one
+            rows.append(_trial(model, combo, train, val, metric, max_epochs,
+                               deadline if rows else None))
+        except _OverBudget as over:
+            abandoned.append(dict({"model": type(model).__name__}, **combo,
+                                  projected_seconds=over.projected_seconds))
+            continue
         models.append(model)
         if progress is not None:
             progress(len(rows), len(candidates), rows[-1])
@@ -149,7 +167,50 @@ def _search(candidates, ratings, metric, validation_fraction, max_epochs, time_b
     best_model = model.clone().set_params(**best)
     if "early_stopping" in best_model.get_params():
         best_model.set_params(early_stopping=False)
-    return SearchResult(best, best_model.fit(ratings), pd.DataFrame(rows), metric)
+    return SearchResult(best, best_model.fit(ratings), pd.DataFrame(rows), metric,
+                        pd.DataFrame(abandoned))
+
+
+def _watch(candidate, deadline):
+    """The epoch callback that holds ``candidate``'s fit to ``deadline`` (None: none)."""
+    if deadline is None:
+        return None
+    params = candidate.get_params()
+    total = None  # open: early stopping, or no epochs at all
+    if "n_samples" in params:
+        total = params.get("burn_in", 0) + params["n_samples"]
+    elif isinstance(params.get("n_epochs"), int) and params.get("early_stopping") is not True:
+        total = params["n_epochs"]
+    return _Deadline(deadline, total)
+
+
+class _OverBudget(Exception):
+    def __init__(self, projected_seconds: float):
+        super().__init__(f"projected to take {projected_seconds:.0f} s")
+        self.projected_seconds = projected_seconds
+
+
+class _Deadline:
+    """A trial's epoch callback that stops it (_OverBudget) once its projected end lies
+    past ``deadline``: the time of its epochs after the first (which may load compiled
+    code) times those left. A trial whose epoch count is open (early stopping) is stopped
+    only when the deadline itself has passed."""
+
+    def __init__(self, deadline: float, total: int | None = None):
+        self.deadline, self.total = deadline, total
+        self.started = time.perf_counter()
+        self.done, self.first_end = 0, None
+
+    def __call__(self, row) -> None:
+        now = time.perf_counter()
+        self.done += 1
+        if self.done == 1:
+            self.first_end = now
+        end = now
+        if self.total is not None and self.done >= 3:
+            end += (now - self.first_end) / (self.done - 1) * (self.total - self.done)
+        if end > self.deadline:
+            raise _OverBudget(end - self.started)
 
 
 def _scored_split(ratings, validation_fraction, random_state):
@@ -181,7 +242,7 @@ def _check_scored(best: dict, metric, train, val) -> None:
                       WorseThanBaselineWarning, stacklevel=4)
 
 
-def _trial(model, combo, train, val, metric, max_epochs) -> dict:
+def _trial(model, combo, train, val, metric, max_epochs, deadline=None) -> dict:
     candidate = model.clone().set_params(**combo)
     params = candidate.get_params()
     if "ranking_factors" in params and "ranking_factors" not in combo:
@@ -194,11 +255,11 @@ def _trial(model, combo, train, val, metric, max_epochs) -> dict:
             # a trial worse than the baselines is a normal part of a search; the search
             # warns once if the best one is (_check_scored)
             warnings.simplefilter("ignore", WorseThanBaselineWarning)
-            candidate.fit(train, validation=val)
+            candidate.fit(train, validation=val, callback=_watch(candidate, deadline))
         best = min(candidate.history_, key=lambda h: h["val_rmse"])
         combo = dict(combo, n_epochs=best["epoch"])
     else:
-        candidate.fit(train)
+        candidate.fit(train, callback=_watch(candidate, deadline))
     scores = evaluate(candidate, train, val, [metric], fitted=True)
     return dict({"model": type(model).__name__}, **combo, **{metric: scores[metric]},
                 seconds=time.perf_counter() - start)
