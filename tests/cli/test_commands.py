@@ -66,6 +66,39 @@ def test_recommend_many_users_to_csv_and_parquet(cli, model, files, tmp_path):
     assert set(many["bob"][0]) == {"item", "score"}
 
 
+def test_recommend_all_writes_every_users_list(cli, model, files, tmp_path, monkeypatch):
+    import latentrec.models.base as base
+
+    monkeypatch.setattr(base, "_CHUNK_USERS", 2)  # written chunk by chunk
+    users = latentrec.load(model).user_map_.ids.tolist()
+    for name in ("all.csv", "all.tsv", "all.parquet"):
+        target = tmp_path / name
+        result = cli("recommend", model, "--all", "-n", 2, "-o", target,
+                     "--items", files / "fruit.tsv")
+        assert f"for {len(users):,} user(s)" in result.stderr + result.stdout
+        df = (pd.read_parquet(target) if name.endswith(".parquet")
+              else pd.read_csv(target, sep="\t" if name.endswith(".tsv") else ","))
+        assert list(df.columns) == ["user", "rank", "item", "score", "title"]
+        assert df["user"].drop_duplicates().astype(str).tolist() == [str(u) for u in users]
+        one = tmp_path / "one.csv"
+        _write(tmp_path / "u.txt", "\n".join(str(u) for u in users) + "\n")
+        cli("recommend", model, "--users-file", tmp_path / "u.txt", "-n", 2, "-o", one,
+            "--items", files / "fruit.tsv")
+        pd.testing.assert_frame_equal(df.astype({"user": str}),
+                                      pd.read_csv(one).astype({"user": str}),
+                                      check_dtype=False)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--all"], "give --output FILE"),
+    (["--all", "-o", "x.csv", "--json"], "and not --json"),
+    (["--all", "--user", "alice"], "give one of --user ID, --users-file FILE or --all"),
+])
+def test_recommend_all_needs_a_file_and_no_other_users(cli, model, tmp_path, args, message):
+    result = cli("recommend", model, *args, expect=2)
+    assert message in result.stderr
+
+
 def test_similar_items_and_users(cli, model, files):
     rows = cli.json("similar", model, "--item", "apple", "-n", 4, "--items",
                     files / "fruit.tsv")

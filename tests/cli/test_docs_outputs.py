@@ -34,6 +34,8 @@ CHECKED = [
     "latentrec recommend model.npz --user 1 --items ml-100k",
     "latentrec recommend model.npz --users-file users.txt -n 5 --items ml-100k -o recs.csv",
     "head -6 recs.csv",
+    "latentrec recommend model.npz --all -n 3 -o all.csv",
+    "head -4 all.csv",
     "latentrec similar model.npz --item 50 --items ml-100k",
     "latentrec similar model.npz --user 1 -n 5",
     "latentrec predict model.npz --pair 1 50 --pair 1 172 --pair 2 50",

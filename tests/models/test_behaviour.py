@@ -2,6 +2,7 @@
 save/load, unknown ids, reproducibility)."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import latentrec
@@ -142,6 +143,26 @@ def test_batch_recommend_equals_single(fitted):
         one_ids, one_scores = fitted.recommend(user, n=4)
         np.testing.assert_array_equal(ids, one_ids)
         np.testing.assert_allclose(scores, one_scores, rtol=1e-6)  # BLAS gemm vs gemv
+
+
+def test_recommend_all_lists_every_user_as_recommend_does(fitted, monkeypatch):
+    import latentrec.models.base as base
+
+    monkeypatch.setattr(base, "_CHUNK_USERS", 7)  # several chunks, the last one short
+    chunks = list(fitted.recommend_all(n=4, items=fitted.item_map_.ids[:30], exclude=[3]))
+    assert len(chunks) == -(-len(fitted.user_map_) // 7)
+    table = pd.concat(chunks, ignore_index=True)
+    assert list(table.columns) == ["user", "rank", "item", "score"]
+    users = list(fitted.user_map_.ids)
+    assert table["user"].drop_duplicates().tolist() == users
+    lists = fitted.recommend(users, n=4, items=fitted.item_map_.ids[:30], exclude=[3])
+    for user, (ids, scores) in zip(users, lists):
+        mine = table[table["user"] == user]
+        assert mine["rank"].tolist() == list(range(1, len(ids) + 1))
+        np.testing.assert_array_equal(mine["item"].to_numpy(), ids)
+        np.testing.assert_allclose(mine["score"].to_numpy(), scores)
+    some = pd.concat(fitted.recommend_all(n=2, users=["u02", "u01"], exclude_seen=False))
+    assert some["user"].tolist() == ["u02", "u02", "u01", "u01"]
 
 
 def test_similar_items_and_users(fitted, name):

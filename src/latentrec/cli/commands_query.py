@@ -18,7 +18,7 @@ from .inputs import (
     read_id_list,
     read_pairs,
 )
-from .output import format_matrix, make_table, write_table
+from .output import format_matrix, make_table, write_table, write_tables
 
 _TABLE_SUFFIXES = (".csv", ".tsv", ".parquet")
 
@@ -36,6 +36,9 @@ def recommend(
     users_file: Annotated[str | None, typer.Option(
         "--users-file", metavar="FILE", help="Recommend for many users: a file with one "
         "user id per line.", show_default=False)] = None,
+    all_users: Annotated[bool, typer.Option(
+        "--all", help="Recommend for every user the model was trained on, into --output "
+        "(written as the lists come, with progress).")] = False,
     output_path: Annotated[str | None, typer.Option(
         "--output", "-o", metavar="FILE", help="Write the lists to a .csv, .tsv or .parquet "
         "file (columns user, rank, item, score[, title]).", show_default=False)] = None,
@@ -49,16 +52,22 @@ def recommend(
 ):
     """The best items for a user (or for every user in a file)."""
     out = O.output(json_out, quiet)
-    if (user is None) == (users_file is None):
-        raise CliError("give one of --user ID or --users-file FILE")
-    target = check_output(output_path, "--output", _TABLE_SUFFIXES)
-    model = load_model(model_path)
-    titles = _titles(items, model)
-    users = ([known_id(model.user_map_, user)] if user is not None
-             else read_id_list(users_file, model.user_map_))
+    if (user is not None) + (users_file is not None) + all_users != 1:
+        raise CliError("give one of --user ID, --users-file FILE or --all")
+    if all_users and (output_path is None or json_out):
+        raise CliError("--all writes its lists to a file: give --output FILE (.csv, .tsv or "
+                       ".parquet), and not --json")
     if by is not None and by not in ("relevance", "rating"):
         raise typer.BadParameter(f"must be 'relevance' or 'rating', got {by!r}",
                                  param_hint="'--by'")
+    target = check_output(output_path, "--output", _TABLE_SUFFIXES)
+    model = load_model(model_path)
+    titles = _titles(items, model)
+    if all_users:
+        _recommend_all(model, n, not include_seen, by, titles, target, out)
+        return
+    users = ([known_id(model.user_map_, user)] if user is not None
+             else read_id_list(users_file, model.user_map_))
     lists = model.recommend(users, n=n, exclude_seen=not include_seen, by=by)
     records = {u: _rows(ids, scores, "item", titles) for u, (ids, scores) in zip(users, lists)}
 
@@ -73,6 +82,24 @@ def recommend(
             _print_rows(out, rows, "item", f"Top {n} for user {u}")
             if len(records) > 1:
                 out.line()
+
+
+def _recommend_all(model, n, exclude_seen, by, titles, target, out) -> None:
+    """``recommend --all``: every user's list, chunk by chunk, into ``target``."""
+    n_users = len(model.user_map_)
+    written = [0]
+    with out.progress(f"recommending for {n_users:,} users") as advance:
+        def chunks():
+            written[0] = 0
+            for table in model.recommend_all(n=n, exclude_seen=exclude_seen, by=by):
+                if titles is not None:
+                    table["title"] = table["item"].map(titles)
+                written[0] += len(table)
+                advance(text=f"{written[0]:,} rows")
+                yield table
+
+        write_tables(chunks, target)
+    out.info(f"Wrote {written[0]:,} recommendations for {n_users:,} user(s) to {target}")
 
 
 def similar(

@@ -262,10 +262,36 @@ def format_matrix(matrix, row_labels, col_labels, decimals: int = 2) -> str:
 # files ---------------------------------------------------------------------------------
 def write_table(df, path: Path) -> None:
     """Write a DataFrame as CSV, TSV or Parquet (told by the file name), atomically."""
+    write_tables(lambda: [df], path)
+
+
+def write_tables(chunks, path: Path) -> None:
+    """Write the DataFrames ``chunks()`` yields (same columns), one after another, as one
+    CSV, TSV or Parquet table (told by the file name), atomically: each is written as it
+    comes, so the whole table is never in memory. ``chunks`` is called for each try at
+    the write (atomic_write may write twice)."""
     suffix = Path(path).suffix.lower()
     if suffix == ".parquet":
-        atomic_write(path, lambda f: df.to_parquet(f, index=False))
-    elif suffix in (".tsv", ".tab"):
-        atomic_write(path, lambda f: df.to_csv(f, sep="\t", index=False))
+        atomic_write(path, lambda f: _parquet_chunks(chunks(), f))
     else:
-        atomic_write(path, lambda f: df.to_csv(f, index=False))
+        sep = "\t" if suffix in (".tsv", ".tab") else ","
+        atomic_write(path, lambda f: _text_chunks(chunks(), f, sep))
+
+
+def _text_chunks(chunks, f, sep: str) -> None:
+    for k, df in enumerate(chunks):
+        df.to_csv(f, sep=sep, index=False, header=k == 0)
+
+
+def _parquet_chunks(chunks, f) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    writer = None
+    for df in chunks:
+        table = pa.Table.from_pandas(df, preserve_index=False)
+        if writer is None:
+            writer = pq.ParquetWriter(f, table.schema)
+        writer.write_table(table.cast(writer.schema))
+    if writer is not None:
+        writer.close()

@@ -83,16 +83,12 @@ def _row_top_k(row, k, banned, candidates, hs, hi, scratch, out_i, out_s):
     n_items = row.shape[0]
     use_banned = banned.shape[0] > 0
     use_cand = candidates.shape[0] > 0
-    m = 0
-    for j in range(n_items):
-        if use_banned and banned[j]:
-            continue
-        if use_cand and not candidates[j]:
-            continue
+    m = filled = 0
+    while m < k and filled < n_items:  # fill the heap: add each valid item and sift it up
+        j = filled
         s = np.float64(row[j])
-        if not s > -np.inf:  # -inf, NaN
-            continue
-        if m < k:  # room left: add it and sift it up
+        if (s > -np.inf and not (use_banned and banned[j])  # not -inf, NaN, left out
+                and not (use_cand and not candidates[j])):
             c = m
             m += 1
             hs[c] = s
@@ -104,10 +100,18 @@ def _row_top_k(row, k, banned, candidates, hs, hi, scratch, out_i, out_s):
                 hs[p], hs[c] = hs[c], hs[p]
                 hi[p], hi[c] = hi[c], hi[p]
                 c = p
-        elif s > hs[0]:  # items come by index, so a tie with the worst kept one loses
-            hs[0] = s
-            hi[0] = j
-            _sift_down(hs, hi, m, 0)
+        filled += 1
+    worst = hs[0] if m > 0 else np.inf
+    for j in range(filled, n_items):  # full: most items fail the first test, so it comes first
+        s = np.float64(row[j])
+        if not s > worst:  # items come by index, so a tie with the worst kept one loses
+            continue
+        if (use_banned and banned[j]) or (use_cand and not candidates[j]):
+            continue
+        hs[0] = s
+        hi[0] = j
+        _sift_down(hs, hi, m, 0)
+        worst = hs[0]
     for c in range(m, out_i.shape[0]):
         out_i[c] = -1
         out_s[c] = -np.inf
