@@ -165,7 +165,7 @@ def test_tune_on_one_or_two_ratings_says_the_data_is_too_small(n):
 
 
 def test_a_search_whose_trials_score_nan_returns_nothing(small_ratings, monkeypatch):
-    def unscored(model, combo, train, val, metric, max_epochs):
+    def unscored(model, combo, train, val, metric, max_epochs, deadline=None):
         return {"model": type(model).__name__, **combo, metric: float("nan"), "seconds": 0}
 
     monkeypatch.setattr(search, "_trial", unscored)
