@@ -163,6 +163,10 @@ def test_recommend_all_lists_every_user_as_recommend_does(fitted, monkeypatch):
         np.testing.assert_allclose(mine["score"].to_numpy(), scores)
     some = pd.concat(fitted.recommend_all(n=2, users=["u02", "u01"], exclude_seen=False))
     assert some["user"].tolist() == ["u02", "u02", "u01", "u01"]
+    # a large catalogue: fewer users a chunk, so that a chunk's scores stay under the cap
+    monkeypatch.setattr(base, "_CHUNK_CELLS", 3 * len(fitted.item_map_) + 1)
+    sizes = [chunk["user"].nunique() for chunk in fitted.recommend_all(n=1)]
+    assert sizes[:-1] == [3] * (len(sizes) - 1) and sum(sizes) == len(fitted.user_map_)
 
 
 def test_similar_items_and_users(fitted, name):

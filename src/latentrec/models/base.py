@@ -27,7 +27,9 @@ from ._params import Params
 from .modelfile import save_model
 
 UNKNOWN_PREDICT_POLICIES = ("bias", "nan", "error")
-_CHUNK_USERS = 2048
+#: A batch's users are scored this many at a most, and fewer where the catalogue is large:
+#: a chunk's block of scores holds at most _CHUNK_CELLS (128 MB of float32).
+_CHUNK_USERS, _CHUNK_CELLS = 2048, 1 << 25
 
 
 class UnknownIdWarning(UserWarning):
@@ -292,7 +294,8 @@ class Recommender(Params):
                       exclude=None, by: str | None = None, users=None):
         """``recommend`` for every user the model was trained on (or for ``users``), as
         a stream of long tables: DataFrames with columns user, rank (1 = best), item and
-        score, one for each chunk of 2,048 users (a user with fewer than ``n`` valid
+        score, one for each chunk of up to 2,048 users (fewer where the catalogue is so
+        large that their scores would pass 128 MB; a user with fewer than ``n`` valid
         items has fewer rows). The same lists and scores as ``recommend``; memory stays
         bounded by a chunk's scores, however many users, so the chunks can go to a file
         as they come (``pd.concat`` them for one table)."""
@@ -315,7 +318,8 @@ class Recommender(Params):
         of scores."""
         seen = (self.seen_.indptr, self.seen_.indices) if exclude_seen else None
         item_side = self._item_score_factors(by)
-        chunks = [u_idx[s:s + _CHUNK_USERS] for s in range(0, u_idx.size, _CHUNK_USERS)]
+        step = max(1, min(_CHUNK_USERS, _CHUNK_CELLS // max(1, item_side.shape[0])))
+        chunks = [u_idx[s:s + step] for s in range(0, u_idx.size, step)]
         k = min(n, item_side.shape[0])
 
         def select(scores, chunk):
