@@ -8,6 +8,11 @@ At K=100 it measures, per epoch, seconds and ratings/second of:
   * scikit-surprise's SVD (same K, epochs; ML-100K),
   * the classic notebook loop (pure Python over the dense matrix; one epoch, ML-100K),
   * a plain numba Hogwild kernel (benchmarks/_hogwild.py; 10M synthetic, 2 threads),
+  * latentrec's SGD with the adaptive learning rate (``learning_rate_schedule="adaptive"``,
+    rates 0.05 and 0.1; 10M synthetic, 2 threads),
+  * LibMF's ``mf-train`` when ``LIBMF_DIR`` points at a LibMF build made outside the repo
+    (``make`` with its Makefile's AVX lines switched on; 10M synthetic, 20 iterations, 2
+    threads, ``-l2`` 0.1 and 0.05, its default adaptive learning rate),
 and the held-out RMSE (20% holdout) after 20 epochs, so speed is never bought with
 accuracy. Ratios are taken within the run, because a shared machine's absolute timings
 drift. On the 10M set, after one 20-epoch fit each (the RMSE column), short 1- and
@@ -26,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -53,9 +59,9 @@ def held_out_rmse(model, test) -> float:
     return float(np.sqrt(np.mean((pred - test.values) ** 2)))
 
 
-def latentrec_row(name, train, test, threads, k=K, epochs=EPOCHS):
+def latentrec_row(name, train, test, threads, k=K, epochs=EPOCHS, label="", **params):
     model = SGDMatrixFactorization(n_factors=k, n_epochs=epochs, n_threads=threads,
-                                   random_state=0)
+                                   random_state=0, **params)
     clock, load, cpu = LoadClock(), [], []
 
     def lap(row):
@@ -68,7 +74,8 @@ def latentrec_row(name, train, test, threads, k=K, epochs=EPOCHS):
     # the model's own epoch seconds, each with the CPUs other processes used meanwhile
     runs = [(h["seconds"], o) for h, o in zip(model.history_, load)]
     epoch, quiet = quiet_median(runs)
-    return {"data": name, "method": f"latentrec SGD, {threads} thread{'s' * (threads > 1)}",
+    return {"data": name,
+            "method": f"latentrec SGD{label}, {threads} thread{'s' * (threads > 1)}",
             "threads": threads, "epoch_s": epoch, "ratings_per_s": train.n_ratings / epoch,
             "fit_s": total, "rmse": held_out_rmse(model, test), "quiet": (quiet, epochs),
             "runs": runs, "cpu": cpu[1:]}  # the first lap holds the layout's build too
@@ -159,6 +166,48 @@ def hogwild_row(train, test, threads):
             "fit_s": float(sum(w for w, _ in runs)),
             "rmse": float(np.sqrt(np.mean((pred - test.values) ** 2))),
             "quiet": (quiet, EPOCHS)}
+
+
+# -- LibMF, built outside the repo ---------------------------------------------------------
+def libmf_rows(train, test, threads=2) -> list[dict]:
+    """LibMF's ``mf-train`` (from ``$LIBMF_DIR``) on the same split, K=100, 20 iterations,
+    its default adaptive learning rate (``-r 0.1``), at its default ``-l2 0.1`` and at
+    ``-l2 0.05``: held-out RMSE from ``-p``, seconds an iteration from a run without
+    ``-p`` (the median interval between its iteration lines). None when unset."""
+    folder = os.environ.get("LIBMF_DIR")
+    if not folder:
+        return []
+    exe = Path(folder) / "mf-train"
+    files = DATA / "libmf"
+    files.mkdir(parents=True, exist_ok=True)
+    for part, name in ((train, "train.txt"), (test, "test.txt")):
+        if not (files / name).exists():
+            np.savetxt(files / name, np.column_stack([part.users, part.items, part.values]),
+                       fmt=["%d", "%d", "%g"])
+    rows = []
+    for l2 in ("0.1", "0.05"):
+        args = [str(exe), "-k", str(K), "-t", str(EPOCHS), "-s", str(threads), "-l2", l2]
+        laps = _iteration_laps(args + [str(files / "train.txt"), str(files / "m.model")])
+        out = subprocess.run(args + ["-p", str(files / "test.txt"), str(files / "train.txt"),
+                                     str(files / "m.model")],
+                             capture_output=True, text=True, check=True).stdout
+        rmse = float(out.strip().splitlines()[-1].split()[2])
+        epoch = float(np.median(laps))
+        rows.append({"data": "synthetic 10M",
+                     "method": f"LibMF mf-train (AVX), -l2 {l2}, {threads} threads",
+                     "threads": threads, "epoch_s": epoch,
+                     "ratings_per_s": train.n_ratings / epoch, "fit_s": float(sum(laps)),
+                     "rmse": rmse, "quiet": None})
+    return rows
+
+
+def _iteration_laps(args) -> list[float]:
+    """Seconds between mf-train's consecutive iteration lines."""
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+    stamps = [time.perf_counter() for line in proc.stdout if line.split()[:1] and
+              line.split()[0].isdigit()]
+    proc.wait()
+    return list(np.diff(stamps))
 
 
 # -- what the host gives two processes of the same kernel ----------------------------------
@@ -313,6 +362,10 @@ def main() -> None:
     alternating, pairs = alternating_rows("synthetic 10M", big_train, big_test,
                                           args.repeats, args.short_epochs)
     rows += [*alternating, hogwild_row(big_train, big_test, 2)]
+    rows += [latentrec_row("synthetic 10M", big_train, big_test, 2, label=f" adaptive {lr}",
+                           learning_rate_schedule="adaptive", learning_rate=lr)
+             for lr in (0.05, 0.1)]
+    rows += libmf_rows(big_train, big_test)
     capacity += process_scaling(probe)
     print(table(rows))
     by = {(r["data"], r["method"]): r for r in rows}

@@ -207,6 +207,13 @@ def test_a_worker_killed_in_a_sub_epoch_is_survived(client, parquet, every, tmp_
         assert max(runs.values()) == 2
 
 
+def test_the_adaptive_learning_rate_is_refused_on_a_cluster(client, ratings):
+    model = SGDMatrixFactorization(n_factors=4, n_epochs=3, learning_rate_schedule="adaptive",
+                                   random_state=0)
+    with pytest.raises(ValueError, match="DaskEngine trains with a constant learning rate"):
+        model.fit(ratings, engine=DaskEngine(client, timeout=60))
+
+
 def test_losing_data_sent_from_this_process_stops_the_fit_naming_the_epoch(client, ratings):
     def kill_after_epoch_1(row):
         if row["epoch"] == 1:

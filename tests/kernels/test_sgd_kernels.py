@@ -26,6 +26,30 @@ def reference_epoch(users, items, values, order, P, Q, bu, bi, mu, lr, reg, reg_
     return sse
 
 
+def reference_adaptive_epoch(users, items, values, order, P, Q, bu, bi, gu, gi, mu, lr, reg,
+                             reg_bias, biased):
+    """The adaptive step (LibMF's schedule), one rating at a time: each row's step is lr /
+    sqrt(g), and g then grows by the mean squared gradient of the row's factors."""
+    t = P.dtype.type
+    mu, lr, reg, reg_bias = t(mu), t(lr), t(reg), t(reg_bias)
+    sse = 0.0
+    for j in order:
+        u, i = users[j], items[j]
+        pred = P[u] @ Q[i] + (mu + bu[u] + bi[i] if biased else 0)
+        e = t(values[j]) - pred
+        su, si = lr / np.sqrt(gu[u]), lr / np.sqrt(gi[i])
+        if biased:
+            bu[u] += su * (e - reg_bias * bu[u])
+            bi[i] += si * (e - reg_bias * bi[i])
+        grad_p, grad_q = e * Q[i] - reg * P[u], e * P[u] - reg * Q[i]
+        P[u] += su * grad_p
+        Q[i] += si * grad_q
+        gu[u] += np.mean(grad_p * grad_p)
+        gi[i] += np.mean(grad_q * grad_q)
+        sse += float(e) ** 2
+    return sse
+
+
 def problem(n_users=30, n_items=20, n=400, k=6, dtype=np.float32, seed=0):
     rng = np.random.default_rng(seed)
     users = rng.integers(0, n_users, n).astype(np.int32)
@@ -58,6 +82,52 @@ def test_serial_matches_reference(dtype, tol, biased):
     if not biased:  # biases neither read nor written
         np.testing.assert_array_equal(got[2], factors[2])
         np.testing.assert_array_equal(got[3], factors[3])
+
+
+@pytest.mark.parametrize("dtype, tol", [(np.float32, 1e-5), (np.float64, 1e-12)])
+@pytest.mark.parametrize("biased", [True, False])
+def test_adaptive_serial_matches_reference(dtype, tol, biased):
+    users, items, values, factors = problem(dtype=dtype)
+    order = np.random.default_rng(1).permutation(len(users))
+    got = copies(factors) + [np.ones(30, dtype), np.ones(20, dtype)]
+    want = copies(got)
+    for _ in range(3):
+        s_got = K.sgd_epoch(users, items, values, order, *got[:4], 3.0, 0.1, 0.02, 0.01,
+                            biased, gu=got[4], gi=got[5])
+        s_want = reference_adaptive_epoch(users, items, values, order, *want, 3.0, 0.1, 0.02,
+                                          0.01, biased)
+        assert s_got == pytest.approx(s_want, rel=tol * 10)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=tol * 10, atol=tol)
+    assert np.all(got[4][np.unique(users)] > 1)  # every rated row's steps shrank
+
+
+def test_adaptive_block_epoch_is_its_serial_epoch_for_any_threads():
+    users, items, values, factors = problem(n_users=40, n_items=25, n=2000)
+    lay = make_block_layout(users, items, values, 40, 25, n_blocks=4, seed=5)
+    order = np.concatenate([np.arange(lay.block_ptr[b], lay.block_ptr[b + 1])
+                            for b in K.block_schedule(4, 99).ravel()])
+    want = copies(factors) + [np.ones(40, np.float32), np.ones(25, np.float32)]
+    K.sgd_epoch(lay.users, lay.items, lay.values, order, *want[:4], 3.0, 0.1, 0.02, 0.02, True,
+                gu=want[4], gi=want[5])
+    for threads in (1, 2):
+        got = copies(factors) + [np.ones(40, np.float32), np.ones(25, np.float32)]
+        K.sgd_epoch_blocks(lay, *got[:4], 3.0, 0.1, 0.02, 0.02, True, 99, threads,
+                           gu=got[4], gi=got[5])
+        for g, w in zip(got, want):
+            np.testing.assert_array_equal(g, w)
+
+
+@pytest.mark.parametrize("gu, gi, match", [
+    (np.ones(30, np.float32), None, "give both gu and gi"),
+    (np.ones(29, np.float32), np.ones(20, np.float32), "gu must be 1-D with 30 entries"),
+    (np.ones(30, np.float32), np.ones(20, np.float64), "gi must be 1-D with 20 entries"),
+])
+def test_adaptive_accumulators_are_checked(gu, gi, match):
+    users, items, values, factors = problem()
+    with pytest.raises(ValueError, match=match):
+        K.sgd_epoch(users, items, values, np.arange(len(users)), *factors, 3.0, 0.1, 0.02,
+                    0.01, True, gu=gu, gi=gi)
 
 
 def test_serial_is_repeatable_and_follows_the_order():

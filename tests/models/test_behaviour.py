@@ -29,6 +29,10 @@ MODELS = {
                                                    n_threads=1, random_state=0),
     "sgd-parallel": lambda: SGDMatrixFactorization(n_factors=4, n_epochs=15, n_threads=2,
                                                    random_state=0),
+    "sgd-adaptive": lambda: SGDMatrixFactorization(n_factors=4, n_epochs=15,
+                                                   learning_rate_schedule="adaptive",
+                                                   learning_rate=0.1, n_threads=2,
+                                                   random_state=0),
     "bias": BiasBaseline,
     "mean": GlobalMean,
     "popularity": Popularity,
@@ -56,9 +60,10 @@ MODELS = {
                        random_state=0),
 }
 IMPLICIT = {"implicit-als", "implicit-als-bm25", "bpr"}
-RATING = {"sgd", "sgd-unbiased", "sgd-parallel", "als", "als-unbiased", "bpmf", "bfm",
-          "bfm-plain"}
-HAS_FACTORS = {"bpmf", "bfm", "bfm-plain", "sgd", "sgd-unbiased", "sgd-parallel", "random",
+RATING = {"sgd", "sgd-unbiased", "sgd-parallel", "sgd-adaptive", "als", "als-unbiased",
+          "bpmf", "bfm", "bfm-plain"}
+HAS_FACTORS = {"bpmf", "bfm", "bfm-plain", "sgd", "sgd-unbiased", "sgd-parallel",
+               "sgd-adaptive", "random",
                "als", "als-unbiased", "implicit-als", "implicit-als-bm25", "bpr"}
 
 

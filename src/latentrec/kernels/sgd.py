@@ -7,15 +7,21 @@ the biases are then neither read nor updated). Per rating, with e = r - pred::
     for k:  p = P[u, k];  P[u, k] += lr * (e * Q[i, k] - reg * p)
                           Q[i, k] += lr * (e * p - reg * Q[i, k])   (simultaneous update)
 
+The adaptive step (``gu``/``gi`` given: LibMF's per-coordinate schedule, Chin et al.
+2015): with a = e * Q[i] - reg * P[u] and b = e * P[u] - reg * Q[i] (the descent directions
+above), su = lr / sqrt(gu[u]) and si = lr / sqrt(gi[i]) replace lr in the user's and the
+item's updates (biases included), and then gu[u] += mean(a**2), gi[i] += mean(b**2).
+
 Entry points (plain functions of arrays; P, Q, bu, bi are updated in place; each epoch
 returns the sum of e**2 over the epoch as a Python float, NaN/inf when training diverged):
 
-    sgd_epoch(users, items, values, order, P, Q, bu, bi, mu, lr, reg, reg_bias, biased)
+    sgd_epoch(users, items, values, order, P, Q, bu, bi, mu, lr, reg, reg_bias, biased, *,
+              gu=None, gi=None)
         serial, visiting ratings order[0], order[1], ...; bit-for-bit repeatable.
     make_block_layout(users, items, values, n_users, n_items, n_threads=1, seed=0,
                       *, n_blocks=None, n_factors=100) -> BlockLayout  (kernels/blocks.py)
     sgd_epoch_blocks(layout, P, Q, bu, bi, mu, lr, reg, reg_bias, biased, epoch_seed,
-                     n_threads=None)
+                     n_threads=None, *, gu=None, gi=None)
         parallel and race free; the result depends on (layout, epoch_seed) only, so it is
         identical for every thread count (None: as many as numba may use).
     sgd_rounds(users, items, values, block_ptr, rounds, P, Q, bu, bi, mu, lr, reg,
@@ -60,9 +66,11 @@ FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
 
 @njit(fastmath=FASTMATH, cache=True, nogil=True)
-def _sgd_ratings(users, items, values, order, lo, hi, P, Q, bu, bi, mu, lr, reg_p, reg_q,
-                 reg_bu, reg_bi, biased):
-    """Ratings order[lo:hi] (or lo:hi when ``order`` is empty), in turn; returns sum e**2."""
+def _sgd_ratings(users, items, values, order, lo, hi, P, Q, bu, bi, gu, gi, mu, lr, reg_p,
+                 reg_q, reg_bu, reg_bi, biased, adaptive):
+    """Ratings order[lo:hi] (or lo:hi when ``order`` is empty), in turn; returns sum e**2.
+    ``adaptive``: each row's step is lr / sqrt(its accumulated squared gradient), gu[u] and
+    gi[i] (see the module doc); otherwise gu and gi are not read."""
     t = P.dtype.type
     K = P.shape[1]
     use_order = order.shape[0] > 0
@@ -75,20 +83,37 @@ def _sgd_ratings(users, items, values, order, lo, hi, P, Q, bu, bi, mu, lr, reg_
             dot += P[u, k] * Q[i, k]
         pred = (mu + bu[u] + bi[i]) + dot if biased else dot
         e = t(values[j]) - pred
+        su = si = lr
+        if adaptive:
+            su, si = lr / np.sqrt(gu[u]), lr / np.sqrt(gi[i])
         if biased:
-            bu[u] += lr * (e - reg_bu * bu[u])
-            bi[i] += lr * (e - reg_bi * bi[i])
-        for k in range(K):
-            p, q = P[u, k], Q[i, k]
-            P[u, k] = p + lr * (e * q - reg_p * p)
-            Q[i, k] = q + lr * (e * p - reg_q * q)
+            bu[u] += su * (e - reg_bu * bu[u])
+            bi[i] += si * (e - reg_bi * bi[i])
+        if adaptive:
+            g2u = g2i = t(0)
+            for k in range(K):
+                p, q = P[u, k], Q[i, k]
+                a, b = e * q - reg_p * p, e * p - reg_q * q
+                P[u, k] = p + su * a
+                Q[i, k] = q + si * b
+                g2u += a * a
+                g2i += b * b
+            gu[u] += g2u / K
+            gi[i] += g2i / K
+        else:
+            for k in range(K):
+                p, q = P[u, k], Q[i, k]
+                P[u, k] = p + lr * (e * q - reg_p * p)
+                Q[i, k] = q + lr * (e * p - reg_q * q)
         sse += float(e) * float(e)
     return sse
 
 
-def sgd_epoch(users, items, values, order, P, Q, bu, bi, mu, lr, reg, reg_bias, biased):
+def sgd_epoch(users, items, values, order, P, Q, bu, bi, mu, lr, reg, reg_bias, biased, *,
+              gu=None, gi=None):
     """One serial epoch over ``order`` (indices into users/items/values); see module doc."""
     _check_factors(P, Q, bu, bi)
+    gu, gi, adaptive = _accumulators(gu, gi, P, Q)
     _check_ratings(users, items, values, P.shape[0], Q.shape[0])
     order = np.asarray(order)
     if order.ndim != 1 or order.dtype.kind not in "iu":
@@ -98,12 +123,27 @@ def sgd_epoch(users, items, values, order, P, Q, bu, bi, mu, lr, reg, reg_bias, 
                          f"[{int(order.min())}, {int(order.max())}]")
     t = P.dtype.type
     return float(_sgd_ratings(users, items, values, order, 0, order.shape[0], P, Q, bu, bi,
-                              t(mu), t(lr), t(reg), t(reg), t(reg_bias), t(reg_bias),
-                              bool(biased)))
+                              gu, gi, t(mu), t(lr), t(reg), t(reg), t(reg_bias), t(reg_bias),
+                              bool(biased), adaptive))
+
+
+def _accumulators(gu, gi, P, Q):
+    """(gu, gi, adaptive): the given accumulators, checked (both or neither; one per row of
+    P and Q, P's dtype, positive), or empty ones and False."""
+    if gu is None and gi is None:
+        empty = np.empty(0, P.dtype)
+        return empty, empty, False
+    if gu is None or gi is None:
+        raise ValueError("give both gu and gi (the adaptive step's accumulators), or neither")
+    for g, m, name in ((gu, P.shape[0], "gu"), (gi, Q.shape[0], "gi")):
+        if g.shape != (m,) or g.dtype != P.dtype:
+            raise ValueError(f"{name} must be 1-D with {m} entries of {P.dtype}; got "
+                             f"{g.dtype} {g.shape}")
+    return gu, gi, True
 
 
 def sgd_epoch_blocks(layout, P, Q, bu, bi, mu, lr, reg, reg_bias, biased, epoch_seed,
-                     n_threads=None):
+                     n_threads=None, *, gu=None, gi=None):
     """One parallel epoch over a :class:`BlockLayout`: the rounds of block_schedule(), each
     block started once its stripes' blocks of earlier rounds are done (kernels/dataflow.py)."""
     users, items, values, block_ptr, ub, ib = layout
@@ -113,11 +153,11 @@ def sgd_epoch_blocks(layout, P, Q, bu, bi, mu, lr, reg, reg_bias, biased, epoch_
                          f"with {P.shape[0]} rows and Q with {Q.shape[0]}")
     rounds = block_schedule(ub.shape[0] - 1, epoch_seed)
     return sgd_rounds(users, items, values, block_ptr, rounds, P, Q, bu, bi, mu, lr, reg,
-                      reg_bias, biased, thread_count(n_threads))
+                      reg_bias, biased, thread_count(n_threads), gu=gu, gi=gi)
 
 
 def sgd_rounds(users, items, values, block_ptr, rounds, P, Q, bu, bi, mu, lr, reg, reg_bias,
-               biased, n_threads=1):
+               biased, n_threads=1, *, gu=None, gi=None):
     """The blocks of ``rounds`` (ids row stripe * g + column stripe of a g x g grid), each
     started once its stripes' blocks of earlier rounds are done: :func:`run_blocks` over
     the grid's blocks. Returns the sum of e**2 over all of them."""
@@ -126,7 +166,9 @@ def sgd_rounds(users, items, values, block_ptr, rounds, P, Q, bu, bi, mu, lr, re
     sizes = np.diff(block_ptr)
     rounds = np.take_along_axis(rounds, np.argsort(-sizes[rounds], 1, kind="stable"), 1)
     ids = np.arange(g * g)
-    blocks = [(users, items, values, block_ptr[b], block_ptr[b + 1], P, Q, bu, bi)
+    gu, gi, adaptive = _accumulators(gu, gi, P, Q)
+    extra = (gu, gi) if adaptive else ()
+    blocks = [(users, items, values, block_ptr[b], block_ptr[b + 1], P, Q, bu, bi, *extra)
               for b in ids]
     sse = run_blocks(blocks, (mu, lr, reg, reg_bias, biased), n_threads,
                      order=rounds.ravel(), rows=ids // g, cols=ids % g)
@@ -137,8 +179,9 @@ def run_blocks(blocks, step, n_threads=1, *, order=None, rows=None, cols=None):
     """SGD over blocks of ratings on ``n_threads`` threads; float64 (len(blocks),): each
     block's sum of e**2.
 
-    ``blocks[b] = (users, items, values, lo, hi, P, Q, bu, bi)``: ratings lo..hi of those
-    arrays, in storage order, updating those factors (the blocks may share one layout and
+    ``blocks[b] = (users, items, values, lo, hi, P, Q, bu, bi[, gu, gi])``: ratings lo..hi
+    of those arrays, in storage order, updating those factors (and, with the adaptive
+    step's accumulators gu and gi, those) (the blocks may share one layout and
     one set of factors, as a grid's do, or each bring its own arrays, as a cluster
     worker's do). ``step = (mu, lr, reg, reg_bias, biased)``, cast to the factors' dtype.
     Block b starts once the blocks before it in ``order`` (default: as given) that share
@@ -153,11 +196,13 @@ def run_blocks(blocks, step, n_threads=1, *, order=None, rows=None, cols=None):
     t = blocks[0][5].dtype.type
     mu, lr, reg, reg_bias, biased = step
     scalars = (t(mu), t(lr), t(reg), t(reg), t(reg_bias), t(reg_bias), bool(biased))
-    no_order = np.empty(0, np.int64)
+    no_order, no_g = np.empty(0, np.int64), np.empty(0, t)
 
     def run(b):
-        users, items, values, lo, hi, P, Q, bu, bi = blocks[b]
-        sse[b] = _sgd_ratings(users, items, values, no_order, lo, hi, P, Q, bu, bi, *scalars)
+        users, items, values, lo, hi, P, Q, bu, bi, *g = blocks[b]
+        gu, gi = g if g else (no_g, no_g)
+        sse[b] = _sgd_ratings(users, items, values, no_order, lo, hi, P, Q, bu, bi, gu, gi,
+                              *scalars, bool(g))
 
     every = np.arange(len(blocks))
     run_dataflow(every if order is None else order, every if rows is None else rows,

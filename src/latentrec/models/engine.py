@@ -86,6 +86,7 @@ class EpochRunner(Runner):
         self.P = _initial_factors(rng, ratings.n_users, k, scale, dtype)
         self.Q = _initial_factors(rng, ratings.n_items, k, scale, dtype)
         self.bu, self.bi = np.zeros(ratings.n_users, dtype), np.zeros(ratings.n_items, dtype)
+        self.steps = _accumulators(model, ratings.n_users, ratings.n_items, dtype)
         self.n_threads = resolve_threads(model.n_threads, ratings.n_ratings)
         self.shuffle, self.rng = model.shuffle, rng
         if self.shuffle:
@@ -100,9 +101,10 @@ class EpochRunner(Runner):
         if self.shuffle:
             return kernels.sgd_epoch_blocks(self.layout, self.P, self.Q, self.bu, self.bi,
                                             0.0, lr, reg, reg_b, biased,
-                                            seed_from(self.rng), self.n_threads)
+                                            seed_from(self.rng), self.n_threads, **self.steps)
         return kernels.sgd_epoch(self.users, self.items, self.values, self.order, self.P,
-                                 self.Q, self.bu, self.bi, 0.0, lr, reg, reg_b, biased)
+                                 self.Q, self.bu, self.bi, 0.0, lr, reg, reg_b, biased,
+                                 **self.steps)
 
     def factors(self):
         return self.P, self.Q, self.bu, self.bi
@@ -129,16 +131,27 @@ class DsgdRunner(Runner):
         g = plan.n_blocks
         self.R, self.br = map(np.concatenate, zip(*(plan.initial("rows", s) for s in range(g))))
         self.C, self.bc = map(np.concatenate, zip(*(plan.initial("cols", s) for s in range(g))))
+        self.steps = _accumulators(model, len(self.R), len(self.C), self.R.dtype)
 
     def epoch(self, epoch, lr, reg, reg_b, biased) -> float:
         rows, cols, values, ptr = self.layout
         return kernels.sgd_rounds(rows, cols, values, ptr, self.plan.schedule(epoch), self.R,
                                   self.C, self.br, self.bc,
-                                  *self.plan.step(lr, reg, reg_b, biased), self.n_threads)
+                                  *self.plan.step(lr, reg, reg_b, biased), self.n_threads,
+                                  **self.steps)
 
     def factors(self):
         return self.plan.to_user_item(self.R, self.C, self.br, self.bc)
 
+
+
+def _accumulators(model, n_rows: int, n_cols: int, dtype) -> dict:
+    """The adaptive step's accumulated squared gradients, one per row of each side (they
+    start at 1, so the first step is the learning rate), as kernels.sgd takes them; none
+    for a constant learning rate."""
+    if model.learning_rate_schedule != "adaptive":
+        return {}
+    return {"gu": np.ones(n_rows, dtype), "gi": np.ones(n_cols, dtype)}
 
 
 def _initial_factors(rng, n: int, k: int, scale: float, dtype) -> np.ndarray:
@@ -152,6 +165,7 @@ class LocalEngine:
 
     schedule = None
     reads_input = False
+    adaptive = True  # runs the adaptive learning rate too
 
     @contextmanager
     def sgd_run(self, model, data, seed: int):
