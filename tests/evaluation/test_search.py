@@ -60,6 +60,21 @@ def test_time_budget_abandons_a_trial_that_would_end_past_it(small_ratings):
     assert row["projected_seconds"] > 60
 
 
+def test_a_later_trial_that_would_not_fit_in_memory_is_left_out(small_ratings, monkeypatch):
+    from latentrec import BayesianMatrixFactorization, ParameterError
+    from latentrec.evaluation import tune
+
+    def too_big(self, *args, **kwargs):
+        raise ParameterError("would need about 9.0 GiB of memory")
+
+    monkeypatch.setattr(BayesianMatrixFactorization, "_fit", too_big)
+    res = tune(small_ratings, n_trials=4, random_state=0)
+    assert set(res.results["model"]) == {"SGDMatrixFactorization",
+                                         "BayesianFactorizationMachine"}
+    assert res.abandoned["model"].tolist() == ["BayesianMatrixFactorization"] * 2
+    assert res.abandoned["why"].str.startswith("memory: would need about 9.0 GiB").all()
+
+
 def test_the_first_trial_always_runs_to_its_end(small_ratings):
     from latentrec import BayesianFactorizationMachine
 

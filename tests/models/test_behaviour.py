@@ -168,6 +168,10 @@ def test_recommend_all_lists_every_user_as_recommend_does(fitted, monkeypatch):
         np.testing.assert_allclose(mine["score"].to_numpy(), scores)
     some = pd.concat(fitted.recommend_all(n=2, users=["u02", "u01"], exclude_seen=False))
     assert some["user"].tolist() == ["u02", "u02", "u01", "u01"]
+    (none,) = fitted.recommend_all(users=[])
+    assert none.empty and list(none.columns) == ["user", "rank", "item", "score"]
+    with pytest.raises(UnknownIdError, match="nobody"):  # at the call, before any chunk
+        fitted.recommend_all(users=["nobody"])
     # a large catalogue: fewer users a chunk, so that a chunk's scores stay under the cap
     monkeypatch.setattr(base, "_CHUNK_CELLS", 3 * len(fitted.item_map_) + 1)
     sizes = [chunk["user"].nunique() for chunk in fitted.recommend_all(n=1)]

@@ -92,8 +92,8 @@ def _recommend_all(model, n, exclude_seen, by, titles, target, out) -> None:
         def chunks():
             written[0] = 0
             for table in model.recommend_all(n=n, exclude_seen=exclude_seen, by=by):
-                if titles is not None:
-                    table["title"] = table["item"].map(titles)
+                if titles is not None:  # strings in every chunk, a title missing or not
+                    table["title"] = table["item"].map(titles).astype("string")
                 written[0] += len(table)
                 advance(text=f"{written[0]:,} rows")
                 yield table

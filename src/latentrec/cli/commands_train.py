@@ -49,11 +49,13 @@ def train(
         "--algo", help="Algorithm: auto (the best of SGD, BPMF and the Bayesian "
         "factorization machine on a validation part of the ratings, within --time-budget), "
         f"or one of {', '.join(ALGORITHMS)}.", rich_help_panel=O.MODEL_PANEL)] = "auto",
-    time_budget: Annotated[float, typer.Option(
-        "--time-budget", metavar="SECONDS", help="With --algo auto: the seconds its trials "
-        "may take (a trial that would end later is abandoned); the chosen model is then "
-        "refitted on all the ratings, which takes about as long as its trial.",
-        rich_help_panel=O.MODEL_PANEL)] = AUTO_BUDGET,
+    time_budget: Annotated[float | None, typer.Option(
+        "--time-budget", metavar="SECONDS", help=f"With --algo auto (default {AUTO_BUDGET:g}): "
+        "the seconds its trials may take after the first (SGD, which always runs to its "
+        "end); a trial projected to end later is left out. The chosen model is then "
+        "refitted on all the ratings, which takes about as long as its trial, so the wall "
+        "time is about the first trial, the budget and the refit.",
+        rich_help_panel=O.MODEL_PANEL, show_default=False)] = None,
     factors: O.Factors = None, epochs: O.Epochs = None, lr: O.Lr = None, reg: O.Reg = None,
     threads: O.Threads = None, seed: O.Seed = 0,
     validation: Annotated[float | None, typer.Option(
@@ -78,8 +80,12 @@ def train(
     auto = algo.strip().lower() == "auto"
     (name,) = ["auto"] if auto else parse_algos([algo])
     opts = O.model_options(factors, epochs, lr, reg, threads, seed)
+    _check_budget(time_budget)
     if auto:
-        _check_auto_options(opts, time_budget)
+        _check_auto_options(opts)
+        time_budget = AUTO_BUDGET if time_budget is None else time_budget
+    elif time_budget is not None:
+        out.note(f"note: --time-budget applies to --algo auto only; ignored for {name}")
     if validation is not None:
         validation_fraction(validation)
     reader = O.reader(format, sep, header, user, item, rating, timestamp, id_dtype,
@@ -107,7 +113,7 @@ def train(
     seconds = time.perf_counter() - started
     model.save(model_file)
     history = model.summary()["history"]
-    if val_part is not None and not model.history_:  # a baseline: no epochs to report on
+    if val_part is not None and (auto or not model.history_):  # nothing scored it per epoch
         from ..evaluation import evaluate
 
         history["final_val_rmse"] = evaluate(model, train_part, val_part, ["rmse"],
@@ -135,8 +141,8 @@ def train(
         pairs += history_pairs(history)
     else:
         pairs.append(("training seconds", f"{seconds:.2f}"))
-        if history["final_val_rmse"] is not None:
-            pairs.append(("validation RMSE", history["final_val_rmse"]))
+    if history["final_val_rmse"] is not None and (auto or not model.history_):
+        pairs.append(("validation RMSE", history["final_val_rmse"]))
     if auto:  # the search and the refit: all a user waited for
         pairs.append(("wall seconds", f"{seconds:.1f}"))
     pairs.append(("saved to", str(model_file)))
@@ -161,17 +167,20 @@ def _model_for(name, opts, out):
     return build_model(name, opts)
 
 
-def _check_auto_options(opts, time_budget) -> None:
+def _check_auto_options(opts) -> None:
     """--algo auto chooses the model and its settings itself: a model option given with it
-    would be silently lost, so it is an error; so is a budget that is not a positive,
-    finite number of seconds."""
+    would be silently lost, so it is an error."""
     given = [o for o, v in opts.items() if v is not None and o != "--seed"]
     if given:
         raise typer.BadParameter(
             "does not apply to --algo auto (the default), which chooses the model and its "
             f"settings itself: give --algo as well ({', '.join(ALGORITHMS)})",
             param_hint=f"'{given[0]}'")
-    if not 0 < time_budget < math.inf:
+
+
+def _check_budget(time_budget) -> None:
+    """--time-budget, where given, is a positive, finite number of seconds."""
+    if time_budget is not None and not 0 < time_budget < math.inf:
         raise typer.BadParameter(f"{time_budget:g} is not a positive, finite number of "
                                  "seconds", param_hint="'--time-budget'")
 
@@ -207,7 +216,8 @@ def _auto_model(ratings, seed, time_budget, out):
     others = table[table["model"] != best["model"]]
     if len(others):
         why += f"; the best other family, {others.iloc[0]['model']}, {others.iloc[0]['rmse']:.4f}"
-    out.info(f"auto: chose {best['model']} ({why}; {len(table)} trials on "
+    out.info(f"auto: chose {best['model']} ({why}; {len(table)} trial"
+             f"{'s' * (len(table) != 1)} on "
              f"{ratings.n_ratings:,} training ratings, 10% held out for scoring)")
     for line in _abandoned(result, time_budget):
         out.info(f"auto: {line}")
@@ -217,9 +227,15 @@ def _auto_model(ratings, seed, time_budget, out):
 def _abandoned(result, time_budget) -> list[str]:
     """A line for each trial the search stopped because it would have ended past the
     budget."""
-    return [f"left out {row['model']}: it would have taken about "
-            f"{row['projected_seconds']:.0f} s, past --time-budget {time_budget:g}"
-            for row in result.abandoned.to_dict("records")]
+    lines = []
+    for row in result.abandoned.to_dict("records"):
+        if row["why"] == "time":
+            need = row["projected_seconds"]
+            lines.append(f"left out {row['model']}: projected to need {need:.0f} s or more, "
+                         f"past what --time-budget {time_budget:g} had left")
+        else:
+            lines.append(f"left out {row['model']}: {row['why']}")
+    return lines
 
 
 def tune(
@@ -296,12 +312,10 @@ def _tune_checks(metric: str, validation: float, time_budget, trials) -> int:
     if metric not in ("rmse", "mae"):
         raise typer.BadParameter(f"{metric!r} is not rmse or mae", param_hint="'--metric'")
     validation_fraction(validation)
-    if time_budget is not None and not 0 < time_budget < math.inf:
-        raise typer.BadParameter(f"{time_budget:g} is not a positive, finite number of "
-                                 "seconds", param_hint="'--time-budget'")
+    _check_budget(time_budget)
     if trials is not None and trials < 4:
-        raise typer.BadParameter(f"{trials}: must be at least 4 (three Bayesian models and "
-                                 "one or more SGD settings)", param_hint="'--trials'")
+        raise typer.BadParameter(f"{trials}: must be at least 4 (the four fixed trials: SGD's "
+                                 "defaults and three Bayesian models)", param_hint="'--trials'")
     if trials is not None:
         return trials
     # a budget alone: more trials than it can run, so the budget is what stops the search

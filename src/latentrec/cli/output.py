@@ -284,14 +284,24 @@ def _text_chunks(chunks, f, sep: str) -> None:
 
 
 def _parquet_chunks(chunks, f) -> None:
+    """One Parquet file from the chunks: its schema is the first non-empty chunk's (an
+    empty one says nothing of its columns' types), and with no rows at all, the last
+    chunk's columns, empty."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    writer = None
-    for df in chunks:
-        table = pa.Table.from_pandas(df, preserve_index=False)
-        if writer is None:
-            writer = pq.ParquetWriter(f, table.schema)
-        writer.write_table(table.cast(writer.schema))
-    if writer is not None:
-        writer.close()
+    writer, last = None, None
+    try:
+        for df in chunks:
+            last = df
+            if df.empty:
+                continue
+            table = pa.Table.from_pandas(df, preserve_index=False)
+            if writer is None:
+                writer = pq.ParquetWriter(f, table.schema)
+            writer.write_table(table.cast(writer.schema))
+        if writer is None and last is not None:
+            last.to_parquet(f, index=False)
+    finally:
+        if writer is not None:
+            writer.close()

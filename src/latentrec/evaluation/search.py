@@ -27,8 +27,10 @@ class SearchResult:
     best_model: object
     results: pd.DataFrame
     metric: str
-    #: the trials stopped part way because they could not end within ``time_budget``: one
-    #: row each (model, parameters, ``projected_seconds``); empty without a budget
+    #: the trials left out: stopped part way because they could not end within
+    #: ``time_budget`` (``why`` "time"; ``projected_seconds``: the trial's projected length,
+    #: for one with an open epoch count the time it had run), or, after the first trial,
+    #: refused for memory (``why`` "memory: ..."); one row each, with the parameters
     abandoned: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
@@ -154,7 +156,13 @@ def _search(candidates, ratings, metric, validation_fraction, max_epochs, time_b
                                deadline if rows else None))
         except _OverBudget as over:
             abandoned.append(dict({"model": type(model).__name__}, **combo,
-                                  projected_seconds=over.projected_seconds))
+                                  projected_seconds=over.projected_seconds, why="time"))
+            continue
+        except (ParameterError, MemoryError) as exc:  # a later trial that would not fit in
+            if not rows:                              # memory is left out, not the search
+                raise
+            abandoned.append(dict({"model": type(model).__name__}, **combo,
+                                  projected_seconds=np.nan, why=f"memory: {exc}"))
             continue
         models.append(model)
         if progress is not None:
@@ -192,25 +200,34 @@ class _OverBudget(Exception):
 
 class _Deadline:
     """A trial's epoch callback that stops it (_OverBudget) once its projected end lies
-    past ``deadline``: the time of its epochs after the first (which may load compiled
-    code) times those left. A trial whose epoch count is open (early stopping) is stopped
-    only when the deadline itself has passed."""
+    past ``deadline``: the pace of its last epochs (at most _PACE of them, never the first,
+    which may load compiled code) times the epochs left; its last epoch never stops it.
+    A trial whose epoch count is open (early stopping) is stopped once the deadline
+    itself has passed."""
 
     def __init__(self, deadline: float, total: int | None = None):
         self.deadline, self.total = deadline, total
         self.started = time.perf_counter()
-        self.done, self.first_end = 0, None
+        self.ends = []  # when each epoch ended
 
     def __call__(self, row) -> None:
         now = time.perf_counter()
-        self.done += 1
-        if self.done == 1:
-            self.first_end = now
-        end = now
-        if self.total is not None and self.done >= 3:
-            end += (now - self.first_end) / (self.done - 1) * (self.total - self.done)
+        self.ends.append(now)
+        done, end = len(self.ends), now
+        if self.total is not None:
+            if done >= self.total:
+                return
+            if done >= 3:
+                first = max(0, done - 1 - _PACE)
+                pace = (now - self.ends[first]) / (done - 1 - first)
+                end += pace * (self.total - done)
         if end > self.deadline:
             raise _OverBudget(end - self.started)
+
+
+#: How many of a trial's latest epochs set the pace its projected end is taken at (the
+#: factorization machine's sampling sweeps cost more than its burn-in ones).
+_PACE = 10
 
 
 def _scored_split(ratings, validation_fraction, random_state):

@@ -7,7 +7,7 @@ the biases are then neither read nor updated). Per rating, with e = r - pred::
     for k:  p = P[u, k];  P[u, k] += lr * (e * Q[i, k] - reg * p)
                           Q[i, k] += lr * (e * p - reg * Q[i, k])   (simultaneous update)
 
-The adaptive step (``gu``/``gi`` given: LibMF's per-coordinate schedule, Chin et al.
+The adaptive step (``gu``/``gi`` given: LibMF's schedule, one accumulator a row, Chin et al.
 2015): with a = e * Q[i] - reg * P[u] and b = e * P[u] - reg * Q[i] (the descent directions
 above), su = lr / sqrt(gu[u]) and si = lr / sqrt(gi[i]) replace lr in the user's and the
 item's updates (biases included), and then gu[u] += mean(a**2), gi[i] += mean(b**2).
@@ -129,7 +129,7 @@ def sgd_epoch(users, items, values, order, P, Q, bu, bi, mu, lr, reg, reg_bias, 
 
 def _accumulators(gu, gi, P, Q):
     """(gu, gi, adaptive): the given accumulators, checked (both or neither; one per row of
-    P and Q, P's dtype, positive), or empty ones and False."""
+    P and Q, in P's dtype), or empty ones and False."""
     if gu is None and gi is None:
         empty = np.empty(0, P.dtype)
         return empty, empty, False

@@ -293,24 +293,32 @@ class Recommender(Params):
     def recommend_all(self, n: int = 10, *, exclude_seen: bool = True, items=None,
                       exclude=None, by: str | None = None, users=None):
         """``recommend`` for every user the model was trained on (or for ``users``), as
-        a stream of long tables: DataFrames with columns user, rank (1 = best), item and
-        score, one for each chunk of up to 2,048 users (fewer where the catalogue is so
-        large that their scores would pass 128 MB; a user with fewer than ``n`` valid
-        items has fewer rows). The same lists and scores as ``recommend``; memory stays
-        bounded by a chunk's scores, however many users, so the chunks can go to a file
-        as they come (``pd.concat`` them for one table)."""
+        an iterator of long tables: DataFrames with columns user, rank (1 = best), item
+        and score, one for each chunk of up to 2,048 users (fewer where the catalogue is
+        so large that their scores would pass 128 MB; a user with fewer than ``n`` valid
+        items has fewer rows; no users: one empty table). The same lists and scores as
+        ``recommend``; memory stays bounded by a chunk's scores, however many users, so
+        the chunks can go to a file as they come (``pd.concat`` them for one table). The
+        arguments are checked at the call, the lists computed as the chunks are taken."""
         self._require_fitted()
         n = _check_n(n)
         by = self._check_by(by)
         candidates = self._candidate_mask(items, exclude)
         u_idx = (np.arange(len(self.user_map_)) if users is None else
                  self.user_map_.to_indices(_as_id_array(users), unknown="error"))
-        for chunk, idx, top in self._top_chunks(u_idx, n, exclude_seen, candidates, by):
-            keep = idx >= 0
-            yield pd.DataFrame({
-                "user": self.user_map_.to_ids(np.repeat(chunk, keep.sum(axis=1))),
-                "rank": np.broadcast_to(np.arange(1, idx.shape[1] + 1), idx.shape)[keep],
-                "item": self.item_map_.to_ids(idx[keep]), "score": top[keep]})
+        if u_idx.size == 0:
+            return iter([self._long_table(u_idx, np.zeros((0, n), np.int64),
+                                          np.zeros((0, n)))])
+        return (self._long_table(chunk, idx, top) for chunk, idx, top in
+                self._top_chunks(u_idx, n, exclude_seen, candidates, by))
+
+    def _long_table(self, users, idx, top) -> pd.DataFrame:
+        """top_k's rows for ``users`` (indices) as a long table of raw ids."""
+        keep = idx >= 0
+        return pd.DataFrame({
+            "user": self.user_map_.to_ids(np.repeat(users, keep.sum(axis=1))),
+            "rank": np.broadcast_to(np.arange(1, idx.shape[1] + 1), idx.shape)[keep],
+            "item": self.item_map_.to_ids(idx[keep]), "score": top[keep]})
 
     def _top_chunks(self, u_idx, n, exclude_seen, candidates, by):
         """(users' indices, their best items' indices, scores) for each chunk of users
@@ -375,7 +383,14 @@ class Recommender(Params):
         return np.hstack([weight * P, weight * ones, X[u_idx]], dtype=P.dtype)
 
     def _item_score_factors(self, by: str) -> np.ndarray:
-        """Items' rows B[i] of the score (see _user_score_factors)."""
+        """Items' rows B[i] of the score (see _user_score_factors); kept with the unit
+        vectors of similarity (``_normed``), so that one request does not copy them."""
+        key = ("score", by)
+        if key not in self._normed:
+            self._normed[key] = self._stack_item_side(by)
+        return self._normed[key]
+
+    def _stack_item_side(self, by: str) -> np.ndarray:
         Q = self.item_factors_
         side = [Q, self.item_bias_[:, None]]
         if by == "rating":

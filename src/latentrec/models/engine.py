@@ -86,7 +86,7 @@ class EpochRunner(Runner):
         self.P = _initial_factors(rng, ratings.n_users, k, scale, dtype)
         self.Q = _initial_factors(rng, ratings.n_items, k, scale, dtype)
         self.bu, self.bi = np.zeros(ratings.n_users, dtype), np.zeros(ratings.n_items, dtype)
-        self.steps = _accumulators(model, ratings.n_users, ratings.n_items, dtype)
+        self.steps = adaptive_steps(model, ratings.n_users, ratings.n_items, dtype)
         self.n_threads = resolve_threads(model.n_threads, ratings.n_ratings)
         self.shuffle, self.rng = model.shuffle, rng
         if self.shuffle:
@@ -131,7 +131,7 @@ class DsgdRunner(Runner):
         g = plan.n_blocks
         self.R, self.br = map(np.concatenate, zip(*(plan.initial("rows", s) for s in range(g))))
         self.C, self.bc = map(np.concatenate, zip(*(plan.initial("cols", s) for s in range(g))))
-        self.steps = _accumulators(model, len(self.R), len(self.C), self.R.dtype)
+        self.steps = adaptive_steps(model, len(self.R), len(self.C), self.R.dtype)
 
     def epoch(self, epoch, lr, reg, reg_b, biased) -> float:
         rows, cols, values, ptr = self.layout
@@ -145,7 +145,7 @@ class DsgdRunner(Runner):
 
 
 
-def _accumulators(model, n_rows: int, n_cols: int, dtype) -> dict:
+def adaptive_steps(model, n_rows: int, n_cols: int, dtype) -> dict:
     """The adaptive step's accumulated squared gradients, one per row of each side (they
     start at 1, so the first step is the learning rate), as kernels.sgd takes them; none
     for a constant learning rate."""

@@ -199,6 +199,7 @@ class RankedByRelevance:
                                                     self.user_bias_, self.item_bias_, rng))
 
     def _set_interactions(self, V, spread) -> None:
+        self._normed = {}  # the unit vectors and score sides include the interaction part
         seen = self.seen_
         X = pattern_times(seen.indptr, seen.indices, V)
         X /= user_scale(X, V)[:, None]

@@ -21,7 +21,7 @@ from ._params import Interval, IsNone, Options, RandomState
 from ._scaled import RatingScaleMixin, scaled_rmse
 from .base import Recommender
 from .baselines import BiasBaseline
-from .engine import Engine, LocalEngine
+from .engine import Engine, LocalEngine, adaptive_steps
 from .ranking import RANKING_CONSTRAINTS, RankedByRelevance
 
 # A train RMSE this many times the rating spread means the updates are blowing up.
@@ -54,7 +54,7 @@ class SGDMatrixFactorization(RankedByRelevance, RatingScaleMixin, Recommender):
     learning_rate_schedule : ``"constant"`` (default): every rating's step is the learning
         rate. ``"adaptive"``: each user's and item's step is the learning rate divided by
         the square root of that row's accumulated squared gradient (1 plus, per rating
-        it took part in, the mean square of its factors' gradient), the per-coordinate
+        it took part in, the mean square of its factors' gradient), the per-row
         schedule LibMF uses (Chin et al., PAKDD 2015). It reaches a given accuracy in far
         fewer epochs, at a larger learning rate (0.05-0.1): on the 10M-rating synthetic
         set of benchmarks/sgd.py, 20 epochs at 0.05 score 0.6756 where the constant
@@ -345,9 +345,8 @@ class SGDMatrixFactorization(RankedByRelevance, RatingScaleMixin, Recommender):
         bi = _grown(self.item_bias_ / sigma, len(item_map), 0.0, rng)
         values = ((new.values - mu) / sigma).astype(P.dtype)
         order = np.arange(new.n_ratings, dtype=np.int64)
-        steps = {}  # the adaptive steps start afresh: a fit keeps no accumulators
-        if self.learning_rate_schedule == "adaptive":
-            steps = {"gu": np.ones(len(user_map), P.dtype), "gi": np.ones(len(item_map), P.dtype)}
+        # the adaptive steps start afresh: a fitted model keeps no accumulators
+        steps = adaptive_steps(self, len(user_map), len(item_map), P.dtype)
         for epoch in range(int(n_epochs)):
             rng.shuffle(order)
             lr = self.learning_rate * self.learning_rate_decay ** epoch
