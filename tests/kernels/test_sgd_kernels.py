@@ -7,8 +7,11 @@ from latentrec.kernels import sgd as K
 from latentrec.kernels.blocks import default_n_blocks, make_block_layout
 
 
-def reference_epoch(users, items, values, order, P, Q, bu, bi, mu, lr, reg, reg_bias, biased):
-    """The update rule, one rating at a time, in P's dtype."""
+def reference_epoch(users, items, values, order, P, Q, bu, bi, mu, lr, reg, reg_bias, biased,
+                    gu=None, gi=None):
+    """The update rule, one rating at a time, in P's dtype. With accumulators gu and gi,
+    the adaptive step (LibMF's schedule): each row's step is lr / sqrt(g), and g then
+    grows by the mean squared gradient of the row's factors."""
     t = P.dtype.type
     mu, lr, reg, reg_bias = t(mu), t(lr), t(reg), t(reg_bias)
     sse = 0.0
@@ -16,36 +19,16 @@ def reference_epoch(users, items, values, order, P, Q, bu, bi, mu, lr, reg, reg_
         u, i = users[j], items[j]
         pred = P[u] @ Q[i] + (mu + bu[u] + bi[i] if biased else 0)
         e = t(values[j]) - pred
-        if biased:
-            bu[u] += lr * (e - reg_bias * bu[u])
-            bi[i] += lr * (e - reg_bias * bi[i])
-        p = P[u].copy()
-        P[u] += lr * (e * Q[i] - reg * p)
-        Q[i] += lr * (e * p - reg * Q[i])
-        sse += float(e) ** 2
-    return sse
-
-
-def reference_adaptive_epoch(users, items, values, order, P, Q, bu, bi, gu, gi, mu, lr, reg,
-                             reg_bias, biased):
-    """The adaptive step (LibMF's schedule), one rating at a time: each row's step is lr /
-    sqrt(g), and g then grows by the mean squared gradient of the row's factors."""
-    t = P.dtype.type
-    mu, lr, reg, reg_bias = t(mu), t(lr), t(reg), t(reg_bias)
-    sse = 0.0
-    for j in order:
-        u, i = users[j], items[j]
-        pred = P[u] @ Q[i] + (mu + bu[u] + bi[i] if biased else 0)
-        e = t(values[j]) - pred
-        su, si = lr / np.sqrt(gu[u]), lr / np.sqrt(gi[i])
+        su, si = (lr, lr) if gu is None else (lr / np.sqrt(gu[u]), lr / np.sqrt(gi[i]))
         if biased:
             bu[u] += su * (e - reg_bias * bu[u])
             bi[i] += si * (e - reg_bias * bi[i])
         grad_p, grad_q = e * Q[i] - reg * P[u], e * P[u] - reg * Q[i]
         P[u] += su * grad_p
         Q[i] += si * grad_q
-        gu[u] += np.mean(grad_p * grad_p)
-        gi[i] += np.mean(grad_q * grad_q)
+        if gu is not None:
+            gu[u] += np.mean(grad_p * grad_p)
+            gi[i] += np.mean(grad_q * grad_q)
         sse += float(e) ** 2
     return sse
 
@@ -94,8 +77,8 @@ def test_adaptive_serial_matches_reference(dtype, tol, biased):
     for _ in range(3):
         s_got = K.sgd_epoch(users, items, values, order, *got[:4], 3.0, 0.1, 0.02, 0.01,
                             biased, gu=got[4], gi=got[5])
-        s_want = reference_adaptive_epoch(users, items, values, order, *want, 3.0, 0.1, 0.02,
-                                          0.01, biased)
+        s_want = reference_epoch(users, items, values, order, *want[:4], 3.0, 0.1, 0.02,
+                                 0.01, biased, gu=want[4], gi=want[5])
         assert s_got == pytest.approx(s_want, rel=tol * 10)
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=tol * 10, atol=tol)
