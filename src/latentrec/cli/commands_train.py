@@ -80,12 +80,7 @@ def train(
     auto = algo.strip().lower() == "auto"
     (name,) = ["auto"] if auto else parse_algos([algo])
     opts = O.model_options(factors, epochs, lr, reg, threads, seed)
-    _check_budget(time_budget)
-    if auto:
-        _check_auto_options(opts)
-        time_budget = AUTO_BUDGET if time_budget is None else time_budget
-    elif time_budget is not None:
-        out.note(f"note: --time-budget applies to --algo auto only; ignored for {name}")
+    time_budget = _budget_for(name, opts, time_budget, out)
     if validation is not None:
         validation_fraction(validation)
     reader = O.reader(format, sep, header, user, item, rating, timestamp, id_dtype,
@@ -134,8 +129,25 @@ def train(
         "output": str(model_file), "plot": None if plot_file is None else str(plot_file),
     }
     out.emit_json(result)
-    if out.quiet:
-        return
+    if not out.quiet:
+        out.table(key_value_table(_trained_pairs(model, history, seconds, auto, model_file,
+                                                 plot_file)))
+
+
+def _budget_for(name, opts, time_budget, out):
+    """--time-budget checked, and what it is for ``name``: auto's (AUTO_BUDGET unless
+    given; auto also refuses the model options), None for any other algorithm."""
+    _check_budget(time_budget)
+    if name == "auto":
+        _check_auto_options(opts)
+        return AUTO_BUDGET if time_budget is None else time_budget
+    if time_budget is not None:
+        out.note(f"note: --time-budget applies to --algo auto only; ignored for {name}")
+    return None
+
+
+def _trained_pairs(model, history, seconds, auto, model_file, plot_file) -> list:
+    """The rows of train's closing table."""
     pairs = [("model", repr(model))]
     if model.history_:
         pairs += history_pairs(history)
@@ -148,7 +160,7 @@ def train(
     pairs.append(("saved to", str(model_file)))
     if plot_file is not None:
         pairs.append(("training curve", str(plot_file)))
-    out.table(key_value_table(pairs))
+    return pairs
 
 
 #: What ``tune`` runs without --trials (the library's default), and how many of the trials
