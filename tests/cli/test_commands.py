@@ -223,6 +223,10 @@ def test_train_chooses_the_model_by_default_says_which_and_saves_it(cli, files, 
     assert type(latentrec.load(out)).__name__ == chosen
     assert "validation RMSE" in line and "4 trials" in line
     assert "wall seconds" in result.stdout
+    held = cli.json("train", files / "ratings.csv", "-o", out, "--validation", 0.2)
+    assert held["training"]["final_val_rmse"] > 0  # the chosen model scored on that part
+    noted = cli("train", "--algo", "sgd", files / "ratings.csv", "-o", out, "--time-budget", 5)
+    assert "--time-budget applies to --algo auto only" in noted.stderr + noted.stdout
 
 
 def test_bare_command_shows_help(cli):
