@@ -47,7 +47,7 @@ def problems(draw):
     n_items = draw(st.integers(1, 160))
     dtype = draw(st.sampled_from([np.float32, np.float64]))
     levels = draw(st.lists(st.floats(-5, 5, width=32), min_size=1, max_size=5))
-    levels += draw(st.lists(st.sampled_from([-np.inf, np.inf, 0.0, -0.0]), max_size=3))
+    levels += draw(st.lists(st.sampled_from([-np.inf, np.inf, 0.0, -0.0, np.nan]), max_size=3))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     scores = rng.choice(np.array(levels, dtype), (n_rows, n_items))
     k = draw(st.integers(0, n_items + 2))

@@ -331,3 +331,24 @@ def test_adaptive_partial_fit_starts_its_steps_afresh():
     np.testing.assert_array_equal(runs[0].user_factors_, runs[1].user_factors_)
     assert np.all(np.isfinite(runs[0].user_factors_))
     assert not np.allclose(runs[0].item_factors_, runs[2].item_factors_)
+
+
+def test_recommend_all_raises_what_a_chunks_product_raised(small_ratings, monkeypatch):
+    import latentrec.models.base as base
+
+    model = fit(small_ratings, n_factors=2, n_epochs=2)
+    monkeypatch.setattr(base, "_CHUNK_USERS", 3)
+    calls = []
+
+    def failing(self, u_idx, by="rating", items=None):  # the second chunk's product fails
+        calls.append(len(u_idx))
+        if len(calls) == 2:
+            raise MemoryError("no room for the scores")
+        return original(self, u_idx, by, items)
+
+    original = base.Recommender._score_rows
+    monkeypatch.setattr(base.Recommender, "_score_rows", failing)
+    chunks = model.recommend_all(n=2)
+    assert len(next(chunks)) > 0  # the first chunk, while the second is computed
+    with pytest.raises(MemoryError, match="no room for the scores"):
+        list(chunks)
