@@ -193,6 +193,8 @@ MODELS = {
     "bpmf": lambda k: lr.BayesianMatrixFactorization(n_factors=k, n_samples=2, burn_in=1),
     "implicit_als": lambda k: lr.ImplicitALS(n_factors=k, n_epochs=1),
     "bpr": lambda k: lr.BPR(n_factors=k, n_epochs=1),
+    "fm": lambda k: lr.BayesianFactorizationMachine(n_factors=k, n_samples=2, burn_in=1,
+                                                    implicit=True, flipped=True),
 }
 
 

@@ -32,6 +32,7 @@ from ..errors import DataError, ParameterError
 from ..kernels import fm as kern
 from ..kernels.threads import num_threads
 from . import fm_design as design_mod
+from . import memory
 from ._params import Interval, IsNone, Options, RandomState
 from ._scaled import RatingScaleMixin, standardisation
 from .base import FoldedUser, Recommender
@@ -140,6 +141,7 @@ class BayesianFactorizationMachine(RankedByRelevance, RatingScaleMixin, Recommen
 
     # -- fitting -------------------------------------------------------------------------
     def _fit(self, ratings: Ratings, validation: Ratings | None) -> None:
+        memory.require(self, ratings, memory.fm_bytes(self, ratings))
         ratings, validation, enc = self._with_attributes(ratings, validation)
         # rows in user order: the user block's passes then read the rows in sequence
         ratings = ratings.subset(np.argsort(ratings.users, kind="stable"))

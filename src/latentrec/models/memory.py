@@ -30,6 +30,12 @@ _MEMINFO = Path("/proc/meminfo")
 _RATING_BYTES = 20
 #: The interaction part's SVD (models/ranking.py) holds a few blocks of its rank plus this.
 _SVD_OVERSAMPLE = 10
+#: What the factorization machine's fit adds for each training rating: measured 185-255
+#: bytes (synthetic ratings of 1-2 million, K=10 and 32, the implicit sets on: the
+#: design's blocks, the sampler's errors and sums, the new-entity subsample), with room.
+_FM_RATING_BYTES = 320
+#: and what it takes whatever the ratings (39 MB measured on 900 ratings at K=64).
+_FM_FIXED_BYTES = 64 << 20
 
 
 def available() -> int | None:
@@ -102,6 +108,13 @@ def bpmf_bytes(model, ratings) -> int:
     per_thread = 2 * k * k * 8 * resolve_threads(model.n_threads, ratings.n_ratings)
     return ((3 + 2 * kept) * factor_bytes(ratings, k, 8) + per_thread + 8 * k * k * 8
             + 3 * _RATING_BYTES * ratings.n_ratings + ranking_bytes(model, ratings, kept * k, 8))
+
+
+def fm_bytes(model, ratings) -> int:
+    """The factorization machine: its arrays as long as the ratings, and its factor
+    matrices with the posterior mean's low-rank sums (up to 8K columns, float64)."""
+    return (_FM_FIXED_BYTES + _FM_RATING_BYTES * ratings.n_ratings
+            + factor_bytes(ratings, 10 * model.n_factors, 8))
 
 
 def implicit_als_bytes(model, ratings) -> int:
