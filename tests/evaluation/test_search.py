@@ -72,7 +72,7 @@ def test_a_later_trial_that_would_not_fit_in_memory_is_left_out(small_ratings, m
     assert set(res.results["model"]) == {"SGDMatrixFactorization",
                                          "BayesianFactorizationMachine"}
     assert res.abandoned["model"].tolist() == ["BayesianMatrixFactorization"] * 2
-    assert res.abandoned["why"].str.startswith("memory: would need about 9.0 GiB").all()
+    assert res.abandoned["why"].str.startswith("refused: would need about 9.0 GiB").all()
 
 
 def test_the_first_trial_always_runs_to_its_end(small_ratings):
@@ -83,6 +83,12 @@ def test_the_first_trial_always_runs_to_its_end(small_ratings):
                       random_state=0)
     # watched, 300 samples would be abandoned (projected past 1 ms); the second never starts
     assert res.results["n_samples"].tolist() == [300] and res.abandoned.empty
+
+
+def test_a_bad_value_in_a_later_trial_fails_before_any_training(small_ratings):
+    with pytest.raises(ValueError, match="n_factors must be an integer in"):
+        grid_search(sgd(), small_ratings, {"n_factors": [2, 0]}, time_budget=60,
+                    random_state=0)
 
 
 @pytest.mark.parametrize("kw, message", [

@@ -30,7 +30,8 @@ class SearchResult:
     #: the trials left out: stopped part way because they could not end within
     #: ``time_budget`` (``why`` "time"; ``projected_seconds``: the trial's projected length,
     #: for one with an open epoch count the time it had run), or, after the first trial,
-    #: refused for memory (``why`` "memory: ..."); one row each, with the parameters
+    #: refused for the memory it would need (``why`` "refused: ..."); one row each, with
+    #: the parameters
     abandoned: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
@@ -144,7 +145,9 @@ def _search(candidates, ratings, metric, validation_fraction, max_epochs, time_b
         raise ParameterError(f"time_budget must be a positive number of seconds, "
                              f"got {time_budget!r}")
     for model, combo in candidates:
-        model.clone().set_params(**combo)  # unknown names fail before any training
+        # unknown names and bad values fail before any training: a trial's fit that is
+        # refused later can then only be refused for the memory it would need
+        model.clone().set_params(**combo)._check_params()
     train, val = _scored_split(ratings, validation_fraction, random_state)
     deadline = None if time_budget is None else time.perf_counter() + time_budget
     rows, models, abandoned = [], [], []
@@ -162,7 +165,7 @@ def _search(candidates, ratings, metric, validation_fraction, max_epochs, time_b
             if not rows:                              # memory is left out, not the search
                 raise
             abandoned.append(dict({"model": type(model).__name__}, **combo,
-                                  projected_seconds=np.nan, why=f"memory: {exc}"))
+                                  projected_seconds=np.nan, why=f"refused: {exc}"))
             continue
         models.append(model)
         if progress is not None:

@@ -365,8 +365,8 @@ class Recommender(Params):
 
     def _score_rows(self, u_idx: np.ndarray, by: str = "rating", items=None) -> np.ndarray:
         """Each user's score of every item: predicted ratings, or the relevance score; one
-        product of the two sides of _score_factors (``items``: the item side, if the
-        caller has it already)."""
+        product of _user_score_factors and _item_score_factors (``items``: the item side,
+        if the caller has it already)."""
         items = self._item_score_factors(by) if items is None else items
         return self._user_score_factors(u_idx, by) @ items.T
 
@@ -400,12 +400,15 @@ class Recommender(Params):
         return np.hstack(side, dtype=self.user_factors_.dtype)
 
     def _folded_scores(self, user: FoldedUser, by: str) -> np.ndarray:
-        """A folded-in user's score of every item, as _score_rows."""
-        rating = self.item_factors_ @ user.factors + self.item_bias_
+        """A folded-in user's score of every item, as _score_rows: its row A of the score
+        built as _user_score_factors builds a trained user's."""
         if by == "rating":
-            return rating + self.global_mean_ + user.bias
-        _, V, weight = self._relevance_parts()
-        return weight * rating + V @ self._folded_interactions(user.seen)
+            row = np.concatenate([user.factors, [1.0, self.global_mean_ + user.bias]])
+        else:
+            _, _, weight = self._relevance_parts()
+            row = np.concatenate([weight * user.factors, [weight],
+                                  self._folded_interactions(user.seen)])
+        return self._item_score_factors(by) @ row
 
     def _candidate_mask(self, items, exclude) -> np.ndarray | None:
         if items is None and exclude is None:
