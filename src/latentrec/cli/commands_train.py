@@ -237,8 +237,8 @@ def _auto_model(ratings, seed, time_budget, out):
 
 
 def _abandoned(result, time_budget) -> list[str]:
-    """A line for each trial the search stopped because it would have ended past the
-    budget."""
+    """A line for each trial the search left out: stopped because it would have ended
+    past the budget, or refused for the memory it would need."""
     lines = []
     for row in result.abandoned.to_dict("records"):
         if row["why"] == "time":
