@@ -3,12 +3,17 @@
     python benchmarks/serve_load.py                         # 5,000 requests, 32 connections
     python benchmarks/serve_load.py --requests 20000 --concurrency 64
     python benchmarks/serve_load.py --server-arg=--access-log   # extra `serve` options
+    python benchmarks/serve_load.py --scale 1m              # a 1,000,000-item catalogue
 
 The model is ``SGDMatrixFactorization(n_epochs=10, random_state=0)`` (K = 100) on the
 bundled ML-100K, trained once and kept in ``bench-data/serve-ml100k.npz`` (or ``--model``).
-The real server process is started as a person would (``latentrec serve MODEL --items
-ml-100k --port 0 --no-access-log``) on a free loopback port, and nothing but loopback is
-ever addressed. A lean asyncio HTTP/1.1 client (keep-alive connections, requests encoded
+``--scale 1m`` serves instead the model of benchmarks/topn_large.py: the same settings on
+``synthetic(n_users=100_000, n_items=1_000_000, n_ratings=20_000_000, ...)``, K = 100,
+kept in ``bench-data/serve-1m.npz`` (the server's start-up, which builds the bound index
+of its recommendations, is not timed). The real server process is started as a person
+would (``latentrec serve MODEL --items ml-100k --port 0 --no-access-log``; no titles at
+1m) on a free loopback port, and nothing but loopback is ever addressed. A lean asyncio
+HTTP/1.1 client (keep-alive connections, requests encoded
 before the clock starts, responses read by Content-Length) keeps ``--concurrency``
 connections busy with a seeded mix of requests:
 
@@ -48,6 +53,7 @@ from importlib import metadata
 from pathlib import Path
 
 import numpy as np
+import topn_large
 from _machine import busy_cpu_seconds, describe
 
 import latentrec
@@ -97,14 +103,15 @@ def make_requests(model, n: int, rng: np.random.Generator) -> list[tuple]:
 class Server:
     """``latentrec serve`` in a child process; ``url`` once it announces it."""
 
-    def __init__(self, model: Path, extra: list[str]):
+    def __init__(self, model: Path, extra: list[str], titles: bool = True):
         command = [sys.executable, "-c", "from latentrec.cli import main; main()", "serve",
-                   str(model), "--items", "ml-100k", "--port", "0", "--no-access-log", *extra]
+                   str(model), *(["--items", "ml-100k"] if titles else []), "--port", "0",
+                   "--no-access-log", *extra]
         self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      text=True)
         self.lines: queue.Queue = queue.Queue()
         threading.Thread(target=self._drain, daemon=True).start()
-        self.url = self._wait_for_url(timeout=120)
+        self.url = self._wait_for_url(timeout=600)
 
     def _drain(self):
         for line in self.proc.stdout:
@@ -260,17 +267,24 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--requests", type=int, default=5000)
     ap.add_argument("--concurrency", type=int, default=32)
-    ap.add_argument("--model", type=Path, default=DEFAULT_MODEL)
+    ap.add_argument("--model", type=Path, default=None,
+                    help="the model file (default: by --scale, trained if missing)")
+    ap.add_argument("--scale", choices=("ml-100k", "1m"), default="ml-100k")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--server-arg", action="append", default=[],
                     help="an extra option for `latentrec serve` (repeatable)")
     args = ap.parse_args()
 
-    model_path = ensure_model(args.model)
+    if args.scale == "1m":
+        model_path = args.model or topn_large.MODEL
+        model = topn_large.trained_model(model_path)
+    else:
+        model_path = ensure_model(args.model or DEFAULT_MODEL)
+        model = latentrec.load(model_path)
     rng = np.random.default_rng(args.seed)
-    model = latentrec.load(model_path)
     warm, timed = make_requests(model, WARM_UP, rng), make_requests(model, args.requests, rng)
-    server = Server(model_path, args.server_arg)
+    del model
+    server = Server(model_path, args.server_arg, titles=args.scale == "ml-100k")
     # This process imported latentrec and loaded the model: a full garbage collection here
     # would stall all the requests in flight and be counted as server latency.
     gc.freeze()

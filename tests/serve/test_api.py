@@ -73,6 +73,22 @@ def test_similar_items(client, model):
     assert body["items"][0]["title"] == "Empire Strikes Back, The (1980)"
 
 
+def test_similarity_searches_run_on_one_thread_of_their_own(client, monkeypatch):
+    import threading
+
+    model = client.app.state.holder.current.model
+    threads = []
+    for name in ("similar_items", "similar_users"):
+        search = getattr(model, name)
+        monkeypatch.setattr(model, name, lambda *a, _s=search, **kw: (
+            threads.append(threading.current_thread().name), _s(*a, **kw))[1])
+    assert client.get("/items/50/similar?n=3").status_code == 200
+    assert client.get("/users/196/similar?n=3").status_code == 200
+    assert client.get("/items/1/similar?n=3").status_code == 200
+    assert len(threads) == 3 and len(set(threads)) == 1
+    assert threads[0].startswith("latentrec-similarity")
+
+
 def test_similar_users(client, model):
     body = client.get("/users/196/similar?n=4").json()
     assert body["user"] == 196

@@ -136,10 +136,17 @@ class IdMap:
         return idx
 
     def _int_indices(self, given: np.ndarray) -> np.ndarray:
-        if given.dtype.kind not in "iu":
-            # every value through _int_key: pandas would match True (and 1.0) to id 1
-            given = np.array([_int_key(v) for v in given], dtype=object)
-        return self._index.get_indexer(given).astype(np.int32)
+        if given.dtype.kind in "iu":
+            return self._index.get_indexer(given).astype(np.int32)
+        # every value through _int_key (pandas would match True and 1.0 to id 1), then the
+        # int keys looked up as int64: an object array would make pandas convert the whole
+        # index to objects on every call (5 ms a call at a million ids)
+        keys = [_int_key(v) for v in given]
+        idx = np.full(len(keys), -1, dtype=np.int32)
+        found = [j for j, k in enumerate(keys) if k is not None and _INT64[0] <= k <= _INT64[1]]
+        if found:
+            idx[found] = self._index.get_indexer(np.array([keys[j] for j in found], np.int64))
+        return idx
 
     def _str_indices(self, given: np.ndarray) -> np.ndarray:
         if given.dtype.kind in "iu":
@@ -194,6 +201,9 @@ class IdMap:
 
 def _is_int(value) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+_INT64 = (int(np.iinfo(np.int64).min), int(np.iinfo(np.int64).max))
 
 
 def _int_key(value):

@@ -89,17 +89,10 @@ def _row_top_k(row, k, banned, candidates, hs, hi, scratch, out_i, out_s):
         s = np.float64(row[j])
         if (s > -np.inf and not (use_banned and banned[j])  # not -inf, NaN, left out
                 and not (use_cand and not candidates[j])):
-            c = m
+            hs[m] = s
+            hi[m] = j
+            _sift_up(hs, hi, m)
             m += 1
-            hs[c] = s
-            hi[c] = j
-            while c > 0:
-                p = (c - 1) // 2
-                if not _worse(hs[c], hi[c], hs[p], hi[p]):
-                    break
-                hs[p], hs[c] = hs[c], hs[p]
-                hi[p], hi[c] = hi[c], hi[p]
-                c = p
         filled += 1
     worst = hs[0] if m > 0 else np.inf
     for j in range(filled, n_items):  # full: most items fail the first test, so it comes first
@@ -112,6 +105,25 @@ def _row_top_k(row, k, banned, candidates, hs, hi, scratch, out_i, out_s):
         hi[0] = j
         _sift_down(hs, hi, m, 0)
         worst = hs[0]
+    _heap_out(hs, hi, m, out_i, out_s)
+
+
+@njit(cache=True)
+def _sift_up(hs, hi, c):
+    """Restore the heap (worst on top) above position c, where an entry was just put."""
+    while c > 0:
+        p = (c - 1) // 2
+        if not _worse(hs[c], hi[c], hs[p], hi[p]):
+            return
+        hs[p], hs[c] = hs[c], hs[p]
+        hi[p], hi[c] = hi[c], hi[p]
+        c = p
+
+
+@njit(cache=True)
+def _heap_out(hs, hi, m, out_i, out_s):
+    """The heap's m entries best first into out_i/out_s, index -1 and score -inf past
+    them (the heap is used up)."""
     for c in range(m, out_i.shape[0]):
         out_i[c] = -1
         out_s[c] = -np.inf

@@ -23,7 +23,10 @@ from .._random import check_random_state
 from ..data.ratings import DENSE_CELL_CAP, Ratings, as_ratings
 from ..errors import DataError, LatentrecError, NotFittedError, ParameterError
 from ..kernels import topk
+from ..kernels.bounded_topk import BoundIndex, bounded_top_k
+from ..kernels.topk import HEAP_K
 from ._params import Params
+from .bounded import worth_an_index
 from .modelfile import save_model
 
 UNKNOWN_PREDICT_POLICIES = ("bias", "nan", "error")
@@ -279,10 +282,7 @@ class Recommender(Params):
         by = self._check_by(by)
         candidates = self._candidate_mask(items, exclude)
         if isinstance(user, FoldedUser):
-            scores = self._folded_scores(user, by)[None, :]
-            mine = np.asarray(user.seen, dtype=np.int64).ravel()
-            seen = (np.array([0, mine.size]), mine) if exclude_seen else None
-            return self._top_n(scores, n, candidates, seen)[0]
+            return self._recommend_folded(user, n, exclude_seen, candidates, by)
         batch = _is_batch(user)
         u_idx = self.user_map_.to_indices(_as_id_array(user), unknown="error")
         out = []
@@ -320,11 +320,44 @@ class Recommender(Params):
             "rank": np.broadcast_to(np.arange(1, idx.shape[1] + 1), idx.shape)[keep],
             "item": self.item_map_.to_ids(idx[keep]), "score": top[keep]})
 
+    def _recommend_folded(self, user: FoldedUser, n, exclude_seen, candidates, by):
+        mine = np.unique(np.asarray(user.seen, dtype=np.int64).ravel())
+        seen = (np.array([0, mine.size]), mine) if exclude_seen else None
+        index = self._bound_index(by, n)
+        if index is not None:
+            row = self._folded_score_row(user, by)[None, :]
+            return self._id_lists(*bounded_top_k(index, row, n, seen=seen,
+                                                 candidates=candidates))[0]
+        scores = self._folded_scores(user, by)[None, :]
+        return self._top_n(scores, n, candidates, seen)[0]
+
+    def _bound_index(self, by: str, k: int) -> BoundIndex | None:
+        """The bound index of ``by``'s score where it pays (models/bounded.py), else None;
+        kept with the score's item side."""
+        if k > HEAP_K:
+            return None
+        key = ("bound", by)
+        if key not in self._normed:
+            seen = (self.seen_.indptr, self.seen_.indices)
+            self._normed[key] = (None if not self.seen_.has_sorted_indices else
+                                 worth_an_index(self._item_score_factors(by), self.n_factors_,
+                                                lambda u: self._user_score_factors(u, by),
+                                                seen))
+        return self._normed[key]
+
     def _top_chunks(self, u_idx, n, exclude_seen, candidates, by):
         """(users' indices, their best items' indices, scores) for each chunk of users
         (kernels.topk; a short row ends in index -1): the chunks bound the dense block
-        of scores."""
+        of scores. Over a large catalogue the bound index finds the same lists."""
         seen = (self.seen_.indptr, self.seen_.indices) if exclude_seen else None
+        index = self._bound_index(by, n)
+        if index is not None:
+            for s in range(0, u_idx.size, _CHUNK_USERS):
+                chunk = u_idx[s:s + _CHUNK_USERS]
+                yield (chunk, *bounded_top_k(index, self._user_score_factors(chunk, by),
+                                             min(n, index.B.shape[0]), seen=seen,
+                                             rows=chunk, candidates=candidates))
+            return
         item_side = self._item_score_factors(by)
         step = max(1, min(_CHUNK_USERS, _CHUNK_CELLS // max(1, item_side.shape[0])))
         chunks = [u_idx[s:s + step] for s in range(0, u_idx.size, step)]
@@ -400,15 +433,17 @@ class Recommender(Params):
         return np.hstack(side, dtype=self.user_factors_.dtype)
 
     def _folded_scores(self, user: FoldedUser, by: str) -> np.ndarray:
-        """A folded-in user's score of every item, as _score_rows: its row A of the score
-        built as _user_score_factors builds a trained user's."""
+        """A folded-in user's score of every item, as _score_rows."""
+        return self._item_score_factors(by) @ self._folded_score_row(user, by)
+
+    def _folded_score_row(self, user: FoldedUser, by: str) -> np.ndarray:
+        """A folded-in user's row A of the score, built as _user_score_factors builds a
+        trained user's."""
         if by == "rating":
-            row = np.concatenate([user.factors, [1.0, self.global_mean_ + user.bias]])
-        else:
-            _, _, weight = self._relevance_parts()
-            row = np.concatenate([weight * user.factors, [weight],
-                                  self._folded_interactions(user.seen)])
-        return self._item_score_factors(by) @ row
+            return np.concatenate([user.factors, [1.0, self.global_mean_ + user.bias]])
+        _, _, weight = self._relevance_parts()
+        return np.concatenate([weight * user.factors, [weight],
+                               self._folded_interactions(user.seen)])
 
     def _candidate_mask(self, items, exclude) -> np.ndarray | None:
         if items is None and exclude is None:

@@ -2,18 +2,25 @@
 
 Endpoints are ``async def`` and call the model directly on the event loop: on an ML-100K
 model a recommendation is about 0.1 ms of numpy work, and a hop to a worker thread would
-only add a thread switch (the GIL serializes the Python around it anyway). Only the admin
-reload, which reads a file, runs in a thread.
+only add a thread switch (the GIL serializes the Python around it anyway). What runs in a
+worker thread: the admin reload, which reads a file, and the similarity searches, which
+score every item or user exactly (a million items: about 40 ms of BLAS, which releases the
+GIL). Those go to one thread of their own, so that however many arrive they take at most
+one core and the event loop keeps the other for everything else (a bulkhead: under a load
+they cannot keep up with, they queue, and only they).
 
 (No ``from __future__ import annotations`` here: FastAPI reads the parameter annotations,
 some of which are built inside the functions below, at run time.)
 """
 
+import asyncio
 import copy
 import math
 import re
 import secrets
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -100,6 +107,7 @@ def create_app(model_path, items=None, admin_token: str | None = None, *,
                          redoc_url=None, static_url="/static/swagger", responses=EDGE_ERRORS)
     app.state.holder = ModelHolder(model_path, items)
     app.state.limits = {"max_n": max_n, "max_body": max_body}
+    app.state.similarity = ThreadPoolExecutor(1, thread_name_prefix="latentrec-similarity")
     app.add_middleware(HeadAsGetMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_body=max_body)
     if allowed_hosts is not None:  # added last, so it runs first
@@ -170,6 +178,12 @@ async def _http_error(request: Request, exc: StarletteHTTPException):
                 return _unprocessable([{"loc": ["body"], "msg": f"JSON decode error: {why}",
                                         "type": "json_invalid"}])
     return await http_exception_handler(request, exc)
+
+
+async def _similarity(request: Request, search, *args, **kwargs):
+    """``search(*args, **kwargs)`` on the app's similarity thread (see the module doc)."""
+    return await asyncio.get_running_loop().run_in_executor(
+        request.app.state.similarity, partial(search, *args, **kwargs))
 
 
 async def current(request: Request) -> Snapshot:
@@ -315,10 +329,10 @@ def _user_routes(max_n: int) -> APIRouter:
         return {"user": user, "items": scored_items(snap.items, ids, scores)}
 
     @router.get("/users/{user_id:path}/similar", response_model=S.SimilarUsersOut)
-    async def similar_users(user_id: UserId, snap: Snap, n: N10 = ten):
+    async def similar_users(user_id: UserId, snap: Snap, request: Request, n: N10 = ten):
         """Users most like this one, by the cosine of their latent factors."""
         _, user = snap.users.find(user_id)
-        ids, scores = snap.model.similar_users(user, n=n)
+        ids, scores = await _similarity(request, snap.model.similar_users, user, n=n)
         return {"user": user, "users": [{"user": u, "score": s}
                                         for u, s in zip(*finite(ids, scores))]}
 
@@ -338,10 +352,10 @@ def _item_routes(max_n: int) -> APIRouter:
         return {"total": total, "items": counted(snap.items, idx, "item")}
 
     @router.get("/items/{item_id:path}/similar", response_model=S.SimilarItemsOut)
-    async def similar_items(item_id: ItemId, snap: Snap, n: N10 = ten):
+    async def similar_items(item_id: ItemId, snap: Snap, request: Request, n: N10 = ten):
         """Items most like this one, by the cosine of their latent factors."""
         _, item = snap.items.find(item_id)
-        ids, scores = snap.model.similar_items(item, n=n)
+        ids, scores = await _similarity(request, snap.model.similar_items, item, n=n)
         return {"item": item, "title": snap.items.label(item),
                 "items": scored_items(snap.items, ids, scores)}
 

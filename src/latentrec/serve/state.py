@@ -93,8 +93,11 @@ class ModelHolder:
 
 
 def _warm_up(model) -> None:
-    """Compute the lazily cached unit-length factors now, in the loading thread, so the
-    first similarity request after a (re)load does not pay for them."""
+    """Compute the lazily cached unit-length factors and score sides (and, over a large
+    catalogue, the bound index of recommend) now, in the loading thread, so the first
+    request after a (re)load does not pay for them."""
+    if len(model.user_map_) and len(model.item_map_):
+        model.recommend(model.user_map_.to_id(0), n=1)
     if model.n_factors_ == 0:
         return
     if len(model.item_map_):

@@ -1,0 +1,302 @@
+"""Exact top-k by inner product over a large catalogue, scoring few items in full.
+
+    BoundIndex(B, n_tail)                      the item side, laid out for the search
+    bounded_top_k(index, A, k, *, seen=None, rows=None, candidates=None, n_threads=None)
+        -> (indices int64 (n_rows, k), scores float64 (n_rows, k))
+
+Row r's score of item i is ``A[r] . B[i]``. The columns split into a *tail* (the first
+``n_tail``: the factors) and a *head* (the rest: bias and interaction columns), and by
+Cauchy-Schwarz
+
+    A[r] . B[i]  <=  A[r, head] . B[i, head]  +  |A[r, tail]| |B[i, tail]|.
+
+The bound costs ``n_head + 1`` multiplies where the score costs ``n_tail + n_head``; each
+row keeps a heap of its k best exact scores so far and scores an item in full only when
+its bound reaches the heap's worst (with a small slack for rounding, so that no item is
+missed). Where the head decides the ranking, as the interaction part of a relevance score
+does, a few dozen items of a million are scored in full (docs/benchmarks.md).
+
+The result is ``kernels.topk.top_k`` of the full score block (the same validity rules:
+seen items, ``candidates``, -inf and NaN left out; ties by lower index), except that a
+score computed here may differ from a BLAS product's in its last bit, so near-ties can
+order differently. Only k <= ``topk.HEAP_K`` is served.
+
+Items are visited in an order fixed at build time (largest head norm first) so that each
+row's heap fills with strong items early and its threshold rises fast. Rows run in groups
+(``GROUP`` rows read one tile of the head while it is in cache), the groups in parallel
+(``prange``); each row's result depends on its own data only, so it is the same for every
+thread count.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from .threads import num_threads, thread_count
+from .topk import HEAP_K, _heap_out, _sift_down, _sift_up, _worse
+
+__all__ = ["BoundIndex", "bounded_top_k"]
+
+#: Items per tile (a tile's box bounds all of its items at once).
+TILE = 256
+#: Tiles scanned best-bound first, before the rest in order, to raise the threshold early.
+FIRST_TILES = 4
+#: Relative slack on each bound, far above float32 rounding of the sums involved.
+SLACK = 1e-4
+#: Rows per parallel block.
+ROWS_PER_BLOCK = 64
+
+_NONE_INT = np.zeros(0, np.int64)
+_NONE_BOOL = np.zeros(0, np.bool_)
+
+
+def _kd_order(points: np.ndarray, leaf: int) -> np.ndarray:
+    """Item order in which each run of ``leaf`` items is a cell of a k-d split (each cell
+    halved at the median of its widest column), so that a tile's box is small."""
+    out, stack = [], [np.arange(points.shape[0])]
+    while stack:
+        ids = stack.pop()
+        if ids.size <= leaf:
+            out.append(ids)
+            continue
+        cell = points[ids]
+        widest = int(np.argmax(cell.max(axis=0) - cell.min(axis=0)))
+        half = (ids.size // 2 + leaf - 1) // leaf * leaf  # whole tiles on the left
+        by = np.argpartition(cell[:, widest], half)  # a median split needs no sort
+        stack.append(ids[by[half:]])
+        stack.append(ids[by[:half]])
+    return np.concatenate(out) if out else np.zeros(0, np.int64)
+
+
+class BoundIndex:
+    """The item side ``B`` (n_items x d) of the score and what the bound reads: items in
+    k-d order (``order``: position -> item), the head columns in that order column by
+    column, each item's tail norm, and each tile's box (the per-column least and largest
+    head value and largest tail norm of its ``TILE`` items)."""
+
+    def __init__(self, B: np.ndarray, n_tail: int):
+        B = np.ascontiguousarray(B)
+        if B.ndim != 2 or B.dtype not in (np.float32, np.float64):
+            raise ValueError(f"B must be a 2-D float32 or float64 array, got {B.dtype} "
+                             f"{B.shape}")
+        if not 0 <= n_tail <= B.shape[1]:
+            raise ValueError(f"n_tail must be in [0, {B.shape[1]}], got {n_tail}")
+        self.B, self.n_tail = B, int(n_tail)
+        head = B[:, n_tail:]
+        tail_norm = np.linalg.norm(B[:, :n_tail], axis=1).astype(B.dtype)
+        self.order = _kd_order(np.column_stack([head, tail_norm]), TILE).astype(np.int64)
+        self.head_t = np.ascontiguousarray(head[self.order].T)
+        self.tail_norm = tail_norm[self.order]
+        n_tiles = -(-B.shape[0] // TILE)
+        pad = n_tiles * TILE - B.shape[0]
+        tiles = np.pad(self.head_t, ((0, 0), (0, pad)), mode="edge").reshape(
+            head.shape[1], n_tiles, TILE) if B.shape[0] else np.zeros((head.shape[1], 0, 1))
+        self.tile_max = np.ascontiguousarray(tiles.max(axis=2), dtype=B.dtype)
+        self.tile_min = np.ascontiguousarray(tiles.min(axis=2), dtype=B.dtype)
+        self.tile_tail = (np.pad(self.tail_norm, (0, pad), mode="edge").reshape(
+            n_tiles, TILE).max(axis=1) if B.shape[0] else np.zeros(0)).astype(B.dtype)
+        # the largest |value| of each head column and of the tail norm: the slack's scale
+        self.head_max = (np.abs(head).max(axis=0) if head.size else
+                         np.zeros(head.shape[1])).astype(np.float64)
+        self.tail_max = float(tail_norm.max()) if tail_norm.size else 0.0
+
+    @property
+    def nbytes(self) -> int:
+        """Memory the index adds to ``B``."""
+        return sum(a.nbytes for a in (self.order, self.head_t, self.tail_norm,
+                                      self.tile_max, self.tile_min, self.tile_tail))
+
+
+@njit(cache=True)
+def _is_seen(indices, a, b, j):
+    """Whether j is in the sorted indices[a:b] (binary search)."""
+    while a < b:
+        mid = (a + b) // 2
+        v = indices[mid]
+        if v == j:
+            return True
+        if v < j:
+            a = mid + 1
+        else:
+            b = mid
+    return False
+
+
+@njit(cache=True, fastmath=True)
+def _tile_bounds(a_head, a_norm, tile_max, tile_min, tile_tail, tb):
+    """tb[t]: the bound of every item of tile t (its box's best corner for this row)."""
+    for t in range(tb.shape[0]):
+        tb[t] = a_norm * tile_tail[t]
+    for c in range(tile_max.shape[0]):
+        w = a_head[c]
+        hi = tile_max[c]
+        lo = tile_min[c]
+        for t in range(tb.shape[0]):
+            tb[t] += max(w * hi[t], w * lo[t])
+
+
+@njit(cache=True, fastmath=True)
+def _bounds(a_head, a_norm, head_t, tail_norm, p0, p1, buf):
+    """buf[:p1 - p0]: the bound of the items at positions p0..p1. (The tile's slices are
+    taken first: indexing them from 0 is what lets the loops vectorize.)"""
+    n = p1 - p0
+    tail = tail_norm[p0:p1]
+    for j in range(n):
+        buf[j] = a_norm * tail[j]
+    for c in range(head_t.shape[0]):
+        w = a_head[c]
+        col = head_t[c, p0:p1]
+        for j in range(n):
+            buf[j] += w * col[j]
+
+
+@njit(cache=True)
+def _dot(a, b):
+    s = a.dtype.type(0)
+    for f in range(a.shape[0]):
+        s += a[f] * b[f]
+    return s
+
+
+@njit(cache=True)
+def _push(hs, hi, m, k, s, j):
+    """Offer (s, j) to the heap of the k best (worst on top) holding m; returns the new m."""
+    if m < k:
+        hs[m] = s
+        hi[m] = j
+        _sift_up(hs, hi, m)
+        return m + 1
+    if _worse(hs[0], hi[0], s, j):
+        hs[0] = s
+        hi[0] = j
+        _sift_down(hs, hi, m, 0)
+    return m
+
+
+@njit(cache=True)
+def _scan_tile(a, a_norm, slack, B, n_tail, head_t, tail_norm, order, t, k, indices, lo,
+               hi, use_seen, candidates, buf, hs, hix, m):
+    """Offer tile t's items whose bound reaches the heap's worst; returns the new m."""
+    p0 = t * TILE
+    p1 = min(order.shape[0], p0 + TILE)
+    _bounds(a[n_tail:], a_norm, head_t, tail_norm, p0, p1, buf)
+    use_cand = candidates.shape[0] > 0
+    for q in range(p1 - p0):
+        if m == k and buf[q] + slack < hs[0]:
+            continue
+        j = order[p0 + q]
+        if use_cand and not candidates[j]:
+            continue
+        if use_seen and _is_seen(indices, lo, hi, j):
+            continue
+        s = np.float64(_dot(a, B[j]))
+        if s > -np.inf:
+            m = _push(hs, hix, m, k, s, j)
+    return m
+
+
+@njit(cache=True)
+def _best_unvisited(tb, visited):
+    best = -1
+    for t in range(tb.shape[0]):
+        if not visited[t] and (best < 0 or tb[t] > tb[best]):
+            best = t
+    return best
+
+
+@njit(cache=True)
+def _rows(A, a_norm, slack, B, n_tail, head_t, tail_norm, order, tile_max, tile_min,
+          tile_tail, k, indptr, indices, rows, candidates, r0, r1, out_i, out_s, scanned):
+    """Rows r0..r1: the tiles with the best bounds first, then every other tile whose
+    bound reaches the heap's worst (``scanned[r]``: how many tiles row r scanned)."""
+    n_tiles = tile_tail.shape[0]
+    tb = np.empty(n_tiles, A.dtype)
+    visited = np.zeros(n_tiles, np.bool_)
+    first = np.zeros(FIRST_TILES, np.int64)
+    buf = np.empty(TILE, A.dtype)
+    hs = np.empty(k, np.float64)
+    hix = np.empty(k, np.int64)
+    use_seen = indptr.shape[0] > 0
+    for r in range(r0, r1):
+        a = A[r]
+        lo = hi = 0
+        if use_seen:
+            lo, hi = indptr[rows[r]], indptr[rows[r] + 1]
+        _tile_bounds(a[n_tail:], a_norm[r], tile_max, tile_min, tile_tail, tb)
+        m = n_first = count = 0
+        while n_first < min(FIRST_TILES, n_tiles):
+            t = _best_unvisited(tb, visited)
+            if m == k and tb[t] + slack[r] < hs[0]:
+                break
+            visited[t] = True
+            first[n_first] = t
+            n_first += 1
+            m = _scan_tile(a, a_norm[r], slack[r], B, n_tail, head_t, tail_norm, order,
+                           t, k, indices, lo, hi, use_seen, candidates, buf, hs, hix, m)
+        count = n_first
+        for t in range(n_tiles):
+            if visited[t] or (m == k and tb[t] + slack[r] < hs[0]):
+                continue
+            count += 1
+            m = _scan_tile(a, a_norm[r], slack[r], B, n_tail, head_t, tail_norm, order,
+                           t, k, indices, lo, hi, use_seen, candidates, buf, hs, hix, m)
+        for f in range(n_first):
+            visited[first[f]] = False
+        scanned[r] = count
+        _heap_out(hs, hix, m, out_i[r], out_s[r])
+
+
+@njit(cache=True, parallel=True)
+def _row_blocks(A, a_norm, slack, B, n_tail, head_t, tail_norm, order, tile_max, tile_min,
+                tile_tail, k, indptr, indices, rows, candidates, out_i, out_s, scanned):
+    n_rows = A.shape[0]
+    n_blocks = (n_rows + ROWS_PER_BLOCK - 1) // ROWS_PER_BLOCK
+    for b in prange(n_blocks):
+        _rows(A, a_norm, slack, B, n_tail, head_t, tail_norm, order, tile_max, tile_min,
+              tile_tail, k, indptr, indices, rows, candidates, b * ROWS_PER_BLOCK,
+              min(n_rows, (b + 1) * ROWS_PER_BLOCK), out_i, out_s, scanned)
+
+
+def _int_array(x) -> np.ndarray:
+    x = np.ascontiguousarray(x)
+    return x if x.dtype in (np.int32, np.int64) else x.astype(np.int64)
+
+
+def bounded_top_k(index: BoundIndex, A, k, *, seen=None, rows=None, candidates=None,
+                  n_threads=None, scanned=None):
+    """The k best valid items of each row of ``A @ index.B.T``; see the module doc.
+    ``seen`` is CSR (indptr, indices) with each row's indices sorted. ``scanned``: an
+    int64 array (n_rows) to receive how many of the index's tiles each row scanned."""
+    A = np.ascontiguousarray(A, dtype=index.B.dtype)
+    if A.ndim != 2 or A.shape[1] != index.B.shape[1]:
+        raise ValueError(f"A must be 2-D with {index.B.shape[1]} columns, got {A.shape}")
+    if isinstance(k, bool) or not 0 <= k <= HEAP_K:
+        raise ValueError(f"k must be an integer in [0, {HEAP_K}], got {k!r}")
+    n_rows, n_tail = A.shape[0], index.n_tail
+    a_norm = np.linalg.norm(A[:, :n_tail], axis=1).astype(A.dtype)
+    scale = np.abs(A[:, n_tail:].astype(np.float64)) @ index.head_max + a_norm * index.tail_max
+    slack = SLACK * scale + np.finfo(A.dtype).tiny
+    if seen is None:
+        indptr = indices = rows = _NONE_INT
+    else:
+        indptr, indices = (_int_array(x) for x in seen)  # no copy of the model's arrays
+        rows = (np.arange(n_rows, dtype=np.int64) if rows is None
+                else np.ascontiguousarray(rows, dtype=np.int64))
+    candidates = (_NONE_BOOL if candidates is None
+                  else np.ascontiguousarray(candidates, dtype=np.bool_))
+    out_i = np.empty((n_rows, k), np.int64)
+    out_s = np.empty((n_rows, k), np.float64)
+    scanned = np.empty(n_rows, np.int64) if scanned is None else scanned
+    if n_rows == 0 or k == 0 or index.B.shape[0] == 0:
+        out_i[:], out_s[:], scanned[:] = -1, -np.inf, 0
+        return out_i, out_s
+    arrays = (A, a_norm, slack, index.B, n_tail, index.head_t, index.tail_norm,
+              index.order, index.tile_max, index.tile_min, index.tile_tail, int(k), indptr,
+              indices, rows, candidates)
+    if n_rows <= ROWS_PER_BLOCK:  # one request: no threads to wake
+        _rows(*arrays, 0, n_rows, out_i, out_s, scanned)
+        return out_i, out_s
+    with num_threads(thread_count(n_threads)):
+        _row_blocks(*arrays, out_i, out_s, scanned)
+    return out_i, out_s

@@ -1,0 +1,104 @@
+"""The bound search (kernels.bounded_topk) against top_k over the full score block."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from latentrec.kernels import bounded_topk as bt
+from latentrec.kernels.topk import HEAP_K, top_k
+
+
+def csr(rows: list[np.ndarray]):
+    indptr = np.cumsum([0] + [len(r) for r in rows]).astype(np.int64)
+    indices = np.concatenate(rows).astype(np.int64) if rows else np.zeros(0, np.int64)
+    return indptr, indices
+
+
+@st.composite
+def problems(draw):
+    """Integer-valued scores (exact in float arithmetic, whatever the order of the sums),
+    so both searches see the same numbers and ties must break alike: by lower index."""
+    n_items = draw(st.integers(0, 700))
+    n_rows = draw(st.integers(0, 80))
+    d = draw(st.integers(1, 7))
+    n_tail = draw(st.integers(0, d))
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    A = rng.integers(-3, 4, (n_rows, d)).astype(dtype)
+    B = rng.integers(-3, 4, (n_items, d)).astype(dtype)
+    if draw(st.booleans()) and n_items:  # a head that dominates: the bound prunes
+        B[:, n_tail:] *= rng.integers(0, 40, (n_items, 1))
+    k = draw(st.integers(0, min(HEAP_K, 12)))
+    seen = None
+    if draw(st.booleans()):
+        seen = csr([np.sort(rng.choice(n_items, rng.integers(0, min(n_items, 30) + 1),
+                                       replace=False)) for _ in range(n_rows)])
+    cand = rng.random(n_items) < 0.7 if draw(st.booleans()) else None
+    return A, B, n_tail, k, seen, cand
+
+
+@settings(max_examples=150, deadline=None)
+@given(problems())
+def test_it_finds_what_scoring_every_item_finds(problem):
+    A, B, n_tail, k, seen, cand = problem
+    index = bt.BoundIndex(B, n_tail)
+    got_i, got_s = bt.bounded_top_k(index, A, k, seen=seen, candidates=cand)
+    want_i, want_s = top_k((A @ B.T).reshape(A.shape[0], B.shape[0]), k, seen=seen,
+                           candidates=cand)
+    np.testing.assert_array_equal(got_i, want_i)
+    np.testing.assert_array_equal(got_s, want_s)
+
+
+def test_a_dominant_head_leaves_most_tiles_unscanned():
+    rng = np.random.default_rng(0)
+    n, k = 20 * bt.TILE, 10
+    B = np.hstack([rng.normal(0, 0.1, (n, 16)), rng.exponential(1.0, (n, 3)) ** 3])
+    A = np.hstack([rng.normal(0, 1, (200, 16)), rng.exponential(1.0, (200, 3))])
+    index = bt.BoundIndex(B.astype(np.float32), 16)
+    scanned = np.empty(200, np.int64)
+    got_i, _ = bt.bounded_top_k(index, A, k, scanned=scanned)
+    want_i, _ = top_k((A @ B.T).astype(np.float32), k)
+    assert np.mean([set(g) == set(w) for g, w in zip(got_i, want_i)]) == 1.0
+    assert scanned.mean() < 0.25 * index.tile_tail.shape[0]
+
+
+def test_rows_of_a_seen_matrix_are_read_through_rows():
+    rng = np.random.default_rng(1)
+    A, B = rng.normal(size=(5, 4)), rng.normal(size=(300, 4))
+    seen = csr([np.sort(rng.choice(300, 20, replace=False)) for _ in range(9)])
+    rows = np.array([8, 0, 3, 3, 6])
+    index = bt.BoundIndex(B, 2)
+    got_i, _ = bt.bounded_top_k(index, A, 7, seen=seen, rows=rows)
+    want_i, _ = top_k(A @ B.T, 7, seen=seen, rows=rows)
+    np.testing.assert_array_equal(got_i, want_i)
+
+
+def test_no_rows_no_items_and_k_zero_give_empty_lists():
+    B = np.ones((0, 3), np.float32)
+    i, s = bt.bounded_top_k(bt.BoundIndex(B, 1), np.ones((2, 3), np.float32), 4)
+    assert (i == -1).all() and (s == -np.inf).all()
+    index = bt.BoundIndex(np.ones((10, 3)), 1)
+    assert bt.bounded_top_k(index, np.ones((0, 3)), 4)[0].shape == (0, 4)
+    assert bt.bounded_top_k(index, np.ones((3, 3)), 0)[0].shape == (3, 0)
+
+
+@pytest.mark.parametrize("B, n_tail, match", [
+    (np.ones((4, 3), np.int64), 1, "B must be a 2-D float32 or float64 array"),
+    (np.ones(4), 0, "B must be a 2-D float32 or float64 array"),
+    (np.ones((4, 3)), 4, r"n_tail must be in \[0, 3\], got 4"),
+])
+def test_bad_items_are_refused(B, n_tail, match):
+    with pytest.raises(ValueError, match=match):
+        bt.BoundIndex(B, n_tail)
+
+
+@pytest.mark.parametrize("A, k, match", [
+    (np.ones((2, 4)), 3, r"A must be 2-D with 3 columns, got \(2, 4\)"),
+    (np.ones((2, 3)), HEAP_K + 1, rf"k must be an integer in \[0, {HEAP_K}\], got {HEAP_K + 1}"),
+    (np.ones((2, 3)), True, r"k must be an integer in \[0, \d+\], got True"),
+])
+def test_bad_queries_are_refused(A, k, match):
+    with pytest.raises(ValueError, match=match):
+        bt.bounded_top_k(bt.BoundIndex(np.ones((5, 3)), 1), A, k)

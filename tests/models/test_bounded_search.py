@@ -1,0 +1,77 @@
+"""recommend over a large catalogue: the bound index (models/bounded.py) gives the lists
+that scoring every item gives, and is used only where it pays."""
+
+import numpy as np
+import pytest
+
+from latentrec import ALSMatrixFactorization, SGDMatrixFactorization
+from latentrec.data.synthetic import synthetic
+from latentrec.models import bounded
+
+
+@pytest.fixture(scope="module")
+def data():
+    return synthetic(300, 3000, 12_000, rank=4, popularity_skew=1.0, random_state=0)
+
+
+@pytest.fixture(scope="module", params=["sgd", "als"])
+def fitted(request, data):
+    kind = {"sgd": lambda: SGDMatrixFactorization(n_factors=8, n_epochs=5, random_state=0),
+            "als": lambda: ALSMatrixFactorization(n_factors=8, n_epochs=3, random_state=0)}
+    return kind[request.param]().fit(data)
+
+
+def lists(model, monkeypatch, *, bound: bool, users, **kw):
+    """recommend's lists with the index forced on (any catalogue) or off."""
+    monkeypatch.setattr(bounded, "MIN_ITEMS", 0 if bound else 10**12)
+    monkeypatch.setattr(bounded, "MAX_SCANNED", 1.0)
+    model._normed.clear()
+    try:
+        assert (model._bound_index(model._check_by(kw.get("by")), 10) is not None) == bound
+        return model.recommend(users, **kw)
+    finally:
+        model._normed.clear()
+
+
+@pytest.mark.parametrize("kw", [{}, {"by": "rating"}, {"exclude_seen": False},
+                                {"n": 3, "exclude": [1, 2, 3]}])
+def test_the_index_finds_the_lists_of_scoring_every_item(fitted, monkeypatch, kw):
+    users = list(fitted.user_map_.ids[:60])
+    exact = lists(fitted, monkeypatch, bound=False, users=users, **kw)
+    found = lists(fitted, monkeypatch, bound=True, users=users, **kw)
+    for (ei, es), (fi, fs) in zip(exact, found):
+        np.testing.assert_array_equal(fi, ei)
+        np.testing.assert_allclose(fs, es, rtol=1e-5)
+
+
+def test_recommend_all_and_a_folded_user_use_it_too(fitted, monkeypatch):
+    monkeypatch.setattr(bounded, "MIN_ITEMS", 0)
+    monkeypatch.setattr(bounded, "MAX_SCANNED", 1.0)
+    fitted._normed.clear()
+    table = next(fitted.recommend_all(5, users=fitted.user_map_.ids[:7]))
+    assert fitted._normed[("bound", fitted._check_by(None))] is not None
+    first = table[table.user == fitted.user_map_.ids[0]]
+    assert first.item.tolist() == fitted.recommend(fitted.user_map_.ids[0], 5)[0].tolist()
+    folded = fitted.fold_in({fitted.item_map_.ids[i]: 5.0 for i in (0, 4, 9)})
+    found = fitted.recommend(folded, 8)
+    monkeypatch.setattr(bounded, "MIN_ITEMS", 10**12)
+    fitted._normed.clear()
+    exact = fitted.recommend(folded, 8)
+    fitted._normed.clear()
+    np.testing.assert_array_equal(found[0], exact[0])
+    assert not set(found[0]) & {fitted.item_map_.ids[i] for i in (0, 4, 9)}
+
+
+def test_no_index_below_the_size_or_where_it_would_scan_too_much(fitted, monkeypatch):
+    fitted._normed.clear()
+    assert len(fitted.item_map_) < bounded.MIN_ITEMS
+    assert fitted._bound_index(fitted._check_by(None), 10) is None
+    monkeypatch.setattr(bounded, "MIN_ITEMS", 0)
+    monkeypatch.setattr(bounded, "MAX_SCANNED", 0.0)  # every search scans a tile
+    fitted._normed.clear()
+    assert fitted._bound_index(fitted._check_by(None), 10) is None
+    monkeypatch.setattr(bounded, "MAX_SCANNED", 1.0)
+    fitted._normed.clear()
+    assert fitted._bound_index(fitted._check_by(None), 10) is not None
+    assert fitted._bound_index(fitted._check_by(None), 65) is None  # past the heap's k
+    fitted._normed.clear()
