@@ -8,8 +8,9 @@ At K=100 it measures, per epoch, seconds and ratings/second of:
   * scikit-surprise's SVD (same K, epochs; ML-100K),
   * the classic notebook loop (pure Python over the dense matrix; one epoch, ML-100K),
   * a plain numba Hogwild kernel (benchmarks/_hogwild.py; 10M synthetic, 2 threads),
-  * latentrec's SGD with the adaptive learning rate (``learning_rate_schedule="adaptive"``,
-    rates 0.05 and 0.1; 10M synthetic, 2 threads),
+  * latentrec's SGD with the constant step of earlier versions (``learning_rate_schedule=
+    "constant", learning_rate=0.01, init_scale=0.1``) and with the default adaptive step
+    at rate 0.1 (10M synthetic, 2 threads),
   * LibMF's ``mf-train`` when ``LIBMF_DIR`` points at a LibMF build made outside the repo
     (``make`` with its Makefile's AVX lines switched on; 10M synthetic, 20 iterations, 2
     threads, ``-l2`` 0.1 and 0.05, its default adaptive learning rate),
@@ -362,9 +363,11 @@ def main() -> None:
     alternating, pairs = alternating_rows("synthetic 10M", big_train, big_test,
                                           args.repeats, args.short_epochs)
     rows += [*alternating, hogwild_row(big_train, big_test, 2)]
-    rows += [latentrec_row("synthetic 10M", big_train, big_test, 2, label=f" adaptive {lr}",
-                           learning_rate_schedule="adaptive", learning_rate=lr)
-             for lr in (0.05, 0.1)]
+    rows += [latentrec_row("synthetic 10M", big_train, big_test, 2, label=" constant 0.01",
+                           learning_rate_schedule="constant", learning_rate=0.01,
+                           init_scale=0.1),
+             latentrec_row("synthetic 10M", big_train, big_test, 2, label=" adaptive 0.1",
+                           learning_rate=0.1)]
     rows += libmf_rows(big_train, big_test)
     capacity += process_scaling(probe)
     print(table(rows))

@@ -27,8 +27,8 @@ CHECKED = [
     "latentrec datasets",
     "latentrec train ml-100k -o model.npz --algo sgd",
     "latentrec train ml-100k -o model-val.npz --algo sgd --validation 0.1 --plot curve.png",
-    "latentrec train tiny.csv -o tiny.npz --algo sgd --factors 2 --epochs 300 --lr 0.02 "
-    "--reg 0.01 --threads 1",
+    "latentrec train tiny.csv -o tiny.npz --algo sgd --factors 2 --epochs 300 --reg 0.01 "
+    "--threads 1",
     "latentrec train tiny.csv -o tiny-auto.npz",
     "latentrec info model.npz",
     "latentrec recommend model.npz --user 1 --items ml-100k",

@@ -71,10 +71,11 @@ def test_layout_options_are_refused_for_a_bundled_set(cli, tmp_path, option):
 
 
 # 12. model options checked first, by the model, finite -------------------------------
-BAD_MODEL_VALUES = [("--lr", "0", "learning_rate must be a number in (0, inf), got 0.0"),
-                    ("--lr", "inf", "learning_rate must be a number in (0, inf), got inf"),
+_LR = "learning_rate must be a number in (0, inf) or one of 'auto', got "
+BAD_MODEL_VALUES = [("--lr", "0", _LR + "0.0"),
+                    ("--lr", "inf", _LR + "inf"),
                     ("--lr", "-inf", "learning_rate must be"),
-                    ("--lr", "nan", "learning_rate must be a number in (0, inf), got nan"),
+                    ("--lr", "nan", _LR + "nan"),
                     ("--lr", "-1", "learning_rate must be"),
                     ("--reg", "inf", "regularization must be a number in [0, inf), got inf"),
                     ("--reg", "nan", "regularization must be"),

@@ -9,9 +9,10 @@ from latentrec.kernels.blocks import default_n_blocks, make_block_layout
 
 def reference_epoch(users, items, values, order, P, Q, bu, bi, mu, lr, reg, reg_bias, biased,
                     gu=None, gi=None):
-    """The update rule, one rating at a time, in P's dtype. With accumulators gu and gi,
-    the adaptive step (LibMF's schedule): each row's step is lr / sqrt(g), and g then
-    grows by the mean squared gradient of the row's factors."""
+    """The update rule, one rating at a time, in P's dtype. With accumulators gu and gi
+    (rows x 2), the adaptive step (LibMF's schedule): a row's factors step by
+    lr / sqrt(g[:, 0]), which then grows by the mean squared gradient of those factors;
+    its bias by lr / sqrt(g[:, 1]), which grows by the bias's squared gradient."""
     t = P.dtype.type
     mu, lr, reg, reg_bias = t(mu), t(lr), t(reg), t(reg_bias)
     sse = 0.0
@@ -19,16 +20,20 @@ def reference_epoch(users, items, values, order, P, Q, bu, bi, mu, lr, reg, reg_
         u, i = users[j], items[j]
         pred = P[u] @ Q[i] + (mu + bu[u] + bi[i] if biased else 0)
         e = t(values[j]) - pred
-        su, si = (lr, lr) if gu is None else (lr / np.sqrt(gu[u]), lr / np.sqrt(gi[i]))
+        su, si = (lr, lr) if gu is None else (lr / np.sqrt(gu[u, 0]), lr / np.sqrt(gi[i, 0]))
         if biased:
-            bu[u] += su * (e - reg_bias * bu[u])
-            bi[i] += si * (e - reg_bias * bi[i])
+            cu, ci = e - reg_bias * bu[u], e - reg_bias * bi[i]
+            bu[u] += (lr if gu is None else lr / np.sqrt(gu[u, 1])) * cu
+            bi[i] += (lr if gi is None else lr / np.sqrt(gi[i, 1])) * ci
+            if gu is not None:
+                gu[u, 1] += cu * cu
+                gi[i, 1] += ci * ci
         grad_p, grad_q = e * Q[i] - reg * P[u], e * P[u] - reg * Q[i]
         P[u] += su * grad_p
         Q[i] += si * grad_q
         if gu is not None:
-            gu[u] += np.mean(grad_p * grad_p)
-            gi[i] += np.mean(grad_q * grad_q)
+            gu[u, 0] += np.mean(grad_p * grad_p)
+            gi[i, 0] += np.mean(grad_q * grad_q)
         sse += float(e) ** 2
     return sse
 
@@ -72,7 +77,7 @@ def test_serial_matches_reference(dtype, tol, biased):
 def test_adaptive_serial_matches_reference(dtype, tol, biased):
     users, items, values, factors = problem(dtype=dtype)
     order = np.random.default_rng(1).permutation(len(users))
-    got = copies(factors) + [np.ones(30, dtype), np.ones(20, dtype)]
+    got = copies(factors) + [np.ones((30, 2), dtype), np.ones((20, 2), dtype)]
     want = copies(got)
     for _ in range(3):
         s_got = K.sgd_epoch(users, items, values, order, *got[:4], 3.0, 0.1, 0.02, 0.01,
@@ -82,7 +87,8 @@ def test_adaptive_serial_matches_reference(dtype, tol, biased):
         assert s_got == pytest.approx(s_want, rel=tol * 10)
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=tol * 10, atol=tol)
-    assert np.all(got[4][np.unique(users)] > 1)  # every rated row's steps shrank
+    assert np.all(got[4][np.unique(users), 0] > 1)  # every rated row's steps shrank
+    assert np.all(got[4][np.unique(users), 1] > 1) == biased  # biases': only if learnt
 
 
 def test_adaptive_block_epoch_is_its_serial_epoch_for_any_threads():
@@ -90,11 +96,11 @@ def test_adaptive_block_epoch_is_its_serial_epoch_for_any_threads():
     lay = make_block_layout(users, items, values, 40, 25, n_blocks=4, seed=5)
     order = np.concatenate([np.arange(lay.block_ptr[b], lay.block_ptr[b + 1])
                             for b in K.block_schedule(4, 99).ravel()])
-    want = copies(factors) + [np.ones(40, np.float32), np.ones(25, np.float32)]
+    want = copies(factors) + [np.ones((40, 2), np.float32), np.ones((25, 2), np.float32)]
     K.sgd_epoch(lay.users, lay.items, lay.values, order, *want[:4], 3.0, 0.1, 0.02, 0.02, True,
                 gu=want[4], gi=want[5])
     for threads in (1, 2):
-        got = copies(factors) + [np.ones(40, np.float32), np.ones(25, np.float32)]
+        got = copies(factors) + [np.ones((40, 2), np.float32), np.ones((25, 2), np.float32)]
         K.sgd_epoch_blocks(lay, *got[:4], 3.0, 0.1, 0.02, 0.02, True, 99, threads,
                            gu=got[4], gi=got[5])
         for g, w in zip(got, want):
@@ -102,9 +108,13 @@ def test_adaptive_block_epoch_is_its_serial_epoch_for_any_threads():
 
 
 @pytest.mark.parametrize("gu, gi, match", [
-    (np.ones(30, np.float32), None, "give both gu and gi"),
-    (np.ones(29, np.float32), np.ones(20, np.float32), "gu must be 1-D with 30 entries"),
-    (np.ones(30, np.float32), np.ones(20, np.float64), "gi must be 1-D with 20 entries"),
+    (np.ones((30, 2), np.float32), None, "give both gu and gi"),
+    (np.ones((29, 2), np.float32), np.ones((20, 2), np.float32),
+     r"gu must have shape \(30, 2\) and dtype float32"),
+    (np.ones(30, np.float32), np.ones((20, 2), np.float32),
+     r"gu must have shape \(30, 2\)"),
+    (np.ones((30, 2), np.float32), np.ones((20, 2), np.float64),
+     r"gi must have shape \(20, 2\) and dtype float32; got float64"),
 ])
 def test_adaptive_accumulators_are_checked(gu, gi, match):
     users, items, values, factors = problem()

@@ -18,7 +18,8 @@ def fit(ratings, **kw):
     ("n_factors", 2.5, "n_factors must be an integer"),
     ("n_epochs", -1, r"n_epochs must be an integer in \[0, inf\) or one of 'auto', got -1"),
     ("n_epochs", "many", "n_epochs must be .* got 'many'"),
-    ("learning_rate", 0, r"learning_rate must be a number in \(0, inf\), got 0"),
+    ("learning_rate", 0, r"learning_rate must be a number in \(0, inf\) or one of 'auto', got 0"),
+    ("learning_rate", "fast", "learning_rate must be .* or one of 'auto', got 'fast'"),
     ("learning_rate", float("nan"), "learning_rate must be a number"),
     ("regularization", -0.1, "regularization must be a number in"),
     ("learning_rate_decay", 1.5, r"learning_rate_decay must be a number in \(0, 1\]"),
@@ -27,7 +28,7 @@ def fit(ratings, **kw):
     ("dtype", "float16", "dtype must be one of 'float32', 'float64', got 'float16'"),
     ("validation_fraction", 1.0, r"validation_fraction must be a number in \(0, 1\)"),
     ("learning_rate_schedule", "cosine",
-     "learning_rate_schedule must be one of 'constant', 'adaptive', got 'cosine'"),
+     "learning_rate_schedule must be one of 'auto', 'constant', 'adaptive', got 'cosine'"),
 ])
 def test_bad_parameters_are_named(small_ratings, param, value, message):
     with pytest.raises(ValueError, match=message):
@@ -51,18 +52,58 @@ def test_integer_epochs_train_exactly_that_many(small_ratings):
 
 
 def test_auto_epochs_stop_early_then_refit(small_ratings):
-    m = fit(small_ratings, n_factors=3, patience=2, max_epochs=300)
+    # the constant step: on this tiny set the adaptive one improves for 500 epochs
+    m = fit(small_ratings, n_factors=3, patience=2, max_epochs=300,
+            learning_rate_schedule="constant")
     search = [h for h in m.history_ if "stage" not in h]
     refit = [h for h in m.history_ if h.get("stage") == "refit"]
     assert len(search) < 300 and all(h["val_rmse"] is not None for h in search)
     best = min(search, key=lambda h: h["val_rmse"])["epoch"]
-    assert len(refit) == best
+    assert [h["epoch"] for h in refit] == list(range(1, best + 1))
+
+
+def test_auto_epochs_go_on_from_the_search_on_large_data(small_ratings, monkeypatch):
+    import latentrec.models.sgd as sgd
+
+    monkeypatch.setattr(sgd, "CONTINUE_FROM", 500)  # small_ratings has 840
+    m = fit(small_ratings, n_factors=3, patience=2, learning_rate=0.2)
+    search = [h for h in m.history_ if "stage" not in h]
+    refit = [h for h in m.history_ if h.get("stage") == "refit"]
+    assert len(search) < 200
+    best = min(search, key=lambda h: h["val_rmse"])["epoch"]
+    assert [h["epoch"] for h in refit] == list(range(best + 1, best + 1 + -(-best // 4)))
+    assert sgd.continued_epochs(best, 499) is None and sgd.continued_epochs(8, 500) == 2
+    assert m.learning_rate_ == 0.2 and m.learning_rate_schedule_ == "adaptive"
+
+
+def test_resuming_a_run_on_more_ratings_keeps_its_predictions(small_ratings):
+    from latentrec.models.engine import EpochRunner
+
+    model = SGDMatrixFactorization(n_factors=3, random_state=0)
+    model._rate, model._step_kind = model._resolved("blocks")
+    part, _ = holdout(small_ratings, 0.3, random_state=0)
+    first = EpochRunner(model, part, seed=1)
+    for epoch in (1, 2, 3):
+        first.epoch(epoch, 0.05, 0.08, 0.02, True)
+    state = first.state()
+    then = EpochRunner(model, small_ratings, seed=2)
+    then.resume(4, state)
+    assert then.first_epoch == 4 and then.sigma != first.sigma
+
+    def predictions(run):
+        P, Q, bu, bi = run.factors()
+        return run.mu + run.sigma * (bu[:, None] + bi[None, :] + P @ Q.T)
+
+    np.testing.assert_allclose(predictions(then), predictions(first), rtol=1e-5, atol=1e-5)
+    for name in ("gu", "gi"):
+        np.testing.assert_array_equal(then.steps[name], state["steps"][name])
 
 
 def test_explicit_validation_with_early_stopping(small_ratings):
     train, val = holdout(small_ratings, 0.2, random_state=0)
     m = SGDMatrixFactorization(n_factors=3, n_epochs=500, early_stopping=True, patience=3,
-                               n_threads=1, random_state=0).fit(train, validation=val)
+                               n_threads=1, random_state=0,
+                               learning_rate_schedule="constant").fit(train, validation=val)
     assert len(m.history_) < 500
     vals = [h["val_rmse"] for h in m.history_]
     assert np.argmin(vals) == len(vals) - 1 - 3
@@ -217,10 +258,20 @@ def test_dsgd_learns_as_well_as_the_default_schedule():
     ids = (test.user_map.to_ids(test.users), test.item_map.to_ids(test.items))
 
     def rmse(**kw):
-        m = fit(train, n_factors=4, n_epochs=25, **kw)
+        m = fit(train, n_factors=4, n_epochs=25, learning_rate_schedule="constant", **kw)
         return float(np.sqrt(np.mean((m.predict(*ids) - test.values) ** 2)))
 
     assert rmse(schedule="dsgd") == pytest.approx(rmse(), rel=0.01)
+
+
+def test_the_auto_schedule_is_adaptive_but_for_dsgd(small_ratings):
+    blocks = fit(small_ratings, n_factors=3, n_epochs=2)
+    dsgd = fit(small_ratings, n_factors=3, n_epochs=2, schedule="dsgd")
+    assert (blocks.learning_rate_schedule_, blocks.learning_rate_) == ("adaptive", 0.05)
+    assert (dsgd.learning_rate_schedule_, dsgd.learning_rate_) == ("constant", 0.01)
+    same = fit(small_ratings, n_factors=3, n_epochs=2, learning_rate_schedule="constant",
+               learning_rate=0.01, schedule="dsgd")
+    np.testing.assert_array_equal(dsgd.user_factors_, same.user_factors_)
 
 
 def test_dsgd_refuses_repeated_pairs():
@@ -308,14 +359,14 @@ def test_adaptive_learning_rate_is_the_kernels_adaptive_step():
     root, dtype = np.sqrt(sigma), start.user_factors_.dtype
     P, Q = ((f / root).astype(dtype) for f in (start.user_factors_, start.item_factors_))
     bu, bi = np.zeros_like(start.user_bias_), np.zeros_like(start.item_bias_)
-    gu, gi = np.ones(len(P), P.dtype), np.ones(len(Q), Q.dtype)
+    gu, gi = np.ones((len(P), 2), P.dtype), np.ones((len(Q), 2), Q.dtype)
     values = standardised(data.values, mu, sigma, P.dtype)
     for _ in range(3):
         kernels.sgd_epoch(data.users, data.items, values, np.arange(len(values)), P, Q, bu,
                           bi, 0.0, 0.1, 0.08, 0.02, True, gu=gu, gi=gi)
     np.testing.assert_allclose(model.user_factors_, P * root, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(model.item_bias_, bi * sigma, rtol=1e-5, atol=1e-6)
-    constant = SGDMatrixFactorization(**params).fit(data)
+    constant = SGDMatrixFactorization(learning_rate_schedule="constant", **params).fit(data)
     assert not np.allclose(constant.user_factors_, model.user_factors_)
 
 

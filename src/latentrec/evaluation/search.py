@@ -78,7 +78,7 @@ def random_search(model, ratings: Ratings, param_distributions: dict, n_iter: in
 
 
 #: The space ``tune`` draws SGD trials from (regularization on standardised ratings).
-SGD_SPACE = {"n_factors": [50, 100, 200], "learning_rate": ("log", 0.003, 0.03),
+SGD_SPACE = {"n_factors": [50, 100, 200], "learning_rate": ("log", 0.01, 0.1),
              "regularization": ("log", 0.02, 0.3), "bias_regularization": ("log", 0.002, 0.1)}
 
 

@@ -7,10 +7,14 @@ the biases are then neither read nor updated). Per rating, with e = r - pred::
     for k:  p = P[u, k];  P[u, k] += lr * (e * Q[i, k] - reg * p)
                           Q[i, k] += lr * (e * p - reg * Q[i, k])   (simultaneous update)
 
-The adaptive step (``gu``/``gi`` given: LibMF's schedule, one accumulator a row, Chin et al.
-2015): with a = e * Q[i] - reg * P[u] and b = e * P[u] - reg * Q[i] (the descent directions
-above), su = lr / sqrt(gu[u]) and si = lr / sqrt(gi[i]) replace lr in the user's and the
-item's updates (biases included), and then gu[u] += mean(a**2), gi[i] += mean(b**2).
+The adaptive step (``gu``/``gi`` given, shape (rows, 2): LibMF's schedule, Chin et al. 2015,
+with one accumulator a row for its factors, column 0, and one for its bias, column 1):
+with a = e * Q[i] - reg * P[u] and b = e * P[u] - reg * Q[i] (the descent directions
+above), lr / sqrt(gu[u, 0]) and lr / sqrt(gi[i, 0]) replace lr in the user's and the item's
+factor updates, and then gu[u, 0] += mean(a**2), gi[i, 0] += mean(b**2); a bias steps by
+lr / sqrt(g[., 1]) along c = e - reg_bias * bias, then g[., 1] += c**2. (The biases need
+their own: a factor's gradient is scaled by the other side's small factors, so its
+accumulator grows slowly, and a bias stepping by it stays near lr, fitting noise.)
 
 Entry points (plain functions of arrays; P, Q, bu, bi are updated in place; each epoch
 returns the sum of e**2 over the epoch as a Python float, NaN/inf when training diverged):
@@ -69,8 +73,8 @@ FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 def _sgd_ratings(users, items, values, order, lo, hi, P, Q, bu, bi, gu, gi, mu, lr, reg_p,
                  reg_q, reg_bu, reg_bi, biased, adaptive):
     """Ratings order[lo:hi] (or lo:hi when ``order`` is empty), in turn; returns sum e**2.
-    ``adaptive``: each row's step is lr / sqrt(its accumulated squared gradient), gu[u] and
-    gi[i] (see the module doc); otherwise gu and gi are not read."""
+    ``adaptive``: each row's steps are lr / sqrt(its accumulated squared gradients), gu[u]
+    and gi[i] (see the module doc); otherwise gu and gi are not read."""
     t = P.dtype.type
     K = P.shape[1]
     use_order = order.shape[0] > 0
@@ -85,10 +89,16 @@ def _sgd_ratings(users, items, values, order, lo, hi, P, Q, bu, bi, gu, gi, mu, 
         e = t(values[j]) - pred
         su = si = lr
         if adaptive:
-            su, si = lr / np.sqrt(gu[u]), lr / np.sqrt(gi[i])
-        if biased:
-            bu[u] += su * (e - reg_bu * bu[u])
-            bi[i] += si * (e - reg_bi * bi[i])
+            su, si = lr / np.sqrt(gu[u, 0]), lr / np.sqrt(gi[i, 0])
+        if biased and adaptive:
+            cu, ci = e - reg_bu * bu[u], e - reg_bi * bi[i]
+            bu[u] += lr / np.sqrt(gu[u, 1]) * cu
+            bi[i] += lr / np.sqrt(gi[i, 1]) * ci
+            gu[u, 1] += cu * cu
+            gi[i, 1] += ci * ci
+        elif biased:
+            bu[u] += lr * (e - reg_bu * bu[u])
+            bi[i] += lr * (e - reg_bi * bi[i])
         if adaptive:
             g2u = g2i = t(0)
             for k in range(K):
@@ -98,8 +108,8 @@ def _sgd_ratings(users, items, values, order, lo, hi, P, Q, bu, bi, gu, gi, mu, 
                 Q[i, k] = q + si * b
                 g2u += a * a
                 g2i += b * b
-            gu[u] += g2u / K
-            gi[i] += g2i / K
+            gu[u, 0] += g2u / K
+            gi[i, 0] += g2i / K
         else:
             for k in range(K):
                 p, q = P[u, k], Q[i, k]
@@ -128,16 +138,16 @@ def sgd_epoch(users, items, values, order, P, Q, bu, bi, mu, lr, reg, reg_bias, 
 
 
 def _accumulators(gu, gi, P, Q):
-    """(gu, gi, adaptive): the given accumulators, checked (both or neither; one per row of
-    P and Q, in P's dtype), or empty ones and False."""
+    """(gu, gi, adaptive): the given accumulators, checked (both or neither; two per row
+    of P and Q, in P's dtype), or empty ones and False."""
     if gu is None and gi is None:
-        empty = np.empty(0, P.dtype)
+        empty = np.empty((0, 2), P.dtype)
         return empty, empty, False
     if gu is None or gi is None:
         raise ValueError("give both gu and gi (the adaptive step's accumulators), or neither")
     for g, m, name in ((gu, P.shape[0], "gu"), (gi, Q.shape[0], "gi")):
-        if g.shape != (m,) or g.dtype != P.dtype:
-            raise ValueError(f"{name} must be 1-D with {m} entries of {P.dtype}; got "
+        if g.shape != (m, 2) or g.dtype != P.dtype:
+            raise ValueError(f"{name} must have shape ({m}, 2) and dtype {P.dtype}; got "
                              f"{g.dtype} {g.shape}")
     return gu, gi, True
 
@@ -196,7 +206,7 @@ def run_blocks(blocks, step, n_threads=1, *, order=None, rows=None, cols=None):
     t = blocks[0][5].dtype.type
     mu, lr, reg, reg_bias, biased = step
     scalars = (t(mu), t(lr), t(reg), t(reg), t(reg_bias), t(reg_bias), bool(biased))
-    no_order, no_g = np.empty(0, np.int64), np.empty(0, t)
+    no_order, no_g = np.empty(0, np.int64), np.empty((0, 2), t)
 
     def run(b):
         users, items, values, lo, hi, P, Q, bu, bi, *g = blocks[b]

@@ -64,6 +64,15 @@ class Runner:
         values' range; the seen-items CSR where the engine built it, else None)."""
         return self.trained_on, None
 
+    def state(self, copy: bool = True) -> dict:
+        """What the run has reached, on its standardised scale: "factors" (P, Q, bu, bi),
+        "steps" (the adaptive step's accumulators, if any), "mu" and "sigma"; copies, or
+        the live arrays."""
+        keep = (lambda a: a.copy()) if copy else (lambda a: a)
+        return {"factors": tuple(keep(a) for a in self.factors()),
+                "steps": {k: keep(v) for k, v in getattr(self, "steps", {}).items()},
+                "mu": self.mu, "sigma": self.sigma}
+
 
 class EpochRunner(Runner):
     """One epoch of SGD, by the "blocks" schedule.
@@ -109,6 +118,23 @@ class EpochRunner(Runner):
     def factors(self):
         return self.P, self.Q, self.bu, self.bi
 
+    def resume(self, first_epoch: int, state: dict) -> None:
+        """Go on from ``state`` (``Runner.state`` of a run over a subset of these ratings,
+        with the same users and items) at epoch ``first_epoch``: its factors rescaled to
+        this run's standardisation, so that every prediction stays what it was, and its
+        accumulated squared gradients as they are."""
+        P, Q, bu, bi = state["factors"]
+        ratio = state["sigma"] / self.sigma  # sigma' (b' + p'.q') = sigma (b + p.q)
+        np.multiply(P, np.sqrt(ratio), out=self.P, casting="unsafe")
+        np.multiply(Q, np.sqrt(ratio), out=self.Q, casting="unsafe")
+        np.multiply(bu, ratio, out=self.bu, casting="unsafe")
+        np.multiply(bi, ratio, out=self.bi, casting="unsafe")
+        if self.mu != state["mu"]:  # the shift of the mean goes to the user biases
+            self.bu += self.bu.dtype.type((state["mu"] - self.mu) / self.sigma)
+        for name, acc in state["steps"].items():
+            self.steps[name][:] = acc
+        self.first_epoch = first_epoch
+
 
 class DsgdRunner(Runner):
     """The "dsgd" schedule in this process: the plan's blocks (models/plan.py)
@@ -146,12 +172,12 @@ class DsgdRunner(Runner):
 
 
 def adaptive_steps(model, n_rows: int, n_cols: int, dtype) -> dict:
-    """The adaptive step's accumulated squared gradients, one per row of each side (they
-    start at 1, so the first step is the learning rate), as kernels.sgd takes them; none
-    for a constant learning rate."""
-    if model.learning_rate_schedule != "adaptive":
+    """The adaptive step's accumulated squared gradients, two per row of each side (its
+    factors' and its bias's; they start at 1, so the first step is the learning rate), as
+    kernels.sgd takes them; none for a constant learning rate."""
+    if model._step_kind != "adaptive":  # resolved by the fit (SGDMatrixFactorization)
         return {}
-    return {"gu": np.ones(n_rows, dtype), "gi": np.ones(n_cols, dtype)}
+    return {"gu": np.ones((n_rows, 2), dtype), "gi": np.ones((n_cols, 2), dtype)}
 
 
 def _initial_factors(rng, n: int, k: int, scale: float, dtype) -> np.ndarray:
