@@ -89,6 +89,24 @@ def test_similarity_searches_run_on_one_thread_of_their_own(client, monkeypatch)
     assert threads[0].startswith("latentrec-similarity")
 
 
+def test_similarity_searches_past_the_queue_cap_are_answered_503(client):
+    from latentrec.serve.app import MAX_SIMILARITY_QUEUE
+
+    state = client.app.state
+    state.similarity_queue = MAX_SIMILARITY_QUEUE
+    try:
+        for path in ("/items/50/similar", "/users/196/similar"):
+            response = client.get(path)
+            assert response.status_code == 503
+            assert response.headers["retry-after"] == "1"
+            assert "similarity searches are already waiting" in response.json()["detail"]
+        assert client.get("/users/196/recommendations").status_code == 200
+    finally:
+        state.similarity_queue = 0
+    assert client.get("/items/50/similar").status_code == 200
+    assert state.similarity_queue == 0
+
+
 def test_similar_users(client, model):
     body = client.get("/users/196/similar?n=4").json()
     assert body["user"] == 196

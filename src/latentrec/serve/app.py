@@ -51,6 +51,12 @@ PAGE_HEADERS = {"Content-Security-Policy": "default-src 'self'; img-src 'self' d
                 "frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
                 "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
 ERRORS = {404: {"model": S.ErrorOut, "description": "Unknown user or item id"}}
+#: Similarity searches waiting or running at once; one more is answered 503: the one thread
+#: that runs them (see the module doc) would only fall further behind.
+MAX_SIMILARITY_QUEUE = 64
+SIMILARITY_ERRORS = {**ERRORS, 503: {
+    "model": S.ErrorOut, "description": f"{MAX_SIMILARITY_QUEUE} similarity searches are "
+    "already waiting; the Retry-After header says when to try again"}}
 # Answered before any route runs, so to any request: by the Host check, the body cap, and
 # the body cap's check of Content-Length
 EDGE_ERRORS = {
@@ -108,6 +114,7 @@ def create_app(model_path, items=None, admin_token: str | None = None, *,
     app.state.holder = ModelHolder(model_path, items)
     app.state.limits = {"max_n": max_n, "max_body": max_body}
     app.state.similarity = ThreadPoolExecutor(1, thread_name_prefix="latentrec-similarity")
+    app.state.similarity_queue = 0  # read and written on the event loop only
     app.add_middleware(HeadAsGetMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_body=max_body)
     if allowed_hosts is not None:  # added last, so it runs first
@@ -181,9 +188,18 @@ async def _http_error(request: Request, exc: StarletteHTTPException):
 
 
 async def _similarity(request: Request, search, *args, **kwargs):
-    """``search(*args, **kwargs)`` on the app's similarity thread (see the module doc)."""
-    return await asyncio.get_running_loop().run_in_executor(
-        request.app.state.similarity, partial(search, *args, **kwargs))
+    """``search(*args, **kwargs)`` on the app's similarity thread (see the module doc), or
+    503 when ``MAX_SIMILARITY_QUEUE`` searches are waiting or running already."""
+    state = request.app.state
+    if state.similarity_queue >= MAX_SIMILARITY_QUEUE:
+        raise HTTPException(503, f"{MAX_SIMILARITY_QUEUE} similarity searches are already "
+                            "waiting; try again shortly", headers={"Retry-After": "1"})
+    state.similarity_queue += 1
+    try:
+        return await asyncio.get_running_loop().run_in_executor(
+            state.similarity, partial(search, *args, **kwargs))
+    finally:
+        state.similarity_queue -= 1
 
 
 async def current(request: Request) -> Snapshot:
@@ -328,7 +344,8 @@ def _user_routes(max_n: int) -> APIRouter:
         ids, scores = snap.model.recommend(user, n=n, exclude_seen=exclude_seen, by=by)
         return {"user": user, "items": scored_items(snap.items, ids, scores)}
 
-    @router.get("/users/{user_id:path}/similar", response_model=S.SimilarUsersOut)
+    @router.get("/users/{user_id:path}/similar", response_model=S.SimilarUsersOut,
+                responses=SIMILARITY_ERRORS)
     async def similar_users(user_id: UserId, snap: Snap, request: Request, n: N10 = ten):
         """Users most like this one, by the cosine of their latent factors."""
         _, user = snap.users.find(user_id)
@@ -351,7 +368,8 @@ def _item_routes(max_n: int) -> APIRouter:
         total, idx = snap.items.search(q, n)
         return {"total": total, "items": counted(snap.items, idx, "item")}
 
-    @router.get("/items/{item_id:path}/similar", response_model=S.SimilarItemsOut)
+    @router.get("/items/{item_id:path}/similar", response_model=S.SimilarItemsOut,
+                responses=SIMILARITY_ERRORS)
     async def similar_items(item_id: ItemId, snap: Snap, request: Request, n: N10 = ten):
         """Items most like this one, by the cosine of their latent factors."""
         _, item = snap.items.find(item_id)
