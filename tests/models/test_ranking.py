@@ -175,3 +175,31 @@ def test_tiny_data_without_users_to_validate_on_still_ranks():
     assert model.interaction_item_factors_.shape == (3, 3)
     ids, _ = model.recommend(2, n=2)
     assert set(ids) == {10, 30}
+
+
+def test_the_interaction_part_is_learnt_on_first_read_as_the_fit_would_have(data, monkeypatch):
+    import latentrec.models.ranking as ranking
+
+    model = RATING_MODELS["sgd"]().fit(data)
+    assert model.__dict__["_interactions_due"] is not None  # not learnt by fit
+    model.set_params(ranking_factors=2, random_state=5)  # read at fit time, not now
+    learnt = model.interaction_item_factors_
+    eager = RATING_MODELS["sgd"]().fit(data)
+    np.testing.assert_array_equal(learnt, eager.interaction_item_factors_)
+    assert learnt.shape[1] != 2
+
+    calls = []
+
+    def fails_once(*args):
+        calls.append(1)
+        if len(calls) == 1:
+            raise MemoryError("no room")
+        return interaction_vectors(*args)
+
+    again = RATING_MODELS["sgd"]().fit(data)
+    monkeypatch.setattr(ranking, "interaction_vectors", fails_once)
+    with pytest.raises(MemoryError):
+        again.recommend(again.user_map_.ids[0], 5)
+    assert again.__dict__["_interactions_due"] is not None  # still due, not "none"
+    np.testing.assert_array_equal(again.recommend(again.user_map_.ids[0], 5)[0],
+                                  eager.recommend(eager.user_map_.ids[0], 5)[0])

@@ -403,3 +403,39 @@ def test_recommend_all_raises_what_a_chunks_product_raised(small_ratings, monkey
     assert len(next(chunks)) > 0  # the first chunk, while the second is computed
     with pytest.raises(MemoryError, match="no room for the scores"):
         list(chunks)
+
+
+def test_auto_epochs_without_early_stopping_retrain_from_scratch(small_ratings, monkeypatch):
+    import latentrec.models.sgd as sgd
+
+    monkeypatch.setattr(sgd, "CONTINUE_FROM", 0)  # going on needs the search's best state
+    m = fit(small_ratings, n_factors=3, early_stopping=False, max_epochs=30)
+    search = [h for h in m.history_ if "stage" not in h]
+    refit = [h for h in m.history_ if h.get("stage") == "refit"]
+    assert len(search) == 30
+    best = min(search, key=lambda h: h["val_rmse"])["epoch"]
+    assert [h["epoch"] for h in refit] == list(range(1, best + 1))
+
+
+def test_the_steps_a_fit_used_are_kept_and_saved(small_ratings, tmp_path):
+    from latentrec import load
+
+    m = fit(small_ratings, n_factors=3, n_epochs=2, schedule="dsgd")
+    m.set_params(schedule="blocks", learning_rate=0.3)  # changes the next fit only
+    assert (m.learning_rate_, m.learning_rate_schedule_) == (0.01, "constant")
+    m.save(tmp_path / "m.npz")
+    back = load(tmp_path / "m.npz")
+    assert (back.learning_rate_, back.learning_rate_schedule_) == (0.01, "constant")
+    assert fit(small_ratings, n_factors=3, n_epochs=2).learning_rate_schedule_ == "adaptive"
+
+
+def test_a_continued_fit_is_told_apart_in_its_summary(small_ratings, monkeypatch):
+    import latentrec.models.sgd as sgd
+
+    monkeypatch.setattr(sgd, "CONTINUE_FROM", 500)
+    m = fit(small_ratings, n_factors=3, patience=2, learning_rate=0.2)
+    digest = m.summary()["history"]
+    refit = [h for h in m.history_ if h.get("stage") == "refit"]
+    assert digest["epochs"] == refit[-1]["epoch"] and digest["epochs_continued"] == len(refit)
+    plain = fit(small_ratings, n_factors=3, n_epochs=3).summary()["history"]
+    assert plain["epochs"] == 3 and plain["epochs_continued"] is None

@@ -64,7 +64,11 @@ def _factors(summary: dict):
 def history_pairs(h: dict) -> list:
     """Lines of the training table, from ``Recommender.summary()["history"]``."""
     pairs = []
-    if h["refit_on_all_data"]:
+    if h.get("epochs_continued"):
+        pairs.append(("epochs", f"{h['epochs']} (the best of {h['epochs_searched']} by early "
+                                f"stopping on held-out data, then {h['epochs_continued']} "
+                                "more on all)"))
+    elif h["refit_on_all_data"]:
         pairs.append(("epochs", f"{h['epochs']} (best of {h['epochs_searched']} by early "
                                 "stopping on held-out data, then refit on all)"))
     else:

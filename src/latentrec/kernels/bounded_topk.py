@@ -14,18 +14,20 @@ The bound costs ``n_head + 1`` multiplies where the score costs ``n_tail + n_hea
 row keeps a heap of its k best exact scores so far and scores an item in full only when
 its bound reaches the heap's worst (with a small slack for rounding, so that no item is
 missed). Where the head decides the ranking, as the interaction part of a relevance score
-does, a few dozen items of a million are scored in full (docs/benchmarks.md).
+does, a small share of a million items is scored in full (docs/benchmarks.md).
 
 The result is ``kernels.topk.top_k`` of the full score block (the same validity rules:
 seen items, ``candidates``, -inf and NaN left out; ties by lower index), except that a
-score computed here may differ from a BLAS product's in its last bit, so near-ties can
-order differently. Only k <= ``topk.HEAP_K`` is served.
+score here is summed in the items' dtype one term at a time, so it may differ from a BLAS
+product's in its last bits, and near-ties can order differently. Only k <= ``topk.HEAP_K``
+is served.
 
-Items are visited in an order fixed at build time (largest head norm first) so that each
-row's heap fills with strong items early and its threshold rises fast. Rows run in groups
-(``GROUP`` rows read one tile of the head while it is in cache), the groups in parallel
-(``prange``); each row's result depends on its own data only, so it is the same for every
-thread count.
+Items are laid out at build time in k-d order of their head columns and tail norm, in
+tiles of ``TILE`` that each keep the box of those values, so that one bound covers a
+tile. A row scans its ``FIRST_TILES`` best-bound tiles first (its heap fills with strong
+items and its threshold rises), then every other tile whose bound reaches the heap's
+worst. Rows run in blocks of ``ROWS_PER_BLOCK``, the blocks in parallel (``prange``); each
+row's result depends on its own data only, so it is the same for every thread count.
 """
 
 from __future__ import annotations

@@ -295,7 +295,8 @@ class Recommender(Params):
         """``recommend`` for every user the model was trained on (or for ``users``), as
         an iterator of long tables: DataFrames with columns user, rank (1 = best), item
         and score, one for each chunk of up to 2,048 users (fewer where the catalogue is
-        so large that their scores would pass 128 MB; a user with fewer than ``n`` valid
+        so large that their scores would pass 128 MB, unless the bound index finds the
+        lists without them: models/bounded.py; a user with fewer than ``n`` valid
         items has fewer rows; no users: one empty table). The same lists and scores as
         ``recommend``; memory stays bounded by a chunk's scores, however many users, so
         the chunks can go to a file as they come (``pd.concat`` them for one table). The
@@ -635,10 +636,13 @@ class Recommender(Params):
         with_val = [h for h in search if h.get("val_rmse") is not None]
         best = min(with_val, key=lambda h: h["val_rmse"]) if with_val else None
         final = history[-1] if history else {}
+        # a refit that went on from the search's best state numbers its epochs after it
+        continued = bool(refit) and refit[0]["epoch"] > 1
         return {
-            "epochs": len(refit) if refit else len(search),
+            "epochs": refit[-1]["epoch"] if refit else len(search),
             "epochs_searched": len(search) if refit else None,
             "refit_on_all_data": bool(refit),
+            "epochs_continued": len(refit) if continued else None,
             "final_train_rmse": final.get("train_rmse"),
             "final_val_rmse": final.get("val_rmse"),
             "best_val_rmse": best["val_rmse"] if best else None,

@@ -29,6 +29,8 @@ all, the part is then fitted again on all the rows; below that they could not mo
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -164,6 +166,10 @@ def rating_spread(P, Q, bu, bi, random_state) -> float:
     return spread if spread > 0 else 1.0
 
 
+#: Held while a model learns its interaction part on first read (ranking models).
+_LEARNING = threading.RLock()
+
+
 #: The checks of the two hyperparameters every rating model takes (Params._constraints).
 RANKING_CONSTRAINTS = {
     "ranking_factors": [Interval("int", 0, None), Options(("auto",))],
@@ -200,21 +206,28 @@ class RankedByRelevance:
         self._interactions_due = (self.ranking_factors, self.random_state)
 
     def _interaction_part(self) -> tuple:
-        """(V, X, rating spread), or Nones without an interaction part; learnt now if due."""
-        due = self.__dict__.get("_interactions_due")
-        if due is not None:
-            self._interactions_due = None
-            rank, seed = due
-            self._interactions = (None, None, None)
-            if rank != 0:
-                rng = check_random_state(seed)
-                V = interaction_vectors(self.seen_, rank, rng)
-                self._set_interactions(V, rating_spread(self.user_factors_, self.item_factors_,
-                                                        self.user_bias_, self.item_bias_, rng))
-        if self.__dict__.get("_interactions") is None:
+        """(V, X, rating spread), or Nones without an interaction part; learnt now if due
+        (once, under a lock, and installed only when learnt: a reader in another thread
+        waits for it, and a failure leaves it due)."""
+        if self.__dict__.get("_interactions_due") is not None:
+            with _LEARNING:
+                due = self.__dict__.get("_interactions_due")
+                if due is not None:
+                    self._learn_interactions(*due)
+        parts = self.__dict__.get("_interactions")
+        if parts is None:
             raise AttributeError(f"{type(self).__name__} is not fitted: it has no "
                                  "interaction part yet")
-        return self._interactions
+        return parts
+
+    def _learn_interactions(self, rank, seed) -> None:
+        if rank == 0:
+            self._interactions, self._interactions_due = (None, None, None), None
+            return
+        rng = check_random_state(seed)
+        V = interaction_vectors(self.seen_, rank, rng)
+        self._set_interactions(V, rating_spread(self.user_factors_, self.item_factors_,
+                                                self.user_bias_, self.item_bias_, rng))
 
     @property
     def interaction_item_factors_(self):
@@ -232,12 +245,12 @@ class RankedByRelevance:
         return self._interaction_part()[2]
 
     def _set_interactions(self, V, spread) -> None:
-        self._normed = {}  # the unit vectors and score sides include the interaction part
         seen = self.seen_
         X = pattern_times(seen.indptr, seen.indices, V)
         X /= user_scale(X, V)[:, None]
         self._interactions = (V, X, float(spread))
         self._interactions_due = None
+        self._normed = {}  # the unit vectors and score sides include the interaction part
 
     def _relevance_parts(self):
         V, X, spread = self._interaction_part()

@@ -217,12 +217,20 @@ class SGDMatrixFactorization(RankedByRelevance, RatingScaleMixin, Recommender):
     @property
     def learning_rate_(self) -> float:
         """The learning rate the fit used ("auto" resolved)."""
-        return self._resolved(self.schedule_)[0]
+        return self._steps_used()[0]
 
     @property
     def learning_rate_schedule_(self) -> str:
         """The schedule of steps the fit used: "adaptive" or "constant"."""
-        return self._resolved(self.schedule_)[1]
+        return self._steps_used()[1]
+
+    def _steps_used(self) -> tuple[float, str]:
+        """(learning rate, schedule of steps) of the fit: as recorded by it (and saved
+        with the model), else, for a file from before they were, as the parameters
+        resolve for the schedule the fit followed."""
+        self._require_fitted()
+        used = self.__dict__.get("_fit_steps")
+        return used if used is not None else self._resolved(self.schedule_)
 
     def _fit(self, ratings, validation, engine=None) -> None:
         engine = LocalEngine() if engine is None else engine
@@ -246,12 +254,14 @@ class SGDMatrixFactorization(RankedByRelevance, RatingScaleMixin, Recommender):
         if baselines is not None:
             self._warn_if_worse(history, stop_early or refit, baselines)
         if refit:
-            raw, history, trained = self._refit(engine, ratings, history, raw, seed)
+            raw, history, trained = self._refit(engine, ratings, history,
+                                                raw if stop_early else None, seed)
         if engine.schedule is not None:
             history = [{**h, "schedule": engine.schedule} for h in history]
         self._set_fitted(trained.on, history=history, seen=trained.seen,
                          **_unscaled(*raw["factors"], raw["mu"], raw["sigma"], self.biased))
         self.rating_std_ = raw["sigma"]
+        self._fit_steps = (self._rate, self._step_kind)
 
     def _scored_parts(self, ratings, validation, rng, refit, stop_early):
         """(what to train on, what to score each epoch on or None): a validation part held
@@ -268,10 +278,11 @@ class SGDMatrixFactorization(RankedByRelevance, RatingScaleMixin, Recommender):
     def _refit(self, engine, ratings, history, raw, seed):
         """Train on all ``ratings`` after the search (see ``continued_epochs``): afresh
         for the search's best number of epochs, or onward from its best state (``raw``:
-        its factors and step sizes) for a quarter of them."""
+        its factors and step sizes; None when the search kept none, without early
+        stopping) for a quarter of them."""
         best = min(history, key=lambda h: h["val_rmse"])["epoch"]
         extra = continued_epochs(best, ratings.n_ratings)
-        if (engine.schedule or self.schedule) == "dsgd" or extra is None:
+        if (engine.schedule or self.schedule) == "dsgd" or extra is None or raw is None:
             raw, refit_history, trained = self._train(engine, ratings, None, best, False, seed)
         else:
             raw, refit_history, trained = self._train(
@@ -360,6 +371,22 @@ class SGDMatrixFactorization(RankedByRelevance, RatingScaleMixin, Recommender):
         return (self.regularization if self.bias_regularization is None
                 else self.bias_regularization)
 
+    def _extra_arrays(self) -> dict:
+        rate, kind = self._steps_used()
+        return {**super()._extra_arrays(), "learning_rate_used": np.array([rate]),
+                "adaptive_steps_used": np.array([kind == "adaptive"])}
+
+    def _load_extra_arrays(self, arrays: dict) -> None:
+        super()._load_extra_arrays(arrays)
+        rate, adaptive = arrays.get("learning_rate_used"), arrays.get("adaptive_steps_used")
+        self._fit_steps = None  # a file from before: resolved from the parameters
+        if rate is not None and adaptive is not None:
+            if rate.shape != (1,) or adaptive.shape != (1,) or not np.isfinite(rate[0]) \
+                    or rate[0] <= 0:
+                raise ValueError("the learning rate the model was fitted with is not one "
+                                 "positive number")
+            self._fit_steps = (float(rate[0]), "adaptive" if adaptive[0] else "constant")
+
 
 
     # -- updating ------------------------------------------------------------------------
@@ -389,7 +416,7 @@ class SGDMatrixFactorization(RankedByRelevance, RatingScaleMixin, Recommender):
         values = ((new.values - mu) / sigma).astype(P.dtype)
         order = np.arange(new.n_ratings, dtype=np.int64)
         # the adaptive steps start afresh: a fitted model keeps no accumulators
-        self._rate, self._step_kind = self._resolved(self.schedule_)
+        self._rate, self._step_kind = self._steps_used()
         steps = adaptive_steps(self, len(user_map), len(item_map), P.dtype)
         for epoch in range(int(n_epochs)):
             rng.shuffle(order)
