@@ -207,7 +207,7 @@ def _best_unvisited(tb, visited):
     return best
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)  # a request's search lets the server's other threads run
 def _rows(A, a_norm, slack, B, n_tail, head_t, tail_norm, order, tile_max, tile_min,
           tile_tail, k, indptr, indices, rows, candidates, r0, r1, out_i, out_s, scanned):
     """Rows r0..r1: the tiles with the best bounds first, then every other tile whose
@@ -249,7 +249,7 @@ def _rows(A, a_norm, slack, B, n_tail, head_t, tail_norm, order, tile_max, tile_
         _heap_out(hs, hix, m, out_i[r], out_s[r])
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def _row_blocks(A, a_norm, slack, B, n_tail, head_t, tail_norm, order, tile_max, tile_min,
                 tile_tail, k, indptr, indices, rows, candidates, out_i, out_s, scanned):
     n_rows = A.shape[0]

@@ -259,7 +259,7 @@ def _row_select(row, k, banned, candidates, scratch, out_i, out_s):
         out_s[c] = -np.inf
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)  # a request's selection lets the server's other threads run
 def _top_k_rows(scores, k, indptr, indices, rows, candidates, exclude, lo, hi, out_i,
                 out_s):
     """top_k for rows lo..hi, with one mask and one heap (or selection scratch) for all;
@@ -298,7 +298,7 @@ def _top_k_rows(scores, k, indptr, indices, rows, candidates, exclude, lo, hi, o
     return bad
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def _top_k_blocks(scores, k, indptr, indices, rows, candidates, exclude, bounds, out_i,
                   out_s):
     """_top_k_rows over the row blocks [bounds[b], bounds[b + 1]) in parallel."""
