@@ -75,3 +75,20 @@ def test_no_index_below_the_size_or_where_it_would_scan_too_much(fitted, monkeyp
     assert fitted._bound_index(fitted._check_by(None), 10) is not None
     assert fitted._bound_index(fitted._check_by(None), 65) is None  # past the heap's k
     fitted._normed.clear()
+
+
+def test_similarity_over_a_large_catalogue_gives_the_same_lists(fitted, monkeypatch):
+    item, user = fitted.item_map_.ids[3], fitted.user_map_.ids[2]
+    folded = fitted.fold_in({fitted.item_map_.ids[i]: 4.0 for i in (1, 2)})
+    runs = {}
+    for min_items in (10**12, 0):
+        monkeypatch.setattr(bounded, "MIN_ITEMS", min_items)
+        fitted._normed.clear()
+        runs[min_items] = [fitted.similar_items(item, 10),
+                           fitted.similar_items(item, 5, items=fitted.item_map_.ids[:500]),
+                           fitted.similar_users(user, 7), fitted.similar_users(folded, 4)]
+        assert (fitted._quantized("item") is not None) == (min_items == 0)
+    fitted._normed.clear()
+    for (ei, es), (qi, qs) in zip(runs[10**12], runs[0]):
+        np.testing.assert_array_equal(qi, ei)
+        np.testing.assert_allclose(qs, es, rtol=1e-5)

@@ -24,7 +24,9 @@ from ..data.ratings import DENSE_CELL_CAP, Ratings, as_ratings
 from ..errors import DataError, LatentrecError, NotFittedError, ParameterError
 from ..kernels import topk
 from ..kernels.bounded_topk import BoundIndex, bounded_top_k
+from ..kernels.quantized import QuantizedRows, quantized_top_k
 from ..kernels.topk import HEAP_K
+from . import bounded
 from ._params import Params
 from .bounded import worth_an_index
 from .modelfile import save_model
@@ -492,16 +494,30 @@ class Recommender(Params):
             raise LatentrecError(f"{type(self).__name__} has no latent factors, so it "
                                  f"cannot tell which {side}s are similar")
         id_map = self.item_map_ if side == "item" else self.user_map_
-        scores = self._normed_factors(side) @ query
         keep = None
         if items is not None:
-            keep = np.zeros(scores.size, dtype=bool)
+            keep = np.zeros(len(id_map), dtype=bool)
             keep[id_map.to_indices(_as_id_array(items), unknown="error")] = True
-        # score descending, ties by lower index; the query itself (self_idx >= 0) left out
-        idx, top = topk.top_k(scores[None, :], min(n, scores.size), candidates=keep,
-                              exclude=np.array([self_idx]))
-        m = np.count_nonzero(idx[0] >= 0)
-        return id_map.to_ids(idx[0, :m]), top[0, :m]
+        k = min(n, len(id_map))
+        quantized = self._quantized(side)
+        if quantized is not None:  # a large catalogue: the same list, from an int8 pass
+            idx, top = quantized_top_k(quantized, query, k, exclude=self_idx, candidates=keep)
+        else:
+            # score descending, ties by lower index; the query itself (self_idx >= 0) out
+            idx, top = topk.top_k((self._normed_factors(side) @ query)[None, :], k,
+                                  candidates=keep, exclude=np.array([self_idx]))
+            idx, top = idx[0], top[0]
+        m = np.count_nonzero(idx >= 0)
+        return id_map.to_ids(idx[:m]), top[:m]
+
+    def _quantized(self, side: str) -> QuantizedRows | None:
+        """The int8 copy of ``side``'s unit vectors from ``bounded.MIN_ITEMS`` rows (where
+        reading them whole costs milliseconds), else None; kept with them."""
+        key = ("int8", side)
+        if key not in self._normed:
+            unit = self._normed_factors(side)
+            self._normed[key] = QuantizedRows(unit) if len(unit) >= bounded.MIN_ITEMS else None
+        return self._normed[key]
 
     def _normed_factors(self, side: str) -> np.ndarray:
         if side not in self._normed:
