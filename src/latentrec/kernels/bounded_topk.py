@@ -36,7 +36,7 @@ import numpy as np
 from numba import njit, prange
 
 from .threads import num_threads, thread_count
-from .topk import HEAP_K, _heap_out, _sift_down, _sift_up, _worse
+from .topk import HEAP_K, _heap_out, _index_array, _sift_down, _sift_up, _worse
 
 __all__ = ["BoundIndex", "bounded_top_k"]
 
@@ -260,11 +260,6 @@ def _row_blocks(A, a_norm, slack, B, n_tail, head_t, tail_norm, order, tile_max,
               min(n_rows, (b + 1) * ROWS_PER_BLOCK), out_i, out_s, scanned)
 
 
-def _int_array(x) -> np.ndarray:
-    x = np.ascontiguousarray(x)
-    return x if x.dtype in (np.int32, np.int64) else x.astype(np.int64)
-
-
 def bounded_top_k(index: BoundIndex, A, k, *, seen=None, rows=None, candidates=None,
                   n_threads=None, scanned=None):
     """The k best valid items of each row of ``A @ index.B.T``; see the module doc.
@@ -282,9 +277,10 @@ def bounded_top_k(index: BoundIndex, A, k, *, seen=None, rows=None, candidates=N
     if seen is None:
         indptr = indices = rows = _NONE_INT
     else:
-        indptr, indices = (_int_array(x) for x in seen)  # no copy of the model's arrays
+        indptr, indices = (_index_array(x, name) for x, name in zip(seen, ("indptr",
+                                                                           "indices")))
         rows = (np.arange(n_rows, dtype=np.int64) if rows is None
-                else np.ascontiguousarray(rows, dtype=np.int64))
+                else _index_array(rows, "rows"))
     candidates = (_NONE_BOOL if candidates is None
                   else np.ascontiguousarray(candidates, dtype=np.bool_))
     out_i = np.empty((n_rows, k), np.int64)

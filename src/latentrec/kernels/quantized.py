@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .topk import top_k
+from .topk import _sift_down, top_k
 
 __all__ = ["QuantizedRows", "quantized_top_k"]
 
@@ -60,22 +60,6 @@ class QuantizedRows:
 _BLOCK = 256
 
 
-@njit(cache=True, nogil=True)
-def _sift_min(best, k):
-    """Restore the min-heap ``best`` after its root was raised."""
-    p = 0
-    while True:
-        c = 2 * p + 1
-        if c >= k:
-            return
-        if c + 1 < k and best[c + 1] < best[c]:
-            c += 1
-        if best[c] >= best[p]:
-            return
-        best[p], best[c] = best[c], best[p]
-        p = c
-
-
 @njit(cache=True, nogil=True, fastmath=True)
 def _block_bounds(dots, scale, l1, t, half_x1, up, low):
     """Upper and lower bounds of a block's scores from their integer products. (fastmath
@@ -94,7 +78,8 @@ def _candidates(q, scale, l1, y, t, half_x1, exclude, candidates, k):
     (every valid row when there are fewer than k), in index order."""
     n, d = q.shape
     use_cand = candidates.shape[0] > 0
-    best = np.full(k, -np.inf)  # a min-heap of the k best lower bounds so far
+    # the k best lower bounds so far: topk's heap (worst on top), its indices all equal
+    best, no_index = np.full(k, -np.inf), np.zeros(k, np.int64)
     dots = np.empty(_BLOCK, np.int32)
     up = np.empty(_BLOCK)
     low = np.empty(_BLOCK)
@@ -124,7 +109,7 @@ def _candidates(q, scale, l1, y, t, half_x1, exclude, candidates, k):
             m += 1
             if low[j] > best[0]:
                 best[0] = low[j]
-                _sift_min(best, k)
+                _sift_down(best, no_index, k, 0)
     keep = found_up[:m] >= best[0]
     return found[:m][keep]
 

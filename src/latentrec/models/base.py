@@ -28,7 +28,6 @@ from ..kernels.quantized import QuantizedRows, quantized_top_k
 from ..kernels.topk import HEAP_K
 from . import bounded
 from ._params import Params
-from .bounded import worth_an_index
 from .modelfile import save_model
 
 UNKNOWN_PREDICT_POLICIES = ("bias", "nan", "error")
@@ -342,10 +341,9 @@ class Recommender(Params):
         key = ("bound", by)
         if key not in self._normed:
             seen = (self.seen_.indptr, self.seen_.indices)
-            self._normed[key] = (None if not self.seen_.has_sorted_indices else
-                                 worth_an_index(self._item_score_factors(by), self.n_factors_,
-                                                lambda u: self._user_score_factors(u, by),
-                                                seen))
+            self._normed[key] = None if not self.seen_.has_sorted_indices else \
+                bounded.worth_an_index(self._item_score_factors(by), self.n_factors_,
+                                       lambda u: self._user_score_factors(u, by), seen)
         return self._normed[key]
 
     def _top_chunks(self, u_idx, n, exclude_seen, candidates, by):
