@@ -42,16 +42,29 @@ def cluster():
 
 @pytest.fixture
 def client(cluster):
-    """A client with both workers up. A test may have killed one: its nanny starts a new
-    one, but on a loaded machine the restart can fail for good, and then the next test
-    gets a fresh cluster rather than an error that is not its own."""
+    """A client with both workers up, on a cluster where no earlier test killed a worker.
+    A killed worker's nanny starts a new one, but while it does (and on a loaded machine
+    it can fail for good) the cluster may drop the next test's tasks, an error that is
+    not that test's: a test after which the workers are not the ones it began with
+    leaves a fresh cluster behind."""
     try:
         cluster[0].client.wait_for_workers(2, timeout=60)
     except distributed.TimeoutError:
-        cluster[0].close()
-        cluster[0] = TwoWorkers()
-        cluster[0].client.wait_for_workers(2, timeout=60)
-    return cluster[0].client
+        _replace(cluster)
+    before = cluster[0].client.run(os.getpid)
+    yield cluster[0].client
+    try:
+        after = cluster[0].client.run(os.getpid)
+    except Exception:  # a worker lost while asked: the cluster is not the one begun with
+        after = None
+    if after != before:
+        _replace(cluster)
+
+
+def _replace(cluster):
+    cluster[0].close()
+    cluster[0] = TwoWorkers()
+    cluster[0].client.wait_for_workers(2, timeout=60)
 
 
 @pytest.fixture(scope="module")

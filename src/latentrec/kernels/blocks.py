@@ -16,6 +16,8 @@ never on the thread count or on which thread ran a block.
 
     make_block_layout(users, items, values, n_users, n_items, n_threads=1, seed=0,
                       *, n_blocks=None, n_factors=100) -> BlockLayout
+        = order_blocks(group_blocks(users, items, values, n_users, n_items, n_threads,
+                                    n_blocks=..., n_factors=...), seed)
     block_schedule(n_blocks, epoch_seed) -> int64 (n_blocks, n_blocks): schedule[r, a] is
         the a-th block of round r
     default_n_blocks(n_users, n_items, n_factors, itemsize=4, n_threads=1) -> int
@@ -74,6 +76,15 @@ def default_n_blocks(n_users: int, n_items: int, n_factors: int, itemsize: int =
 def make_block_layout(users, items, values, n_users, n_items, n_threads=1, seed=0, *,
                       n_blocks=None, n_factors=100) -> BlockLayout:
     """Group the ratings into a ``n_blocks x n_blocks`` grid (default: default_n_blocks)."""
+    return order_blocks(group_blocks(users, items, values, n_users, n_items, n_threads,
+                                     n_blocks=n_blocks, n_factors=n_factors), seed)
+
+
+def group_blocks(users, items, values, n_users, n_items, n_threads=1, *, n_blocks=None,
+                 n_factors=100) -> BlockLayout:
+    """The part of :func:`make_block_layout` that needs no seed: the ratings grouped by
+    block, each block's in their given order (a fit groups them while it draws the
+    initial factors, whose generator then gives the seed of :func:`order_blocks`)."""
     g = (default_n_blocks(n_users, n_items, n_factors, np.dtype(values.dtype).itemsize,
                           n_threads) if n_blocks is None else int(n_blocks))
     if g < 1:
@@ -94,10 +105,18 @@ def make_block_layout(users, items, values, n_users, n_items, n_threads=1, seed=
     block_ptr = _count_blocks(users, items, u_stripe, i_stripe, g, g)
     out_u, out_i, out_v = np.empty_like(users), np.empty_like(items), np.empty_like(values)
     _scatter(users, items, values, u_stripe, i_stripe, g, block_ptr, out_u, out_i, out_v)
-    del u_stripe, i_stripe
-    seeds = np.random.default_rng(seed).integers(0, 2**32, g * g, dtype=np.int64)
-    _order_blocks(out_u, out_i, out_v, block_ptr, ub, ib, n_users >= n_items, seeds)
     return BlockLayout(out_u, out_i, out_v, block_ptr, ub, ib)
+
+
+def order_blocks(layout: BlockLayout, seed) -> BlockLayout:
+    """Shuffle each block of a :func:`group_blocks` layout (seeded per block, from
+    ``seed``), then sort it stably by the larger side's index; in place, returned."""
+    users, items, values, block_ptr, ub, ib = layout
+    g = layout.n_blocks
+    seeds = np.random.default_rng(seed).integers(0, 2**32, g * g, dtype=np.int64)
+    _order_blocks(users, items, values, block_ptr, ub, ib, bool(ub[-1] >= ib[-1]),
+                  seeds)
+    return layout
 
 
 def block_schedule(n_blocks: int, epoch_seed) -> np.ndarray:
@@ -125,7 +144,7 @@ def _balanced_bounds(counts: np.ndarray, g: int) -> np.ndarray:
     return np.maximum.accumulate(bounds).astype(np.int64)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _count_blocks(users, items, u_stripe, i_stripe, g_rows, g_cols, row0=0):
     """block_ptr of a g_rows x g_cols grid: rating j is in row stripe
     u_stripe[users[j] - row0] (``row0``: the first row of the grid, when it holds only
@@ -138,7 +157,7 @@ def _count_blocks(users, items, u_stripe, i_stripe, g_rows, g_cols, row0=0):
     return ptr
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _scatter(users, items, values, u_stripe, i_stripe, g_cols, ptr, out_u, out_i, out_v,
              row0=0):
     """Each rating into its block's next free place (the grid of _count_blocks)."""

@@ -11,7 +11,8 @@ The adaptive step (``gu``/``gi`` given, shape (rows, 2): LibMF's schedule, Chin 
 with one accumulator a row for its factors, column 0, and one for its bias, column 1):
 with a = e * Q[i] - reg * P[u] and b = e * P[u] - reg * Q[i] (the descent directions
 above), lr / sqrt(gu[u, 0]) and lr / sqrt(gi[i, 0]) replace lr in the user's and the item's
-factor updates, and then gu[u, 0] += mean(a**2), gi[i, 0] += mean(b**2); a bias steps by
+factor updates, and then gu[u, 0] += mean(a**2), gi[i, 0] += mean(b**2) (from p.p, q.q and
+p.q, read with the prediction: see ``_sgd_ratings``); a bias steps by
 lr / sqrt(g[., 1]) along c = e - reg_bias * bias, then g[., 1] += c**2. (The biases need
 their own: a factor's gradient is scaled by the other side's small factors, so its
 accumulator grows slowly, and a bias stepping by it stays near lr, fitting noise.)
@@ -23,7 +24,8 @@ returns the sum of e**2 over the epoch as a Python float, NaN/inf when training 
               gu=None, gi=None)
         serial, visiting ratings order[0], order[1], ...; bit-for-bit repeatable.
     make_block_layout(users, items, values, n_users, n_items, n_threads=1, seed=0,
-                      *, n_blocks=None, n_factors=100) -> BlockLayout  (kernels/blocks.py)
+                      *, n_blocks=None, n_factors=100) -> BlockLayout  (kernels/blocks.py;
+        also its two steps, group_blocks and order_blocks)
     sgd_epoch_blocks(layout, P, Q, bu, bi, mu, lr, reg, reg_bias, biased, epoch_seed,
                      n_threads=None, *, gu=None, gi=None)
         parallel and race free; the result depends on (layout, epoch_seed) only, so it is
@@ -56,13 +58,15 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .blocks import BlockLayout, block_schedule, default_n_blocks, make_block_layout
+from .blocks import (BlockLayout, block_schedule, default_n_blocks, group_blocks,
+                     make_block_layout, order_blocks)
 from .dataflow import run_dataflow
 from .predict import _check_factors, predict_pairs
 from .threads import thread_count
 
 __all__ = ["sgd_epoch", "sgd_epoch_blocks", "sgd_rounds", "run_blocks", "make_block_layout",
-           "block_schedule", "default_n_blocks", "predict_pairs", "BlockLayout"]
+           "group_blocks", "order_blocks", "block_schedule", "default_n_blocks",
+           "predict_pairs", "BlockLayout"]
 
 # fastmath without nnan/ninf: reassociation lets the K loops vectorise, while a diverging
 # run still shows up as a NaN/inf sum of squared errors. Same binary, same order -> same bits.
@@ -77,19 +81,35 @@ def _sgd_ratings(users, items, values, order, lo, hi, P, Q, bu, bi, gu, gi, mu, 
     and gi[i] (see the module doc); otherwise gu and gi are not read."""
     t = P.dtype.type
     K = P.shape[1]
+    per_k = t(1.0 / K)
     use_order = order.shape[0] > 0
     sse = 0.0
     for jj in range(lo, hi):
         j = order[jj] if use_order else jj
         u, i = users[j], items[j]
-        dot = t(0)
-        for k in range(K):
-            dot += P[u, k] * Q[i, k]
+        dot = pp = qq = t(0)
+        if adaptive:
+            for k in range(K):
+                p, q = P[u, k], Q[i, k]
+                dot += p * q
+                pp += p * p
+                qq += q * q
+        else:
+            for k in range(K):
+                dot += P[u, k] * Q[i, k]
         pred = (mu + bu[u] + bi[i]) + dot if biased else dot
         e = t(values[j]) - pred
         su = si = lr
         if adaptive:
             su, si = lr / np.sqrt(gu[u, 0]), lr / np.sqrt(gi[i, 0])
+            # mean(a**2) and mean(b**2) expanded (|e q - reg p|^2 = e^2 q.q - 2 e reg p.q +
+            # reg^2 p.p): known before the update loop, so the next rating's step size
+            # need not wait for that loop (this chain, one rating to the next of the same
+            # user, is what bounds the loop's speed)
+            g2u = e * e * qq - t(2) * e * reg_p * dot + reg_p * reg_p * pp
+            g2i = e * e * pp - t(2) * e * reg_q * dot + reg_q * reg_q * qq
+            gu[u, 0] += max(g2u, t(0)) * per_k
+            gi[i, 0] += max(g2i, t(0)) * per_k
         if biased and adaptive:
             cu, ci = e - reg_bu * bu[u], e - reg_bi * bi[i]
             bu[u] += lr / np.sqrt(gu[u, 1]) * cu
@@ -99,22 +119,10 @@ def _sgd_ratings(users, items, values, order, lo, hi, P, Q, bu, bi, gu, gi, mu, 
         elif biased:
             bu[u] += lr * (e - reg_bu * bu[u])
             bi[i] += lr * (e - reg_bi * bi[i])
-        if adaptive:
-            g2u = g2i = t(0)
-            for k in range(K):
-                p, q = P[u, k], Q[i, k]
-                a, b = e * q - reg_p * p, e * p - reg_q * q
-                P[u, k] = p + su * a
-                Q[i, k] = q + si * b
-                g2u += a * a
-                g2i += b * b
-            gu[u, 0] += g2u / K
-            gi[i, 0] += g2i / K
-        else:
-            for k in range(K):
-                p, q = P[u, k], Q[i, k]
-                P[u, k] = p + lr * (e * q - reg_p * p)
-                Q[i, k] = q + lr * (e * p - reg_q * q)
+        for k in range(K):
+            p, q = P[u, k], Q[i, k]
+            P[u, k] = p + su * (e * q - reg_p * p)
+            Q[i, k] = q + si * (e * p - reg_q * q)
         sse += float(e) * float(e)
     return sse
 

@@ -12,6 +12,7 @@ arrays to ``_set_fitted``; everything a user calls afterwards lives here.
 
 from __future__ import annotations
 
+import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from .._random import check_random_state
+from ..data import csr
 from ..data.ratings import DENSE_CELL_CAP, Ratings, as_ratings
 from ..errors import DataError, LatentrecError, NotFittedError, ParameterError
 from ..kernels import topk
@@ -31,6 +33,8 @@ from ._params import Params
 from .modelfile import save_model
 
 UNKNOWN_PREDICT_POLICIES = ("bias", "nan", "error")
+#: Held while a model builds its seen-items matrix on first read (see seen_).
+_BUILDING = threading.Lock()
 #: A batch's users are scored this many at a most, and fewer where the catalogue is large:
 #: a chunk's block of scores holds at most _CHUNK_CELLS (128 MB of float32).
 _CHUNK_USERS, _CHUNK_CELLS = 2048, 1 << 25
@@ -135,11 +139,36 @@ class Recommender(Params):
         self.global_mean_ = float(global_mean)
         self.user_map_ = ratings.user_map
         self.item_map_ = ratings.item_map
-        self.seen_ = ratings.seen() if seen is None else seen
+        if seen is None:  # built when first read (see seen_)
+            self._seen = None
+            self._seen_due = (ratings.users, ratings.items, ratings.n_users, ratings.n_items)
+        else:
+            self.seen_ = seen
         v = ratings.values
         self.rating_range_ = (float(v.min()), float(v.max()))
         self.history_ = history if history is not None else []
         self._normed = {}
+
+    @property
+    def seen_(self):
+        """users x items CSR of int8 ones where a user rated an item in training (each
+        row's columns sorted). Built from the training ratings when first read, once (a
+        reader in another thread waits for it): a fit whose model is only scored by its
+        predictions, as in a search or a cross-validation by RMSE, never pays for it
+        (0.19 s at 8M ratings)."""
+        if self.__dict__.get("_seen_due") is not None:
+            with _BUILDING:
+                due = self.__dict__.get("_seen_due")
+                if due is not None:
+                    self._seen, self._seen_due = csr.pattern(*due), None
+        seen = self.__dict__.get("_seen")
+        if seen is None:
+            raise AttributeError(f"{type(self).__name__} is not fitted: it has no seen_")
+        return seen
+
+    @seen_.setter
+    def seen_(self, seen) -> None:
+        self._seen, self._seen_due = seen, None
 
     def _require_fitted(self) -> None:
         if not hasattr(self, "user_factors_"):

@@ -10,6 +10,7 @@ gives, for ``schedule="dsgd"``, the same model bit for bit.
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from typing import Protocol, runtime_checkable
 
@@ -91,20 +92,36 @@ class EpochRunner(Runner):
         self.mu, self.sigma = standardisation(ratings.values, model.biased)
         self.n_ratings = ratings.n_ratings
         values = standardised(ratings.values, self.mu, self.sigma, dtype)
-        k, scale = model.n_factors, model.init_scale
-        self.P = _initial_factors(rng, ratings.n_users, k, scale, dtype)
-        self.Q = _initial_factors(rng, ratings.n_items, k, scale, dtype)
-        self.bu, self.bi = np.zeros(ratings.n_users, dtype), np.zeros(ratings.n_items, dtype)
-        self.steps = adaptive_steps(model, ratings.n_users, ratings.n_items, dtype)
         self.n_threads = resolve_threads(model.n_threads, ratings.n_ratings)
         self.shuffle, self.rng = model.shuffle, rng
+        grouping = self._group(ratings, values, model.n_factors) if self.shuffle else None
+        self.P = _initial_factors(rng, ratings.n_users, model.n_factors, model.init_scale,
+                                  dtype)
+        self.Q = _initial_factors(rng, ratings.n_items, model.n_factors, model.init_scale,
+                                  dtype)
+        self.bu, self.bi = np.zeros(ratings.n_users, dtype), np.zeros(ratings.n_items, dtype)
+        self.steps = adaptive_steps(model, ratings.n_users, ratings.n_items, dtype)
         if self.shuffle:
-            self.layout = kernels.make_block_layout(
-                ratings.users, ratings.items, values, ratings.n_users, ratings.n_items,
-                self.n_threads, seed_from(rng), n_factors=k)
+            self.layout = kernels.order_blocks(grouping.result(), seed_from(rng))
         else:
             self.users, self.items, self.values = ratings.users, ratings.items, values
             self.order = np.arange(ratings.n_ratings, dtype=np.int64)
+
+    def _group(self, ratings, values, n_factors) -> Future:
+        """The ratings grouped into blocks (kernels.sgd.group_blocks): on a thread of its
+        own while the initial factors are drawn, when the fit has two threads or more.
+        The grouping needs no seed, and the layout's seed comes after the factors from one
+        generator, so the model is what a build in turn gives, bit for bit."""
+        args = (ratings.users, ratings.items, values, ratings.n_users, ratings.n_items,
+                self.n_threads)
+        if self.n_threads < 2:
+            done = Future()
+            done.set_result(kernels.group_blocks(*args, n_factors=n_factors))
+            return done
+        pool = ThreadPoolExecutor(1, thread_name_prefix="latentrec-grouping")
+        grouping = pool.submit(kernels.group_blocks, *args, n_factors=n_factors)
+        pool.shutdown(wait=False)  # its thread ends with the grouping
+        return grouping
 
     def epoch(self, epoch, lr, reg, reg_b, biased) -> float:
         if self.shuffle:
