@@ -58,8 +58,14 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .blocks import (BlockLayout, block_schedule, default_n_blocks, group_blocks,
-                     make_block_layout, order_blocks)
+from .blocks import (
+    BlockLayout,
+    block_schedule,
+    default_n_blocks,
+    group_blocks,
+    make_block_layout,
+    order_blocks,
+)
 from .dataflow import run_dataflow
 from .predict import _check_factors, predict_pairs
 from .threads import thread_count
