@@ -9,8 +9,10 @@ K = 100, ``random_state=0``, 2 threads, after a first fit in the process (warm).
 the sum of the epochs' seconds in ``history_`` and the difference (the overhead), and the
 4-epoch fit's end-to-end rate, 4 x ratings / wall time, beside the per-epoch rate of the
 plain numba Hogwild kernel of benchmarks/_hogwild.py on the same ratings (median of 4
-epochs), measured in the same run. ``--profile`` adds cProfile's top entries of one
-4-epoch fit.
+epochs), measured in the same run; then the same split of time for ALS and Bayesian MF
+(K = 20, 2 epochs and 3 samples, which share the fit's steps outside the epochs: the
+ratings standardised and grouped by user and by item). ``--profile`` adds cProfile's top
+entries of one 4-epoch SGD fit.
 """
 
 from __future__ import annotations
@@ -25,17 +27,36 @@ import numpy as np
 from _hogwild import hogwild_epoch
 from _machine import describe
 
-from latentrec import SGDMatrixFactorization
+from latentrec import (ALSMatrixFactorization, BayesianMatrixFactorization,
+                       SGDMatrixFactorization)
 from latentrec.data import holdout, synthetic
 
 
-def fit(train, n_epochs):
-    model = SGDMatrixFactorization(n_factors=100, n_epochs=n_epochs, n_threads=2,
-                                   random_state=0)
+def fit(train, n_epochs, model=None):
+    model = model or SGDMatrixFactorization(n_factors=100, n_epochs=n_epochs, n_threads=2,
+                                            random_state=0)
     start = time.perf_counter()
     model.fit(train)
     wall = time.perf_counter() - start
     return wall, sum(h["seconds"] for h in model.history_)
+
+
+def others(train, repeats):
+    """ALS (2 epochs) and Bayesian MF (3 samples, 1 burn-in), K = 20, warm: best of
+    ``repeats`` of (wall, epochs' seconds)."""
+    makers = {
+        "ALS, 2 epochs": lambda: ALSMatrixFactorization(
+            n_factors=20, n_epochs=2, n_threads=2, random_state=0, ranking_factors=0),
+        "Bayesian MF, 3 samples": lambda: BayesianMatrixFactorization(
+            n_factors=20, n_samples=3, burn_in=1, n_threads=2, random_state=0,
+            ranking_factors=0),
+    }
+    best = {}
+    for name, make in makers.items():
+        fit(train, 0, make())  # warm
+        runs = [fit(train, 0, make()) for _ in range(repeats)]
+        best[name] = min(runs, key=lambda r: r[0] - r[1])
+    return best
 
 
 def hogwild_rate(train) -> float:
@@ -83,6 +104,9 @@ def main() -> None:
     wall4 = best[4][0]
     print(f"plain Hogwild epoch: {rate / 1e6:.1f} M ratings/s; the 4-epoch fit end to end is "
           f"{4 * train.n_ratings / wall4 / rate:.2f}x that")
+    for name, (wall, epochs) in others(train, args.repeats).items():
+        print(f"{name} (K = 20): fit {wall:.2f} s, epochs {epochs:.2f} s, outside them "
+              f"{wall - epochs:.2f} s")
     if args.profile:
         profile = cProfile.Profile()
         profile.runcall(fit, train, 4)

@@ -48,6 +48,20 @@ def test_grouped_keeps_each_rows_entries_in_their_given_order(p):
         assert vals[indptr[r]:indptr[r + 1]].tolist() == values[here].tolist()
 
 
+@pytest.mark.parametrize("row_dtype", [np.int32, np.int64])
+@pytest.mark.parametrize("value_dtype", [np.float32, np.float64, np.int8])
+def test_grouped_is_a_stable_argsort_for_every_dtype(row_dtype, value_dtype):
+    rng = np.random.default_rng(0)
+    rows = rng.integers(0, 50, 3000).astype(row_dtype)
+    cols = rng.integers(0, 70, 3000).astype(row_dtype)
+    values = rng.integers(-100, 100, 3000).astype(value_dtype)
+    indptr, indices, vals = grouped(rows, cols, values, 60)  # rows 50-59 empty
+    order = np.argsort(rows, kind="stable")
+    assert indptr.tolist() == [0, *np.cumsum(np.bincount(rows, minlength=60)).tolist()]
+    assert np.array_equal(indices, cols[order]) and indices.dtype == np.int32
+    assert np.array_equal(vals, values[order]) and vals.dtype == value_dtype
+
+
 def test_ratings_views_by_user_by_item_and_seen():
     r = Ratings.from_arrays(["b", "a", "b", "c"], [2, 1, 1, 2], [4.0, 3.0, 5.0, 1.0])
     by_user = r.grouped("user")

@@ -11,20 +11,13 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-
-def row_pointers(rows: np.ndarray, n_rows: int) -> np.ndarray:
-    """int64 (n_rows + 1,) offsets of each row's entries once the pairs are grouped by row."""
-    indptr = np.zeros(n_rows + 1, np.int64)
-    np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
-    return indptr
+from ..kernels.grouping import group_rows
 
 
 def grouped(rows, cols, values, n_rows: int):
     """(indptr int64, indices int32, values) of the entries grouped by row, each row's
-    entries in their given order (a stable sort)."""
-    order = np.argsort(rows, kind="stable")
-    return (row_pointers(rows, n_rows), np.ascontiguousarray(cols[order], dtype=np.int32),
-            np.ascontiguousarray(values[order]))
+    entries in their given order (a stable sort: kernels.grouping.group_rows)."""
+    return group_rows(rows, cols, values, n_rows)
 
 
 def pattern(rows, cols, n_rows: int, n_cols: int) -> sp.csr_matrix:

@@ -89,39 +89,46 @@ class EpochRunner(Runner):
         rng = np.random.default_rng(seed)
         self.trained_on = ratings
         dtype = np.dtype(model.dtype)
-        self.mu, self.sigma = standardisation(ratings.values, model.biased)
         self.n_ratings = ratings.n_ratings
-        values = standardised(ratings.values, self.mu, self.sigma, dtype)
         self.n_threads = resolve_threads(model.n_threads, ratings.n_ratings)
         self.shuffle, self.rng = model.shuffle, rng
-        grouping = self._group(ratings, values, model.n_factors) if self.shuffle else None
+        prepared = self._prepare(model, ratings, dtype)
         self.P = _initial_factors(rng, ratings.n_users, model.n_factors, model.init_scale,
                                   dtype)
         self.Q = _initial_factors(rng, ratings.n_items, model.n_factors, model.init_scale,
                                   dtype)
         self.bu, self.bi = np.zeros(ratings.n_users, dtype), np.zeros(ratings.n_items, dtype)
         self.steps = adaptive_steps(model, ratings.n_users, ratings.n_items, dtype)
+        self.mu, self.sigma, ready = prepared.result()
         if self.shuffle:
-            self.layout = kernels.order_blocks(grouping.result(), seed_from(rng))
+            self.layout = kernels.order_blocks(ready, seed_from(rng))
         else:
-            self.users, self.items, self.values = ratings.users, ratings.items, values
+            self.users, self.items, self.values = ratings.users, ratings.items, ready
             self.order = np.arange(ratings.n_ratings, dtype=np.int64)
 
-    def _group(self, ratings, values, n_factors) -> Future:
-        """The ratings grouped into blocks (kernels.sgd.group_blocks): on a thread of its
+    def _prepare(self, model, ratings, dtype) -> Future:
+        """(mu, sigma, the standardised ratings grouped into blocks by
+        kernels.sgd.group_blocks, or without ``shuffle`` their values): on a thread of its
         own while the initial factors are drawn, when the fit has two threads or more.
-        The grouping needs no seed, and the layout's seed comes after the factors from one
+        None of it needs a seed, and the layout's seed comes after the factors from one
         generator, so the model is what a build in turn gives, bit for bit."""
-        args = (ratings.users, ratings.items, values, ratings.n_users, ratings.n_items,
-                self.n_threads)
+        def prepare():
+            mu, sigma = standardisation(ratings.values, model.biased)
+            values = standardised(ratings.values, mu, sigma, dtype)
+            if not self.shuffle:
+                return mu, sigma, values
+            return mu, sigma, kernels.group_blocks(
+                ratings.users, ratings.items, values, ratings.n_users, ratings.n_items,
+                self.n_threads, n_factors=model.n_factors)
+
         if self.n_threads < 2:
             done = Future()
-            done.set_result(kernels.group_blocks(*args, n_factors=n_factors))
+            done.set_result(prepare())
             return done
-        pool = ThreadPoolExecutor(1, thread_name_prefix="latentrec-grouping")
-        grouping = pool.submit(kernels.group_blocks, *args, n_factors=n_factors)
-        pool.shutdown(wait=False)  # its thread ends with the grouping
-        return grouping
+        pool = ThreadPoolExecutor(1, thread_name_prefix="latentrec-prepare")
+        prepared = pool.submit(prepare)
+        pool.shutdown(wait=False)  # its thread ends with the work
+        return prepared
 
     def epoch(self, epoch, lr, reg, reg_b, biased) -> float:
         if self.shuffle:
