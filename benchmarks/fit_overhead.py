@@ -27,8 +27,7 @@ import numpy as np
 from _hogwild import hogwild_epoch
 from _machine import describe
 
-from latentrec import (ALSMatrixFactorization, BayesianMatrixFactorization,
-                       SGDMatrixFactorization)
+from latentrec import ALSMatrixFactorization, BayesianMatrixFactorization, SGDMatrixFactorization
 from latentrec.data import holdout, synthetic
 
 

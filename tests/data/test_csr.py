@@ -49,7 +49,8 @@ def test_grouped_keeps_each_rows_entries_in_their_given_order(p):
 
 
 @pytest.mark.parametrize("row_dtype", [np.int32, np.int64])
-@pytest.mark.parametrize("value_dtype", [np.float32, np.float64, np.int8])
+@pytest.mark.parametrize("value_dtype", [np.float32, np.float64, np.int8, np.float16, ">f8",
+                                         object])
 def test_grouped_is_a_stable_argsort_for_every_dtype(row_dtype, value_dtype):
     rng = np.random.default_rng(0)
     rows = rng.integers(0, 50, 3000).astype(row_dtype)
@@ -59,7 +60,14 @@ def test_grouped_is_a_stable_argsort_for_every_dtype(row_dtype, value_dtype):
     order = np.argsort(rows, kind="stable")
     assert indptr.tolist() == [0, *np.cumsum(np.bincount(rows, minlength=60)).tolist()]
     assert np.array_equal(indices, cols[order]) and indices.dtype == np.int32
-    assert np.array_equal(vals, values[order]) and vals.dtype == value_dtype
+    assert np.array_equal(vals, values[order]) and vals.dtype == np.dtype(value_dtype)
+
+
+@pytest.mark.parametrize("shapes", [(5, 5, 4), (5, 4, 5), ((5, 1), 5, 5)])
+def test_grouped_refuses_arrays_of_other_lengths(shapes):
+    rows, cols, values = (np.zeros(s, np.int32) for s in shapes)
+    with pytest.raises(ValueError, match="must be 1-D of one length"):
+        grouped(rows, cols, values, 3)
 
 
 def test_ratings_views_by_user_by_item_and_seen():

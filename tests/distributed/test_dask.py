@@ -37,7 +37,8 @@ class TwoWorkers:
 def cluster():
     held = [TwoWorkers()]
     yield held
-    held[0].close()
+    if held[0] is not None:
+        held[0].close()
 
 
 @pytest.fixture
@@ -49,7 +50,7 @@ def client(cluster):
     leaves a fresh cluster behind."""
     try:
         cluster[0].client.wait_for_workers(2, timeout=60)
-    except distributed.TimeoutError:
+    except (AttributeError, distributed.TimeoutError):  # AttributeError: none to wait for
         _replace(cluster)
     before = cluster[0].client.run(os.getpid)
     yield cluster[0].client
@@ -62,7 +63,10 @@ def client(cluster):
 
 
 def _replace(cluster):
-    cluster[0].close()
+    """A new cluster in place of the old; if it fails to start, the next test tries again."""
+    old, cluster[0] = cluster[0], None
+    if old is not None:
+        old.close()
     cluster[0] = TwoWorkers()
     cluster[0].client.wait_for_workers(2, timeout=60)
 

@@ -91,6 +91,39 @@ def test_fit_returns_self_and_sets_fitted_attributes(make, small_ratings):
     assert model.user_bias_.shape == (small_ratings.n_users,)
 
 
+def test_seen_is_built_on_first_read_once_and_is_who_rated_what(name, make, small_ratings,
+                                                                 monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from latentrec.data import csr
+
+    builds = []
+    build = csr.pattern
+    monkeypatch.setattr(csr, "pattern", lambda *a: builds.append(1) or build(*a))
+    model = make().fit(small_ratings)
+    df = small_ratings.to_dataframe()
+    model.predict(df["user"], df["item"])  # reads no seen_
+    assert builds == ([1] if name == "bpr" else [])  # BPR samples by it as it fits
+    with ThreadPoolExecutor(8) as pool:  # first readers at once: one build, one matrix
+        got = list(pool.map(lambda _: model.seen_, range(8)))
+    assert len(builds) == 1 and all(g is got[0] for g in got)  # BPR: none more
+    want = small_ratings.seen()
+    assert (got[0] != want).nnz == 0 and np.array_equal(got[0].indices, want.indices)
+
+
+def test_seen_left_due_when_its_build_fails(small_ratings, monkeypatch):
+    from latentrec.data import csr
+
+    model = SGDMatrixFactorization(n_factors=4, n_epochs=2, random_state=0,
+                                   ranking_factors=0).fit(small_ratings)
+    build = csr.pattern
+    monkeypatch.setattr(csr, "pattern", lambda *a: (_ for _ in ()).throw(MemoryError))
+    with pytest.raises(MemoryError):
+        model.seen_  # noqa: B018
+    monkeypatch.setattr(csr, "pattern", build)
+    assert model.seen_.nnz == small_ratings.n_ratings
+
+
 def test_unfitted_model_raises_not_fitted(make):
     with pytest.raises(latentrec.NotFittedError, match="not fitted yet"):
         make().recommend("u01")

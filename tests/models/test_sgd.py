@@ -206,6 +206,36 @@ def test_one_and_two_threads_give_the_same_model(small_ratings, monkeypatch):
     np.testing.assert_array_equal(a.item_bias_, b.item_bias_)
 
 
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_setup_on_two_threads_is_the_setup_in_turn(small_ratings, monkeypatch, n_threads):
+    """The runner groups the ratings on a second thread while it draws the factors; the
+    result must be what drawing P, Q, then the layout's seed, in turn, gives."""
+    from latentrec._random import seed_from
+    from latentrec.kernels.sgd import make_block_layout
+    from latentrec.models import threads
+    from latentrec.models._scaled import standardisation, standardised
+    from latentrec.models.engine import EpochRunner
+
+    monkeypatch.setattr(threads, "SMALL_WORK", 0)
+    model = SGDMatrixFactorization(n_factors=3, n_threads=n_threads, init_scale=0.2)
+    model._rate, model._step_kind = model._resolved("blocks")
+    runner = EpochRunner(model, small_ratings, 5)
+    r = small_ratings
+    rng = np.random.default_rng(5)
+    P = rng.standard_normal((r.n_users, 3), dtype=np.float32) * np.float32(0.2)
+    Q = rng.standard_normal((r.n_items, 3), dtype=np.float32) * np.float32(0.2)
+    mu, sigma = standardisation(r.values, True)
+    layout = make_block_layout(r.users, r.items, standardised(r.values, mu, sigma, np.float32),
+                               r.n_users, r.n_items, runner.n_threads, seed_from(rng),
+                               n_factors=3)
+    assert (runner.mu, runner.sigma) == (mu, sigma)
+    np.testing.assert_array_equal(runner.P, P)
+    np.testing.assert_array_equal(runner.Q, Q)
+    for got, want in zip(runner.layout, layout):
+        np.testing.assert_array_equal(got, want)
+    assert seed_from(runner.rng) == seed_from(rng)  # the epochs' seeds follow on
+
+
 def test_unshuffled_training_is_serial_in_the_given_order(small_ratings):
     a = fit(small_ratings, n_factors=3, n_epochs=3, shuffle=False)
     b = fit(small_ratings, n_factors=3, n_epochs=3, shuffle=False, n_threads=2)

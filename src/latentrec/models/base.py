@@ -16,6 +16,7 @@ import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -43,6 +44,15 @@ _CHUNK_USERS, _CHUNK_CELLS = 2048, 1 << 25
 class UnknownIdWarning(UserWarning):
     """Every pair given to ``predict`` had a user or item the model has not seen, so every
     prediction is the ``unknown=`` fallback: most likely ids of the wrong type or spelling."""
+
+
+class _SeenDue(NamedTuple):
+    """What ``seen_`` is built from on its first read: the training ratings' indices."""
+
+    users: np.ndarray
+    items: np.ndarray
+    n_users: int
+    n_items: int
 
 
 @dataclass
@@ -139,11 +149,8 @@ class Recommender(Params):
         self.global_mean_ = float(global_mean)
         self.user_map_ = ratings.user_map
         self.item_map_ = ratings.item_map
-        if seen is None:  # built when first read (see seen_)
-            self._seen = None
-            self._seen_due = (ratings.users, ratings.items, ratings.n_users, ratings.n_items)
-        else:
-            self.seen_ = seen
+        self.seen_ = seen if seen is not None else _SeenDue(
+            ratings.users, ratings.items, ratings.n_users, ratings.n_items)
         v = ratings.values
         self.rating_range_ = (float(v.min()), float(v.max()))
         self.history_ = history if history is not None else []
@@ -155,20 +162,22 @@ class Recommender(Params):
         row's columns sorted). Built from the training ratings when first read, once (a
         reader in another thread waits for it): a fit whose model is only scored by its
         predictions, as in a search or a cross-validation by RMSE, never pays for it
-        (0.19 s at 8M ratings)."""
-        if self.__dict__.get("_seen_due") is not None:
-            with _BUILDING:
-                due = self.__dict__.get("_seen_due")
-                if due is not None:
-                    self._seen, self._seen_due = csr.pattern(*due), None
+        (0.19 s at 8M ratings). Until then the model holds the training ratings' user and
+        item index arrays (8 bytes a rating; the matrix takes 5)."""
         seen = self.__dict__.get("_seen")
+        if isinstance(seen, _SeenDue):
+            with _BUILDING:
+                seen = self.__dict__.get("_seen")
+                if isinstance(seen, _SeenDue):
+                    seen = self._seen = csr.pattern(*seen)
         if seen is None:
             raise AttributeError(f"{type(self).__name__} is not fitted: it has no seen_")
         return seen
 
     @seen_.setter
     def seen_(self, seen) -> None:
-        self._seen, self._seen_due = seen, None
+        with _BUILDING:  # not while a first read builds the matrix it replaces
+            self._seen = seen
 
     def _require_fitted(self) -> None:
         if not hasattr(self, "user_factors_"):

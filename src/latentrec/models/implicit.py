@@ -267,7 +267,8 @@ class BPR(Recommender):
             self._report(row)
         self._set_fitted(ratings, user_factors=np.ascontiguousarray(P[:, :k]),
                          item_factors=np.ascontiguousarray(Q[:, :k]),
-                         item_bias=np.ascontiguousarray(Q[:, k]), history=history)
+                         item_bias=np.ascontiguousarray(Q[:, k]), history=history,
+                         seen=seen)
 
     def _fold_in_solve(self, idx, r):
         Q = np.hstack([self.item_factors_, self.item_bias_[:, None]])
