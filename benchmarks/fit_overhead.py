@@ -26,9 +26,10 @@ import numba
 import numpy as np
 from _hogwild import hogwild_epoch
 from _machine import describe
+from sgd import synthetic_10m
 
 from latentrec import ALSMatrixFactorization, BayesianMatrixFactorization, SGDMatrixFactorization
-from latentrec.data import holdout, synthetic
+from latentrec.data import holdout
 
 
 def fit(train, n_epochs, model=None):
@@ -84,9 +85,7 @@ def main() -> None:
     ap.add_argument("--profile", action="store_true")
     args = ap.parse_args()
     print(describe(), flush=True)
-    ratings = synthetic(200_000, 20_000, 10_000_000, rank=10, noise=0.5, popularity_skew=1.0,
-                        rating_scale=(1, 5), discrete=True, random_state=0)
-    train, _ = holdout(ratings, 0.2, random_state=0)
+    train, _ = holdout(synthetic_10m(), 0.2, random_state=0)
     fit(train, 2)  # warm: compiled code loaded
     best = {}
     for _ in range(args.repeats):
