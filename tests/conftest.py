@@ -1,3 +1,6 @@
+import contextlib
+import tracemalloc
+
 import numpy as np
 import pytest
 
@@ -14,3 +17,25 @@ def small_ratings() -> Ratings:
     u, i = np.nonzero(mask)
     users = np.array([f"u{k:02d}" for k in u], dtype=object)
     return Ratings.from_arrays(users, i * 10, np.clip(full[u, i], 1, 5).astype(np.float32))
+
+
+@contextlib.contextmanager
+def _traced():
+    """Trace allocations in the block; the dict yielded gets its "peak" (bytes) on leaving.
+
+    Only for code whose threads are all Python's: a thread of a C library that calls into
+    Python (pyarrow's I/O threads reading a Python stream) can crash CPython 3.11 when
+    tracing stops under it (gh-128679, fixed in 3.12.9 and 3.13.2 only)."""
+    out = {}
+    tracemalloc.start()
+    try:
+        yield out
+    finally:
+        out["peak"] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+
+
+@pytest.fixture(scope="session")
+def traced():
+    """``with traced() as t: ...`` then ``t["peak"]``: the most bytes traced at once."""
+    return _traced

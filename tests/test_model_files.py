@@ -4,12 +4,12 @@ never another exception, and never takes memory for more than an array declares.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import io
 import json
 import math
 import os
-import tracemalloc
 import zipfile
 
 import numpy as np
@@ -138,19 +138,13 @@ def _declared_nbytes(spec):
     return math.prod(shape) * dtype.itemsize if ok else None
 
 
-def _load_checked(path, spy, members):
+def _load_checked(path, spy, members, traced):
     """Load ``path``: a model or a ModelFileError, having read no member's data beyond
     what its metadata declares (and nothing of any array whose declaration is bad), and
     having taken little memory, whatever sizes the file declares (it holds a few kB)."""
-    tracemalloc.start()
-    try:
+    with traced() as t, contextlib.suppress(ModelFileError):
         latentrec.load(path)
-    except ModelFileError:
-        pass
-    finally:
-        _, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-    assert peak < 16 * 2**20
+    assert t["peak"] < 16 * 2**20
     try:
         meta = _meta_of(members)
         specs = meta["arrays"] if isinstance(meta.get("arrays"), dict) else {}
@@ -222,12 +216,13 @@ def _metadata_edits(draw, meta):
 @settings(max_examples=300, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
-def test_random_metadata_loads_or_is_a_model_file_error(saved, tmp_path, monkeypatch, data):
+def test_random_metadata_loads_or_is_a_model_file_error(saved, tmp_path, monkeypatch, traced,
+                                                        data):
     path, members, meta = saved
     edited = data.draw(_metadata_edits(meta))
     members = {**members, META: _npy_meta(edited)}
     bad = _write(tmp_path / "edited.lrm", members)
-    _load_checked(bad, _Spy(monkeypatch), members)
+    _load_checked(bad, _Spy(monkeypatch), members, traced)
     monkeypatch.undo()
 
 
@@ -255,11 +250,12 @@ def _header_edits(draw, members, meta):
 @settings(max_examples=200, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
-def test_lying_array_headers_are_refused_before_allocating(saved, tmp_path, monkeypatch, data):
+def test_lying_array_headers_are_refused_before_allocating(saved, tmp_path, monkeypatch, traced,
+                                                           data):
     path, members, meta = saved
     members, compress = data.draw(_header_edits(members, meta))
     bad = _write(tmp_path / "header.lrm", members, compress=compress)
-    _load_checked(bad, _Spy(monkeypatch), members)
+    _load_checked(bad, _Spy(monkeypatch), members, traced)
     monkeypatch.undo()
 
 
@@ -363,7 +359,7 @@ def test_a_header_declaring_a_huge_shape_is_refused_before_reading(saved, tmp_pa
 
 @pytest.mark.parametrize("compress", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED])
 def test_a_consistent_lie_takes_no_more_memory_than_the_file_holds(saved, tmp_path,
-                                                                   compress):
+                                                                   compress, traced):
     """Headers and metadata that agree on 10^11 users: refused when the data run out,
     having taken memory only for the bytes that are there."""
     _, members, meta = saved
@@ -379,15 +375,10 @@ def test_a_consistent_lie_takes_no_more_memory_than_the_file_holds(saved, tmp_pa
         spec["shape"] = list(shape)
     meta["arrays"]["seen_indices"]["shape"] = [meta["arrays"]["seen_indices"]["shape"][0]]
     bad = _write(tmp_path / "lie.lrm", members, meta, compress=compress)
-    tracemalloc.start()
-    try:
-        with pytest.raises(ModelFileError, match="is cut short: .* of its 1200000000000 "
-                                                 "bytes are there"):
-            latentrec.load(bad)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert peak < 20 * 2**20
+    with traced() as t, pytest.raises(ModelFileError, match="is cut short: .* of its "
+                                                          "1200000000000 bytes are there"):
+        latentrec.load(bad)
+    assert t["peak"] < 20 * 2**20
 
 
 def test_object_arrays_are_refused_from_the_header(saved, tmp_path, monkeypatch):

@@ -4,7 +4,6 @@ fit in memory (refused before anything is allocated)."""
 
 from __future__ import annotations
 
-import tracemalloc
 import warnings
 from pathlib import Path
 
@@ -214,7 +213,7 @@ def test_a_fit_that_cannot_fit_in_memory_is_refused_first(name, small_ratings, m
 
 @pytest.mark.filterwarnings("ignore::latentrec.models.sgd.WorseThanBaselineWarning")
 @pytest.mark.parametrize("name", sorted(MODELS))
-def test_the_estimate_is_not_under_what_the_fit_allocates(name, small_ratings):
+def test_the_estimate_is_not_under_what_the_fit_allocates(name, small_ratings, traced):
     model = MODELS[name](64)
     model.fit(small_ratings)  # compiled and warm: only the fit's own arrays count below
     needed = {}
@@ -226,13 +225,11 @@ def test_the_estimate_is_not_under_what_the_fit_allocates(name, small_ratings):
 
     memory.require = spy
     try:
-        tracemalloc.start()
-        model.fit(small_ratings)
-        _, peak = tracemalloc.get_traced_memory()
+        with traced() as t:
+            model.fit(small_ratings)
     finally:
-        tracemalloc.stop()
         memory.require = real
-    assert peak <= needed["bytes"]
+    assert t["peak"] <= needed["bytes"]
     factors = (60 + 40) * 64 * 4
     assert needed["bytes"] >= factors
 

@@ -236,6 +236,31 @@ def test_setup_on_two_threads_is_the_setup_in_turn(small_ratings, monkeypatch, n
     assert seed_from(runner.rng) == seed_from(rng)  # the epochs' seeds follow on
 
 
+def test_a_setup_that_fails_leaves_no_thread_behind(small_ratings, monkeypatch):
+    """Drawing the factors fails (no memory, say) while the second thread still groups
+    the ratings: the error comes once that thread is done, not before."""
+    import threading
+    import time
+
+    from latentrec.models import engine, threads
+
+    monkeypatch.setattr(threads, "SMALL_WORK", 0)
+    grouping = engine.kernels.group_blocks
+
+    def slow_grouping(*args, **kwargs):
+        time.sleep(0.5)
+        return grouping(*args, **kwargs)
+
+    def failing_draw(*args):
+        raise MemoryError("no room for the factors")
+
+    monkeypatch.setattr(engine.kernels, "group_blocks", slow_grouping)
+    monkeypatch.setattr(engine, "_initial_factors", failing_draw)
+    with pytest.raises(MemoryError, match="no room"):
+        SGDMatrixFactorization(n_factors=3, n_threads=2).fit(small_ratings)
+    assert not [t for t in threading.enumerate() if t.name.startswith("latentrec-prepare")]
+
+
 def test_unshuffled_training_is_serial_in_the_given_order(small_ratings):
     a = fit(small_ratings, n_factors=3, n_epochs=3, shuffle=False)
     b = fit(small_ratings, n_factors=3, n_epochs=3, shuffle=False, n_threads=2)

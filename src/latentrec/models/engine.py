@@ -10,7 +10,7 @@ gives, for ``schedule="dsgd"``, the same model bit for bit.
 
 from __future__ import annotations
 
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager, contextmanager
 from typing import Protocol, runtime_checkable
 
@@ -93,12 +93,17 @@ class EpochRunner(Runner):
         self.n_threads = resolve_threads(model.n_threads, ratings.n_ratings)
         self.shuffle, self.rng = model.shuffle, rng
         prepared = self._prepare(model, ratings, dtype)
-        self.P = _initial_factors(rng, ratings.n_users, model.n_factors, model.init_scale,
-                                  dtype)
-        self.Q = _initial_factors(rng, ratings.n_items, model.n_factors, model.init_scale,
-                                  dtype)
-        self.bu, self.bi = np.zeros(ratings.n_users, dtype), np.zeros(ratings.n_items, dtype)
-        self.steps = adaptive_steps(model, ratings.n_users, ratings.n_items, dtype)
+        try:
+            self.P = _initial_factors(rng, ratings.n_users, model.n_factors,
+                                      model.init_scale, dtype)
+            self.Q = _initial_factors(rng, ratings.n_items, model.n_factors,
+                                      model.init_scale, dtype)
+            self.bu = np.zeros(ratings.n_users, dtype)
+            self.bi = np.zeros(ratings.n_items, dtype)
+            self.steps = adaptive_steps(model, ratings.n_users, ratings.n_items, dtype)
+        except BaseException:
+            wait([prepared])  # a failed fit leaves no thread working behind it
+            raise
         self.mu, self.sigma, ready = prepared.result()
         if self.shuffle:
             self.layout = kernels.order_blocks(ready, seed_from(rng))
