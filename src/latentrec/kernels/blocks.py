@@ -41,6 +41,8 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit, prange
 
+from .mt19937 import mt_randint, mt_seeded
+
 #: Bytes of one minor-side stripe's factors that a block may use: half a 2 MiB L2, the rest
 #: left to the streamed major-side rows (measure with benchmarks/_hogwild.py --n-blocks G).
 STRIPE_BYTES = 1 << 20
@@ -177,9 +179,9 @@ def _order_blocks(users, items, values, ptr, ub, ib, by_user, seeds):
     g = ub.shape[0] - 1
     for b in prange(g * g):
         lo, hi = ptr[b], ptr[b + 1]
-        np.random.seed(seeds[b])
+        state = mt_seeded(seeds[b])  # numba's np.random.seed, in an array of its own
         for k in range(hi - lo - 1, 0, -1):
-            s, r = lo + k, lo + np.random.randint(0, k + 1)
+            s, r = lo + k, lo + mt_randint(state, k)
             users[s], users[r] = users[r], users[s]
             items[s], items[r] = items[r], items[s]
             values[s], values[r] = values[r], values[s]
