@@ -10,7 +10,7 @@ gives, for ``schedule="dsgd"``, the same model bit for bit.
 
 from __future__ import annotations
 
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from typing import Protocol, runtime_checkable
 
@@ -75,6 +75,21 @@ class Runner:
                 "mu": self.mu, "sigma": self.sigma}
 
 
+class _InTurn:
+    """The executor of a one-thread fit: each task runs when submitted, in the caller."""
+
+    def submit(self, fn, *args, **kwargs) -> Future:
+        done = Future()
+        try:
+            done.set_result(fn(*args, **kwargs))
+        except Exception as exc:  # noqa: BLE001 - raised by result(), as a thread's would be
+            done.set_exception(exc)
+        return done
+
+    def shutdown(self, wait=True) -> None:
+        pass
+
+
 class EpochRunner(Runner):
     """One epoch of SGD, by the "blocks" schedule.
 
@@ -92,48 +107,42 @@ class EpochRunner(Runner):
         self.n_ratings = ratings.n_ratings
         self.n_threads = resolve_threads(model.n_threads, ratings.n_ratings)
         self.shuffle, self.rng = model.shuffle, rng
-        prepared = self._prepare(model, ratings, dtype)
+        # the grouping, then the scaling of P, on a second thread while the factors are
+        # drawn (None of it needs a seed; the layout's seed comes after the factors from
+        # the one generator, so the model is what doing it all in turn gives, bit for bit)
+        helper = (ThreadPoolExecutor(1, thread_name_prefix="latentrec-prepare")
+                  if self.n_threads >= 2 else _InTurn())
+        pending = [helper.submit(self._prepare, model, ratings, dtype)]
         try:
-            self.P = _initial_factors(rng, ratings.n_users, model.n_factors,
-                                      model.init_scale, dtype)
+            self.P = rng.standard_normal((ratings.n_users, model.n_factors), dtype=dtype)
+            pending.append(helper.submit(np.multiply, self.P, model.init_scale, out=self.P))
             self.Q = _initial_factors(rng, ratings.n_items, model.n_factors,
                                       model.init_scale, dtype)
             self.bu = np.zeros(ratings.n_users, dtype)
             self.bi = np.zeros(ratings.n_items, dtype)
             self.steps = adaptive_steps(model, ratings.n_users, ratings.n_items, dtype)
         except BaseException:
-            wait([prepared])  # a failed fit leaves no thread working behind it
+            helper.shutdown(wait=True)  # a failed fit leaves no thread behind it
             raise
-        self.mu, self.sigma, ready = prepared.result()
+        helper.shutdown(wait=False)  # its thread ends with the work
+        self.mu, self.sigma, ready = pending[0].result()
+        pending[1].result()
         if self.shuffle:
             self.layout = kernels.order_blocks(ready, seed_from(rng))
         else:
             self.users, self.items, self.values = ratings.users, ratings.items, ready
             self.order = np.arange(ratings.n_ratings, dtype=np.int64)
 
-    def _prepare(self, model, ratings, dtype) -> Future:
+    def _prepare(self, model, ratings, dtype) -> tuple:
         """(mu, sigma, the standardised ratings grouped into blocks by
-        kernels.sgd.group_blocks, or without ``shuffle`` their values): on a thread of its
-        own while the initial factors are drawn, when the fit has two threads or more.
-        None of it needs a seed, and the layout's seed comes after the factors from one
-        generator, so the model is what a build in turn gives, bit for bit."""
-        def prepare():
-            mu, sigma = standardisation(ratings.values, model.biased)
-            values = standardised(ratings.values, mu, sigma, dtype)
-            if not self.shuffle:
-                return mu, sigma, values
-            return mu, sigma, kernels.group_blocks(
-                ratings.users, ratings.items, values, ratings.n_users, ratings.n_items,
-                self.n_threads, n_factors=model.n_factors)
-
-        if self.n_threads < 2:
-            done = Future()
-            done.set_result(prepare())
-            return done
-        pool = ThreadPoolExecutor(1, thread_name_prefix="latentrec-prepare")
-        prepared = pool.submit(prepare)
-        pool.shutdown(wait=False)  # its thread ends with the work
-        return prepared
+        kernels.sgd.group_blocks, or without ``shuffle`` their values)."""
+        mu, sigma = standardisation(ratings.values, model.biased)
+        values = standardised(ratings.values, mu, sigma, dtype)
+        if not self.shuffle:
+            return mu, sigma, values
+        return mu, sigma, kernels.group_blocks(
+            ratings.users, ratings.items, values, ratings.n_users, ratings.n_items,
+            self.n_threads, n_factors=model.n_factors)
 
     def epoch(self, epoch, lr, reg, reg_b, biased) -> float:
         if self.shuffle:

@@ -16,6 +16,7 @@ from ..errors import DataError, ParameterError, TrainingDivergedError
 from ..kernels import sgd as kernels
 from ..kernels.blocks import GRID_TARGET
 from ..kernels.predict import rmse
+from ..kernels.scale import scale_rows
 from . import memory
 from ._params import Interval, IsNone, Options, RandomState
 from ._scaled import RatingScaleMixin, scaled_rmse
@@ -23,6 +24,7 @@ from .base import Recommender
 from .baselines import BiasBaseline
 from .engine import Engine, LocalEngine, adaptive_steps
 from .ranking import RANKING_CONSTRAINTS, RankedByRelevance
+from .threads import resolve_threads
 
 # A train RMSE this many times the rating spread means the updates are blowing up.
 _EXPLODED = 1e3
@@ -259,7 +261,8 @@ class SGDMatrixFactorization(RankedByRelevance, RatingScaleMixin, Recommender):
         if engine.schedule is not None:
             history = [{**h, "schedule": engine.schedule} for h in history]
         self._set_fitted(trained.on, history=history, seen=trained.seen,
-                         **_unscaled(*raw["factors"], raw["mu"], raw["sigma"], self.biased))
+                         **_unscaled(*raw["factors"], raw["mu"], raw["sigma"], self.biased,
+                                     self.n_threads))
         self.rating_std_ = raw["sigma"]
         self._fit_steps = (self._rate, self._step_kind)
 
@@ -426,7 +429,7 @@ class SGDMatrixFactorization(RankedByRelevance, RatingScaleMixin, Recommender):
                                     **steps)
             _check_diverged(epoch + 1, sigma * float(np.sqrt(sse / new.n_ratings)), sigma,
                             self._rate)
-        state = _unscaled(P, Q, bu, bi, mu, sigma, self.biased)
+        state = _unscaled(P, Q, bu, bi, mu, sigma, self.biased, self.n_threads)
         self.user_factors_, self.item_factors_ = state["user_factors"], state["item_factors"]
         if self.biased:
             self.user_bias_, self.item_bias_ = state["user_bias"], state["item_bias"]
@@ -472,11 +475,11 @@ def _merged_seen(seen, new: Ratings):
                    new.n_users, new.n_items)
 
 
-def _unscaled(P, Q, bu, bi, mu, sigma, biased) -> dict:
+def _unscaled(P, Q, bu, bi, mu, sigma, biased, n_threads=None) -> dict:
     """Undo the standardisation, in place: sigma * (b + p.q) = (sigma b) +
     (sqrt(sigma) p).(sqrt(sigma) q)."""
-    P *= np.sqrt(sigma)
-    Q *= np.sqrt(sigma)
+    for factors in (P, Q):
+        scale_rows(factors, np.sqrt(sigma), resolve_threads(n_threads, factors.size))
     bu *= sigma
     bi *= sigma
     return {"user_factors": P, "item_factors": Q, "user_bias": bu if biased else None,
