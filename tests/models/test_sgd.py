@@ -242,8 +242,12 @@ def test_a_setup_that_fails_leaves_no_thread_behind(small_ratings, monkeypatch):
     import threading
     import time
 
+    import numba
+
     from latentrec.models import engine, threads
 
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("one CPU: the fit has no second thread")
     monkeypatch.setattr(threads, "SMALL_WORK", 0)
     grouping = engine.kernels.group_blocks
 
@@ -258,6 +262,35 @@ def test_a_setup_that_fails_leaves_no_thread_behind(small_ratings, monkeypatch):
     monkeypatch.setattr(engine, "_initial_factors", failing_draw)
     with pytest.raises(MemoryError, match="no room"):
         SGDMatrixFactorization(n_factors=3, n_threads=2).fit(small_ratings)
+    assert not [t for t in threading.enumerate() if t.name.startswith("latentrec-prepare")]
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_a_grouping_that_fails_is_raised_with_no_thread_behind(small_ratings, monkeypatch,
+                                                               n_threads):
+    """In a one-thread fit before the factors are drawn, as it always was; with a second
+    thread once the draws are done, and nothing left running on that thread."""
+    import threading
+
+    from latentrec.models import engine, threads
+
+    monkeypatch.setattr(threads, "SMALL_WORK", 0)
+    drawn = []
+    draw = engine._initial_factors
+
+    def failing_grouping(*args, **kwargs):
+        raise ValueError("no grouping today")
+
+    def counted_draw(*args):
+        drawn.append(args[1])
+        return draw(*args)
+
+    monkeypatch.setattr(engine.kernels, "group_blocks", failing_grouping)
+    monkeypatch.setattr(engine, "_initial_factors", counted_draw)
+    with pytest.raises(ValueError, match="no grouping today"):
+        SGDMatrixFactorization(n_factors=3, n_threads=n_threads).fit(small_ratings)
+    if n_threads == 1:
+        assert drawn == []
     assert not [t for t in threading.enumerate() if t.name.startswith("latentrec-prepare")]
 
 

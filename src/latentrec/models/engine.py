@@ -76,17 +76,15 @@ class Runner:
 
 
 class _InTurn:
-    """The executor of a one-thread fit: each task runs when submitted, in the caller."""
+    """The executor of a one-thread fit: each task runs when submitted, in the caller, and
+    its error is raised there and then."""
 
     def submit(self, fn, *args, **kwargs) -> Future:
         done = Future()
-        try:
-            done.set_result(fn(*args, **kwargs))
-        except Exception as exc:  # noqa: BLE001 - raised by result(), as a thread's would be
-            done.set_exception(exc)
+        done.set_result(fn(*args, **kwargs))
         return done
 
-    def shutdown(self, wait=True) -> None:
+    def shutdown(self, wait=True, cancel_futures=False) -> None:
         pass
 
 
@@ -112,8 +110,8 @@ class EpochRunner(Runner):
         # the one generator, so the model is what doing it all in turn gives, bit for bit)
         helper = (ThreadPoolExecutor(1, thread_name_prefix="latentrec-prepare")
                   if self.n_threads >= 2 else _InTurn())
-        pending = [helper.submit(self._prepare, model, ratings, dtype)]
         try:
+            pending = [helper.submit(self._prepare, model, ratings, dtype)]
             self.P = rng.standard_normal((ratings.n_users, model.n_factors), dtype=dtype)
             pending.append(helper.submit(np.multiply, self.P, model.init_scale, out=self.P))
             self.Q = _initial_factors(rng, ratings.n_items, model.n_factors,
@@ -121,12 +119,13 @@ class EpochRunner(Runner):
             self.bu = np.zeros(ratings.n_users, dtype)
             self.bi = np.zeros(ratings.n_items, dtype)
             self.steps = adaptive_steps(model, ratings.n_users, ratings.n_items, dtype)
+            self.mu, self.sigma, ready = pending[0].result()
+            pending[1].result()
         except BaseException:
-            helper.shutdown(wait=True)  # a failed fit leaves no thread behind it
+            # a failed fit leaves no thread behind it, nor a task writing to its arrays
+            helper.shutdown(wait=True, cancel_futures=True)
             raise
-        helper.shutdown(wait=False)  # its thread ends with the work
-        self.mu, self.sigma, ready = pending[0].result()
-        pending[1].result()
+        helper.shutdown(wait=False)  # its thread is done
         if self.shuffle:
             self.layout = kernels.order_blocks(ready, seed_from(rng))
         else:
