@@ -106,7 +106,7 @@ class EpochRunner(Runner):
         self.n_threads = resolve_threads(model.n_threads, ratings.n_ratings)
         self.shuffle, self.rng = model.shuffle, rng
         # the grouping, then the scaling of P, on a second thread while the factors are
-        # drawn (None of it needs a seed; the layout's seed comes after the factors from
+        # drawn (none of it needs a seed; the layout's seed comes after the factors from
         # the one generator, so the model is what doing it all in turn gives, bit for bit)
         helper = (ThreadPoolExecutor(1, thread_name_prefix="latentrec-prepare")
                   if self.n_threads >= 2 else _InTurn())
