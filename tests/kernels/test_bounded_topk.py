@@ -102,3 +102,17 @@ def test_bad_items_are_refused(B, n_tail, match):
 def test_bad_queries_are_refused(A, k, match):
     with pytest.raises(ValueError, match=match):
         bt.bounded_top_k(bt.BoundIndex(np.ones((5, 3)), 1), A, k)
+
+
+def test_the_index_keeps_its_own_rows_in_tile_order():
+    rng = np.random.default_rng(2)
+    B = rng.normal(size=(3 * bt.TILE + 17, 6)).astype(np.float32)
+    index = bt.BoundIndex(B, 4)
+    assert np.array_equal(np.sort(index.order), np.arange(B.shape[0]))
+    np.testing.assert_array_equal(index.B, B[index.order])
+    np.testing.assert_array_equal(index.head_t, B[index.order, 4:].T)
+    assert not np.shares_memory(index.B, B)
+    B[:] = 0  # the caller's array is not read by a search
+    got_i, _ = bt.bounded_top_k(index, np.ones((1, 6), np.float32), 3)
+    want_i, _ = top_k(np.ones((1, 6), np.float32) @ index.B[np.argsort(index.order)].T, 3)
+    np.testing.assert_array_equal(got_i, want_i)

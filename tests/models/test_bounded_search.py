@@ -62,6 +62,32 @@ def test_recommend_all_and_a_folded_user_use_it_too(fitted, monkeypatch):
     assert not set(found[0]) & {fitted.item_map_.ids[i] for i in (0, 4, 9)}
 
 
+def test_a_kept_index_holds_the_only_copy_of_the_item_side(fitted, monkeypatch):
+    by = fitted._check_by(None)
+    monkeypatch.setattr(bounded, "MIN_ITEMS", 0)
+    monkeypatch.setattr(bounded, "MAX_SCANNED", 1.0)
+    fitted._normed.clear()
+    exact_side = fitted._item_score_factors(by).copy()
+    index = fitted._bound_index(by, 10)
+    assert ("score", by) not in fitted._normed
+    np.testing.assert_array_equal(index.B, exact_side[index.order])
+    monkeypatch.setattr(bounded, "MAX_SCANNED", 0.0)  # not kept: the exact path keeps it
+    fitted._normed.clear()
+    assert fitted._bound_index(by, 10) is None
+    np.testing.assert_array_equal(fitted._normed[("score", by)], exact_side)
+    fitted._normed.clear()
+
+
+def test_a_folded_user_is_scored_in_the_factors_dtype(fitted):
+    folded = fitted.fold_in({fitted.item_map_.ids[i]: 4.0 for i in (1, 5)})
+    by = fitted._check_by(None)
+    scores = fitted._folded_scores(folded, by)
+    items = fitted._item_score_factors(by)
+    assert scores.dtype == items.dtype == np.float32
+    reference = items.astype(np.float64) @ fitted._folded_score_row(folded, by)
+    np.testing.assert_allclose(scores, reference, rtol=1e-4, atol=1e-4)
+
+
 def test_no_index_below_the_size_or_where_it_would_scan_too_much(fitted, monkeypatch):
     fitted._normed.clear()
     assert len(fitted.item_map_) < bounded.MIN_ITEMS

@@ -373,15 +373,23 @@ class Recommender(Params):
 
     def _bound_index(self, by: str, k: int) -> BoundIndex | None:
         """The bound index of ``by``'s score where it pays (models/bounded.py), else None;
-        kept with the score's item side."""
+        a kept index holds the score's item side (in its own order) in place of the
+        exact path's copy, which that path builds again if it is ever needed."""
         if k > HEAP_K:
             return None
-        key = ("bound", by)
+        key, side_key = ("bound", by), ("score", by)
         if key not in self._normed:
             seen = (self.seen_.indptr, self.seen_.indices)
-            self._normed[key] = None if not self.seen_.has_sorted_indices else \
-                bounded.worth_an_index(self._item_score_factors(by), self.n_factors_,
+            side = self._normed.get(side_key)
+            side = self._stack_item_side(by) if side is None else side
+            index = None if not self.seen_.has_sorted_indices else \
+                bounded.worth_an_index(side, self.n_factors_,
                                        lambda u: self._user_score_factors(u, by), seen)
+            if index is None:
+                self._normed[side_key] = side
+            else:  # the index holds the item side in its own order: one copy, not two
+                self._normed.pop(side_key, None)
+            self._normed[key] = index
         return self._normed[key]
 
     def _top_chunks(self, u_idx, n, exclude_seen, candidates, by):
@@ -472,8 +480,10 @@ class Recommender(Params):
         return np.hstack(side, dtype=self.user_factors_.dtype)
 
     def _folded_scores(self, user: FoldedUser, by: str) -> np.ndarray:
-        """A folded-in user's score of every item, as _score_rows."""
-        return self._item_score_factors(by) @ self._folded_score_row(user, by)
+        """A folded-in user's score of every item, as _score_rows (in the item side's
+        dtype: a float64 row would have NumPy convert the whole item side per call)."""
+        items = self._item_score_factors(by)
+        return items @ self._folded_score_row(user, by).astype(items.dtype)
 
     def _folded_score_row(self, user: FoldedUser, by: str) -> np.ndarray:
         """A folded-in user's row A of the score, built as _user_score_factors builds a
