@@ -24,30 +24,40 @@ def resolve_duplicates(users, items, values, timestamps, n_items: int, policy: s
     if not has_duplicates(users, items, int(users.max(initial=0)) + 1, n_items):
         return users, items, values, timestamps, 0
     key = users.astype(np.int64) * max(n_items, 1) + items
-    dup = pd.Series(key, copy=False).duplicated(keep="first").to_numpy()
-    n_resolved = int(dup.sum())
-    if n_resolved == 0:
-        return users, items, values, timestamps, 0
+    # the rows of repeated pairs, in input order: usually few, so the policy's sorts and
+    # groupings run on them alone (a lexsort of every row took 4x the reading of the file)
+    rows = np.flatnonzero(pd.Series(key, copy=False).duplicated(keep=False).to_numpy())
+    sub = key[rows]
+    sub_ts = None if timestamps is None else timestamps[rows]
+    repeat = pd.Series(sub, copy=False).duplicated(keep="first").to_numpy()
+    n_resolved = int(repeat.sum())
     if policy == "error":
-        row = int(np.flatnonzero(dup)[0])
         err = DataError("the same (user, item) pair is rated more than once "
                         "(pass duplicates='last' or 'mean' to resolve it)")
-        err.row = row
+        err.row = int(rows[np.flatnonzero(repeat)[0]])
         raise err
+    keep = np.ones(key.size, dtype=bool)
     if policy == "last":
-        keep = _last_rows(key, timestamps)
+        keep[rows] = False
+        keep[rows[_last_rows(sub, sub_ts)]] = True
+        keep = np.flatnonzero(keep)
         return (users[keep], items[keep], values[keep],
                 None if timestamps is None else timestamps[keep], n_resolved)
-    first = np.flatnonzero(~dup)
-    codes = pd.factorize(key, sort=False)[0]  # group number = order of first appearance
-    sums = np.bincount(codes, weights=values, minlength=first.size)
+    keep[rows[repeat]] = False
+    first = np.flatnonzero(~repeat)  # in rows: each pair's first row, in input order
+    codes = pd.factorize(sub, sort=False)[0]  # group number = order of first appearance
+    sums = np.bincount(codes, weights=values[rows], minlength=first.size)
     counts = np.bincount(codes, minlength=first.size)
-    mean_values = (sums / counts).astype(values.dtype)
-    ts = None
+    values = values.copy()
+    values[rows[first]] = (sums / counts).astype(values.dtype)
     if timestamps is not None:
-        ts = np.full(first.size, np.iinfo(np.int64).min, dtype=np.int64)
-        np.maximum.at(ts, codes, timestamps)
-    return users[first], items[first], mean_values, ts, n_resolved
+        latest = np.full(first.size, np.iinfo(np.int64).min, dtype=np.int64)
+        np.maximum.at(latest, codes, sub_ts)
+        timestamps = timestamps.copy()
+        timestamps[rows[first]] = latest
+    keep = np.flatnonzero(keep)
+    return (users[keep], items[keep], values[keep],
+            None if timestamps is None else timestamps[keep], n_resolved)
 
 
 def has_duplicates(users, items, n_users: int, n_items: int) -> bool:

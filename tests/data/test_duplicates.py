@@ -1,0 +1,70 @@
+"""resolve_duplicates against a plain-Python reference of its three policies."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from latentrec import DataError
+from latentrec.data.duplicates import resolve_duplicates
+
+
+def reference(users, items, values, timestamps, policy):
+    """One dict pass: the survivors' rows in input order, and the values/timestamps."""
+    groups = {}
+    for row, pair in enumerate(zip(users.tolist(), items.tolist())):
+        groups.setdefault(pair, []).append(row)
+    n_resolved = sum(len(g) - 1 for g in groups.values())
+    if policy == "error" and n_resolved:
+        return min(g[1] for g in groups.values() if len(g) > 1)
+    out = []
+    for rows in groups.values():
+        if policy == "last":
+            # latest timestamp wins; among equal timestamps the later row
+            best = max(rows, key=lambda r: (0 if timestamps is None else timestamps[r], r))
+            out.append((best, values[best], None if timestamps is None else timestamps[best]))
+        else:
+            mean = np.float32(np.mean([np.float64(values[r]) for r in rows]))
+            ts = None if timestamps is None else max(timestamps[r] for r in rows)
+            out.append((rows[0], mean, ts))
+    out.sort()
+    return [r for r, _, _ in out], [v for _, v, _ in out], [t for _, _, t in out], n_resolved
+
+
+@st.composite
+def ratings(draw):
+    n = draw(st.integers(0, 60))
+    n_users, n_items = draw(st.integers(1, 6)), draw(st.integers(1, 6))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    users = rng.integers(0, n_users, n).astype(np.int32)
+    items = rng.integers(0, n_items, n).astype(np.int32)
+    values = rng.integers(1, 11, n).astype(np.float32) / np.float32(2)
+    timestamps = rng.integers(0, 4, n).astype(np.int64) if draw(st.booleans()) else None
+    return users, items, values, timestamps, n_items
+
+
+@settings(max_examples=200, deadline=None)
+@given(ratings(), st.sampled_from(["last", "mean", "error"]))
+def test_it_keeps_what_the_reference_keeps(data, policy):
+    users, items, values, timestamps, n_items = data
+    want = reference(users, items, values, timestamps, policy)
+    if isinstance(want, int):
+        with pytest.raises(DataError, match="rated more than once") as info:
+            resolve_duplicates(users, items, values, timestamps, n_items, policy)
+        assert info.value.row == want
+        return
+    if policy == "error":
+        got = resolve_duplicates(users, items, values, timestamps, n_items, policy)
+        assert got[4] == 0 and got[0] is users
+        return
+    rows, vals, ts, n_resolved = want
+    u, i, v, t, n = resolve_duplicates(users, items, values, timestamps, n_items, policy)
+    assert n == n_resolved
+    np.testing.assert_array_equal(u, users[rows])
+    np.testing.assert_array_equal(i, items[rows])
+    np.testing.assert_array_equal(v, np.array(vals, np.float32))
+    assert v.dtype == values.dtype
+    if timestamps is None:
+        assert t is None
+    else:
+        np.testing.assert_array_equal(t, np.array(ts, np.int64))
