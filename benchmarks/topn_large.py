@@ -177,6 +177,7 @@ def folded(model, by, index, n_users=300):
     n_items = len(model.item_map_)
     times = {"exact": [], "bound index": []}
     same = 0
+    scanned, norms, share = np.empty(1, np.int64), [], []
     for _ in range(n_users):
         items = rng.choice(n_items, 5, replace=False)
         user = model.fold_in(dict(zip(model.item_map_.to_ids(items).tolist(),
@@ -187,11 +188,17 @@ def folded(model, by, index, n_users=300):
         (e_ids, _), = model._top_n(model._folded_scores(user, by)[None, :], 10, None, seen)
         times["exact"].append(time.perf_counter() - t)
         t = time.perf_counter()
-        b_idx, _ = bounded_top_k(index, row, 10, seen=seen)
+        b_idx, _ = bounded_top_k(index, row, 10, seen=seen, scanned=scanned)
         times["bound index"].append(time.perf_counter() - t)
+        share.append(scanned[0] / index.tile_tail.shape[0])
+        norms.append(np.linalg.norm(row[0, :model.n_factors_]))
         same += set(e_ids.tolist()) == set(model.item_map_.to_ids(b_idx[0]).tolist())
+    trained = model._user_score_factors(np.arange(0, len(model.user_map_), 97), by)
+    trained_norm = np.median(np.linalg.norm(trained[:, :model.n_factors_], axis=1))
     print(f"\n{n_users} folded-in users (5 ratings each), one at a time; identical lists "
-          f"{same / n_users:.1%}")
+          f"{same / n_users:.1%}; tiles scanned: median {np.median(share):.1%}, max "
+          f"{max(share):.1%}; norm of the factor columns of their score rows: median "
+          f"{np.median(norms):.2f} (trained users {trained_norm:.2f})")
     for name, ts in times.items():
         ms = np.array(ts) * 1e3
         print(f"{name:29s} p50 {np.median(ms):6.2f}  p99 {np.percentile(ms, 99):6.2f}  "

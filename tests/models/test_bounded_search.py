@@ -64,13 +64,27 @@ def test_recommend_all_and_a_folded_user_use_it_too(fitted, monkeypatch):
 
 def test_a_kept_index_holds_the_only_copy_of_the_item_side(fitted, monkeypatch):
     by = fitted._check_by(None)
+    users = list(fitted.user_map_.ids[:5])
+    folded = fitted.fold_in({fitted.item_map_.ids[i]: 4.0 for i in (1, 5)})
+    monkeypatch.setattr(bounded, "MIN_ITEMS", 10**12)
+    fitted._normed.clear()
+    exact_side = fitted._item_score_factors(by).copy()
+    before = (fitted._score_rows(np.arange(5), by), fitted._folded_scores(folded, by),
+              fitted.recommend(users, n=70))  # n past the heap's k: the exact path
     monkeypatch.setattr(bounded, "MIN_ITEMS", 0)
     monkeypatch.setattr(bounded, "MAX_SCANNED", 1.0)
     fitted._normed.clear()
-    exact_side = fitted._item_score_factors(by).copy()
     index = fitted._bound_index(by, 10)
-    assert ("score", by) not in fitted._normed
     np.testing.assert_array_equal(index.B, exact_side[index.order])
+    after = (fitted._score_rows(np.arange(5), by), fitted._folded_scores(folded, by),
+             fitted.recommend(users, n=70))
+    assert ("score", by) not in fitted._normed  # the exact path read the index's copy
+    np.testing.assert_allclose(after[0], before[0], rtol=1e-6)
+    np.testing.assert_allclose(after[1], before[1], rtol=1e-6)
+    for (ei, es), (fi, fs) in zip(before[2], after[2]):
+        np.testing.assert_array_equal(fi, ei)
+        np.testing.assert_allclose(fs, es, rtol=1e-6)
+    np.testing.assert_array_equal(fitted._item_score_factors(by), exact_side)
     monkeypatch.setattr(bounded, "MAX_SCANNED", 0.0)  # not kept: the exact path keeps it
     fitted._normed.clear()
     assert fitted._bound_index(by, 10) is None

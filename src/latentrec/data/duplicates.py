@@ -27,6 +27,8 @@ def resolve_duplicates(users, items, values, timestamps, n_items: int, policy: s
     # the rows of repeated pairs, in input order: usually few, so the policy's sorts and
     # groupings run on them alone (a lexsort of every row took 4x the reading of the file)
     rows = np.flatnonzero(pd.Series(key, copy=False).duplicated(keep=False).to_numpy())
+    if rows.size == 0:
+        return users, items, values, timestamps, 0
     sub = key[rows]
     sub_ts = None if timestamps is None else timestamps[rows]
     repeat = pd.Series(sub, copy=False).duplicated(keep="first").to_numpy()
@@ -53,7 +55,7 @@ def resolve_duplicates(users, items, values, timestamps, n_items: int, policy: s
     if timestamps is not None:
         latest = np.full(first.size, np.iinfo(np.int64).min, dtype=np.int64)
         np.maximum.at(latest, codes, sub_ts)
-        timestamps = timestamps.copy()
+        timestamps = timestamps.astype(np.int64)  # a copy
         timestamps[rows[first]] = latest
     keep = np.flatnonzero(keep)
     return (users[keep], items[keep], values[keep],

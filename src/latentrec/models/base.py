@@ -372,9 +372,9 @@ class Recommender(Params):
         return self._top_n(scores, n, candidates, seen)[0]
 
     def _bound_index(self, by: str, k: int) -> BoundIndex | None:
-        """The bound index of ``by``'s score where it pays (models/bounded.py), else None;
-        a kept index holds the score's item side (in its own order) in place of the
-        exact path's copy, which that path builds again if it is ever needed."""
+        """The bound index of ``by``'s score where it pays (models/bounded.py), else None.
+        A kept index holds the score's item side, in its own order, and the exact
+        products read that copy too (_item_side): the model keeps one."""
         if k > HEAP_K:
             return None
         key, side_key = ("bound", by), ("score", by)
@@ -387,9 +387,9 @@ class Recommender(Params):
                                        lambda u: self._user_score_factors(u, by), seen)
             if index is None:
                 self._normed[side_key] = side
-            else:  # the index holds the item side in its own order: one copy, not two
-                self._normed.pop(side_key, None)
             self._normed[key] = index
+            if index is not None:  # _item_side reads the index's copy from now on
+                self._normed.pop(side_key, None)
         return self._normed[key]
 
     def _top_chunks(self, u_idx, n, exclude_seen, candidates, by):
@@ -405,10 +405,11 @@ class Recommender(Params):
                                              min(n, index.B.shape[0]), seen=seen,
                                              rows=chunk, candidates=candidates))
             return
-        item_side = self._item_score_factors(by)
-        step = max(1, min(_CHUNK_USERS, _CHUNK_CELLS // max(1, item_side.shape[0])))
+        item_side = self._item_side(by)
+        n_items = item_side[0].shape[0]
+        step = max(1, min(_CHUNK_USERS, _CHUNK_CELLS // max(1, n_items)))
         chunks = [u_idx[s:s + step] for s in range(0, u_idx.size, step)]
-        k = min(n, item_side.shape[0])
+        k = min(n, n_items)
 
         def select(scores, chunk):
             return (chunk, *topk.top_k(scores, k, seen=seen, rows=chunk,
@@ -445,10 +446,10 @@ class Recommender(Params):
 
     def _score_rows(self, u_idx: np.ndarray, by: str = "rating", items=None) -> np.ndarray:
         """Each user's score of every item: predicted ratings, or the relevance score; one
-        product of _user_score_factors and _item_score_factors (``items``: the item side,
+        product of _user_score_factors and the item side (``items``: _item_side's pair,
         if the caller has it already)."""
-        items = self._item_score_factors(by) if items is None else items
-        return self._user_score_factors(u_idx, by) @ items.T
+        B, order = self._item_side(by) if items is None else items
+        return _in_item_order(self._user_score_factors(u_idx, by) @ B.T, order)
 
     def _user_score_factors(self, u_idx: np.ndarray, by: str) -> np.ndarray:
         """Users' rows A[u] of the score A[u] . B[i], B from _item_score_factors: their
@@ -462,13 +463,28 @@ class Recommender(Params):
         X, _, weight = self._relevance_parts()
         return np.hstack([weight * P, weight * ones, X[u_idx]], dtype=P.dtype)
 
+    def _item_side(self, by: str) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(B, order)``: the items' rows of the score (see _user_score_factors), kept
+        once. Where a bound index was kept they are its copy, in its tile order (``order``:
+        row -> item), else the rows in item order (``order`` None), kept with the unit
+        vectors of similarity (``_normed``) so that one request does not copy them."""
+        index = self._normed.get(("bound", by))
+        if index is not None:
+            return index.B, index.order
+        side = self._normed.get(("score", by))
+        if side is None:
+            side = self._normed[("score", by)] = self._stack_item_side(by)
+        return side, None
+
     def _item_score_factors(self, by: str) -> np.ndarray:
-        """Items' rows B[i] of the score (see _user_score_factors); kept with the unit
-        vectors of similarity (``_normed``), so that one request does not copy them."""
-        key = ("score", by)
-        if key not in self._normed:
-            self._normed[key] = self._stack_item_side(by)
-        return self._normed[key]
+        """The items' rows B[i] of the score, in item order (a fresh array where a bound
+        index holds them in its own order)."""
+        B, order = self._item_side(by)
+        if order is None:
+            return B
+        out = np.empty_like(B)
+        out[order] = B
+        return out
 
     def _stack_item_side(self, by: str) -> np.ndarray:
         Q = self.item_factors_
@@ -482,8 +498,8 @@ class Recommender(Params):
     def _folded_scores(self, user: FoldedUser, by: str) -> np.ndarray:
         """A folded-in user's score of every item, as _score_rows (in the item side's
         dtype: a float64 row would have NumPy convert the whole item side per call)."""
-        items = self._item_score_factors(by)
-        return items @ self._folded_score_row(user, by).astype(items.dtype)
+        B, order = self._item_side(by)
+        return _in_item_order(B @ self._folded_score_row(user, by).astype(B.dtype), order)
 
     def _folded_score_row(self, user: FoldedUser, by: str) -> np.ndarray:
         """A folded-in user's row A of the score, built as _user_score_factors builds a
@@ -734,6 +750,16 @@ class Recommender(Params):
 
     def _load_extra_arrays(self, arrays: dict) -> None:
         """Inverse of ``_extra_arrays``."""
+
+
+def _in_item_order(scores: np.ndarray, order) -> np.ndarray:
+    """Scores whose last axis runs over rows in ``order`` (row -> item), put in item
+    order; as they are where ``order`` is None."""
+    if order is None:
+        return scores
+    out = np.empty_like(scores)
+    out[..., order] = scores
+    return out
 
 
 def _unit(f: np.ndarray) -> np.ndarray:
