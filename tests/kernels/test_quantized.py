@@ -66,3 +66,24 @@ def test_bad_rows_are_refused(U, match):
 def test_bad_queries_are_refused(x, k, match):
     with pytest.raises(ValueError, match=match):
         quantized_top_k(QuantizedRows(np.ones((5, 2))), x, k)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 40), st.integers(0, 12), st.sampled_from([np.float32, np.float64]),
+       st.integers(0, 2**32 - 1))
+def test_the_int8_copy_is_numpys(n, d, dtype, seed):
+    rng = np.random.default_rng(seed)
+    U = (rng.standard_normal((n, d)) * 10.0 ** rng.integers(-30, 30, (n, 1))).astype(dtype)
+    U[rng.random((n, d)) < 0.2] = 0.0  # zeros, and whole zero rows
+    if n:
+        U[0] = 0.0
+    rows = QuantizedRows(U)
+    # the whole-array NumPy expressions
+    top = np.abs(U).max(axis=1) if d else np.zeros(n)
+    scale = (top / 127.0).astype(np.float64)
+    safe = np.where(scale > 0, scale, 1.0)
+    q = np.rint(U / safe[:, None]).astype(np.int8)
+    np.testing.assert_array_equal(rows.scale, scale)
+    np.testing.assert_array_equal(rows.q, q)
+    np.testing.assert_array_equal(rows.l1, scale * np.abs(q).sum(axis=1, dtype=np.int64))
+    assert np.abs(rows.q.astype(np.int64)).max(initial=0) <= 127

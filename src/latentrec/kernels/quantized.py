@@ -21,7 +21,7 @@ up to the last bits of a score.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from .topk import _sift_down, top_k
 
@@ -43,16 +43,35 @@ class QuantizedRows:
         if not np.isfinite(U).all():
             raise ValueError("U must be finite to be quantized")
         self.U = U
-        top = np.abs(U).max(axis=1) if U.shape[1] else np.zeros(U.shape[0])
-        self.scale = (top / 127.0).astype(np.float64)
-        safe = np.where(self.scale > 0, self.scale, 1.0)
-        self.q = np.ascontiguousarray(np.rint(U / safe[:, None]), dtype=np.int8)
-        self.l1 = self.scale * np.abs(self.q).sum(axis=1, dtype=np.int64)  # |q| <= 127
+        self.q = np.empty(U.shape, np.int8)
+        self.scale, self.l1 = np.empty(U.shape[0]), np.empty(U.shape[0])
+        _quantize(U, self.q, self.scale, self.l1)
 
     @property
     def nbytes(self) -> int:
         """Memory beside ``U``."""
         return self.q.nbytes + self.scale.nbytes + self.l1.nbytes
+
+
+@njit(cache=True, parallel=True)
+def _quantize(U, q, scale, l1):
+    """Row i: scale[i] = max |U[i]| / 127 (in U's dtype), q[i] = rint(U[i] / scale[i]) (1
+    for a zero row's scale), l1[i] = scale[i] * sum |q[i]|; what NumPy's whole-array
+    expressions of these give, in one pass over each row on every thread."""
+    t = U.dtype.type
+    for i in prange(U.shape[0]):
+        top = t(0)
+        for f in range(U.shape[1]):
+            top = max(top, abs(U[i, f]))
+        s = np.float64(top / t(127.0))
+        safe = s if s > 0 else 1.0
+        total = 0
+        for f in range(U.shape[1]):
+            v = np.int8(np.rint(np.float64(U[i, f]) / safe))
+            q[i, f] = v
+            total += abs(np.int64(v))
+        scale[i] = s
+        l1[i] = s * total
 
 
 #: Rows per block of the pass: their integer products first (the inner loop vectorizes),
