@@ -116,3 +116,30 @@ def test_the_index_keeps_its_own_rows_in_tile_order():
     got_i, _ = bt.bounded_top_k(index, np.ones((1, 6), np.float32), 3)
     want_i, _ = top_k(np.ones((1, 6), np.float32) @ index.B[np.argsort(index.order)].T, 3)
     np.testing.assert_array_equal(got_i, want_i)
+
+
+def _check_kd_cells(points, order, lo, hi, leaf):
+    """Each cell of more than ``leaf`` items is cut at whole tiles on the left, every
+    item left of the cut at most every item right of it in the cell's widest column."""
+    if hi - lo <= leaf:
+        return
+    cell = points[order[lo:hi]]
+    widest = int(np.argmax(cell.max(axis=0) - cell.min(axis=0)))
+    half = ((hi - lo) // 2 + leaf - 1) // leaf * leaf
+    assert cell[:half, widest].max() <= cell[half:, widest].min()
+    _check_kd_cells(points, order, lo, lo + half, leaf)
+    _check_kd_cells(points, order, lo + half, hi, leaf)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 700), st.integers(1, 4), st.integers(1, 40), st.booleans(),
+       st.integers(0, 2**32 - 1))
+def test_the_kd_order_cuts_each_cell_at_its_widest_columns_median(n, n_cols, leaf, ties,
+                                                                    seed):
+    rng = np.random.default_rng(seed)
+    points = rng.normal(size=(n, n_cols)).astype(np.float32)
+    if ties:  # few distinct values: the selection must cope with runs of equal keys
+        points = np.round(points).astype(np.float32)
+    order = bt._kd_order(points, leaf)
+    np.testing.assert_array_equal(np.sort(order), np.arange(n))
+    _check_kd_cells(points, order, 0, n, leaf)

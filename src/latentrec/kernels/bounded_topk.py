@@ -56,22 +56,66 @@ _NONE_INT = np.zeros(0, np.int64)
 _NONE_BOOL = np.zeros(0, np.bool_)
 
 
-def _kd_order(points: np.ndarray, leaf: int) -> np.ndarray:
+@njit(cache=True)
+def _kd_order(points, leaf):
     """Item order in which each run of ``leaf`` items is a cell of a k-d split (each cell
-    halved at the median of its widest column), so that a tile's box is small."""
-    out, stack = [], [np.arange(points.shape[0])]
-    while stack:
-        ids = stack.pop()
-        if ids.size <= leaf:
-            out.append(ids)
+    cut at the median of its widest column, whole tiles on the left), so that a tile's
+    box is small. The cells are cut in place in one index array, each by a selection on
+    a copy of its widest column (a Python loop of NumPy calls took 1.3 s at 1M items)."""
+    n, n_cols = points.shape
+    order = np.arange(n)
+    keys = np.empty(n, points.dtype)
+    stack = np.empty((128, 2), np.int64)  # pending cells: about 2 per level at most
+    stack[0, 0], stack[0, 1] = 0, n
+    top = 1
+    while top > 0:
+        top -= 1
+        lo, hi = stack[top, 0], stack[top, 1]
+        if hi - lo <= leaf:
             continue
-        cell = points[ids]
-        widest = int(np.argmax(cell.max(axis=0) - cell.min(axis=0)))
-        half = (ids.size // 2 + leaf - 1) // leaf * leaf  # whole tiles on the left
-        by = np.argpartition(cell[:, widest], half)  # a median split needs no sort
-        stack.append(ids[by[half:]])
-        stack.append(ids[by[:half]])
-    return np.concatenate(out) if out else np.zeros(0, np.int64)
+        widest, width = 0, -np.inf
+        for c in range(n_cols):
+            least, most = np.inf, -np.inf
+            for j in range(lo, hi):
+                v = points[order[j], c]
+                least, most = min(least, v), max(most, v)
+            if most - least > width:
+                widest, width = c, most - least
+        for j in range(lo, hi):
+            keys[j] = points[order[j], widest]
+        half = ((hi - lo) // 2 + leaf - 1) // leaf * leaf
+        _select(keys, order, lo, hi, lo + half)
+        stack[top, 0], stack[top, 1] = lo + half, hi
+        stack[top + 1, 0], stack[top + 1, 1] = lo, lo + half
+        top += 2
+    return order
+
+
+@njit(cache=True)
+def _select(keys, idx, lo, hi, k):
+    """Reorder keys[lo:hi] (idx along) so that none of keys[lo:k] is above keys[k] and
+    none of keys[k:hi] below it: Hoare's selection, pivot the median of three."""
+    left, right = lo, hi - 1
+    while right > left:
+        a, b, c = keys[left], keys[(left + right) // 2], keys[right]
+        pivot = max(min(a, b), min(max(a, b), c))
+        i, j = left, right
+        while i <= j:
+            while keys[i] < pivot:
+                i += 1
+            while keys[j] > pivot:
+                j -= 1
+            if i <= j:
+                keys[i], keys[j] = keys[j], keys[i]
+                idx[i], idx[j] = idx[j], idx[i]
+                i += 1
+                j -= 1
+        if k <= j:
+            right = j
+        elif k >= i:
+            left = i
+        else:
+            return
 
 
 class BoundIndex:
@@ -90,8 +134,9 @@ class BoundIndex:
             raise ValueError(f"n_tail must be in [0, {B.shape[1]}], got {n_tail}")
         self.n_tail = int(n_tail)
         head = B[:, n_tail:]
-        tail_norm = np.linalg.norm(B[:, :n_tail], axis=1).astype(B.dtype)
-        self.order = _kd_order(np.column_stack([head, tail_norm]), TILE).astype(np.int64)
+        tail = B[:, :n_tail]
+        tail_norm = np.sqrt(np.einsum("ij,ij->i", tail, tail)).astype(B.dtype)
+        self.order = _kd_order(np.column_stack([head, tail_norm]), TILE)
         self.B = B[self.order]
         self.head_t = np.ascontiguousarray(self.B[:, n_tail:].T)
         self.tail_norm = tail_norm[self.order]
