@@ -123,7 +123,7 @@ def _check_kd_cells(points, order, lo, hi, leaf):
     item left of the cut at most every item right of it in the cell's widest column."""
     if hi - lo <= leaf:
         return
-    cell = points[order[lo:hi]]
+    cell = points[order[lo:hi]].astype(np.float64)  # widths as the kernel takes them
     widest = int(np.argmax(cell.max(axis=0) - cell.min(axis=0)))
     half = ((hi - lo) // 2 + leaf - 1) // leaf * leaf
     assert cell[:half, widest].max() <= cell[half:, widest].min()
@@ -143,3 +143,23 @@ def test_the_kd_order_cuts_each_cell_at_its_widest_columns_median(n, n_cols, lea
     order = bt._kd_order(points, leaf)
     np.testing.assert_array_equal(np.sort(order), np.arange(n))
     _check_kd_cells(points, order, 0, n, leaf)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([-2.0, -0.5, 0.0, 0.0, 1.0, 3.0, np.inf, -np.inf]) |
+                st.floats(-10, 10), min_size=1, max_size=60),
+       st.data(), st.sampled_from([0, 1, 3, 200]))
+def test_the_selection_splits_at_k_however_few_rounds_it_may_take(values, data, budget):
+    keys = np.array(values, np.float32)
+    n = keys.size
+    lo = data.draw(st.integers(0, n - 1))
+    hi = data.draw(st.integers(lo + 1, n))
+    k = data.draw(st.integers(lo, hi - 1))
+    idx = np.arange(n)
+    before = keys.copy()
+    bt._select(keys, idx, lo, hi, k, budget)  # budget 0: straight to the sort
+    np.testing.assert_array_equal(keys, before[idx])  # moved together, nothing lost
+    np.testing.assert_array_equal(idx[:lo], np.arange(lo))
+    np.testing.assert_array_equal(idx[hi:], np.arange(hi, n))
+    np.testing.assert_array_equal(np.sort(idx[lo:hi]), np.arange(lo, hi))
+    assert keys[lo:k + 1].max() <= keys[k] <= keys[k:hi].min()

@@ -71,19 +71,33 @@ def test_bad_queries_are_refused(x, k, match):
 @settings(max_examples=100, deadline=None)
 @given(st.integers(0, 40), st.integers(0, 12), st.sampled_from([np.float32, np.float64]),
        st.integers(0, 2**32 - 1))
-def test_the_int8_copy_is_numpys(n, d, dtype, seed):
+def test_the_int8_copy_is_the_whole_array_expressions(n, d, dtype, seed):
     rng = np.random.default_rng(seed)
     U = (rng.standard_normal((n, d)) * 10.0 ** rng.integers(-30, 30, (n, 1))).astype(dtype)
     U[rng.random((n, d)) < 0.2] = 0.0  # zeros, and whole zero rows
     if n:
         U[0] = 0.0
+    if n > 1 and d > 1:  # ratios of exactly k + 1/2: rint rounds them to the even k
+        U[1] = (rng.integers(-126, 126, d) + 0.5) * 2.0 ** -10
+        U[1, 0] = 127 * 2.0 ** -10
     rows = QuantizedRows(U)
-    # the whole-array NumPy expressions
-    top = np.abs(U).max(axis=1) if d else np.zeros(n)
-    scale = (top / 127.0).astype(np.float64)
-    safe = np.where(scale > 0, scale, 1.0)
-    q = np.rint(U / safe[:, None]).astype(np.int8)
+    top = np.abs(U.astype(np.float64)).max(axis=1) if d else np.zeros(n)
+    scale = top / 127.0
+    q = np.rint(U / np.where(scale > 0, scale, 1.0)[:, None]).astype(np.int8)
     np.testing.assert_array_equal(rows.scale, scale)
     np.testing.assert_array_equal(rows.q, q)
-    np.testing.assert_array_equal(rows.l1, scale * np.abs(q).sum(axis=1, dtype=np.int64))
-    assert np.abs(rows.q.astype(np.int64)).max(initial=0) <= 127
+    np.testing.assert_array_equal(rows.l1, scale * np.abs(q.astype(np.int64)).sum(axis=1))
+
+
+@pytest.mark.parametrize("U", [
+    np.array([[2.0e-43, 0.0], [1.0e-43, 0.0], [0.0, 3.0e-44]], np.float32),  # subnormal
+    np.array([[4.0e-321, 0.0], [2.0e-321, 1.0e-322], [5e-324, 0.0]]),  # scale subnormal
+])
+def test_rows_too_small_for_an_int8_scale_still_give_the_exact_list(U):
+    rows = QuantizedRows(U)
+    assert np.all(np.sign(rows.q) * np.sign(U) >= 0)  # no int8 wrapped round
+    for x in (np.array([1.0, 0.0]), np.array([-1.0, 2.0])):
+        for k in (1, 2, 3):
+            got_i, _ = quantized_top_k(rows, x, k)
+            want_i, _ = top_k((U.astype(np.float64) @ x)[None, :], k)
+            np.testing.assert_array_equal(got_i, want_i[0])

@@ -62,6 +62,8 @@ def _kd_order(points, leaf):
     cut at the median of its widest column, whole tiles on the left), so that a tile's
     box is small. The cells are cut in place in one index array, each by a selection on
     a copy of its widest column (a Python loop of NumPy calls took 1.3 s at 1M items)."""
+    if leaf < 1:
+        raise ValueError("leaf must be at least 1")
     n, n_cols = points.shape
     order = np.arange(n)
     keys = np.empty(n, points.dtype)
@@ -84,7 +86,7 @@ def _kd_order(points, leaf):
         for j in range(lo, hi):
             keys[j] = points[order[j], widest]
         half = ((hi - lo) // 2 + leaf - 1) // leaf * leaf
-        _select(keys, order, lo, hi, lo + half)
+        _select(keys, order, lo, hi, lo + half, 2 * _bit_length(hi - lo) + 4)
         stack[top, 0], stack[top, 1] = lo + half, hi
         stack[top + 1, 0], stack[top + 1, 1] = lo, lo + half
         top += 2
@@ -92,11 +94,21 @@ def _kd_order(points, leaf):
 
 
 @njit(cache=True)
-def _select(keys, idx, lo, hi, k):
+def _select(keys, idx, lo, hi, k, budget):
     """Reorder keys[lo:hi] (idx along) so that none of keys[lo:k] is above keys[k] and
-    none of keys[k:hi] below it: Hoare's selection, pivot the median of three."""
+    none of keys[k:hi] below it: Hoare's selection, pivot the median of three. After
+    ``budget`` rounds (about 2 log2(n): random keys need log2(n)) the range still open
+    is sorted instead (a merge sort), so that keys crafted against the pivot rule cannot
+    make it quadratic."""
     left, right = lo, hi - 1
+    rounds = 0
     while right > left:
+        rounds += 1
+        if rounds > budget:
+            by = np.argsort(keys[left:right + 1], kind="mergesort") + left
+            keys[left:right + 1] = keys[by]
+            idx[left:right + 1] = idx[by]
+            return
         a, b, c = keys[left], keys[(left + right) // 2], keys[right]
         pivot = max(min(a, b), min(max(a, b), c))
         i, j = left, right
@@ -118,6 +130,15 @@ def _select(keys, idx, lo, hi, k):
             return
 
 
+@njit(cache=True)
+def _bit_length(n):
+    bits = 0
+    while n > 0:
+        bits += 1
+        n >>= 1
+    return bits
+
+
 class BoundIndex:
     """The item side (n_items x d) of the score and what the bound reads, all with items in
     k-d order (``order``: position -> item): ``B``, the rows in that order (a copy: the
@@ -135,7 +156,9 @@ class BoundIndex:
         self.n_tail = int(n_tail)
         head = B[:, n_tail:]
         tail = B[:, :n_tail]
-        tail_norm = np.sqrt(np.einsum("ij,ij->i", tail, tail)).astype(B.dtype)
+        # summed in float64: float32 squares would overflow past 1.8e19 and underflow
+        # below 1e-23, and a running float32 sum spends a little of the bound's slack
+        tail_norm = np.sqrt(np.einsum("ij,ij->i", tail, tail, dtype=np.float64)).astype(B.dtype)
         self.order = _kd_order(np.column_stack([head, tail_norm]), TILE)
         self.B = B[self.order]
         self.head_t = np.ascontiguousarray(self.B[:, n_tail:].T)

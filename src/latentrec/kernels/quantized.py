@@ -55,23 +55,28 @@ class QuantizedRows:
 
 @njit(cache=True, parallel=True)
 def _quantize(U, q, scale, l1):
-    """Row i: scale[i] = max |U[i]| / 127 (in U's dtype), q[i] = rint(U[i] / scale[i]) (1
-    for a zero row's scale), l1[i] = scale[i] * sum |q[i]|; what NumPy's whole-array
-    expressions of these give, in one pass over each row on every thread."""
-    t = U.dtype.type
+    """Row i: scale[i] = max |U[i]| / 127 in float64 (so a float32 row's scale is never
+    subnormal, whose rounding could carry a q past 127), q[i] = rint(U[i] / scale[i]) (1
+    for a zero row's scale), l1[i] = scale[i] * sum |q[i]|; one pass over each row, on
+    every thread. A float64 row below ~1.6e-319 can still round past 127: its q is
+    clipped and its l1 made inf, so that its bound never rules it out."""
     for i in prange(U.shape[0]):
-        top = t(0)
+        top = 0.0
         for f in range(U.shape[1]):
-            top = max(top, abs(U[i, f]))
-        s = np.float64(top / t(127.0))
+            top = max(top, abs(np.float64(U[i, f])))
+        s = top / 127.0
         safe = s if s > 0 else 1.0
         total = 0
+        clipped = False
         for f in range(U.shape[1]):
-            v = np.int8(np.rint(np.float64(U[i, f]) / safe))
-            q[i, f] = v
-            total += abs(np.int64(v))
+            r = np.rint(np.float64(U[i, f]) / safe)
+            if abs(r) > 127.0:
+                clipped = True
+                r = 127.0 if r > 0 else -127.0
+            q[i, f] = np.int8(r)
+            total += abs(np.int64(r))
         scale[i] = s
-        l1[i] = s * total
+        l1[i] = np.inf if clipped else s * total
 
 
 #: Rows per block of the pass: their integer products first (the inner loop vectorizes),
