@@ -9,8 +9,10 @@ The model is ``SGDMatrixFactorization(n_epochs=10, random_state=0)`` (K = 100) o
 bundled ML-100K, trained once and kept in ``bench-data/serve-ml100k.npz`` (or ``--model``).
 ``--scale 1m`` serves instead the model of benchmarks/topn_large.py: the same settings on
 ``synthetic(n_users=100_000, n_items=1_000_000, n_ratings=20_000_000, ...)``, K = 100,
-kept in ``bench-data/serve-1m.npz`` (the server's start-up, which builds the bound index
-of its recommendations, is not timed). The real server process is started as a person
+kept in ``bench-data/serve-1m.npz``. The server's start-up (imports, loading the model,
+the warm-up that builds the bound index of its recommendations and the int8 copy of its
+similarity search) is timed to when it prints its address, apart from the load. The real
+server process is started as a person
 would (``latentrec serve MODEL --items ml-100k --port 0 --no-access-log``; no titles at
 1m) on a free loopback port, and nothing but loopback is ever addressed. A lean asyncio
 HTTP/1.1 client (keep-alive connections, requests encoded
@@ -107,11 +109,14 @@ class Server:
         command = [sys.executable, "-c", "from latentrec.cli import main; main()", "serve",
                    str(model), *(["--items", "ml-100k"] if titles else []), "--port", "0",
                    "--no-access-log", *extra]
+        start = time.perf_counter()
         self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      text=True)
         self.lines: queue.Queue = queue.Queue()
         threading.Thread(target=self._drain, daemon=True).start()
         self.url = self._wait_for_url(timeout=600)
+        # it prints its address once the model is loaded and warmed up (serve/state.py)
+        self.startup = time.perf_counter() - start
 
     def _drain(self):
         for line in self.proc.stdout:
@@ -289,7 +294,8 @@ def main() -> None:
     # would stall all the requests in flight and be counted as server latency.
     gc.freeze()
     try:
-        print(f"server at {server.url}; {machine()}", flush=True)
+        print(f"server at {server.url}, up {server.startup:.1f} s after its process started "
+              f"(imports, loading the model, warm-up); {machine()}", flush=True)
         latencies, errors, wall, cpu = run(measure(server, warm, timed, args.concurrency))
     finally:
         server.stop()
