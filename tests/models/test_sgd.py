@@ -479,11 +479,11 @@ def test_recommend_all_raises_what_a_chunks_product_raised(small_ratings, monkey
     monkeypatch.setattr(base, "_CHUNK_USERS", 3)
     calls = []
 
-    def failing(self, u_idx, by="rating", items=None):  # the second chunk's product fails
+    def failing(self, u_idx, by="rating", side=None):  # the second chunk's product fails
         calls.append(len(u_idx))
         if len(calls) == 2:
             raise MemoryError("no room for the scores")
-        return original(self, u_idx, by, items)
+        return original(self, u_idx, by, side)
 
     original = base.Recommender._score_rows
     monkeypatch.setattr(base.Recommender, "_score_rows", failing)

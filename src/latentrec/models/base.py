@@ -444,11 +444,11 @@ class Recommender(Params):
         the rating models' ranking (models/ranking.py), or None: rank by rating."""
         return None
 
-    def _score_rows(self, u_idx: np.ndarray, by: str = "rating", items=None) -> np.ndarray:
+    def _score_rows(self, u_idx: np.ndarray, by: str = "rating", side=None) -> np.ndarray:
         """Each user's score of every item: predicted ratings, or the relevance score; one
-        product of _user_score_factors and the item side (``items``: _item_side's pair,
+        product of _user_score_factors and the item side (``side``: _item_side's pair,
         if the caller has it already)."""
-        B, order = self._item_side(by) if items is None else items
+        B, order = self._item_side(by) if side is None else side
         return _in_item_order(self._user_score_factors(u_idx, by) @ B.T, order)
 
     def _user_score_factors(self, u_idx: np.ndarray, by: str) -> np.ndarray:
@@ -480,11 +480,7 @@ class Recommender(Params):
         """The items' rows B[i] of the score, in item order (a fresh array where a bound
         index holds them in its own order)."""
         B, order = self._item_side(by)
-        if order is None:
-            return B
-        out = np.empty_like(B)
-        out[order] = B
-        return out
+        return _in_item_order(B, order, axis=0)
 
     def _stack_item_side(self, by: str) -> np.ndarray:
         Q = self.item_factors_
@@ -752,13 +748,16 @@ class Recommender(Params):
         """Inverse of ``_extra_arrays``."""
 
 
-def _in_item_order(scores: np.ndarray, order) -> np.ndarray:
-    """Scores whose last axis runs over rows in ``order`` (row -> item), put in item
-    order; as they are where ``order`` is None."""
+def _in_item_order(a: np.ndarray, order, axis: int = -1) -> np.ndarray:
+    """``a`` (scores, or the item side's rows with ``axis=0``) whose ``axis`` runs over
+    items in ``order`` (position -> item), put in item order; as it is where ``order`` is
+    None."""
     if order is None:
-        return scores
-    out = np.empty_like(scores)
-    out[..., order] = scores
+        return a
+    out = np.empty_like(a)
+    at = [slice(None)] * a.ndim
+    at[axis] = order
+    out[tuple(at)] = a
     return out
 
 
