@@ -130,6 +130,14 @@ def _select(keys, idx, lo, hi, k, budget):
             return
 
 
+@njit(cache=True, parallel=True)
+def _gather_rows(B, order, out):
+    """out[p] = B[order[p]], on every thread (NumPy's ``B[order]`` took 0.2-1.0 s for 1M
+    rows of 105 floats, one thread reading rows in random order)."""
+    for p in prange(order.shape[0]):
+        out[p] = B[order[p]]
+
+
 @njit(cache=True)
 def _bit_length(n):
     bits = 0
@@ -160,7 +168,8 @@ class BoundIndex:
         # below 1e-23, and a running float32 sum spends a little of the bound's slack
         tail_norm = np.sqrt(np.einsum("ij,ij->i", tail, tail, dtype=np.float64)).astype(B.dtype)
         self.order = _kd_order(np.column_stack([head, tail_norm]), TILE)
-        self.B = B[self.order]
+        self.B = np.empty_like(B)
+        _gather_rows(B, self.order, self.B)
         self.head_t = np.ascontiguousarray(self.B[:, n_tail:].T)
         self.tail_norm = tail_norm[self.order]
         n_tiles = -(-B.shape[0] // TILE)
