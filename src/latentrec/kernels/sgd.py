@@ -68,6 +68,7 @@ from .blocks import (
 )
 from .dataflow import run_dataflow
 from .predict import _check_factors, predict_pairs
+from .prefetch import prefetch_row
 from .threads import thread_count
 
 __all__ = ["sgd_epoch", "sgd_epoch_blocks", "sgd_rounds", "run_blocks", "make_block_layout",
@@ -77,6 +78,9 @@ __all__ = ["sgd_epoch", "sgd_epoch_blocks", "sgd_rounds", "run_blocks", "make_bl
 # fastmath without nnan/ninf: reassociation lets the K loops vectorise, while a diverging
 # run still shows up as a NaN/inf sum of squared errors. Same binary, same order -> same bits.
 FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
+#: how many ratings ahead the kernel asks for the factor rows it will read (a new user's P
+#: row is a miss to memory at scale; a hint changes no value, so no bit of the model)
+_AHEAD = 8
 
 
 @njit(fastmath=FASTMATH, cache=True, nogil=True)
@@ -92,6 +96,10 @@ def _sgd_ratings(users, items, values, order, lo, hi, P, Q, bu, bi, gu, gi, mu, 
     sse = 0.0
     for jj in range(lo, hi):
         j = order[jj] if use_order else jj
+        if jj + _AHEAD < hi:
+            ahead = order[jj + _AHEAD] if use_order else jj + _AHEAD
+            prefetch_row(P, users[ahead])
+            prefetch_row(Q, items[ahead])
         u, i = users[j], items[j]
         dot = pp = qq = t(0)
         if adaptive:
