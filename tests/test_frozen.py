@@ -31,7 +31,11 @@ CASES = {
                                                   n_threads=1, random_state=1, **NO_INTERACTIONS),
     "sgd_dsgd": lambda: lr.SGDMatrixFactorization(n_factors=8, n_epochs=6, schedule="dsgd",
                                                   n_blocks=4, n_threads=1, random_state=2,
+                                                  learning_rate_schedule="constant",
                                                   **NO_INTERACTIONS),
+    "sgd_dsgd_adaptive": lambda: lr.SGDMatrixFactorization(
+        n_factors=8, n_epochs=6, schedule="dsgd", n_blocks=4, n_threads=1, random_state=2,
+        **NO_INTERACTIONS),
     "sgd_serial": lambda: lr.SGDMatrixFactorization(n_factors=6, n_epochs=5, shuffle=False,
                                                     biased=False, random_state=3,
                                                     **NO_INTERACTIONS),

@@ -158,9 +158,8 @@ def test_held_out_rmse_within_one_percent_of_the_default_schedule(client, rating
     ids = (test.user_map.to_ids(test.users), test.item_map.to_ids(test.items))
     kw = {"n_factors": 4, "n_epochs": 20, "random_state": 0}
     cluster = SGDMatrixFactorization(n_blocks=5, **kw).fit(train, engine=DaskEngine(client))
-    # the cluster keeps no accumulators: its step is constant, so the same here
-    plain = SGDMatrixFactorization(n_threads=1, learning_rate_schedule="constant", **kw).fit(
-        train)
+    plain = SGDMatrixFactorization(n_threads=1, **kw).fit(train)  # both adaptive
+    assert cluster.learning_rate_schedule_ == plain.learning_rate_schedule_ == "adaptive"
     rmse = [float(np.sqrt(np.mean((m.predict(*ids) - test.values) ** 2)))
             for m in (cluster, plain)]
     baseline = float(np.sqrt(np.mean((test.values - train.values.mean()) ** 2)))
@@ -226,11 +225,17 @@ def test_a_worker_killed_in_a_sub_epoch_is_survived(client, parquet, every, tmp_
         assert max(runs.values()) == 2
 
 
-def test_the_adaptive_learning_rate_is_refused_on_a_cluster(client, ratings):
-    model = SGDMatrixFactorization(n_factors=4, n_epochs=3, learning_rate_schedule="adaptive",
-                                   random_state=0)
-    with pytest.raises(ValueError, match="DaskEngine trains with a constant learning rate"):
-        model.fit(ratings, engine=DaskEngine(client, timeout=60))
+def test_either_schedule_of_steps_gives_the_one_process_model(client, ratings):
+    kw = {"n_factors": 4, "n_epochs": 3, "n_blocks": 4, "random_state": 0}
+    models = {}
+    for kind in ("adaptive", "constant"):
+        model = SGDMatrixFactorization(learning_rate_schedule=kind, **kw)
+        models[kind] = model.fit(ratings, engine=DaskEngine(client, timeout=60))
+        assert model.learning_rate_schedule_ == kind
+        assert_same_model(model, one_process(ratings, learning_rate_schedule=kind, **kw))
+    # the cluster's steps did follow the schedule
+    assert not np.array_equal(models["adaptive"].user_factors_,
+                              models["constant"].user_factors_)
 
 
 def test_losing_data_sent_from_this_process_stops_the_fit_naming_the_epoch(client, ratings):
@@ -305,6 +310,11 @@ def test_resume_refuses_other_settings_and_damaged_checkpoints(client, ratings, 
         fit(random_state=8)
     with pytest.raises(CheckpointError, match="holds epoch 2, past n_epochs=1"):
         fit(n_epochs=1)
+    with pytest.raises(CheckpointError, match="learning_rate_schedule is 'adaptive' there "
+                                              "and 'constant' here"):
+        fit(learning_rate_schedule="constant")
+    with pytest.raises(CheckpointError, match="learning_rate is 0.05 there and 0.1 here"):
+        fit(learning_rate=0.1)
     blob = bytearray(path.read_bytes())
     blob[len(blob) // 2] ^= 0xFF  # inside some stripe's factors
     path.write_bytes(bytes(blob))

@@ -153,6 +153,34 @@ def test_checkpoints_round_trip_and_refuse_other_fits(tmp_path):
         checkpoint.read_meta(tmp_path / "junk.npz")
 
 
+def test_a_checkpoint_keeps_the_adaptive_steps_and_verify_wants_them(tmp_path):
+    users, items, values = _ratings(40, 30, 300)
+    plan = _plan(users, items, values, 40, 30)
+    g = range(plan.n_blocks)
+    for adaptive in (True, False):
+        path = tmp_path / f"{adaptive}.npz"
+        rows = {s: plan.initial("rows", s, adaptive) for s in g}
+        cols = {t: plan.initial("cols", t, adaptive) for t in g}
+        for stripe in [*rows.values(), *cols.values()]:
+            if adaptive:  # accumulators as an epoch leaves them: not all ones
+                stripe.steps[:] = np.arange(stripe.steps.size).reshape(-1, 2) + 1.5
+        checkpoint.save(path, epoch=1, fingerprint={}, history=[], rows=rows, cols=cols)
+        meta = checkpoint.read_meta(path)
+        checkpoint.verify(path, meta, plan, adaptive)
+        for side, stripes in (("rows", rows), ("cols", cols)):
+            for s in g:
+                got = checkpoint.read_stripe(path, 1, side, s)
+                if adaptive:
+                    assert np.array_equal(got.steps, stripes[s].steps)
+                    assert got.steps.dtype == np.dtype(plan.dtype)
+                else:
+                    assert got.steps is None
+    # a fit with the adaptive step needs the accumulators (the fingerprint names the
+    # schedule first; this is the file's own check)
+    with pytest.raises(CheckpointError, match=r"array 'rows.0.steps' is missing"):
+        checkpoint.verify(path, meta, plan, True)
+
+
 def _checkpoint_of(plan, path, **meta_changes):
     """A checkpoint of ``plan``'s initial factors (epoch 1)."""
     g = range(plan.n_blocks)

@@ -352,14 +352,36 @@ def test_dsgd_learns_as_well_as_the_default_schedule():
     assert rmse(schedule="dsgd") == pytest.approx(rmse(), rel=0.01)
 
 
-def test_the_auto_schedule_is_adaptive_but_for_dsgd(small_ratings):
+def test_the_auto_schedule_is_adaptive_on_every_schedule(small_ratings):
     blocks = fit(small_ratings, n_factors=3, n_epochs=2)
     dsgd = fit(small_ratings, n_factors=3, n_epochs=2, schedule="dsgd")
     assert (blocks.learning_rate_schedule_, blocks.learning_rate_) == ("adaptive", 0.05)
-    assert (dsgd.learning_rate_schedule_, dsgd.learning_rate_) == ("constant", 0.01)
-    same = fit(small_ratings, n_factors=3, n_epochs=2, learning_rate_schedule="constant",
-               learning_rate=0.01, schedule="dsgd")
+    assert (dsgd.learning_rate_schedule_, dsgd.learning_rate_) == ("adaptive", 0.05)
+    same = fit(small_ratings, n_factors=3, n_epochs=2, learning_rate_schedule="adaptive",
+               learning_rate=0.05, schedule="dsgd")
     np.testing.assert_array_equal(dsgd.user_factors_, same.user_factors_)
+
+
+def test_a_model_file_without_its_steps_resolves_them_as_its_version_did(small_ratings,
+                                                                          tmp_path):
+    """Files from before the steps were recorded: "auto" then meant constant steps for
+    "dsgd" (a cluster ran no others) and adaptive ones otherwise."""
+    import json
+
+    from latentrec import load
+    from latentrec._archive import META, write_archive
+
+    for schedule, expected in (("dsgd", ("constant", 0.01)), ("blocks", ("adaptive", 0.05))):
+        path = tmp_path / f"{schedule}.npz"
+        fit(small_ratings, n_factors=3, n_epochs=1, schedule=schedule).save(path)
+        with np.load(path, allow_pickle=False) as npz:
+            meta = json.loads(npz[META].tobytes())
+            arrays = {k: npz[k] for k in npz.files if k != META
+                      and k not in ("extra.learning_rate_used", "extra.adaptive_steps_used")}
+        assert len(arrays) == len(meta.pop("arrays")) - 2
+        write_archive(path, arrays, meta)
+        back = load(path)
+        assert (back.learning_rate_schedule_, back.learning_rate_) == expected
 
 
 def test_dsgd_refuses_repeated_pairs():
@@ -508,7 +530,8 @@ def test_auto_epochs_without_early_stopping_retrain_from_scratch(small_ratings, 
 def test_the_steps_a_fit_used_are_kept_and_saved(small_ratings, tmp_path):
     from latentrec import load
 
-    m = fit(small_ratings, n_factors=3, n_epochs=2, schedule="dsgd")
+    m = fit(small_ratings, n_factors=3, n_epochs=2, schedule="dsgd",
+            learning_rate_schedule="constant")
     m.set_params(schedule="blocks", learning_rate=0.3)  # changes the next fit only
     assert (m.learning_rate_, m.learning_rate_schedule_) == (0.01, "constant")
     m.save(tmp_path / "m.npz")

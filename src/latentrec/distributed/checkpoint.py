@@ -2,7 +2,8 @@
 
 A checkpoint is an archive like a saved model (persistence.py writes and checks both): a
 NumPy ``.npz`` file written atomically (temporary file, fsync, rename), one member per
-stripe and side, in standardised units, plus member ``__meta__``, UTF-8 JSON holding the
+stripe and side (its factors, biases and, with the adaptive step, accumulated squared
+gradients), in standardised units, plus member ``__meta__``, UTF-8 JSON holding the
 epoch, the history so far, what the fit must match to continue from it (plan,
 hyperparameters, id maps), and every array's dtype, shape and SHA-256. Reading never
 unpickles, and whatever is wrong with the file is a CheckpointError naming it.
@@ -10,7 +11,7 @@ unpickles, and whatever is wrong with the file is a CheckpointError naming it.
     save(path, *, epoch, fingerprint, history, rows, cols)    rows/cols: {stripe: Stripe}
     read_meta(path) -> dict
     check(meta, fingerprint, path)     CheckpointError naming the first difference
-    verify(path, meta, plan)           CheckpointError unless every array is the plan's
+    verify(path, meta, plan, adaptive) CheckpointError unless every array is the plan's
                                        and matches its checksum
     read_stripe(path, epoch, side, s) -> Stripe        (on a worker: its own stripes)
 """
@@ -48,6 +49,8 @@ def save(path, *, epoch: int, fingerprint: dict, history: list, rows: dict, cols
         for s, stripe in stripes.items():
             arrays[_name(side, s, "factors")] = stripe.factors
             arrays[_name(side, s, "bias")] = stripe.bias
+            if stripe.steps is not None:
+                arrays[_name(side, s, "steps")] = stripe.steps
     write_archive(path, arrays, {
         "format": FORMAT_NAME, "format_version": FORMAT_VERSION,
         "library_version": __version__, "epoch": int(epoch), "fingerprint": fingerprint,
@@ -70,12 +73,12 @@ def check(meta: dict, fingerprint: dict, path) -> None:
                 "settings, or without resume")
 
 
-def verify(path, meta: dict, plan: Plan) -> None:
+def verify(path, meta: dict, plan: Plan, adaptive: bool = False) -> None:
     """CheckpointError unless ``path`` holds every stripe of ``plan`` in its dtype and
     shapes, each matching its checksum: a damaged file fails here, before training, rather
     than in a worker epochs later. Reads one array at a time."""
     with _open(path) as (npz, fail):
-        for name, (dtype, shape) in _expected(plan).items():
+        for name, (dtype, shape) in _expected(plan, adaptive).items():
             spec = meta["arrays"].get(name)
             if spec is None:
                 raise fail(f"array {name!r} is missing")
@@ -95,6 +98,8 @@ def read_stripe(path, epoch: int, side: str, s: int) -> Stripe:
         names = [_name(side, s, what) for what in ("factors", "bias")]
         if any(n not in meta["arrays"] for n in names):
             raise fail(f"array {names[0]!r} or {names[1]!r} is missing")
+        steps = _name(side, s, "steps")  # the fit checked the schedule against the file's
+        names += [steps] if steps in meta["arrays"] else []
         return Stripe(*(read_array(npz, n, meta["arrays"][n], fail) for n in names))
 
 
@@ -102,7 +107,7 @@ def _name(side: str, s: int, what: str) -> str:
     return f"{side}.{s}.{what}"
 
 
-def _expected(plan: Plan) -> dict:
+def _expected(plan: Plan, adaptive: bool) -> dict:
     """name -> (dtype str, shape) of every array a checkpoint of ``plan`` holds."""
     dtype, out = np.dtype(plan.dtype).str, {}
     for side, bounds in (("rows", plan.row_bounds), ("cols", plan.col_bounds)):
@@ -110,6 +115,8 @@ def _expected(plan: Plan) -> dict:
             n = int(bounds[s + 1] - bounds[s])
             out[_name(side, s, "factors")] = (dtype, [n, plan.n_factors])
             out[_name(side, s, "bias")] = (dtype, [n])
+            if adaptive:
+                out[_name(side, s, "steps")] = (dtype, [n, 2])
     return out
 
 

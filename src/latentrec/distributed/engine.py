@@ -42,8 +42,8 @@ from .errors import CheckpointError, ClusterError
 
 _INSTALL = 'pip install "latentrec[dask]"'
 #: Hyperparameters a checkpoint must share with the fit that continues from it.
-_TRAINING_PARAMS = ("learning_rate", "learning_rate_decay", "regularization",
-                    "bias_regularization", "biased")
+_TRAINING_PARAMS = ("learning_rate_decay", "regularization", "bias_regularization",
+                    "biased")
 
 
 def _distributed():
@@ -106,6 +106,7 @@ class DaskEngine:
     #: the engine contract (latentrec.models.engine.Engine)
     schedule = "dsgd"
     reads_input = True
+    adaptive = True  # runs the adaptive learning rate too (accumulators travel with stripes)
 
     @contextmanager
     def sgd_run(self, model, data, seed):
@@ -150,12 +151,17 @@ class _Run(Runner):
                                      biased=model.biased, n_factors=model.n_factors,
                                      init_scale=model.init_scale, dtype=model.dtype)
         self.mu, self.sigma, self.n_ratings = plan.mu, plan.sigma, plan.n_ratings
+        # the learning rate and its schedule as the fit resolved them ("auto" could
+        # resolve differently in another version)
+        self.adaptive = model._step_kind == "adaptive"  # resolved by the fit
         self.fingerprint = {**plan.fingerprint(),
                             **{k: getattr(model, k) for k in _TRAINING_PARAMS},
+                            "learning_rate_schedule": model._step_kind,
+                            "learning_rate": model._rate,
                             "ids_sha256": _ids_digest(self.source)}
         if ck is not None:
             checkpoint.check(ck, self.fingerprint, engine.checkpoint)
-            checkpoint.verify(engine.checkpoint, ck, plan)
+            checkpoint.verify(engine.checkpoint, ck, plan, self.adaptive)
         self._place()
         self.token = uuid.uuid4().hex[:8]
         self.blocks = self._build_blocks()
@@ -164,7 +170,8 @@ class _Run(Runner):
             self._root(ck["epoch"])
         else:
             self.held = [self._submit(tasks.start, plan, self.stripes[k], self.stripes[k],
-                                      group=k) for k in range(self.n_groups)]
+                                      self.adaptive, group=k)
+                         for k in range(self.n_groups)]
             self.holder = list(self.group_of)
 
     # -- setting up ------------------------------------------------------------------------

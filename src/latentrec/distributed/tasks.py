@@ -12,7 +12,7 @@ Blocks and the model's pattern:
     build_row(plan, s, *pieces) -> BlockRow   row stripe s's blocks, local indices
     seen_rows(row, plan, s) -> (indptr, indices)   the stripe's rated columns, CSR
 Training (a group is the set of row stripes one worker keeps):
-    start(plan, row_stripes, col_stripes) / resume(path, epoch, ...) -> Held
+    start(plan, row_stripes, col_stripes, adaptive) / resume(path, epoch, ...) -> Held
     sgd_round(blocks, held, incoming, work, step, n_threads) -> Held   one sub-epoch
     pick(held, col_stripes) -> {t: Stripe}    column stripes bound for another group
     sse_of(held) -> {s: sse}
@@ -31,7 +31,7 @@ from ..data.idmap import _normalize_id_column
 from ..errors import DataError
 from ..kernels import moments, sgd
 from ..models._scaled import standardised
-from ..models.plan import Plan
+from ..models.plan import Plan, Stripe
 from . import checkpoint
 
 
@@ -179,9 +179,11 @@ def _col_starts(plan: Plan, ptr) -> np.ndarray:
 
 
 # -- training ----------------------------------------------------------------------------
-def start(plan: Plan, row_stripes, col_stripes) -> Held:
-    return Held({s: plan.initial("rows", s) for s in row_stripes}, _no_sse(plan, row_stripes),
-                {t: plan.initial("cols", t) for t in col_stripes})
+def start(plan: Plan, row_stripes, col_stripes, adaptive: bool = False) -> Held:
+    """The stripes' initial factors (and, ``adaptive``, accumulators)."""
+    return Held({s: plan.initial("rows", s, adaptive) for s in row_stripes},
+                _no_sse(plan, row_stripes),
+                {t: plan.initial("cols", t, adaptive) for t in col_stripes})
 
 
 def resume(path, epoch: int, plan: Plan, row_stripes, col_stripes) -> Held:
@@ -197,7 +199,8 @@ def _no_sse(plan, row_stripes):
 def sgd_round(blocks: dict, held: Held, incoming: list, work: list, step: tuple,
               n_threads: int = 1) -> Held:
     """One sub-epoch of a group: blocks (s, t) for each pair in ``work``; the column
-    stripes come from ``held`` or ``incoming``. Inputs are copied, never changed."""
+    stripes come from ``held`` or ``incoming``; the adaptive step where the stripes hold
+    accumulators. Inputs are copied, never changed."""
     rows = {s: f.copy() for s, f in held.rows.items()}
     sse = {s: e.copy() for s, e in held.sse.items()}
     found = {**held.cols}
@@ -206,10 +209,17 @@ def sgd_round(blocks: dict, held: Held, incoming: list, work: list, step: tuple,
     cols = {t: found[t].copy() for _, t in work}
     items = [(blocks[s].rows, blocks[s].cols, blocks[s].values, blocks[s].ptr[t],
               blocks[s].ptr[t + 1], rows[s].factors, cols[t].factors, rows[s].bias,
-              cols[t].bias) for s, t in work]
+              cols[t].bias, *_steps(rows[s], cols[t])) for s, t in work]
     for (s, t), e in zip(work, sgd.run_blocks(items, step, n_threads)):
         sse[s][t] = e
     return Held(rows, sse, cols)
+
+
+def _steps(row: Stripe, col: Stripe) -> tuple:
+    """(row accumulators, column accumulators), as run_blocks takes them, or ()."""
+    if (row.steps is None) != (col.steps is None):
+        raise ValueError("a row stripe and a column stripe disagree on the adaptive step")
+    return () if row.steps is None else (row.steps, col.steps)
 
 
 def pick(held: Held, col_stripes) -> dict:

@@ -192,8 +192,11 @@ class DsgdRunner(Runner):
             self.layout = plan.layout(rows, cols, plan.standardise(ratings.values), 0,
                                       plan.n_blocks, parallel=True)
         g = plan.n_blocks
-        self.R, self.br = map(np.concatenate, zip(*(plan.initial("rows", s) for s in range(g))))
-        self.C, self.bc = map(np.concatenate, zip(*(plan.initial("cols", s) for s in range(g))))
+        rows = [plan.initial("rows", s) for s in range(g)]
+        cols = [plan.initial("cols", t) for t in range(g)]
+        self.R, self.br = (np.concatenate([stripe[k] for stripe in rows]) for k in range(2))
+        self.C, self.bc = (np.concatenate([stripe[k] for stripe in cols]) for k in range(2))
+        # the accumulators start at 1, as a cluster's stripes' do (Plan.initial)
         self.steps = adaptive_steps(model, len(self.R), len(self.C), self.R.dtype)
 
     def epoch(self, epoch, lr, reg, reg_b, biased) -> float:

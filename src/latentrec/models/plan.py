@@ -37,13 +37,17 @@ _LAYOUT, _FACTORS, _EPOCH = 1, 2, 3  # seed tags: one stream per purpose
 
 
 class Stripe(NamedTuple):
-    """The factors and biases of one stripe of one side (rows local to the stripe)."""
+    """The factors and biases of one stripe of one side (rows local to the stripe), and
+    with the adaptive step its rows' accumulated squared gradients ((n, 2), as
+    kernels.sgd takes them; None with a constant step)."""
 
     factors: np.ndarray
     bias: np.ndarray
+    steps: np.ndarray | None = None
 
     def copy(self) -> Stripe:
-        return Stripe(self.factors.copy(), self.bias.copy())
+        return Stripe(self.factors.copy(), self.bias.copy(),
+                      None if self.steps is None else self.steps.copy())
 
 
 @dataclass(frozen=True, eq=False)
@@ -117,14 +121,16 @@ class Plan:
         return [(rows[o], cols[o], values[o]) for o in np.split(order, cuts)]
 
     # -- seeded pieces ---------------------------------------------------------------------
-    def initial(self, side: str, s: int) -> Stripe:
-        """Initial factors (normal * init_scale, in dtype) and zero biases of a stripe."""
+    def initial(self, side: str, s: int, adaptive: bool = False) -> Stripe:
+        """Initial factors (normal * init_scale, in dtype) and zero biases of a stripe;
+        ``adaptive``: with accumulators of 1 (models.engine.adaptive_steps' start)."""
         bounds = self.row_bounds if side == "rows" else self.col_bounds
         n = int(bounds[s + 1] - bounds[s])
         rng = np.random.default_rng([self.seed, _FACTORS, side == "rows", s])
         f = rng.standard_normal((n, self.n_factors), dtype=self.dtype)
         f *= self.init_scale
-        return Stripe(f, np.zeros(n, self.dtype))
+        steps = np.ones((n, 2), self.dtype) if adaptive else None
+        return Stripe(f, np.zeros(n, self.dtype), steps)
 
     def layout(self, rows, cols, values, first: int, stop: int, *, parallel=False):
         """Blocks of row stripes first..stop-1: (rows, cols, values, block_ptr); a

@@ -63,9 +63,9 @@ class SGDMatrixFactorization(RankedByRelevance, RatingScaleMixin, Recommender):
     learning_rate, learning_rate_decay : step size, multiplied by the decay after each
         epoch. ``learning_rate="auto"`` (default): 0.05 with the adaptive schedule, 0.01
         with the constant one (``AUTO_LEARNING_RATE``).
-    learning_rate_schedule : ``"auto"`` (default): ``"adaptive"``, but ``"constant"`` for
-        schedule="dsgd" (what a Dask cluster runs, which keeps no accumulators, so that a
-        one-process "dsgd" fit stays the cluster's, bit for bit).
+    learning_rate_schedule : ``"auto"`` (default): ``"adaptive"`` (on every schedule; a
+        Dask cluster's stripes carry their rows' accumulators, so a one-process "dsgd" fit
+        stays the cluster's, bit for bit).
         ``"adaptive"``: each user's and item's step is the learning rate divided by
         the square root of that row's accumulated squared gradient (1 plus, per rating
         it took part in, the mean square of its factors' gradient), the per-row
@@ -206,13 +206,14 @@ class SGDMatrixFactorization(RankedByRelevance, RatingScaleMixin, Recommender):
         last = self.history_[-1] if self.history_ else {}
         return last.get("schedule", self.schedule)
 
-    def _resolved(self, followed: str) -> tuple[float, str]:
+    def _resolved(self, followed: str, recorded: bool = True) -> tuple[float, str]:
         """(learning rate, schedule of steps) that a fit by the ``followed`` schedule
-        uses, "auto" resolved: adaptive but for "dsgd" (which a cluster runs, with no
-        accumulators), the learning rate its schedule's default."""
+        uses, "auto" resolved: adaptive, the learning rate its schedule's default.
+        ``recorded=False``: for a model file that records no steps, written when "auto"
+        meant a constant step for "dsgd" (as a cluster then ran)."""
         kind = self.learning_rate_schedule
         if kind == "auto":
-            kind = "constant" if followed == "dsgd" else "adaptive"
+            kind = "constant" if followed == "dsgd" and not recorded else "adaptive"
         rate = AUTO_LEARNING_RATE[kind] if self.learning_rate == "auto" else self.learning_rate
         return float(rate), kind
 
@@ -232,7 +233,7 @@ class SGDMatrixFactorization(RankedByRelevance, RatingScaleMixin, Recommender):
         resolve for the schedule the fit followed."""
         self._require_fitted()
         used = self.__dict__.get("_fit_steps")
-        return used if used is not None else self._resolved(self.schedule_)
+        return used if used is not None else self._resolved(self.schedule_, recorded=False)
 
     def _fit(self, ratings, validation, engine=None) -> None:
         engine = LocalEngine() if engine is None else engine
