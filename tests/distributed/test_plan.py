@@ -169,16 +169,46 @@ def test_a_checkpoint_keeps_the_adaptive_steps_and_verify_wants_them(tmp_path):
         checkpoint.verify(path, meta, plan, adaptive)
         for side, stripes in (("rows", rows), ("cols", cols)):
             for s in g:
-                got = checkpoint.read_stripe(path, 1, side, s)
+                got = checkpoint.read_stripe(path, 1, side, s, adaptive)
                 if adaptive:
                     assert np.array_equal(got.steps, stripes[s].steps)
                     assert got.steps.dtype == np.dtype(plan.dtype)
                 else:
                     assert got.steps is None
-    # a fit with the adaptive step needs the accumulators (the fingerprint names the
-    # schedule first; this is the file's own check)
-    with pytest.raises(CheckpointError, match=r"array 'rows.0.steps' is missing"):
-        checkpoint.verify(path, meta, plan, True)
+        # the file's own check, behind the fingerprint's (which names the schedule first):
+        # a fit with the other schedule of steps finds arrays missing, or arrays too many
+        other = "is missing" if not adaptive else "is not one of this fit's"
+        with pytest.raises(CheckpointError, match=rf"array '(rows|cols).0.steps' {other}"):
+            checkpoint.verify(path, meta, plan, not adaptive)
+        if not adaptive:
+            with pytest.raises(CheckpointError, match=r"array 'rows.0.steps' is missing"):
+                checkpoint.read_stripe(path, 1, "rows", 0, True)
+
+
+def test_a_format_1_checkpoint_reads_as_a_constant_step_fit(tmp_path):
+    """Format 1 (before the accumulators) was written by fits with constant steps only."""
+    from latentrec._archive import write_archive
+
+    stripe = Stripe(np.ones((2, 3), np.float32), np.zeros(2, np.float32))
+    for rate, resolved in (("auto", 0.01), (0.02, 0.02)):
+        meta = {"format": checkpoint.FORMAT_NAME, "format_version": 1, "epoch": 1,
+                "fingerprint": {"seed": 3, "learning_rate": rate}, "history": []}
+        write_archive(tmp_path / "ck.npz", {"rows.0.factors": stripe.factors,
+                                            "rows.0.bias": stripe.bias}, meta)
+        read = checkpoint.read_meta(tmp_path / "ck.npz")
+        constant = {"seed": 3, "learning_rate_schedule": "constant",
+                    "learning_rate": resolved}
+        checkpoint.check(read, constant, "ck.npz")
+        with pytest.raises(CheckpointError, match="learning_rate_schedule is 'constant' "
+                                                  "there and 'adaptive' here"):
+            checkpoint.check(read, {**constant, "learning_rate_schedule": "adaptive"},
+                             "ck.npz")
+        assert checkpoint.read_stripe(tmp_path / "ck.npz", 1, "rows", 0).steps is None
+    meta["format_version"] = 3
+    write_archive(tmp_path / "ck.npz", {}, meta)
+    with pytest.raises(CheckpointError, match="checkpoint format 3; this latentrec reads "
+                                              "formats 1 and 2"):
+        checkpoint.read_meta(tmp_path / "ck.npz")
 
 
 def _checkpoint_of(plan, path, **meta_changes):

@@ -80,7 +80,7 @@ def test_resuming_a_run_on_more_ratings_keeps_its_predictions(small_ratings):
     from latentrec.models.engine import EpochRunner
 
     model = SGDMatrixFactorization(n_factors=3, random_state=0)
-    model._rate, model._step_kind = model._resolved("blocks")
+    model._rate, model._step_kind = model._resolved("adaptive")
     part, _ = holdout(small_ratings, 0.3, random_state=0)
     first = EpochRunner(model, part, seed=1)
     for epoch in (1, 2, 3):
@@ -218,7 +218,7 @@ def test_setup_on_two_threads_is_the_setup_in_turn(small_ratings, monkeypatch, n
 
     monkeypatch.setattr(threads, "SMALL_WORK", 0)
     model = SGDMatrixFactorization(n_factors=3, n_threads=n_threads, init_scale=0.2)
-    model._rate, model._step_kind = model._resolved("blocks")
+    model._rate, model._step_kind = model._resolved("adaptive")
     runner = EpochRunner(model, small_ratings, 5)
     r = small_ratings
     rng = np.random.default_rng(5)
@@ -451,6 +451,29 @@ def test_every_fit_goes_through_an_engine(small_ratings):
     assert engine.runs[0] < engine.runs[1] == small_ratings.n_ratings and len(engine.runs) == 2
     assert np.array_equal(by_default.user_factors_, counted.user_factors_)
     assert counted.schedule_ == "blocks"
+
+
+def test_an_engine_without_adaptive_steps_runs_auto_as_the_constant_step(small_ratings):
+    """The Engine protocol's ``adaptive`` is optional: an engine without it trains the
+    constant step by default and refuses the adaptive one by name."""
+    from latentrec.models import Engine, LocalEngine
+
+    class Plain:
+        schedule, reads_input = None, False
+
+        def sgd_run(self, model, data, seed):
+            return LocalEngine().sgd_run(model, data, seed)
+
+    assert isinstance(Plain(), Engine)
+    params = dict(n_factors=3, n_epochs=2, n_threads=1, random_state=0)
+    model = SGDMatrixFactorization(**params).fit(small_ratings, engine=Plain())
+    assert (model.learning_rate_schedule_, model.learning_rate_) == ("constant", 0.01)
+    same = SGDMatrixFactorization(learning_rate_schedule="constant", **params).fit(
+        small_ratings)
+    np.testing.assert_array_equal(model.user_factors_, same.user_factors_)
+    with pytest.raises(ValueError, match="Plain trains with a constant learning rate only"):
+        SGDMatrixFactorization(learning_rate_schedule="adaptive", **params).fit(
+            small_ratings, engine=Plain())
 
 
 def test_adaptive_learning_rate_is_the_kernels_adaptive_step():

@@ -11,9 +11,14 @@ unpickles, and whatever is wrong with the file is a CheckpointError naming it.
     save(path, *, epoch, fingerprint, history, rows, cols)    rows/cols: {stripe: Stripe}
     read_meta(path) -> dict
     check(meta, fingerprint, path)     CheckpointError naming the first difference
-    verify(path, meta, plan, adaptive) CheckpointError unless every array is the plan's
-                                       and matches its checksum
-    read_stripe(path, epoch, side, s) -> Stripe        (on a worker: its own stripes)
+    verify(path, meta, plan, adaptive) CheckpointError unless the arrays are the plan's
+                                       (with the adaptive step's or without) and match
+                                       their checksums
+    read_stripe(path, epoch, side, s, adaptive) -> Stripe   (on a worker: its own stripes)
+
+Format 2 added the adaptive step's accumulators and the schedule of steps to the
+fingerprint; a format-1 file (written when a cluster ran constant steps only) reads as a
+fit with ``learning_rate_schedule="constant"`` and its "auto" learning rate as 0.01.
 """
 
 from __future__ import annotations
@@ -36,7 +41,9 @@ from ..models.plan import Plan, Stripe
 from .errors import CheckpointError
 
 FORMAT_NAME = "latentrec-dsgd-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: What a format-1 file's fit used, which its fingerprint did not say.
+_FORMAT_1_STEPS = {"learning_rate_schedule": "constant", "auto_learning_rate": 0.01}
 #: Metadata keys and the JSON type each must have.
 _KEYS = {"epoch": int, "fingerprint": dict, "history": list, "arrays": dict}
 #: How check() names a fingerprint key whose origin is not obvious.
@@ -74,11 +81,17 @@ def check(meta: dict, fingerprint: dict, path) -> None:
 
 
 def verify(path, meta: dict, plan: Plan, adaptive: bool = False) -> None:
-    """CheckpointError unless ``path`` holds every stripe of ``plan`` in its dtype and
-    shapes, each matching its checksum: a damaged file fails here, before training, rather
-    than in a worker epochs later. Reads one array at a time."""
+    """CheckpointError unless ``path`` holds every stripe of ``plan`` (with accumulators
+    if ``adaptive``, without otherwise) and nothing else, in its dtype and shapes, each
+    matching its checksum: a damaged file fails here, before training, rather than in a
+    worker epochs later. Reads one array at a time."""
+    expected = _expected(plan, adaptive)
     with _open(path) as (npz, fail):
-        for name, (dtype, shape) in _expected(plan, adaptive).items():
+        extra = sorted(set(meta["arrays"]) - set(expected))
+        if extra:
+            raise fail(f"array {extra[0]!r} is not one of this fit's: the checkpoint is of "
+                       "another fit")
+        for name, (dtype, shape) in expected.items():
             spec = meta["arrays"].get(name)
             if spec is None:
                 raise fail(f"array {name!r} is missing")
@@ -89,17 +102,17 @@ def verify(path, meta: dict, plan: Plan, adaptive: bool = False) -> None:
             read_array(npz, name, spec, fail)
 
 
-def read_stripe(path, epoch: int, side: str, s: int) -> Stripe:
+def read_stripe(path, epoch: int, side: str, s: int, adaptive: bool = False) -> Stripe:
     with _open(path) as (npz, fail):
         meta = _meta(npz, fail)
         if meta["epoch"] != epoch:
             raise CheckpointError(f"{path} now holds epoch {meta['epoch']}, not epoch "
                                   f"{epoch}: it was overwritten while this fit still needed it")
-        names = [_name(side, s, what) for what in ("factors", "bias")]
-        if any(n not in meta["arrays"] for n in names):
-            raise fail(f"array {names[0]!r} or {names[1]!r} is missing")
-        steps = _name(side, s, "steps")  # the fit checked the schedule against the file's
-        names += [steps] if steps in meta["arrays"] else []
+        parts = ("factors", "bias", "steps") if adaptive else ("factors", "bias")
+        names = [_name(side, s, what) for what in parts]
+        missing = [n for n in names if n not in meta["arrays"]]
+        if missing:
+            raise fail(f"array {missing[0]!r} is missing")
         return Stripe(*(read_array(npz, n, meta["arrays"][n], fail) for n in names))
 
 
@@ -141,11 +154,21 @@ def _open(path):
 
 def _meta(npz, fail) -> dict:
     meta = read_archive_meta(npz, FORMAT_NAME, "latentrec DSGD checkpoint", fail)
-    if meta["format_version"] != FORMAT_VERSION:
+    if meta["format_version"] not in (1, FORMAT_VERSION):
         raise fail(f"checkpoint format {meta['format_version']!r}; this latentrec reads "
-                   f"format {FORMAT_VERSION}")
+                   f"formats 1 and {FORMAT_VERSION}")
     for key, kind in _KEYS.items():
         if not isinstance(meta.get(key), kind):
             raise fail(f"metadata lacks {key!r} (or it is not a {kind.__name__})")
     check_members(meta, npz, fail)
+    if meta["format_version"] == 1:
+        meta["fingerprint"] = _format_1_steps(meta["fingerprint"])
     return meta
+
+
+def _format_1_steps(fingerprint: dict) -> dict:
+    """A format-1 fingerprint with the steps its fit used: constant, "auto" as 0.01."""
+    out = {**fingerprint, "learning_rate_schedule": _FORMAT_1_STEPS["learning_rate_schedule"]}
+    if out.get("learning_rate") == "auto":
+        out["learning_rate"] = _FORMAT_1_STEPS["auto_learning_rate"]
+    return out

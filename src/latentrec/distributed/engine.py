@@ -295,7 +295,7 @@ class _Run(Runner):
         """Factors read back from the checkpoint of ``epoch``: a rebuild starts there."""
         path = os.path.abspath(self.engine.checkpoint)
         self.held = [self._submit(tasks.resume, path, epoch, self.plan, self.stripes[k],
-                                  self.stripes[k], group=k,
+                                  self.stripes[k], self.adaptive, group=k,
                                   key=f"dsgd-resume-{epoch}-{k}-{self.token}")
                      for k in range(self.n_groups)]
         self.holder = list(self.group_of)  # each group starts with its own column stripes

@@ -12,7 +12,8 @@ Blocks and the model's pattern:
     build_row(plan, s, *pieces) -> BlockRow   row stripe s's blocks, local indices
     seen_rows(row, plan, s) -> (indptr, indices)   the stripe's rated columns, CSR
 Training (a group is the set of row stripes one worker keeps):
-    start(plan, row_stripes, col_stripes, adaptive) / resume(path, epoch, ...) -> Held
+    start(plan, row_stripes, col_stripes, adaptive)
+    resume(path, epoch, plan, row_stripes, col_stripes, adaptive) -> Held
     sgd_round(blocks, held, incoming, work, step, n_threads) -> Held   one sub-epoch
     pick(held, col_stripes) -> {t: Stripe}    column stripes bound for another group
     sse_of(held) -> {s: sse}
@@ -186,10 +187,13 @@ def start(plan: Plan, row_stripes, col_stripes, adaptive: bool = False) -> Held:
                 {t: plan.initial("cols", t, adaptive) for t in col_stripes})
 
 
-def resume(path, epoch: int, plan: Plan, row_stripes, col_stripes) -> Held:
-    return Held({s: checkpoint.read_stripe(path, epoch, "rows", s) for s in row_stripes},
-                _no_sse(plan, row_stripes),
-                {t: checkpoint.read_stripe(path, epoch, "cols", t) for t in col_stripes})
+def resume(path, epoch: int, plan: Plan, row_stripes, col_stripes,
+           adaptive: bool = False) -> Held:
+    """The stripes as the checkpoint of ``epoch`` holds them (and their accumulators)."""
+    return Held({s: checkpoint.read_stripe(path, epoch, "rows", s, adaptive)
+                 for s in row_stripes}, _no_sse(plan, row_stripes),
+                {t: checkpoint.read_stripe(path, epoch, "cols", t, adaptive)
+                 for t in col_stripes})
 
 
 def _no_sse(plan, row_stripes):

@@ -8,3 +8,7 @@ models share has one home each: :mod:`.linalg` (Cholesky and triangular solves),
 pairs, RMSE) and :mod:`.topk` (the best k of each row: every recommend and similar_*).
 Submodules are imported where used; importing this package compiles nothing.
 """
+
+from .cache_stamp import install as _install_cache_stamp
+
+_install_cache_stamp()  # before any kernel module compiles or loads from numba's cache

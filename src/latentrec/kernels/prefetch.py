@@ -14,6 +14,7 @@ from llvmlite import ir
 from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
+from numba.np import numpy_support
 
 
 @intrinsic
@@ -49,15 +50,17 @@ def prefetch_row(table, row):
 
 @overload(prefetch_row, inline="always")
 def _prefetch_row(table, row):
-    if not (isinstance(table, types.Array) and table.ndim == 2):
+    if not (isinstance(table, types.Array) and table.ndim == 2 and table.layout == "C"):
         return None
-    step = max(512 // table.dtype.bitwidth, 1)  # elements a cache line, known when compiled
+    # elements a cache line, known when compiled
+    step = max(64 // numpy_support.as_dtype(table.dtype).itemsize, 1)
 
     def impl(table, row):
         n = table.shape[1]
         for c in range(0, n, step):
             _prefetch_at(table, row, c)
-        _prefetch_at(table, row, n - 1)  # a row not starting on a line ends on one more
+        if n > 0:
+            _prefetch_at(table, row, n - 1)  # a row not starting on a line ends on one more
     return impl
 
 

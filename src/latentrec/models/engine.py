@@ -31,6 +31,9 @@ class Engine(Protocol):
     ``schedule``: the schedule every fit on this engine follows whatever the model says
     (None: the model's own). ``reads_input``: the engine reads the data itself (paths,
     dask DataFrames), so the model neither checks it nor holds out validation data.
+    Optional ``adaptive`` (default False): the runner takes the adaptive step's
+    accumulators (``adaptive_steps``); without it ``learning_rate_schedule="auto"`` means
+    the constant step and "adaptive" is refused.
     ``sgd_run(model, data, seed)``: a context manager giving the fit's :class:`Runner`,
     released on exit.
     """

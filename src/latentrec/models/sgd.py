@@ -206,14 +206,10 @@ class SGDMatrixFactorization(RankedByRelevance, RatingScaleMixin, Recommender):
         last = self.history_[-1] if self.history_ else {}
         return last.get("schedule", self.schedule)
 
-    def _resolved(self, followed: str, recorded: bool = True) -> tuple[float, str]:
-        """(learning rate, schedule of steps) that a fit by the ``followed`` schedule
-        uses, "auto" resolved: adaptive, the learning rate its schedule's default.
-        ``recorded=False``: for a model file that records no steps, written when "auto"
-        meant a constant step for "dsgd" (as a cluster then ran)."""
-        kind = self.learning_rate_schedule
-        if kind == "auto":
-            kind = "constant" if followed == "dsgd" and not recorded else "adaptive"
+    def _resolved(self, auto: str) -> tuple[float, str]:
+        """(learning rate, schedule of steps) with "auto" resolved: the schedule of steps
+        ``auto``, the learning rate that schedule's default."""
+        kind = auto if self.learning_rate_schedule == "auto" else self.learning_rate_schedule
         rate = AUTO_LEARNING_RATE[kind] if self.learning_rate == "auto" else self.learning_rate
         return float(rate), kind
 
@@ -230,15 +226,20 @@ class SGDMatrixFactorization(RankedByRelevance, RatingScaleMixin, Recommender):
     def _steps_used(self) -> tuple[float, str]:
         """(learning rate, schedule of steps) of the fit: as recorded by it (and saved
         with the model), else, for a file from before they were, as the parameters
-        resolve for the schedule the fit followed."""
+        resolved then: "auto" meant constant steps for "dsgd" (a cluster ran no others)."""
         self._require_fitted()
         used = self.__dict__.get("_fit_steps")
-        return used if used is not None else self._resolved(self.schedule_, recorded=False)
+        if used is not None:
+            return used
+        return self._resolved("constant" if self.schedule_ == "dsgd" else "adaptive")
 
     def _fit(self, ratings, validation, engine=None) -> None:
         engine = LocalEngine() if engine is None else engine
-        self._rate, self._step_kind = self._resolved(engine.schedule or self.schedule)
-        if self._step_kind == "adaptive" and not getattr(engine, "adaptive", False):
+        # "auto" is the adaptive step on an engine that runs it (both of latentrec's do)
+        adaptive_engine = getattr(engine, "adaptive", False)
+        self._rate, self._step_kind = self._resolved(
+            "adaptive" if adaptive_engine else "constant")
+        if self._step_kind == "adaptive" and not adaptive_engine:
             raise ParameterError(f"{type(engine).__name__} trains with a constant learning "
                                  "rate only: use learning_rate_schedule='constant' with it")
         rng = check_random_state(self.random_state)
