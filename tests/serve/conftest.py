@@ -135,6 +135,7 @@ class ServerProcess:
         # the process has exited, but its last lines may still be in the pipe
         self._drainer.join(timeout=timeout)
         assert not self._drainer.is_alive(), "the server's output did not end"
+        self.proc.stdout.close()
         return code
 
 
@@ -152,6 +153,9 @@ def server_process():
         if server.proc.poll() is None:
             server.proc.kill()
             server.proc.wait()
+        server._drainer.join(timeout=15)
+        if not server._drainer.is_alive():
+            server.proc.stdout.close()
 
 
 @pytest.fixture
