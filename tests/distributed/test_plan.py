@@ -204,6 +204,10 @@ def test_a_format_1_checkpoint_reads_as_a_constant_step_fit(tmp_path):
             checkpoint.check(read, {**constant, "learning_rate_schedule": "adaptive"},
                              "ck.npz")
         assert checkpoint.read_stripe(tmp_path / "ck.npz", 1, "rows", 0).steps is None
+    # a development version wrote format 1 with the schedule: what it says stands
+    meta["fingerprint"] = {"learning_rate_schedule": "adaptive", "learning_rate": "auto"}
+    write_archive(tmp_path / "ck.npz", {}, meta)
+    assert checkpoint.read_meta(tmp_path / "ck.npz")["fingerprint"] == meta["fingerprint"]
     meta["format_version"] = 3
     write_archive(tmp_path / "ck.npz", {}, meta)
     with pytest.raises(CheckpointError, match="checkpoint format 3; this latentrec reads "

@@ -24,6 +24,39 @@ def test_the_folder_stamp_follows_every_module(tmp_path):
     assert cache_stamp.folder_stamp(tmp_path) != first
 
 
+def test_the_folder_stamp_skips_hidden_files_and_links_to_nowhere(tmp_path):
+    (tmp_path / "a.py").write_text("x = 1\n")
+    first = cache_stamp.folder_stamp(tmp_path)
+    (tmp_path / ".#a.py").symlink_to(tmp_path / "nowhere")  # an editor's lock
+    (tmp_path / "b.py").symlink_to(tmp_path / "nowhere")
+    assert cache_stamp.folder_stamp(tmp_path) == first
+
+
+def test_install_leaves_an_unknown_numba_alone(monkeypatch):
+    from abc import abstractmethod
+
+    from numba.core import caching
+
+    impl = getattr(caching, "CacheImpl", None) or caching._CacheImpl
+    monkeypatch.setattr(impl, "_locator_classes", tuple(impl._locator_classes))
+    assert cache_stamp.install() is False
+    monkeypatch.undo()
+
+    class Stricter(caching._CacheLocator):
+        @abstractmethod
+        def something_new(self): ...
+
+    monkeypatch.setattr(impl, "_locator_classes", [c for c in impl._locator_classes
+                                                    if not getattr(c, "wraps_for_latentrec",
+                                                                   False)])
+    monkeypatch.setattr(caching, "_CacheLocator", Stricter)
+    before = list(impl._locator_classes)
+    assert cache_stamp.install() is False
+    assert impl._locator_classes == before
+    monkeypatch.setattr(caching, "_CacheLocator", 42)
+    assert cache_stamp.install() is False
+
+
 def test_the_kernels_cache_is_stamped_with_the_folder():
     assert cache_stamp.install()  # installed at import; a second call adds nothing
     locator = sgd._sgd_ratings._cache._impl._locator

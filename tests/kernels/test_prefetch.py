@@ -48,6 +48,8 @@ def test_prefetch_row_takes_c_contiguous_tables_only():
 
     with pytest.raises(TypingError):
         _hinted(np.zeros((4, 3), order="F"), np.zeros(1, np.int64))
+    with pytest.raises(TypingError):  # elements of no bytes: no line to step by
+        _hinted(np.zeros((4, 3), np.dtype([])), np.zeros(1, np.int64))
 
 
 def test_prefetch_row_is_a_no_op_in_python():

@@ -167,7 +167,10 @@ def _meta(npz, fail) -> dict:
 
 
 def _format_1_steps(fingerprint: dict) -> dict:
-    """A format-1 fingerprint with the steps its fit used: constant, "auto" as 0.01."""
+    """A format-1 fingerprint with the steps its fit used (constant, "auto" as 0.01)
+    where it does not say (development versions between the formats did)."""
+    if "learning_rate_schedule" in fingerprint:
+        return fingerprint
     out = {**fingerprint, "learning_rate_schedule": _FORMAT_1_STEPS["learning_rate_schedule"]}
     if out.get("learning_rate") == "auto":
         out["learning_rate"] = _FORMAT_1_STEPS["auto_learning_rate"]

@@ -10,40 +10,54 @@ cache) is wrapped so that its source stamp also holds their hash.
 
 ``install()`` registers the wrapper (before any kernel module is imported: the package's
 ``__init__`` calls it); on a numba whose caching internals differ it does nothing, and the
-cache is then numba's own.
+cache is then numba's own. Not covered, where numba's own keying remains: the package
+loaded from a zip archive, and ``NUMBA_CACHE_LOCATOR_CLASSES`` set (numba then takes
+only the locators it names).
 """
 
 from __future__ import annotations
 
 import hashlib
+import uuid
 from pathlib import Path
 
 FOLDER = Path(__file__).resolve().parent
 
 
 def folder_stamp(folder: Path = FOLDER) -> str:
-    """SHA-256 over the names and contents of ``folder``'s modules, in name order."""
+    """SHA-256 over the names and contents of ``folder``'s modules, in name order (not
+    hidden files: an editor's lock ``.#sgd.py`` may be a link to nowhere). A folder that
+    cannot be read gives a stamp of its own each time: nothing is then loaded stale."""
     h = hashlib.sha256()
-    for path in sorted(folder.glob("*.py")):
-        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    try:
+        for path in sorted(folder.glob("[!.]*.py")):
+            if path.is_file():
+                h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    except OSError:
+        return f"unreadable-{uuid.uuid4().hex}"
     return h.hexdigest()
 
 
 def install() -> bool:
-    """Put the wrapping locator first in numba's list; True when it is (or already was)."""
+    """Put the wrapping locator first in numba's list; True when it is (or already was),
+    False (and numba's caching untouched) when numba's internals are not as expected."""
     try:
         from numba.core import caching
-    except ImportError:  # pragma: no cover - numba is a dependency
-        return False
-    impl = getattr(caching, "CacheImpl", None) or getattr(caching, "_CacheImpl", None)
-    base = getattr(caching, "_CacheLocator", None)
-    classes = getattr(impl, "_locator_classes", None)
-    if base is None or not isinstance(classes, list):
-        return False
-    if any(getattr(c, "wraps_for_latentrec", False) for c in classes):
+
+        impl = getattr(caching, "CacheImpl", None) or getattr(caching, "_CacheImpl", None)
+        base = getattr(caching, "_CacheLocator", None)
+        classes = getattr(impl, "_locator_classes", None)
+        if not isinstance(base, type) or not isinstance(classes, list):
+            return False
+        if any(getattr(c, "wraps_for_latentrec", False) for c in classes):
+            return True
+        locator = _locator_class(base, list(classes))
+        if getattr(locator, "__abstractmethods__", None):  # numba asks more of a locator
+            return False
+        classes.insert(0, locator)
         return True
-    classes.insert(0, _locator_class(base, list(classes)))
-    return True
+    except Exception:  # a numba unlike the ones known: its own caching, as it is
+        return False
 
 
 def _locator_class(base, others):
@@ -58,6 +72,8 @@ def _locator_class(base, others):
             self._inner = inner
 
         def __getattr__(self, name):  # numba reads private fields (_py_file) too
+            if name == "_inner":  # not set yet (a copy being made): no recursion
+                raise AttributeError(name)
             return getattr(self._inner, name)
 
         def ensure_cache_path(self):
@@ -85,7 +101,10 @@ def _locator_class(base, others):
             for other in others:
                 inner = other.from_function(py_func, py_file)
                 if inner is not None:
-                    return cls(inner)
+                    try:
+                        return cls(inner)
+                    except Exception:  # pragma: no cover - numba's own locator, then
+                        return inner
             return None
 
     return KernelFolderLocator

@@ -52,8 +52,10 @@ def prefetch_row(table, row):
 def _prefetch_row(table, row):
     if not (isinstance(table, types.Array) and table.ndim == 2 and table.layout == "C"):
         return None
-    # elements a cache line, known when compiled
-    step = max(64 // numpy_support.as_dtype(table.dtype).itemsize, 1)
+    itemsize = numpy_support.as_dtype(table.dtype).itemsize
+    if itemsize == 0:
+        return None
+    step = max(64 // itemsize, 1)  # elements a cache line, known when compiled
 
     def impl(table, row):
         n = table.shape[1]
