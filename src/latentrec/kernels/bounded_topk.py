@@ -18,9 +18,9 @@ does, a small share of a million items is scored in full (docs/benchmarks.md).
 
 The result is ``kernels.topk.top_k`` of the full score block (the same validity rules:
 seen items, ``candidates``, -inf and NaN left out; ties by lower index), except that a
-score here is summed in the items' dtype one term at a time, so it may differ from a BLAS
-product's in its last bits, and near-ties can order differently. Only k <= ``topk.HEAP_K``
-is served.
+score here is summed in the items' dtype by this kernel's own vectorized loop (the same
+order on every call, on a given CPU), so it may differ from a BLAS product's in its last
+bits, and near-ties can order differently. Only k <= ``topk.HEAP_K`` is served.
 
 Items are laid out at build time in k-d order of their head columns and tail norm, in
 tiles of ``TILE`` that each keep the box of those values, so that one bound covers a
@@ -235,7 +235,10 @@ def _bounds(a_head, a_norm, head_t, tail_norm, p0, p1, buf):
             buf[j] += w * col[j]
 
 
-@njit(cache=True)
+# reassociated so that LLVM vectorizes it: one term at a time, an item scored in full cost
+# ~4x more (by="rating" over 1M items: 1.03 -> 0.56 ms a user, where most items of a
+# scanned tile are scored); no nnan/ninf, so -inf and NaN scores stay what they are
+@njit(cache=True, fastmath={"reassoc", "contract", "nsz", "arcp"})
 def _dot(a, b):
     s = a.dtype.type(0)
     for f in range(a.shape[0]):

@@ -4,8 +4,8 @@ A score is ``A[u] . B[i]`` over the factor columns (the *tail*) and the bias and
 interaction columns (the *head*). ``kernels.bounded_topk`` bounds it by the head's exact
 product plus the product of the factor norms, and scores in full only the items whose
 bound reaches a user's k-th best so far: exact top-k lists (docs/benchmarks.md, "Top-N
-over a million items": 80-90x faster than scoring every item of a 1M-item catalogue, the
-same lists).
+over a million items": about 110x faster than scoring every item of a 1M-item catalogue,
+the same lists).
 
 Below ``MIN_ITEMS`` items scoring every item is fast enough (a 20,000-item catalogue:
 about as fast either way), and where the factors, not the head, decide the ranking the
