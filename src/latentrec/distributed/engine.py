@@ -151,9 +151,9 @@ class _Run(Runner):
                                      biased=model.biased, n_factors=model.n_factors,
                                      init_scale=model.init_scale, dtype=model.dtype)
         self.mu, self.sigma, self.n_ratings = plan.mu, plan.sigma, plan.n_ratings
+        self.adaptive = model._step_kind == "adaptive"  # resolved by the fit
         # the learning rate and its schedule as the fit resolved them ("auto" could
         # resolve differently in another version)
-        self.adaptive = model._step_kind == "adaptive"  # resolved by the fit
         self.fingerprint = {**plan.fingerprint(),
                             **{k: getattr(model, k) for k in _TRAINING_PARAMS},
                             "learning_rate_schedule": model._step_kind,

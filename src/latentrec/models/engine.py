@@ -20,7 +20,7 @@ from .._random import seed_from
 from ..kernels import sgd as kernels
 from ..kernels.threads import num_threads
 from ._scaled import standardisation, standardised
-from .plan import Plan, Stats
+from .plan import Plan, Stats, initial_steps
 from .threads import resolve_threads
 
 
@@ -199,7 +199,6 @@ class DsgdRunner(Runner):
         cols = [plan.initial("cols", t) for t in range(g)]
         self.R, self.br = (np.concatenate([stripe[k] for stripe in rows]) for k in range(2))
         self.C, self.bc = (np.concatenate([stripe[k] for stripe in cols]) for k in range(2))
-        # the accumulators start at 1, as a cluster's stripes' do (Plan.initial)
         self.steps = adaptive_steps(model, len(self.R), len(self.C), self.R.dtype)
 
     def epoch(self, epoch, lr, reg, reg_b, biased) -> float:
@@ -215,12 +214,12 @@ class DsgdRunner(Runner):
 
 
 def adaptive_steps(model, n_rows: int, n_cols: int, dtype) -> dict:
-    """The adaptive step's accumulated squared gradients, two per row of each side (its
-    factors' and its bias's; they start at 1, so the first step is the learning rate), as
-    kernels.sgd takes them; none for a constant learning rate."""
+    """The adaptive step's accumulated squared gradients of each side at the start
+    (``plan.initial_steps``: a cluster's stripes start from the same), as kernels.sgd
+    takes them; none for a constant learning rate."""
     if model._step_kind != "adaptive":  # resolved by the fit (SGDMatrixFactorization)
         return {}
-    return {"gu": np.ones((n_rows, 2), dtype), "gi": np.ones((n_cols, 2), dtype)}
+    return {"gu": initial_steps(n_rows, dtype), "gi": initial_steps(n_cols, dtype)}
 
 
 def _initial_factors(rng, n: int, k: int, scale: float, dtype) -> np.ndarray:

@@ -36,6 +36,13 @@ from ._scaled import exact_moments, standardised
 _LAYOUT, _FACTORS, _EPOCH = 1, 2, 3  # seed tags: one stream per purpose
 
 
+def initial_steps(n: int, dtype) -> np.ndarray:
+    """The adaptive step's accumulated squared gradients of ``n`` rows at the start, two
+    a row (its factors' and its bias's) as kernels.sgd takes them: 1, so that the first
+    step is the learning rate."""
+    return np.ones((n, 2), dtype)
+
+
 class Stripe(NamedTuple):
     """The factors and biases of one stripe of one side (rows local to the stripe), and
     with the adaptive step its rows' accumulated squared gradients ((n, 2), as
@@ -123,14 +130,14 @@ class Plan:
     # -- seeded pieces ---------------------------------------------------------------------
     def initial(self, side: str, s: int, adaptive: bool = False) -> Stripe:
         """Initial factors (normal * init_scale, in dtype) and zero biases of a stripe;
-        ``adaptive``: with accumulators of 1 (models.engine.adaptive_steps' start)."""
+        ``adaptive``: with their accumulators (``initial_steps``)."""
         bounds = self.row_bounds if side == "rows" else self.col_bounds
         n = int(bounds[s + 1] - bounds[s])
         rng = np.random.default_rng([self.seed, _FACTORS, side == "rows", s])
         f = rng.standard_normal((n, self.n_factors), dtype=self.dtype)
         f *= self.init_scale
-        steps = np.ones((n, 2), self.dtype) if adaptive else None
-        return Stripe(f, np.zeros(n, self.dtype), steps)
+        return Stripe(f, np.zeros(n, self.dtype), initial_steps(n, self.dtype) if adaptive
+                      else None)
 
     def layout(self, rows, cols, values, first: int, stop: int, *, parallel=False):
         """Blocks of row stripes first..stop-1: (rows, cols, values, block_ptr); a
