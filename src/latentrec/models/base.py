@@ -380,13 +380,10 @@ class Recommender(Params):
         key, side_key = ("bound", by), ("score", by)
         if key not in self._normed:
             seen = (self.seen_.indptr, self.seen_.indices)
-            side = self._normed.get(side_key)
-            side = self._stack_item_side(by) if side is None else side
+            side, _ = self._item_side(by)  # no index yet: the rows in item order, kept
             index = None if not self.seen_.has_sorted_indices else \
                 bounded.worth_an_index(side, self.n_factors_,
                                        lambda u: self._user_score_factors(u, by), seen)
-            if index is None:
-                self._normed[side_key] = side
             self._normed[key] = index
             if index is not None:  # _item_side reads the index's copy from now on
                 self._normed.pop(side_key, None)
