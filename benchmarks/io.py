@@ -2,9 +2,12 @@
 
     python benchmarks/io.py                      # 10 million rows, 5 runs each
     python benchmarks/io.py --rows 1000000 --repeat 3
+    python benchmarks/io.py --repeated 20000     # 20,000 rows repeat another row's pair
 
 The file (integer user, integer item, float rating, integer timestamp; 200,000 users x
-20,000 items, no repeated pair) is generated once with numpy and kept in ``bench-data/``.
+20,000 items, no repeated pair unless ``--repeated``) is generated once with numpy and kept
+in ``bench-data/``. ``read_ratings`` resolves repeated pairs (its default keeps the latest
+rating of each), which the other readers do not do.
 Each measurement runs in a fresh Python process that imports numpy, pandas, pyarrow and
 latentrec, notes its resident memory, then makes one timed call. ``pyarrow.csv`` reads with
 the column types given (int64 ids and timestamps, float32 ratings) and its threads on; it
@@ -34,7 +37,9 @@ ROOT = Path(__file__).resolve().parent.parent
 N_USERS, N_ITEMS = 200_000, 20_000
 
 
-def generate(path: Path, rows: int, seed: int = 0) -> None:
+def generate(path: Path, rows: int, seed: int = 0, repeated: int = 0) -> None:
+    """``rows`` distinct (user, item) pairs in random order; ``repeated`` of the rows then
+    take the pair of another row (so that many pairs repeat, as in an interaction log)."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.csv as pacsv
@@ -42,6 +47,7 @@ def generate(path: Path, rows: int, seed: int = 0) -> None:
     rng = np.random.default_rng(seed)
     keys = np.unique(rng.integers(0, N_USERS * N_ITEMS, size=int(rows * 1.02) + 10))
     keys = rng.permutation(keys)[:rows]
+    keys[rng.integers(0, rows, repeated)] = keys[rng.integers(0, rows, repeated)]
     table = pa.table({
         "user": keys // N_ITEMS,
         "item": keys % N_ITEMS,
@@ -117,16 +123,19 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=10_000_000)
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--repeated", type=int, default=0,
+                    help="rows given the (user, item) pair of another row (default 0)")
     ap.add_argument("--data-dir", default=str(ROOT / "bench-data"))
     ap.add_argument("--child", nargs=2, metavar=("READER", "PATH"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         child(*args.child)
         return
-    path = Path(args.data_dir) / f"ratings-{args.rows}.csv"
+    tag = f"-{args.repeated}-repeated" if args.repeated else ""
+    path = Path(args.data_dir) / f"ratings-{args.rows}{tag}.csv"
     if not path.exists():
         print(f"generating {path} ...", flush=True)
-        generate(path, args.rows)
+        generate(path, args.rows, repeated=args.repeated)
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src") + os.pathsep
                + os.environ.get("PYTHONPATH", ""))
     load_start = os.getloadavg()[0]

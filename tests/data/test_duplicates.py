@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from latentrec import DataError
-from latentrec.data.duplicates import resolve_duplicates
+from latentrec.data.duplicates import repeated_rows, resolve_duplicates
 
 
 def reference(users, items, values, timestamps, policy):
@@ -80,3 +80,44 @@ def _check(users, items, values, timestamps, n_items, policy, want):
         assert t is None
     else:
         np.testing.assert_array_equal(t, np.array(ts, np.int64))
+
+
+@st.composite
+def pairs_with_repeats(draw):
+    """Up to 4,000 (user, item) rows over a large id space with some rows copied onto
+    others: a few (the bit-table path of repeated_rows) or many (its hash path); ids up to
+    2**31 make the packed key int64, small ones uint32."""
+    n = draw(st.integers(0, 4000))
+    n_users = draw(st.sampled_from([50, 70_000, 2**31 - 1]))
+    n_items = draw(st.sampled_from([40, 70_000]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    users = rng.integers(0, n_users, n).astype(np.int32)
+    items = rng.integers(0, n_items, n).astype(np.int32)
+    copies = draw(st.sampled_from([0, 1, 5, 30, 2000])) if n else 0
+    src, dst = rng.integers(0, n, copies), rng.integers(0, n, copies)
+    users[dst], items[dst] = users[src], items[src]
+    return users, items, n_users, n_items
+
+
+@settings(max_examples=150, deadline=None)
+@given(pairs_with_repeats())
+def test_repeated_rows_are_the_rows_of_pairs_seen_twice(data):
+    users, items, n_users, n_items = data
+    counts = {}
+    for pair in zip(users.tolist(), items.tolist()):
+        counts[pair] = counts.get(pair, 0) + 1
+    want = [r for r, pair in enumerate(zip(users.tolist(), items.tolist())) if counts[pair] > 1]
+    got = repeated_rows(users, items, n_users, n_items)
+    assert got.tolist() == want
+
+
+def test_repeated_rows_finds_a_few_repeats_among_many_rows():
+    # the bit table's path: 200,000 rows, three repeated pairs, one of them three times
+    rng = np.random.default_rng(5)
+    users = rng.permutation(200_000).astype(np.int32)
+    items = np.zeros(200_000, np.int32)
+    users[[10, 99_999, 150_000]] = users[7]
+    users[123_456] = users[123_457]
+    users[3] = users[199_999]
+    got = repeated_rows(users, items, 200_000, 1)
+    assert got.tolist() == [3, 7, 10, 99_999, 123_456, 123_457, 150_000, 199_999]

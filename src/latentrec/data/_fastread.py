@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ._text import Fallback, Job, Parsed, line_limit
+from .duplicates import rows_of_repeats
 from .idmap import IdMap
 
 _BLOCK = 16 << 20
@@ -32,8 +33,8 @@ def read_fast(job: Job) -> Parsed:
         raise job.error("the file has no data rows")
     stats = out.stats
     users, items = out.users[:n], out.items[:n]
-    # one number per (user, item) pair, from the raw ids before they become codes; sorted
-    # (numpy releases the GIL) while two threads turn the ids into codes
+    # one number per (user, item) pair, from the raw ids before they become codes; the
+    # repeated ones found (numpy's sort releases the GIL) while two threads make the codes
     ispan = int(stats[3]) - int(stats[2]) + 1
     span = (int(stats[1]) - int(stats[0]) + 1) * ispan
     keys = np.empty(n, np.uint32 if span <= 2**32 else np.uint64)  # exact either way
@@ -41,15 +42,14 @@ def read_fast(job: Job) -> Parsed:
     with ThreadPoolExecutor(2) as pool:
         later_u = pool.submit(_int_codes, fc, users, stats[0], stats[1], "user")
         later_i = pool.submit(_int_codes, fc, items, stats[2], stats[3], "item")
-        keys.sort()
-        repeats = bool(fc.has_repeat(keys))
+        repeated = rows_of_repeats(keys, np.sort(keys))
         del keys
         user_map, users = later_u.result()
         item_map, items = later_i.result()
     return Parsed(user_map, users, item_map, items,
                   None if out.ratings is None else out.ratings[:n],
                   None if out.times is None else out.times[:n], job.locate,
-                  has_duplicates=repeats)
+                  repeated=repeated)
 
 
 def _layout(job: Job, fc):

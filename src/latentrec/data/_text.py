@@ -80,7 +80,7 @@ class Parsed:
     values: np.ndarray | None  # float32, None for implicit data
     timestamps: np.ndarray | None
     locate: Callable[[int], int]  # data row (0-based) -> physical line (1-based)
-    has_duplicates: bool | None = None  # None: not known yet
+    repeated: np.ndarray | None = None  # rows of repeated (user, item) pairs; None: not known
 
 
 @dataclass

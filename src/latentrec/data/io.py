@@ -28,7 +28,7 @@ from ..errors import DataError, ParameterError
 from . import _fastread, _parquet, _text
 from ._dialect import detect, resolve_columns
 from ._source import PARQUET_MAGIC, Source
-from .duplicates import DUPLICATE_POLICIES, has_duplicates, resolve_duplicates
+from .duplicates import DUPLICATE_POLICIES, repeated_rows, resolve_duplicates
 from .ratings import DuplicateRatingsWarning, Ratings
 
 FORMATS = ("auto", "csv", "parquet", "ml-100k", "ml-1m", "ml-latest")
@@ -140,13 +140,14 @@ def _build(parsed, duplicates: str, job) -> Ratings:
     n = users.shape[0]
     values = parsed.values if parsed.values is not None else np.ones(n, np.float32)
     user_map, item_map = parsed.user_map, parsed.item_map
-    repeats = parsed.has_duplicates
-    if repeats is None:
-        repeats = has_duplicates(users, items, len(user_map), len(item_map))
-    if repeats:
+    repeated = parsed.repeated
+    if repeated is None:
+        repeated = repeated_rows(users, items, len(user_map), len(item_map))
+    if repeated.size:
         try:
             users, items, values, ts, n_dup = resolve_duplicates(
-                users, items, values, parsed.timestamps, len(item_map), duplicates)
+                users, items, values, parsed.timestamps, len(item_map), duplicates,
+                rows=repeated)
         except DataError as err:
             row = getattr(err, "row", None)
             if row is None:

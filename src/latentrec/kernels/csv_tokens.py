@@ -273,12 +273,3 @@ def pack_pairs(users, items, ulo, ilo, ispan, out):
     """``out[j] = (users[j] - ulo) * ispan + (items[j] - ilo)``: one number per pair."""
     for j in range(users.shape[0]):
         out[j] = (users[j] - ulo) * ispan + (items[j] - ilo)
-
-
-@njit(cache=True, nogil=True)
-def has_repeat(sorted_keys):
-    """Whether two neighbours of a sorted array are equal."""
-    for j in range(1, sorted_keys.shape[0]):
-        if sorted_keys[j] == sorted_keys[j - 1]:
-            return True
-    return False
