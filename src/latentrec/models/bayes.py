@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from scipy.stats import wishart
 
 from .._random import check_random_state
 from ..data.ratings import Ratings
@@ -126,6 +125,8 @@ class BayesianMatrixFactorization(RankedByRelevance, RatingScaleMixin, Recommend
         W_inv = np.eye(k) + n * S + (self.beta0 * n / beta) * np.outer(xbar, xbar)
         W = np.linalg.inv(W_inv)
         W = (W + W.T) / 2
+        from scipy.stats import wishart  # here: importing scipy.stats takes half a second
+
         lam = wishart.rvs(df=k + n, scale=W, random_state=rng).reshape(k, k)
         mean = rng.multivariate_normal(mu_star, np.linalg.inv(beta * lam))
         return mean, lam
