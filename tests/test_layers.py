@@ -1,7 +1,11 @@
 """What the import-linter contracts in pyproject.toml cannot say: no import circle
-anywhere in the package, and nothing below the faces imports the package root."""
+anywhere in the package, nothing below the faces imports the package root, and importing
+the package (and its command line) loads no heavy module it may not need."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
 
 import grimp
 import pytest
@@ -73,3 +77,14 @@ def test_nothing_below_the_faces_imports_the_package_root(graph):
     offenders = sorted(m for m in below
                        if "latentrec" in graph.find_modules_directly_imported_by(m))
     assert offenders == []
+
+
+def test_the_package_and_the_cli_import_nothing_heavy_they_may_not_use():
+    # every command and the service's start pay for what `import latentrec` imports:
+    # scipy.stats alone took half a second, matplotlib, fastapi or dask more
+    heavy = ("scipy.stats", "matplotlib", "fastapi", "uvicorn", "dask", "distributed")
+    code = ("import sys, latentrec, latentrec.cli.app; "
+            f"print([m for m in {heavy!r} if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]"
