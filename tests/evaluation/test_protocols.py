@@ -155,3 +155,55 @@ def test_compare_leaves_out_rating_error_of_models_without_ratings(small_ratings
                     metrics=("rmse", "ndcg"), random_state=0)
     assert np.isfinite(table.loc["bias", "rmse"]) and np.isnan(table.loc["pop", "rmse"])
     assert np.isfinite(table.loc["pop", "ndcg@10"])
+
+
+def test_compare_leaves_out_rating_error_when_it_is_all_that_is_asked(small_ratings):
+    table = compare({"bias": BiasBaseline(), "pop": Popularity()}, small_ratings, cv=2,
+                    metrics=("rmse",), random_state=0)
+    assert np.isfinite(table.loc["bias", "rmse"]) and np.isnan(table.loc["pop", "rmse"])
+    assert table.loc["pop", "class"] == "Popularity"
+
+
+def own_maps(test):
+    """``test`` rebuilt from its raw ids, users and items in reverse order: IdMaps of its
+    own, as when a test file is read apart from the training file."""
+    rows = np.arange(test.n_ratings)[::-1]
+    return Ratings.from_arrays(test.user_map.to_ids(test.users[rows]),
+                               test.item_map.to_ids(test.items[rows]), test.values[rows])
+
+
+RANKING = ["precision", "recall", "ndcg", "map", "mrr", "hit_rate", "auc", "coverage",
+           "novelty", "popularity", "diversity"]
+
+
+def test_ranking_matches_items_by_raw_id_when_the_test_set_has_maps_of_its_own():
+    train, test = tiny()
+    alone = own_maps(test)
+    assert alone.item_map != test.item_map
+    model = Popularity().fit(train)
+    want = evaluate(model, train, test, RANKING, k=2, relevance_threshold=3, fitted=True)
+    got = evaluate(model, train, alone, RANKING, k=2, relevance_threshold=3, fitted=True)
+    for name in want:
+        if not name.endswith("_seconds"):
+            assert got[name] == pytest.approx(want[name], nan_ok=True), name
+    assert got["precision@2"] == pytest.approx(0.5)  # the hand-worked figure above
+
+
+def test_a_test_user_or_item_the_model_never_saw_counts_and_is_never_found():
+    train, _ = tiny()
+    # c likes y (found at rank 1, as above); "e" is unknown (an empty list); d likes "v",
+    # an item the model does not know: relevant, never recommended
+    test = Ratings.from_arrays(["c", "e", "d"], ["y", "x", "v"], [5.0, 5.0, 5.0])
+    out = evaluate(Popularity().fit(train), train, test, ["precision", "recall", "auc"],
+                   k=2, relevance_threshold=3, fitted=True)
+    assert out["precision@2"] == pytest.approx((0.5 + 0 + 0) / 3)
+    assert out["recall@2"] == pytest.approx((1 + 0 + 0) / 3)
+    # AUC over the users and items the model knows: c's y above its other candidates z, w
+    # (x is seen); d has no known relevant item
+    assert out["auc"] == pytest.approx(1.0)
+
+
+def test_auc_with_no_relevant_test_rating_is_nan_like_the_other_ranking_metrics():
+    train, test = tiny()
+    out = evaluate(Popularity(), train, test, ["auc", "ndcg"], relevance_threshold=6)
+    assert np.isnan(out["auc"]) and np.isnan(out["ndcg@10"])

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from ..data.ratings import Ratings
 from ..data.split import Split, k_fold
@@ -41,6 +42,11 @@ def evaluate(model, train: Ratings, test: Ratings, metrics=("rmse", "mae"), *, k
     average_popularity, intra_list_diversity over the items' training users). Returns
     ``{"rmse": ..., "ndcg@10": ..., "fit_seconds": ..., "predict_seconds": ...}``.
     ``fitted=True`` measures ``model`` as it is (it must have been fitted on ``train``).
+
+    Test users and items are matched to the model's by raw id, so ``test`` may have IdMaps
+    of its own (a test file read apart from the training file, as ML-100K's u1.test): a
+    test user the model never saw counts with an empty list (AUC leaves them out), a
+    relevant item it never saw counts but cannot be found.
     """
     relevance_cutoff(relevance_threshold, None, test)  # checked before any fitting
     metrics = _check_metrics(metrics)
@@ -87,24 +93,44 @@ def relevance_cutoff(relevance, model, test: Ratings) -> float | None:
 def _ranking(model, train, test, names, k, relevance) -> dict:
     threshold = relevance_cutoff(relevance, model, test)
     keep = np.ones(test.n_ratings, bool) if threshold is None else test.values >= threshold
-    relevant = test.subset(keep).seen()
-    users = np.flatnonzero(np.diff(relevant.indptr) > 0)
-    relevant = relevant[users]
-    raw_users = test.user_map.to_ids(users)
-    recommended = np.full((users.size, k), -1, dtype=np.int64)
-    for row, (ids, _) in enumerate(model.recommend(raw_users, n=k)):
+    relevant, u_idx = _relevant(model, test.subset(keep))
+    recommended = np.full((u_idx.size, k), -1, dtype=np.int64)
+    known = np.flatnonzero(u_idx >= 0)  # a user the model never saw gets an empty list
+    lists = model.recommend(model.user_map_.to_ids(u_idx[known]), n=k) if known.size else []
+    for row, (ids, _) in zip(known, lists):
         recommended[row, : len(ids)] = model.item_map_.to_indices(ids)
     out = {}
     for name in names:
         if name in _AT_K:
             out[f"{name}@{k}"] = _AT_K[name](recommended, relevant, k=k)
         elif name == "coverage":
-            out[f"coverage@{k}"] = M.catalog_coverage(recommended, test.n_items, k=k)
+            out[f"coverage@{k}"] = M.catalog_coverage(recommended, len(model.item_map_), k=k)
         elif name == "auc":
-            out["auc"] = _auc(model, train, users, relevant)
+            out["auc"] = _auc(model, train, u_idx[known], relevant[known])
         else:
             out[f"{name}@{k}"] = _beyond_accuracy(name, recommended, train, k)
     return out
+
+
+def _relevant(model, liked: Ratings) -> tuple[sp.csr_matrix, np.ndarray]:
+    """(each user's relevant items as a users x items pattern, the users' indices in the
+    model, -1 where it never saw the user), for the users with a relevant item. Columns
+    are the model's items, matched by raw id: the test set may have maps of its own (a
+    u1.test read beside u1.base). Items the model does not know come after its catalogue,
+    so they count as relevant but can never be recommended."""
+    users, rows = np.unique(liked.users, return_inverse=True)
+    n_items = len(model.item_map_)
+    items = model.item_map_.to_indices(liked.item_map.to_ids(liked.items),
+                                       unknown="missing").astype(np.int64)
+    unknown = items < 0
+    _, extra = np.unique(liked.items[unknown], return_inverse=True)
+    items[unknown] = n_items + extra
+    pattern = sp.csr_matrix((np.ones(items.size, np.int8), (rows, items)),
+                            shape=(users.size, n_items + int(unknown.any()) * (extra.max(
+                                initial=-1) + 1)))
+    pattern.sum_duplicates()
+    u_idx = model.user_map_.to_indices(liked.user_map.to_ids(users), unknown="missing")
+    return pattern, u_idx
 
 
 def _beyond_accuracy(name, recommended, train, k) -> float:
@@ -117,15 +143,17 @@ def _beyond_accuracy(name, recommended, train, k) -> float:
     return M.average_popularity(recommended, counts, k=k)
 
 
-def _auc(model, train, users, relevant) -> float:
+def _auc(model, train, u_idx, relevant) -> float:
+    """Mean AUC over the users the model knows (``u_idx``: their indices in the model and
+    in ``train``, which the model was fitted on), over the model's items."""
     seen = train.to_csr()
-    values = []
-    for start in range(0, users.size, _CHUNK):
-        rows = users[start:start + _CHUNK]
-        scores = model._score_rows(model.user_map_.to_indices(train.user_map.to_ids(rows)),
-                                  model._check_by(None))
-        values.append(M.auc(scores, relevant[start:start + _CHUNK], exclude=seen[rows],
-                            per_user=True))
+    relevant = relevant[:, :len(model.item_map_)]  # an unknown item has no score
+    by = model._check_by(None)
+    values = [np.empty(0)]
+    for start in range(0, u_idx.size, _CHUNK):
+        rows = u_idx[start:start + _CHUNK]
+        values.append(M.auc(model._score_rows(rows, by), relevant[start:start + _CHUNK],
+                            exclude=seen[rows], per_user=True))
     per_user = np.concatenate(values)
     return float(np.nanmean(per_user)) if np.isfinite(per_user).any() else float("nan")
 
@@ -218,7 +246,12 @@ def compare(models: dict, ratings: Ratings, *, cv=5, metrics=("rmse", "mae"), k:
         # rating error of a model whose predictions are not ratings would mislead: left out
         # (NaN in the table)
         measured = [m for m in metrics if m not in RATING_METRICS or model.predicts_ratings]
-        result = cross_validate(model, ratings, folds, measured or metrics, k=k,
+        if not measured:  # nothing asked for applies to this model: a row of NaN
+            rows.append({"model": name, "class": type(model).__name__})
+            for done in range(1, n_folds + 1):
+                on_fold(done, n_folds)
+            continue
+        result = cross_validate(model, ratings, folds, measured, k=k,
                                 relevance_threshold=relevance_threshold, progress=on_fold)
         rows.append(_summary_row(name, result, with_std=n_folds > 1))
     return pd.DataFrame(rows).set_index("model")
