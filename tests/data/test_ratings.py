@@ -36,6 +36,19 @@ def test_dense_keeps_empty_rows_and_columns():
     assert (r.n_users, r.n_items) == (2, 3)
 
 
+def test_from_dense_keeps_a_dataframes_labels_as_ids():
+    table = pd.DataFrame({"user": [7, 7, 9, 4], "item": ["b", "a", "b", "c"],
+                          "rating": [5.0, 3.0, 4.0, 2.0]}).pivot(index="user", columns="item",
+                                                                 values="rating")
+    r = Ratings.from_dense(table, missing=np.nan)
+    assert r.user_map.ids.tolist() == [4, 7, 9] and r.item_map.ids.tolist() == ["a", "b", "c"]
+    got = {(r.user_map.to_id(u), r.item_map.to_id(i)): v
+           for u, i, v in zip(r.users, r.items, r.values)}
+    assert got == {(7, "b"): 5.0, (7, "a"): 3.0, (9, "b"): 4.0, (4, "c"): 2.0}
+    with pytest.raises(DataError, match="user ids must be unique; 7 appears more than once"):
+        Ratings.from_dense(pd.DataFrame([[1.0], [2.0]], index=[7, 7]))
+
+
 def test_dataframe_round_trip_string_ids_and_timestamps():
     df = pd.DataFrame({"u": ["x", "007", "x"], "i": ["a", "b", "b"],
                        "r": [1.5, 2.0, 5.0], "t": [3, 1, 2]})

@@ -1,6 +1,8 @@
 """One behaviour suite that every model passes (fit, predict, recommend, similar, fold-in,
 save/load, unknown ids, reproducibility)."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -20,7 +22,7 @@ from latentrec.models import (
     RandomRecommender,
     SGDMatrixFactorization,
 )
-from latentrec.models.base import UnknownIdWarning
+from latentrec.models.base import ConstantRatingsWarning, UnknownIdWarning
 
 MODELS = {
     "sgd": lambda: SGDMatrixFactorization(n_factors=4, n_epochs=15, n_threads=1,
@@ -284,3 +286,20 @@ def test_reproducible_with_seed_single_thread(make, small_ratings):
     a, b = make().fit(small_ratings), make().fit(small_ratings)
     np.testing.assert_array_equal(a.user_factors_, b.user_factors_)
     np.testing.assert_array_equal(a.item_factors_, b.item_factors_)
+
+
+def test_a_rating_model_warns_when_every_rating_is_one_value(make, small_ratings):
+    # as a file without a rating column reads: every value 1
+    ones = latentrec.Ratings(small_ratings.users, small_ratings.items,
+                             np.ones(small_ratings.n_ratings, np.float32),
+                             user_map=small_ratings.user_map, item_map=small_ratings.item_map)
+    model = make()
+    if model.predicts_ratings:
+        with pytest.warns(ConstantRatingsWarning, match=r"^every rating is 1: .* can only "
+                          r"learn that constant.*implicit model \(ImplicitALS, BPR\)"):
+            model.fit(ones)
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", ConstantRatingsWarning)
+            model.fit(ones)
+    model.fit(small_ratings)  # and not on ratings of several values

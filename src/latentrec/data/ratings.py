@@ -140,9 +140,14 @@ class Ratings:
     def from_dense(cls, R, missing=0) -> Ratings:
         """Build from a dense users x items matrix in which ``missing`` (0, or NaN) means unknown.
 
-        Every row and column is kept in the maps (ids 0..n-1), known ratings or not, so a
-        model's filled-in matrix has the shape of ``R``.
+        Every row and column is kept in the maps, known ratings or not, so a model's
+        filled-in matrix has the shape of ``R``: their ids are 0..n-1, or a DataFrame's
+        row and column labels (a pivot table keeps its user and item ids), in that order.
         """
+        labelled = isinstance(R, pd.DataFrame)
+        if labelled:
+            user_map = IdMap(R.index.to_numpy(), name="user")
+            item_map = IdMap(R.columns.to_numpy(), name="item")
         R = np.asarray(R, dtype=np.float64)
         if R.ndim != 2:
             raise DataError(f"a dense rating matrix must be 2-D, got shape {R.shape}")
@@ -159,8 +164,10 @@ class Ratings:
         rows, cols = np.nonzero(known)
         vals = R[rows, cols]
         _check_finite(vals, lambda k: f"at row {rows[k]}, column {cols[k]}")
-        return cls(rows, cols, vals, user_map=IdMap.range(R.shape[0], name="user"),
-                   item_map=IdMap.range(R.shape[1], name="item"))
+        if not labelled:
+            user_map = IdMap.range(R.shape[0], name="user")
+            item_map = IdMap.range(R.shape[1], name="item")
+        return cls(rows, cols, vals, user_map=user_map, item_map=item_map)
 
     @classmethod
     def from_sparse(cls, X, *, duplicates: str = "last") -> Ratings:

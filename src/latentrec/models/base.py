@@ -46,6 +46,11 @@ class UnknownIdWarning(UserWarning):
     prediction is the ``unknown=`` fallback: most likely ids of the wrong type or spelling."""
 
 
+class ConstantRatingsWarning(UserWarning):
+    """A rating model was given ratings that are all one value: it can only learn that
+    constant (a file or table without a rating column reads as implicit data, all 1)."""
+
+
 class _SeenDue(NamedTuple):
     """What ``seen_`` is built from on its first read: the training ratings' indices."""
 
@@ -117,6 +122,12 @@ class Recommender(Params):
         ratings = as_ratings(ratings, "ratings", need_ratings=self.predicts_ratings)
         if ratings.n_ratings == 0:
             raise DataError("cannot fit on an empty rating table")
+        if self.predicts_ratings and ratings.values.min() == ratings.values.max():
+            warnings.warn(f"every rating is {float(ratings.values[0]):g}: {type(self).__name__}"
+                          " can only learn that constant. Data without a rating column "
+                          "reads as implicit feedback (every value 1): fit an implicit "
+                          "model (ImplicitALS, BPR) on it", ConstantRatingsWarning,
+                          stacklevel=3)
         if validation is not None:
             validation = as_ratings(validation, "validation",
                                     need_ratings=self.predicts_ratings)
