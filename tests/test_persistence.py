@@ -62,6 +62,15 @@ def test_round_trip_identical(saved, small_ratings):
     assert loaded.user_map_ == model.user_map_ and loaded.item_map_ == model.item_map_
 
 
+def test_saving_into_a_missing_folder_names_the_file_asked_for(saved, tmp_path):
+    model, _ = saved
+    target = tmp_path / "no" / "such" / "m.npz"
+    with pytest.raises(FileNotFoundError) as err:
+        model.save(target)
+    assert err.value.filename == str(target)
+    assert f"no folder {target.parent}" in str(err.value) and ".tmp" not in str(err.value)
+
+
 def test_truncated_file(saved, tmp_path):
     _, path = saved
     data = path.read_bytes()

@@ -165,3 +165,11 @@ def test_duplicates_error_names_the_policy():
 def test_bad_duplicates_policy():
     with pytest.raises(ValueError, match="duplicates must be one of"):
         _dups("first")
+
+
+def test_a_loaded_data_set_given_for_ratings_is_refused_with_the_way_to_its_ratings():
+    from latentrec import BiasBaseline, datasets
+
+    with pytest.raises(DataError, match=r"^ratings must be a Ratings or a DataFrame, got "
+                       r"Dataset \(a loaded data set: pass its \.ratings\)$"):
+        BiasBaseline().fit(datasets.load("ml-100k"))

@@ -308,7 +308,9 @@ def as_ratings(x, name: str = "ratings", *, need_ratings: bool = False) -> Ratin
         if need_ratings and "rating" not in x.columns:
             raise DataError(_no_rating_column(x.columns, name))
         return Ratings.from_dataframe(x)
-    raise DataError(f"{name} must be a Ratings or a DataFrame, got {type(x).__name__}")
+    hint = (" (a loaded data set: pass its .ratings)"
+            if isinstance(getattr(x, "ratings", None), Ratings) else "")
+    raise DataError(f"{name} must be a Ratings or a DataFrame, got {type(x).__name__}{hint}")
 
 
 def _no_rating_column(columns, name: str) -> str:
