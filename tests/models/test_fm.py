@@ -204,6 +204,14 @@ def test_ids_with_attributes_and_no_ratings_join_the_model(taste):
     assert np.isfinite(model.predict([9999], [0])).all()
 
 
+def test_an_attribute_table_id_of_another_type_is_refused_by_name(taste):
+    ratings, users, _ = taste  # integer user ids
+    extra = pd.DataFrame({"group": ["a"], "age": [30.0]}, index=pd.Index(["u1"]))
+    with pytest.raises(DataError, match=r"^user_attributes: user id 'u1' is not an integer, "
+                       r"but the user ids are integers"):
+        small().fit(ratings, user_attributes=pd.concat([users, extra]))
+
+
 def test_fold_in_from_attributes_alone_matches_a_cold_user(taste):
     ratings, users, items = taste
     extra = pd.DataFrame({"group": ["b"], "age": [50.0]}, index=pd.Index([777]))

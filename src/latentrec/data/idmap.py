@@ -86,7 +86,13 @@ class IdMap:
         if added.size == 0:
             return self
         if self.kind == "int":
-            added = np.array([self._coerce_int(v) for v in added], dtype=np.int64)
+            keys = [_int_key(v) for v in added]
+            if None in keys:
+                bad = added[keys.index(None)]
+                raise DataError(f"{self.name} id {bad!r} is not an integer, but the "
+                                f"{self.name} ids are integers: give it as one (or read "
+                                "every id as text)")
+            added = np.array(keys, dtype=np.int64)
         return IdMap(np.concatenate([self._ids, np.asarray(added, dtype=self._ids.dtype)]),
                      name=self.name)
 

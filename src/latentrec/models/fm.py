@@ -187,7 +187,10 @@ class BayesianFactorizationMachine(RankedByRelevance, RatingScaleMixin, Recommen
             unknown = m.to_indices(np.asarray(table.index, dtype=object),
                                    unknown="missing") < 0
             if unknown.any():
-                m = m.extend(np.asarray(table.index[unknown], dtype=object))
+                try:
+                    m = m.extend(np.asarray(table.index[unknown], dtype=object))
+                except DataError as err:  # say which table holds the id
+                    raise DataError(f"{side}_attributes: {err}") from None
                 ratings = _with_map(ratings, side, m)
                 validation = None if validation is None else _with_map(validation, side, m)
             enc[side] = design_mod.encode_attributes(table, m, side)
