@@ -16,7 +16,7 @@ from .algorithms import (
     parse_algos,
     unused_options,
 )
-from .inputs import check_output, read_ratings, split_fraction
+from .inputs import check_distinct, check_output, read_ratings, split_fraction
 from .output import make_table
 
 _TIMES = ("fit_seconds", "predict_seconds")
@@ -76,6 +76,7 @@ def evaluate(
     for option in unused_options(names, opts):
         out.note(f"note: {option} does not apply to {', '.join(names)}; ignored")
     plot_file = check_output(plot, "--plot", (".png",))
+    check_distinct({"--plot": plot}, {"RATINGS": ratings})
     if plot_file is not None:
         plots.require()
 

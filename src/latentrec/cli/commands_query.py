@@ -12,6 +12,7 @@ from . import options as O
 from .inputs import (
     CliError,
     bad_value,
+    check_distinct,
     check_output,
     known_id,
     load_model,
@@ -61,6 +62,8 @@ def recommend(
         raise typer.BadParameter(f"must be 'relevance' or 'rating', got {by!r}",
                                  param_hint="'--by'")
     target = check_output(output_path, "--output", _TABLE_SUFFIXES)
+    check_distinct({"--output": output_path},
+                   {"MODEL": model_path, "--users-file": users_file, "--items": items})
     model = load_model(model_path)
     titles = _titles(items, model)
     if all_users:
@@ -170,6 +173,7 @@ def predict(
                                  param_hint="'--unknown'")
     target = None if output_path in (None, "-") else check_output(
         output_path, "--output", _TABLE_SUFFIXES)
+    check_distinct({"--output": output_path}, {"MODEL": model_path, "--pairs": pairs})
     if at is not None and not math.isfinite(at):
         raise typer.BadParameter(f"{at!r} is not a number of seconds", param_hint="'--at'")
     model = load_model(model_path)
@@ -235,6 +239,7 @@ def fill(
     """The whole filled-in rating matrix (users x items), for small problems."""
     out = O.output(json_out, quiet)
     target = check_output(output_path, "--output", (".csv", ".tsv"))
+    check_distinct({"--output": output_path}, {"MODEL": model_path})
     model = load_model(model_path)
     n_users, n_items = len(model.user_map_), len(model.item_map_)
     if n_users * n_items > max_cells:

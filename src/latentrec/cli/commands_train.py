@@ -16,7 +16,13 @@ from ..evaluation.search import SGD_SPACE
 from . import options as O
 from .algorithms import ALGORITHMS, build_model, parse_algos, unused_options
 from .commands_data import history_pairs
-from .inputs import MAX_VALIDATION, check_output, read_ratings, validation_fraction
+from .inputs import (
+    MAX_VALIDATION,
+    check_distinct,
+    check_output,
+    read_ratings,
+    validation_fraction,
+)
 from .output import key_value_table, make_table
 
 #: The space ``tune`` searches: the library's SGD search space (random draws; the epochs
@@ -87,6 +93,7 @@ def train(
                       duplicates, member)
     model_file = check_output(output_path, "--output")
     plot_file = check_output(plot, "--plot", (".png",))
+    check_distinct({"--output": output_path, "--plot": plot}, {"RATINGS": ratings})
     if plot_file is not None:
         plots.require()
     model = _model_for(name, opts, out)
@@ -280,6 +287,7 @@ def tune(
     reader = O.reader(format, sep, header, user, item, rating, timestamp, id_dtype,
                       duplicates, member)
     model_file = check_output(output_path, "--output")
+    check_distinct({"--output": output_path}, {"RATINGS": ratings})
     data = read_ratings(ratings, reader)
     out.info(f"Read {ratings}: {data.summary()}")
     started = time.perf_counter()

@@ -10,6 +10,7 @@ import csv
 import io
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,12 +102,15 @@ def bundled_datasets() -> list[str]:
 
 def read_ratings(source: str, options: ReaderOptions):
     """The ratings in file ``source``, or in the bundled data set of that name."""
+    from ..data import datasets
     from ..data.io import read_ratings as read
 
     path = Path(source)
     if not path.exists():
         if source in bundled_datasets():
             return _bundled_ratings(source, options)
+        if source in datasets.list():  # a download: the library says where to get it
+            datasets.load(source)
         raise CliError(f"{source}: no such file")
     if path.is_dir():
         raise CliError(f"{source}: is a folder, not a ratings file")
@@ -204,6 +208,31 @@ def check_output(path: str | None, option: str, suffixes: tuple | None = None) -
     return p
 
 
+def check_distinct(outputs: dict, inputs: dict) -> None:
+    """Fail before any work if an output (``{option: path or None}``; "-" is stdout) is
+    an existing input file or another output: the input would be lost, or the output
+    written last would replace the other under the name both were reported saved to."""
+    given = [(option, path) for option, path in outputs.items() if path not in (None, "-")]
+    for k, (option, path) in enumerate(given):
+        for name, source in inputs.items():
+            if source is not None and Path(source).exists() and _same_file(path, source):
+                raise CliError(f"{option} {path} is the same file as {name} {source}: "
+                               "writing it would destroy that input; give another file name")
+        for other, other_path in given[:k]:
+            if _same_file(path, other_path):
+                raise CliError(f"{option} {path} is the same file as {other} {other_path}: "
+                               "one would overwrite the other; give another file name")
+
+
+def _same_file(a: str, b: str) -> bool:
+    """Whether paths ``a`` and ``b`` name one file: by inode where both exist (hard links,
+    a case-insensitive file system), else by where they lead."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one is not there yet
+        return os.path.normcase(os.path.realpath(a)) == os.path.normcase(os.path.realpath(b))
+
+
 # ids -----------------------------------------------------------------------------------
 def known_id(id_map, raw: str, where: str | None = None):
     """The model's own id for ``raw`` (typed text): its int or str form; unknown raises."""
@@ -223,19 +252,15 @@ _USER_HEADERS = {"user", "user_id", "userid", "users", "id", "uid"}
 
 def read_id_list(path: str, id_map) -> list:
     """One id per line (blank lines skipped, an optional header line); all must be known."""
-    p = Path(path)
-    if not p.exists() or p.is_dir():
-        raise CliError(f"{path}: no such file")
     ids = []
-    with open(p, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, start=1):
-            text = line.strip()
-            if not text:
-                continue
-            if not ids and line_no == 1 and text.lower() in _USER_HEADERS \
-                    and text not in id_map:
-                continue
-            ids.append(known_id(id_map, text, f"{path}, line {line_no}"))
+    for line_no, line in enumerate(io.StringIO(read_text(path), newline=None), start=1):
+        text = line.strip()
+        if not text:
+            continue
+        if not ids and line_no == 1 and text.lower() in _USER_HEADERS \
+                and text not in id_map:
+            continue
+        ids.append(known_id(id_map, text, f"{path}, line {line_no}"))
     if not ids:
         raise CliError(f"{path}: no user ids in the file")
     return ids
@@ -280,15 +305,37 @@ def _timestamp(text: str, path: str, line_no: int) -> float:
 
 def _pair_rows(path: str) -> tuple[list, str]:
     """The file's CSV rows and their separator: a tab if the first line has one, else a comma."""
-    p = Path(path)
-    if not p.exists() or p.is_dir():
-        raise CliError(f"{path}: no such file")
-    text = p.read_text(encoding="utf-8")
+    text = read_text(path)
     lines = [ln for ln in text.splitlines() if ln.strip()]
     if not lines:
         raise CliError(f"{path}: no pairs in the file")
     sep = "\t" if "\t" in lines[0] else ","
     return list(csv.reader(io.StringIO(text), delimiter=sep)), sep
+
+
+def read_text(path: str) -> str:
+    """The text of a small input file: UTF-8, a byte-order mark dropped (else the first
+    line's header reads as data); a byte that is not UTF-8 is reported as the ratings
+    reader reports it, with the line and the byte."""
+    p = Path(path)
+    if not p.exists() or p.is_dir():
+        raise CliError(f"{path}: no such file")
+    try:
+        return p.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise _decode_error(path, exc) from None
+
+
+def _decode_error(path: str, exc: UnicodeDecodeError) -> DataError:
+    """The line (counted as the readers count: CR LF, LF or CR ends one) and the byte of
+    the line that is not UTF-8."""
+    data = exc.object  # the bytes after the byte-order mark: what exc.start counts in
+    start = max(data.rfind(b"\n", 0, exc.start), data.rfind(b"\r", 0, exc.start)) + 1
+    text = re.split(rb"\r|\n", data[start:start + 80], maxsplit=1)[0]
+    return DataError(f"cannot decode the line as utf-8 ({exc.reason} at byte "
+                     f"{exc.start - start})", path=path,
+                     line=len(re.split(rb"\r\n|\r|\n", data[:start])),
+                     value=text.decode("utf-8", "replace"))
 
 
 def _pair_columns(first_row: list) -> tuple[int, int, int | None, int]:
@@ -317,13 +364,13 @@ _OPTION_HINTS = (
     (r"\bby duplicates='(\w+)'", r"by --duplicates \1"),
     (r"not format='([^']*)' text; pass format='parquet' or 'auto'",
      r"not --format \1 text; give --format parquet or auto"),
+    (r"pass load\('[^']*', path=\.\.\.\) the folder or \.zip file",
+     "give its ratings file, or the .zip file, in place of the name"),
 )
 
 
 def in_option_words(message: str) -> str:
     """``message`` with the library's Python-argument hints put as command-line options."""
-    import re
-
     for pattern, replacement in _OPTION_HINTS:
         message = re.sub(pattern, replacement, message)
     return message
