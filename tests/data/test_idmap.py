@@ -3,7 +3,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from latentrec import DataError, IdMap, UnknownIdError
+from latentrec import DataError, IdMap, Ratings, UnknownIdError
 from latentrec.data.idmap import is_canonical_int
 
 
@@ -108,3 +108,19 @@ def test_lookup_agrees_with_to_indices(n):
     m = IdMap([n, n // 2 - 1]) if n // 2 - 1 != n else IdMap([n])
     for raw in (n, str(n), "0" + str(abs(n))):
         assert m.lookup(raw) == m.to_indices([m.coerce(raw)], unknown="missing")[0]
+
+
+@pytest.mark.parametrize("ids", [np.array([2**63, 3], np.uint64),
+                                 np.array([3, 2**64 - 1], np.uint64),
+                                 np.array([1e19, 3.0]), np.array([3.0, -9.3e18])])
+def test_ids_beyond_int64_are_refused_not_wrapped(ids):
+    with pytest.raises(DataError, match=r"^user id .* is beyond the 64-bit integer range; "
+                       "give such ids as text$"):
+        Ratings.from_arrays(ids, [1, 2], [3.0, 4.0])
+
+
+def test_the_int64_extremes_are_ids_like_any_other():
+    r = Ratings.from_arrays(np.array([2**63 - 1, 0], np.uint64), [1, 2], [3.0, 4.0])
+    assert r.user_map.ids.tolist() == [0, 2**63 - 1]
+    r = Ratings.from_arrays(np.array([-(2**63), 0]), [1, 2], [3.0, 4.0])
+    assert r.user_map.to_index(-(2**63)) == 0

@@ -107,6 +107,19 @@ def test_the_shared_surface_works_with_the_time_group(sessions):
     assert np.all(np.isfinite(at))
 
 
+def test_timestamps_given_as_dates_of_any_unit_are_seconds(sessions):
+    train, test = holdout(sessions, 0.2, random_state=0)
+    model = small(n_samples=20).fit(train)
+    users, items = test.user_map.to_ids(test.users), test.item_map.to_ids(test.items)
+    want = model.predict(users, items, timestamps=test.timestamps)
+    for unit in ("s", "ms", "ns"):
+        dates = test.timestamps.astype("datetime64[s]").astype(f"datetime64[{unit}]")
+        np.testing.assert_array_equal(model.predict(users, items, timestamps=dates), want)
+    with pytest.raises(DataError, match="timestamps must be 2 numbers, one per pair"):
+        model.predict(users[:2], items[:2], timestamps=np.array(["NaT", "2020-01-01"],
+                                                                "datetime64[ns]"))
+
+
 def test_bad_timestamps_are_clear_errors(sessions):
     model = small(n_samples=5).fit(sessions)
     users = sessions.user_map.to_ids(sessions.users[:2])

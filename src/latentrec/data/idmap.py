@@ -39,6 +39,7 @@ class IdMap:
         if arr.ndim != 1:
             raise DataError(f"{name} ids must be one-dimensional, got shape {arr.shape}")
         if arr.dtype.kind in "iu":
+            _check_int64(arr, name)
             arr = arr.astype(np.int64, copy=True)
         elif arr.dtype.kind in "OUT" or isinstance(arr.dtype, pd.StringDtype):
             arr = np.array([_as_text(x, name) for x in arr], dtype=object)
@@ -244,4 +245,18 @@ def _normalize_id_column(values: np.ndarray, name: str) -> np.ndarray:
         err = DataError(f"{name} id is not an integer or string", value=values[row].item())
         err.row = row
         raise err
+    _check_int64(values, name)
     return values.astype(np.int64)
+
+
+def _check_int64(values: np.ndarray, name: str) -> None:
+    """Refuse integer ids that int64 cannot hold (a cast would wrap them to other ids)."""
+    if values.size == 0 or values.dtype.kind == "i":
+        return
+    if values.dtype.kind == "u":
+        out = values > np.iinfo(np.int64).max  # exact: no float in the comparison
+    else:
+        out = (values >= 2.0**63) | (values < -(2.0**63))
+    if out.any():
+        raise DataError(f"{name} id {values[np.flatnonzero(out)[0]].item()!r} is beyond the "
+                        "64-bit integer range; give such ids as text")

@@ -273,7 +273,12 @@ class BayesianFactorizationMachine(RankedByRelevance, RatingScaleMixin, Recommen
         ratings, a folded-in user too, as a bin's bias is mostly the sessions of the
         users who rated in it)."""
         n = np.asarray(items, dtype=object).size
-        ts = pd.to_numeric(pd.Series(np.asarray(timestamps).ravel()), errors="coerce")
+        given = np.asarray(timestamps).ravel()
+        if given.dtype.kind == "M":  # dates: in seconds, as training timestamps are read
+            ts = pd.Series(given.astype("datetime64[s]").astype(np.int64), dtype=np.float64)
+            ts[np.isnat(given)] = np.nan
+        else:
+            ts = pd.to_numeric(pd.Series(given), errors="coerce")
         if ts.size != n or ts.isna().any():
             raise DataError(f"timestamps must be {n} numbers, one per pair")
         if isinstance(users, FoldedUser):
