@@ -303,3 +303,15 @@ def test_a_rating_model_warns_when_every_rating_is_one_value(make, small_ratings
             warnings.simplefilter("error", ConstantRatingsWarning)
             model.fit(ones)
     model.fit(small_ratings)  # and not on ratings of several values
+
+
+def test_fold_in_refuses_one_item_under_two_keys(make, small_ratings):
+    # integer item ids, so that 5 and "5" name the same item
+    codes = small_ratings.items.astype(np.int64) + 1
+    ratings = latentrec.Ratings.from_arrays(small_ratings.user_map.to_ids(small_ratings.users),
+                                            codes, small_ratings.values)
+    model = make().fit(ratings)
+    with pytest.raises(latentrec.DataError, match=r"^fold_in got item 5 twice, as 5 and as "
+                       r"'5': give each rated item once$"):
+        model.fold_in({5: 4.0, "5": 2.0})
+    assert model.fold_in({5: 4.0, "6": 2.0}).n_ratings == 2

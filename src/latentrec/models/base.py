@@ -633,11 +633,24 @@ class Recommender(Params):
         self._require_fitted()
         if not isinstance(ratings, dict) or not ratings:
             raise DataError("fold_in needs a non-empty {item_id: rating} dict")
-        idx = self.item_map_.to_indices(_as_id_array(list(ratings)), unknown="error")
+        idx = self._fold_in_items(ratings)
         r = self._fold_in_values(ratings)
         bias, factors = self._fold_in_solve(idx, r)
         return FoldedUser(bias=float(bias), factors=factors.astype(self.item_factors_.dtype),
                           seen=idx, n_ratings=idx.size)
+
+    def _fold_in_items(self, ratings: dict) -> np.ndarray:
+        """The model's indices (int64) of the items of ``{item_id: rating}``; an unknown
+        item, or one item under two keys (7 and "7"), is an error."""
+        keys = list(ratings)
+        idx = self.item_map_.to_indices(np.asarray(keys, dtype=object),
+                                        unknown="error").astype(np.int64)
+        values, counts = np.unique(idx, return_counts=True)
+        if (counts > 1).any():
+            a, b = (keys[j] for j in np.flatnonzero(idx == values[counts > 1][0])[:2])
+            raise DataError(f"fold_in got item {a!r} twice, as {a!r} and as {b!r}: give "
+                            "each rated item once")
+        return idx
 
     def _fold_in_values(self, ratings: dict) -> np.ndarray:
         """The ratings as float64, each a finite number or a DataError naming its item; for

@@ -301,8 +301,7 @@ class BayesianFactorizationMachine(RankedByRelevance, RatingScaleMixin, Recommen
         if ratings:
             if not isinstance(ratings, dict):
                 raise DataError("fold_in ratings must be a {item_id: rating} dict")
-            idx = self.item_map_.to_indices(np.asarray(list(ratings), dtype=object),
-                                            unknown="error").astype(np.int64)
+            idx = self._fold_in_items(ratings)
         bias, q = self._prior_user(idx, attributes)
         if idx.size:
             r = self._fold_in_values(ratings)
