@@ -224,7 +224,7 @@ def test_runs_of_blanks_separate_fields(tmp_path, monkeypatch, engine):
 
 
 def test_sep_override(tmp_path):
-    # semicolons inside comma-separated ids: detection would pick ",", the user says ";"
+    # commas inside semicolon-separated ids, the separator given
     path = put(tmp_path, "r.txt", "a,b;x,y;5\nc,d;x,y;4\n")
     r = read_ratings(path, sep=";")
     assert rows(r) == [("a,b", "x,y", 5.0), ("c,d", "x,y", 4.0)]

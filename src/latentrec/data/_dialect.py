@@ -9,9 +9,14 @@ from dataclasses import dataclass
 
 from ..errors import DataError, ParameterError
 
-#: Separators tried, in this order, when none is given. "ws" = runs of spaces and tabs.
+#: Separators tried when none is given, preferred in this order on a tie. "ws" = runs of
+#: spaces and tabs.
 SEPARATORS = ("::", "\t", ",", ";", "|", "ws")
 SAMPLE_LINES = 50
+#: A number written with a decimal comma, as in "4,5".
+_DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+\Z")
+#: How files mark a missing value; no header names a column so.
+_MISSING = frozenset({"", "na", "n/a", "#n/a", "null", "none", "nil", "-", "?"})
 
 ALIASES = {
     "user": ("user", "user_id", "userid", "uid", "users", "user id", "customer_id",
@@ -193,44 +198,91 @@ def _header_names(first_row, header, fmt) -> list | None:
 
 
 def _detect_sep(text) -> str:
-    """The first candidate that splits every sampled line alike (two fields or more); else
-    the one that splits the most lines alike."""
-    best = None
+    """The separator a person would see: of the candidates that split lines into two fields
+    or more, those that split every sampled line alike (else the one that splits the most
+    lines alike); of these, the one with the most columns holding a number in every row,
+    the earlier in ``SEPARATORS`` on a tie: "1|Heat, The|5" is split at "|". A comma that
+    another candidate leaves only inside numbers ("1;10;4,5") is a decimal mark, never the
+    separator, so the reader names the rating it cannot read."""
+    splits = _candidate_splits(text)
+    if "," in splits and any(_decimal_commas(rows) for c, rows in splits.items() if c != ","):
+        del splits[","]
+    if not splits:
+        first = next((line for line in text.splitlines() if line.strip()), "")
+        raise DataError(f"found only one column in the first lines (first line: "
+                        f"{first[:80]!r}); a ratings file needs at least a user and an item "
+                        "column: pass sep= if the separator is unusual")
+    even = [c for c, rows in splits.items() if len({len(r) for r in rows}) == 1]
+    if not even:
+        return max(splits, key=lambda c: _agreeing(splits[c]))
+    if "\t" in even and "ws" in even:
+        even.remove("ws")  # blanks inside tab-separated fields ("0 0\t5\t4") are text
+    return max(even, key=lambda c: _numeric_columns(splits[c]))
+
+
+def _candidate_splits(text) -> dict:
+    """The sampled rows as each candidate separator splits them, in the order of
+    ``SEPARATORS``, for the candidates whose most common field count is two or more."""
+    out = {}
     for cand in SEPARATORS:
         if cand != "ws" and cand not in text:
             continue
-        counts = [len(f) for _, f in records(text, cand)]
-        if not counts:
-            continue
-        mode = max(set(counts), key=counts.count)
-        if mode < 2:
-            continue
-        agree = counts.count(mode)
-        if agree == len(counts):
-            return cand
-        if best is None or agree > best[1]:
-            best = (cand, agree)
-    if best is not None:
-        return best[0]
-    first = next((line for line in text.splitlines() if line.strip()), "")
-    raise DataError(f"found only one column in the first lines (first line: "
-                    f"{first[:80]!r}); a ratings file needs at least a user and an item "
-                    "column: pass sep= if the separator is unusual")
+        rows = [f for _, f in records(text, cand)]
+        if rows and _mode(rows) >= 2:
+            out[cand] = rows
+    return out
+
+
+def _mode(rows) -> int:
+    counts = [len(r) for r in rows]
+    return max(set(counts), key=counts.count)
+
+
+def _agreeing(rows) -> int:
+    """How many rows have the most common field count."""
+    mode = _mode(rows)
+    return sum(len(r) == mode for r in rows)
+
+
+def _decimal_commas(rows) -> bool:
+    """Whether every comma in the rows is inside a number written with a decimal comma."""
+    fields = [f.strip() for r in rows for f in r if "," in f]
+    return bool(fields) and all(_DECIMAL_COMMA.match(f) for f in fields)
+
+
+def _numeric_columns(rows) -> int:
+    """How many columns hold a number in every row; the first row aside where there are
+    others, as it may be a header."""
+    body = rows[1:] or rows
+    return sum(all(is_number(r[j]) for r in body) for j in range(len(body[0])))
 
 
 def _looks_like_header(first, rest) -> bool:
+    """Whether the first row names the columns: it holds a known column name, or names
+    (none empty, a number or a missing-value mark) over a column of numbers. A data row
+    with one odd value ("1,10,NA", "1,10,") is thus data, whose line the reader names,
+    not a header to drop."""
     lowered = [f.lower() for f in first]
     if any(f in names for f in lowered for names in ALIASES.values()):
         return True
-    if not rest:
+    if not rest or any(_is_value(f) for f in lowered):
         return False
-    for j, f in enumerate(first):
-        if is_number(f):
-            continue
+    for j in range(len(first)):
         below = [r[j].strip() for r in rest if j < len(r)]
         if below and all(is_number(b) for b in below):
             return True
     return False
+
+
+def _is_value(text: str) -> bool:
+    """Whether a field reads as a value, or a missing one, rather than a column name."""
+    if text in _MISSING or _DECIMAL_COMMA.match(text):
+        return True
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def resolve_columns(dialect: Dialect, *, user, item, rating, timestamp) -> Columns:
