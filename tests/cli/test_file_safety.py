@@ -1,6 +1,6 @@
 """Files the command line must not lose or misread: an output named like an input or like
-another output, a byte-order mark or a stray byte in an id file, and a data set name whose
-data is not here."""
+another output, a byte-order mark or a stray byte in an id file, a data set name whose
+data is not here, and a ratings file in UTF-16."""
 
 from __future__ import annotations
 
@@ -133,3 +133,19 @@ def test_a_data_set_to_download_says_where_to_get_it(cli, tmp_path, monkeypatch,
     _only_error(result, "error: ml-1m is not bundled with latentrec; download it from "
                         "https://grouplens.org/datasets/movielens/ and give its ratings "
                         "file, or the .zip file, in place of the name")
+
+
+# a ratings file in UTF-16 ("Unicode text" in save dialogs) -----------------------------
+def test_a_utf16_ratings_file_names_the_encoding_to_give_and_reads_with_it(cli, files,
+                                                                          tmp_path):
+    wide = tmp_path / "wide.csv"
+    wide.write_bytes((files / "ratings.csv").read_text().encode("utf-16"))
+    result = cli("train", wide, "-o", tmp_path / "m.npz", "--algo", "mean", expect=2)
+    _only_error(result, f"error: {wide}: the file is UTF-16 text (it starts with a UTF-16 "
+                        "byte-order mark); give --encoding utf-16")
+    assert not (tmp_path / "m.npz").exists()
+    cli("train", wide, "-o", tmp_path / "m.npz", "--algo", "mean", "--encoding", "utf-16")
+    assert (tmp_path / "m.npz").exists()
+    result = cli("evaluate", wide, "--algo", "mean", "--encoding", "klingon", expect=2)
+    _only_error(result, "error: Invalid value for '--encoding': 'klingon' is not a known "
+                        "encoding")

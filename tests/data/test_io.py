@@ -388,6 +388,18 @@ def test_latin1_encoding(tmp_path):
         read_ratings(path)
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32"])
+def test_utf16_and_utf32_text_is_named_and_read_when_given(tmp_path, encoding):
+    text = "user,item,rating\nJosé,café,4\n"
+    bom = {"utf-16-le": b"\xff\xfe", "utf-16-be": b"\xfe\xff"}.get(encoding, b"")
+    path = put(tmp_path, "r.csv", bom + text.encode(encoding))
+    wide = encoding[:6]
+    with pytest.raises(DataError, match=rf"r\.csv: the file is {wide.upper()} text \(it starts "
+                       rf"with a {wide.upper()} byte-order mark\); pass encoding='{wide}'$"):
+        read_ratings(path)
+    assert rows(read_ratings(path, encoding=wide)) == [("José", "café", 4.0)]
+
+
 # --------------------------------------------------------------------------------------
 # bad input: one DataError naming file, line, column, value
 BAD = [

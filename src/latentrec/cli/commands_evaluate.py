@@ -56,6 +56,7 @@ def evaluate(
     user: O.UserCol = None, item: O.ItemCol = None, rating: O.RatingCol = None,
     timestamp: O.TimeCol = None, id_dtype: O.IdDtype = "auto",
     duplicates: O.Duplicates = None, member: O.Member = None,
+    encoding: O.Encoding = "utf-8",
     json_out: O.Json = False, quiet: O.Quiet = False, debug: O.Debug = False,
 ):
     """Measure algorithms by cross-validation (or one holdout), all on the same folds."""
@@ -70,7 +71,7 @@ def evaluate(
         names += [b for b in _baselines_for(wanted) if b not in names]
     n_folds = _n_folds(cv, test_size)
     reader = O.reader(format, sep, header, user, item, rating, timestamp, id_dtype,
-                      duplicates, member)
+                      duplicates, member, encoding)
     opts = O.model_options(factors, epochs, lr, reg, threads, seed)
     models = {name: build_model(name, opts) for name in names}
     for option in unused_options(names, opts):

@@ -76,6 +76,7 @@ def train(
     user: O.UserCol = None, item: O.ItemCol = None, rating: O.RatingCol = None,
     timestamp: O.TimeCol = None, id_dtype: O.IdDtype = "auto",
     duplicates: O.Duplicates = None, member: O.Member = None,
+    encoding: O.Encoding = "utf-8",
     json_out: O.Json = False, quiet: O.Quiet = False, debug: O.Debug = False,
 ):
     """Train a model on a ratings file and save it."""
@@ -90,7 +91,7 @@ def train(
     if validation is not None:
         validation_fraction(validation)
     reader = O.reader(format, sep, header, user, item, rating, timestamp, id_dtype,
-                      duplicates, member)
+                      duplicates, member, encoding)
     model_file = check_output(output_path, "--output")
     plot_file = check_output(plot, "--plot", (".png",))
     check_distinct({"--output": output_path, "--plot": plot}, {"RATINGS": ratings})
@@ -279,13 +280,14 @@ def tune(
     user: O.UserCol = None, item: O.ItemCol = None, rating: O.RatingCol = None,
     timestamp: O.TimeCol = None, id_dtype: O.IdDtype = "auto",
     duplicates: O.Duplicates = None, member: O.Member = None,
+    encoding: O.Encoding = "utf-8",
     json_out: O.Json = False, quiet: O.Quiet = False, debug: O.Debug = False,
 ):
     """Search for a good model (the full help is set below)."""
     out = O.output(json_out, quiet)
     n_iter = _tune_checks(metric, validation, time_budget, trials)
     reader = O.reader(format, sep, header, user, item, rating, timestamp, id_dtype,
-                      duplicates, member)
+                      duplicates, member, encoding)
     model_file = check_output(output_path, "--output")
     check_distinct({"--output": output_path}, {"RATINGS": ratings})
     data = read_ratings(ratings, reader)

@@ -6,6 +6,7 @@ names the file or the option.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import math
@@ -47,6 +48,7 @@ class ReaderOptions:
     id_dtype: str = "auto"
     duplicates: str | None = None
     member: str | None = None
+    encoding: str = "utf-8"
 
     def __post_init__(self):
         from ..data.duplicates import DUPLICATE_POLICIES
@@ -57,13 +59,17 @@ class ReaderOptions:
                                        ("--duplicates", self.duplicates, DUPLICATE_POLICIES)):
             if value is not None and value not in allowed:
                 raise bad_value(option, f"{value!r} is not one of {', '.join(allowed)}")
+        try:
+            codecs.lookup(self.encoding)
+        except LookupError:
+            raise bad_value("--encoding", f"{self.encoding!r} is not a known encoding") from None
         for role in ("user", "item"):
             spec = getattr(self, role)
             if spec is not None and spec.lower() in NO_COLUMN:
                 raise bad_value(f"--{role}", f"a ratings file needs a {role} column")
 
     def kwargs(self) -> dict:
-        out = {"format": self.format, "id_dtype": self.id_dtype}
+        out = {"format": self.format, "id_dtype": self.id_dtype, "encoding": self.encoding}
         if self.sep is not None:
             out["sep"] = SEPARATOR_NAMES.get(self.sep.lower(), self.sep)
         for name in ("header", "duplicates", "member"):
@@ -83,7 +89,8 @@ class ReaderOptions:
                  "--user": self.user is not None, "--item": self.item is not None,
                  "--rating": self.rating is not None and not _no_column(self.rating),
                  "--timestamp": self.timestamp is not None and not _no_column(self.timestamp),
-                 "--id-dtype": self.id_dtype != "auto", "--member": self.member is not None}
+                 "--id-dtype": self.id_dtype != "auto", "--member": self.member is not None,
+                 "--encoding": codecs.lookup(self.encoding).name != "utf-8"}
         return [option for option, yes in given.items() if yes]
 
     def given(self) -> bool:
@@ -364,6 +371,7 @@ _OPTION_HINTS = (
     (r"\bby duplicates='(\w+)'", r"by --duplicates \1"),
     (r"not format='([^']*)' text; pass format='parquet' or 'auto'",
      r"not --format \1 text; give --format parquet or auto"),
+    (r"pass encoding='([^']*)'", r"give --encoding \1"),
     (r"pass load\('[^']*', path=\.\.\.\) the folder or \.zip file",
      "give its ratings file, or the .zip file, in place of the name"),
 )

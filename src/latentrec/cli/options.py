@@ -72,6 +72,10 @@ Member = Annotated[str | None, typer.Option(
     "--member", metavar="NAME", help="The file to read inside a zip archive that holds "
     "several.", rich_help_panel=_READ, show_default=False)]
 
+Encoding = Annotated[str, typer.Option(
+    "--encoding", help="Text encoding of the file (a UTF-8 byte-order mark is skipped).",
+    rich_help_panel=_READ)]
+
 # the model ----------------------------------------------------------------------------
 # Defaults in the help are read from the model classes, so they cannot drift from them;
 # the values themselves are checked by the model (its own messages), before any reading.
@@ -103,11 +107,11 @@ Items = Annotated[str | None, typer.Option(
 
 
 def reader(format, sep, header, user, item, rating, timestamp, id_dtype, duplicates,
-           member) -> ReaderOptions:
+           member, encoding="utf-8") -> ReaderOptions:
     """The reader options, checked (a bad --format or --duplicates fails here)."""
     return ReaderOptions(format=format, sep=sep, header=header, user=user, item=item,
                          rating=rating, timestamp=timestamp, id_dtype=id_dtype,
-                         duplicates=duplicates, member=member)
+                         duplicates=duplicates, member=member, encoding=encoding)
 
 
 def epochs_value(text: str | None):

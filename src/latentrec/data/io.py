@@ -104,6 +104,7 @@ def read_ratings(path, *, format: str = "auto", sep: str | None = None,
                         path=src.where)
     if not head.strip(b" \t\r\n\xef\xbb\xbf"):
         raise DataError("the file is empty (no data rows)", path=src.where)
+    _check_wide_text(head, encoding, src)
     try:
         dialect = detect(head, sep=sep, header=header, fmt=format, encoding=encoding)
         cols = resolve_columns(dialect, user=user, item=item, rating=rating,
@@ -128,6 +129,25 @@ def _read_text(job):
 def _check_choice(name, value, choices):
     if value not in choices:
         raise ParameterError(f"{name} must be one of {choices}, got {value!r}")
+
+
+#: Byte-order marks of the text encodings with two or four bytes a character (which save
+#: dialogs call "Unicode text"), longest first: UTF-32's begins as UTF-16's does.
+_WIDE_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+              (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+def _check_wide_text(head: bytes, encoding: str, src: Source) -> None:
+    """Refuse UTF-16/32 text read in a one-byte encoding, naming the encoding to give (it
+    would fail on its first line as undecodable bytes, or read as NUL-padded ids)."""
+    given = codecs.lookup(encoding).name
+    for bom, wide in _WIDE_BOMS:
+        if head.startswith(bom):
+            if not given.startswith(wide):
+                raise DataError(f"the file is {wide.upper()} text (it starts with a "
+                                f"{wide.upper()} byte-order mark); pass encoding={wide!r}",
+                                path=src.where)
+            return
 
 
 def _with_path(err: DataError, src: Source) -> DataError:
