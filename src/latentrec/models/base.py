@@ -122,7 +122,8 @@ class Recommender(Params):
         ratings = as_ratings(ratings, "ratings", need_ratings=self.predicts_ratings)
         if ratings.n_ratings == 0:
             raise DataError("cannot fit on an empty rating table")
-        if self.predicts_ratings and ratings.values.min() == ratings.values.max():
+        if (self.predicts_ratings and ratings.n_ratings > 1
+                and ratings.values.min() == ratings.values.max()):
             warnings.warn(f"every rating is {float(ratings.values[0]):g}: {type(self).__name__}"
                           " can only learn that constant. Data without a rating column "
                           "reads as implicit feedback (every value 1): fit an implicit "
