@@ -51,6 +51,32 @@ def test_it_finds_what_scoring_every_item_finds(problem):
     np.testing.assert_array_equal(got_s, want_s)
 
 
+INDEX_ARRAYS = ("B", "order", "head_t", "tail_norm", "tile_max", "tile_min", "tile_tail",
+                "head_max")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 900), st.lists(st.integers(0, 5), min_size=1, max_size=4),
+       st.integers(0, 12), st.sampled_from([np.float32, np.float64]),
+       st.integers(0, 2**32 - 1))
+def test_an_index_from_column_blocks_is_the_index_of_them_side_by_side(n, widths, n_tail,
+                                                                      dtype, seed):
+    # blocks of any width (0 is a 1-D column), either dtype, cast to ``dtype``; the tail
+    # may end inside a block or span several
+    rng = np.random.default_rng(seed)
+    blocks = [rng.normal(size=n).astype(np.float64) if w == 0
+              else rng.normal(size=(n, w)).astype(rng.choice([np.float32, np.float64]))
+              for w in widths]
+    stacked = np.hstack([b.reshape(n, 1) if b.ndim == 1 else b for b in blocks], dtype=dtype)
+    n_tail = min(n_tail, stacked.shape[1])
+    want = bt.BoundIndex(stacked, n_tail)
+    got = bt.BoundIndex(blocks, n_tail, dtype)
+    for name in INDEX_ARRAYS:
+        np.testing.assert_array_equal(getattr(got, name), getattr(want, name), name)
+    assert got.B.dtype == dtype and got.B.flags.c_contiguous
+    assert (got.n_tail, got.tail_max) == (want.n_tail, want.tail_max)
+
+
 def test_a_dominant_head_leaves_most_tiles_unscanned():
     rng = np.random.default_rng(0)
     n, k = 20 * bt.TILE, 10
@@ -88,6 +114,8 @@ def test_no_rows_no_items_and_k_zero_give_empty_lists():
     (np.ones((4, 3), np.int64), 1, "B must be a 2-D float32 or float64 array"),
     (np.ones(4), 0, "B must be a 2-D float32 or float64 array"),
     (np.ones((4, 3)), 4, r"n_tail must be in \[0, 3\], got 4"),
+    ([np.ones((4, 2)), np.ones(5)], 1, "column blocks of one length"),
+    ([], 0, "got nothing"),
 ])
 def test_bad_items_are_refused(B, n_tail, match):
     with pytest.raises(ValueError, match=match):

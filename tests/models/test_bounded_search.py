@@ -88,6 +88,8 @@ def test_a_kept_index_holds_the_only_copy_of_the_item_side(fitted, monkeypatch):
     monkeypatch.setattr(bounded, "MAX_SCANNED", 0.0)  # not kept: the exact path keeps it
     fitted._normed.clear()
     assert fitted._bound_index(by, 10) is None
+    assert ("score", by) not in fitted._normed  # stacked in item order when first read
+    np.testing.assert_array_equal(fitted._item_side(by)[0], exact_side)
     np.testing.assert_array_equal(fitted._normed[("score", by)], exact_side)
     fitted._normed.clear()
 

@@ -130,6 +130,35 @@ def _select(keys, idx, lo, hi, k, budget):
             return
 
 
+def _blocks(B, dtype) -> list:
+    """The column blocks of ``B`` (an array or a list of them) as 2-D arrays of one float
+    dtype and one length."""
+    listed = isinstance(B, (list, tuple))
+    parts = [np.asarray(b) for b in (B if listed else [B])]
+    dtype = np.dtype(dtype if dtype is not None else parts[0].dtype if parts else None)
+    if listed:  # a 1-D block is one column
+        parts = [p.reshape(-1, 1) if p.ndim == 1 else p for p in parts]
+    if (not parts or dtype not in (np.float32, np.float64)
+            or any(p.ndim != 2 or p.shape[0] != parts[0].shape[0] for p in parts)):
+        shapes = ", ".join(f"{p.dtype} {p.shape}" for p in parts)
+        raise ValueError(f"B must be a 2-D float32 or float64 array, or column blocks of "
+                         f"one length, got {shapes or 'nothing'}")
+    return [p.astype(dtype, copy=False) for p in parts]
+
+
+def _columns(parts, lo, hi) -> np.ndarray:
+    """Columns lo:hi of the blocks side by side (a view where one block holds them)."""
+    out, at = [], 0
+    for p in parts:
+        a, b = max(lo, at), min(hi, at + p.shape[1])
+        if a < b:
+            out.append(p[:, a - at:b - at])
+        at += p.shape[1]
+    if len(out) == 1:
+        return out[0]
+    return np.hstack(out) if out else np.empty((parts[0].shape[0], 0), parts[0].dtype)
+
+
 @njit(cache=True, parallel=True)
 def _gather_rows(B, order, out):
     """out[p] = B[order[p]], on every thread (NumPy's ``B[order]`` took 0.2-1.0 s for 1M
@@ -150,36 +179,43 @@ def _bit_length(n):
 class BoundIndex:
     """The item side (n_items x d) of the score and what the bound reads, all with items in
     k-d order (``order``: position -> item): ``B``, the rows in that order (a copy: the
-    caller's array is not kept), the head columns column by column, each item's tail
+    caller's arrays are not kept), the head columns column by column, each item's tail
     norm, and each tile's box (the per-column least and largest head value and largest
-    tail norm of its ``TILE`` items)."""
+    tail norm of its ``TILE`` items).
 
-    def __init__(self, B: np.ndarray, n_tail: int):
-        B = np.ascontiguousarray(B)
-        if B.ndim != 2 or B.dtype not in (np.float32, np.float64):
-            raise ValueError(f"B must be a 2-D float32 or float64 array, got {B.dtype} "
-                             f"{B.shape}")
-        if not 0 <= n_tail <= B.shape[1]:
-            raise ValueError(f"n_tail must be in [0, {B.shape[1]}], got {n_tail}")
+    ``B`` is one array or a list of column blocks (2-D, or 1-D for one column) whose side
+    by side is the item side, cast to ``dtype`` (default: the first block's): a caller
+    whose side is factors and bias columns need not stack them in item order first, only
+    for the index to copy them again (0.5 s and 0.5 GB at a million items)."""
+
+    def __init__(self, B, n_tail: int, dtype=None):
+        parts = _blocks(B, dtype)
+        dtype = parts[0].dtype
+        n, d = parts[0].shape[0], sum(p.shape[1] for p in parts)
+        if not 0 <= n_tail <= d:
+            raise ValueError(f"n_tail must be in [0, {d}], got {n_tail}")
         self.n_tail = int(n_tail)
-        head = B[:, n_tail:]
-        tail = B[:, :n_tail]
+        tail, head = _columns(parts, 0, n_tail), _columns(parts, n_tail, d)
         # summed in float64: float32 squares would overflow past 1.8e19 and underflow
         # below 1e-23, and a running float32 sum spends a little of the bound's slack
-        tail_norm = np.sqrt(np.einsum("ij,ij->i", tail, tail, dtype=np.float64)).astype(B.dtype)
+        tail_norm = np.sqrt(np.einsum("ij,ij->i", tail, tail, dtype=np.float64)).astype(dtype)
+        del tail
         self.order = _kd_order(np.column_stack([head, tail_norm]), TILE)
-        self.B = np.empty_like(B)
-        _gather_rows(B, self.order, self.B)
+        self.B = np.empty((n, d), dtype)
+        at = 0
+        for part in parts:
+            _gather_rows(part, self.order, self.B[:, at:at + part.shape[1]])
+            at += part.shape[1]
         self.head_t = np.ascontiguousarray(self.B[:, n_tail:].T)
         self.tail_norm = tail_norm[self.order]
-        n_tiles = -(-B.shape[0] // TILE)
-        pad = n_tiles * TILE - B.shape[0]
+        n_tiles = -(-n // TILE)
+        pad = n_tiles * TILE - n
         tiles = np.pad(self.head_t, ((0, 0), (0, pad)), mode="edge").reshape(
-            head.shape[1], n_tiles, TILE) if B.shape[0] else np.zeros((head.shape[1], 0, 1))
-        self.tile_max = np.ascontiguousarray(tiles.max(axis=2), dtype=B.dtype)
-        self.tile_min = np.ascontiguousarray(tiles.min(axis=2), dtype=B.dtype)
+            head.shape[1], n_tiles, TILE) if n else np.zeros((head.shape[1], 0, 1))
+        self.tile_max = np.ascontiguousarray(tiles.max(axis=2), dtype=dtype)
+        self.tile_min = np.ascontiguousarray(tiles.min(axis=2), dtype=dtype)
         self.tile_tail = (np.pad(self.tail_norm, (0, pad), mode="edge").reshape(
-            n_tiles, TILE).max(axis=1) if B.shape[0] else np.zeros(0)).astype(B.dtype)
+            n_tiles, TILE).max(axis=1) if n else np.zeros(0)).astype(dtype)
         # the largest |value| of each head column and of the tail norm: the slack's scale
         self.head_max = (np.abs(head).max(axis=0) if head.size else
                          np.zeros(head.shape[1])).astype(np.float64)

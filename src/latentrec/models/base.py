@@ -391,10 +391,13 @@ class Recommender(Params):
         key, side_key = ("bound", by), ("score", by)
         if key not in self._normed:
             seen = (self.seen_.indptr, self.seen_.indices)
-            side, _ = self._item_side(by)  # no index yet: the rows in item order, kept
+            # the side's column blocks, which the index lays out in its own order (stacked
+            # in item order first, they were copied twice); without an index _item_side
+            # stacks them when first asked
             index = None if not self.seen_.has_sorted_indices else \
-                bounded.worth_an_index(side, self.n_factors_,
-                                       lambda u: self._user_score_factors(u, by), seen)
+                bounded.worth_an_index(self._item_side_parts(by), self.n_factors_,
+                                       lambda u: self._user_score_factors(u, by), seen,
+                                       self.user_factors_.dtype)
             self._normed[key] = index
             if index is not None:  # _item_side reads the index's copy from now on
                 self._normed.pop(side_key, None)
@@ -491,13 +494,17 @@ class Recommender(Params):
         return _in_item_order(B, order, axis=0)
 
     def _stack_item_side(self, by: str) -> np.ndarray:
+        return np.hstack(self._item_side_parts(by), dtype=self.user_factors_.dtype)
+
+    def _item_side_parts(self, by: str) -> list:
+        """The column blocks of the items' rows B[i] of the score, in item order."""
         Q = self.item_factors_
         side = [Q, self.item_bias_[:, None]]
         if by == "rating":
             side.append(np.ones((Q.shape[0], 1), Q.dtype))
         else:
             side.append(self._relevance_parts()[1])
-        return np.hstack(side, dtype=self.user_factors_.dtype)
+        return side
 
     def _folded_scores(self, user: FoldedUser, by: str) -> np.ndarray:
         """A folded-in user's score of every item, as _score_rows (in the item side's

@@ -29,14 +29,16 @@ SAMPLE_USERS = 64
 _SAMPLE_K = 10
 
 
-def worth_an_index(item_side: np.ndarray, n_tail: int, user_rows, seen) -> BoundIndex | None:
-    """The index over ``item_side`` if it pays for these items and users, else None.
+def worth_an_index(item_side, n_tail: int, user_rows, seen, dtype=None) -> BoundIndex | None:
+    """The index over ``item_side`` (an array, or its column blocks: see BoundIndex) if it
+    pays for these items and users, else None.
 
     ``user_rows(u_idx)`` gives users' rows A of the score; ``seen`` is the model's
     (indptr, indices) of rated items, each row sorted."""
-    if item_side.shape[0] < MIN_ITEMS:
+    n_items = (item_side[0] if isinstance(item_side, (list, tuple)) else item_side).shape[0]
+    if n_items < MIN_ITEMS:
         return None
-    index = BoundIndex(item_side, n_tail)
+    index = BoundIndex(item_side, n_tail, dtype)
     n_users = seen[0].shape[0] - 1
     if n_users == 0:
         return index
