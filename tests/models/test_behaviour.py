@@ -315,3 +315,17 @@ def test_fold_in_refuses_one_item_under_two_keys(make, small_ratings):
                        r"'5': give each rated item once$"):
         model.fold_in({5: 4.0, "5": 2.0})
     assert model.fold_in({5: 4.0, "6": 2.0}).n_ratings == 2
+
+
+def test_similarity_leaves_the_factors_as_they_were(fitted, name):
+    # the unit vectors are normalised in place where they are a new array, never a view
+    if name not in HAS_FACTORS:
+        return  # nothing to compare (test_similar_items_and_users: refused)
+    before = fitted.user_factors_.copy(), fitted.item_factors_.copy()
+    fitted.similar_items(fitted.item_map_.ids[0], n=3)
+    fitted.similar_users(fitted.user_map_.ids[0], n=3)
+    np.testing.assert_array_equal(fitted.user_factors_, before[0])
+    np.testing.assert_array_equal(fitted.item_factors_, before[1])
+    for side in ("item", "user"):
+        norms = np.linalg.norm(fitted._normed_factors(side), axis=1)
+        assert np.allclose(norms[norms > 0], 1.0, atol=1e-5)

@@ -594,7 +594,9 @@ class Recommender(Params):
 
     def _normed_factors(self, side: str) -> np.ndarray:
         if side not in self._normed:
-            self._normed[side] = _unit(self._embedding(side))
+            embedding = self._embedding(side)
+            # in place where _embedding made a new array (not a view of the factors)
+            self._normed[side] = _unit(embedding, in_place=embedding.flags.owndata)
         return self._normed[side]
 
     def _embedding(self, side: str) -> np.ndarray:
@@ -608,7 +610,13 @@ class Recommender(Params):
         if parts is None:
             return f
         X, V, weight = parts
-        return np.hstack([V if side == "item" else X, weight * f])
+        first = V if side == "item" else X
+        # written into one array (hstack of a scaled copy made two more of the side)
+        out = np.empty((f.shape[0], first.shape[1] + f.shape[1]),
+                       np.result_type(first, weight * f[:0]))
+        out[:, :first.shape[1]] = first
+        np.multiply(f, weight, out=out[:, first.shape[1]:])
+        return out
 
     def _folded_embedding(self, user: FoldedUser) -> np.ndarray:
         f = user.factors[self._similar_columns]
@@ -789,9 +797,13 @@ def _in_item_order(a: np.ndarray, order, axis: int = -1) -> np.ndarray:
     return out
 
 
-def _unit(f: np.ndarray) -> np.ndarray:
+def _unit(f: np.ndarray, *, in_place: bool = False) -> np.ndarray:
     norms = np.linalg.norm(f, axis=-1, keepdims=True)
-    return f / np.where(norms > 0, norms, 1.0)
+    scale = np.where(norms > 0, norms, 1.0)
+    if in_place and np.result_type(f, scale) == f.dtype:
+        f /= scale
+        return f
+    return f / scale
 
 
 def _is_batch(x) -> bool:
