@@ -115,6 +115,19 @@ def test_a_comma_is_the_separator_only_where_it_separates_the_columns(tmp_path):
         assert outcome(put(tmp_path, "r.csv", text)) == want
 
 
+def test_blanks_inside_ids_do_not_make_blanks_the_separator(tmp_path):
+    """Blanks separate only with more fields and more numeric columns than the others give,
+    and never over tabs; a comma with as many fields either way is no decimal mark."""
+    for text, want in [
+            ("u1,sku 1001\nu2,sku 1002\nu3,sku 1001\n",
+             [("u1", "sku 1001", 1.0), ("u2", "sku 1002", 1.0), ("u3", "sku 1001", 1.0)]),
+            ("cust 17,305\ncust 18,306\n", [("cust 17", 305, 1.0), ("cust 18", 306, 1.0)]),
+            ("smith,john 10 5\ndoe,jane 20 4\n",
+             [("smith,john", 10, 5.0), ("doe,jane", 20, 4.0)]),
+            ("0 0\t5\t4\n1 1\t6\t3\n", [("0 0", 5, 4.0), ("1 1", 6, 3.0)])]:
+        assert outcome(put(tmp_path, "r.csv", text)) == want
+
+
 # --------------------------------------------------------------------------------------
 # the header
 ODD = st.sampled_from(["", "NA", "n/a", "null", "None", "-", "?", "nan", "inf", "4.5 stars",

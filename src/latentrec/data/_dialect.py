@@ -182,10 +182,7 @@ def _field_count(sample, header) -> int:
     n_fields = len(rows[0]) if header else max(
         counts, key=lambda c: (counts.count(c), c == counts[0]))
     if n_fields < 2:
-        raise DataError(f"found only one column in the first lines (first line: "
-                        f"{sample[0][1][0][:80]!r}); a ratings file needs at least a user "
-                        "and an item column: pass sep= if the separator is unusual",
-                        line=sample[0][0])
+        raise _one_column(sample[0][1][0], line=sample[0][0])
     return n_fields
 
 
@@ -198,26 +195,36 @@ def _header_names(first_row, header, fmt) -> list | None:
 
 
 def _detect_sep(text) -> str:
-    """The separator a person would see: of the candidates that split lines into two fields
-    or more, those that split every sampled line alike (else the one that splits the most
-    lines alike); of these, the one with the most columns holding a number in every row,
-    the earlier in ``SEPARATORS`` on a tie: "1|Heat, The|5" is split at "|". A comma that
-    another candidate leaves only inside numbers ("1;10;4,5") is a decimal mark, never the
-    separator, so the reader names the rating it cannot read."""
+    """The separator a person would see, among the candidates that split lines into two
+    fields or more: of those that split every sampled line alike (else the one that splits
+    the most lines alike), the one with the most columns holding a number in every row,
+    the earlier in ``SEPARATORS`` on a tie ("1|Heat, The|5" is split at "|"). Blanks come
+    last, as ids and titles hold spaces ("u1,sku 1001"): they win only with more fields
+    and more numeric columns than the best other ("smith,john 10 5"), never over tabs.
+    A comma that another candidate, with as many fields (blanks: more), leaves only inside
+    numbers ("1;10;4,5") is a decimal mark, never the separator, so the reader names the
+    rating it cannot read ("cust 17,305" keeps its comma)."""
     splits = _candidate_splits(text)
-    if "," in splits and any(_decimal_commas(rows) for c, rows in splits.items() if c != ","):
-        del splits[","]
+    if "," in splits and any(_decimal_commas(rows) and _mode(rows) + (c != "ws")
+                             > _mode(splits[","]) for c, rows in splits.items() if c != ","):
+        del splits[","]  # blanks, the weakest, need more fields than the comma; others as many
     if not splits:
-        first = next((line for line in text.splitlines() if line.strip()), "")
-        raise DataError(f"found only one column in the first lines (first line: "
-                        f"{first[:80]!r}); a ratings file needs at least a user and an item "
-                        "column: pass sep= if the separator is unusual")
+        raise _one_column(next((line for line in text.splitlines() if line.strip()), ""))
     even = [c for c, rows in splits.items() if len({len(r) for r in rows}) == 1]
     if not even:
         return max(splits, key=lambda c: _agreeing(splits[c]))
-    if "\t" in even and "ws" in even:
-        even.remove("ws")  # blanks inside tab-separated fields ("0 0\t5\t4") are text
-    return max(even, key=lambda c: _numeric_columns(splits[c]))
+    best = max(even, key=lambda c: (c != "ws", _numeric_columns(splits[c])))
+    if best == "ws" or "ws" not in even or best == "\t":  # "0 0\t5\t4": tabs, text
+        return best
+    ws, other = splits["ws"], splits[best]
+    wins = _mode(ws) > _mode(other) and _numeric_columns(ws) > _numeric_columns(other)
+    return "ws" if wins else best
+
+
+def _one_column(first_line: str, line: int | None = None) -> DataError:
+    return DataError(f"found only one column in the first lines (first line: "
+                     f"{first_line[:80]!r}); a ratings file needs at least a user and an "
+                     "item column: pass sep= if the separator is unusual", line=line)
 
 
 def _candidate_splits(text) -> dict:
