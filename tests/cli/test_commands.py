@@ -196,6 +196,17 @@ def test_evaluate_compares_algorithms_on_the_same_folds(cli, files, tmp_path):
     assert "holdout" in text and "sgd" in text and "mean" in text
 
 
+def test_evaluate_a_model_none_of_the_metrics_applies_to_shows_dashes(cli, files):
+    # rating error of Popularity would mislead: left out, and the table still made
+    rows = cli.json("evaluate", files / "ratings.csv", "--algo", "popularity", "--cv", 2,
+                    "--metrics", "rmse")
+    assert rows == [{"model": "popularity", "class": "Popularity", "rmse": None,
+                     "rmse_std": None, "fit_seconds": None, "predict_seconds": None}]
+    text = cli("evaluate", files / "ratings.csv", "--algo", "popularity", "--cv", 2,
+               "--metrics", "rmse").stdout
+    assert ["popularity", "-", "-"] in [line.split() for line in text.splitlines()]
+
+
 def test_tune_four_trials_saves_the_best(cli, files, tmp_path):
     out = tmp_path / "best.npz"
     data = cli.json("tune", files / "ratings.csv", "--trials", 4, "-o", out)

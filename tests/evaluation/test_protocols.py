@@ -5,6 +5,7 @@ import pytest
 from latentrec import BiasBaseline, ParameterError, Popularity, Ratings, SGDMatrixFactorization
 from latentrec.data.split import holdout, k_fold
 from latentrec.evaluation import compare, cross_validate, evaluate
+from latentrec.models.base import UnknownIdWarning
 
 
 def tiny():
@@ -162,6 +163,11 @@ def test_compare_leaves_out_rating_error_when_it_is_all_that_is_asked(small_rati
                     metrics=("rmse",), random_state=0)
     assert np.isfinite(table.loc["bias", "rmse"]) and np.isnan(table.loc["pop", "rmse"])
     assert table.loc["pop", "class"] == "Popularity"
+    alone = compare({"pop": Popularity()}, small_ratings, cv=2, metrics=("rmse",),
+                    random_state=0)
+    assert list(alone.columns) == ["class", "rmse", "rmse_std", "fit_seconds",
+                                   "predict_seconds"]
+    assert alone.drop(columns="class").isna().all(axis=None)
 
 
 def own_maps(test):
@@ -194,8 +200,10 @@ def test_a_test_user_or_item_the_model_never_saw_counts_and_is_never_found():
     # c likes y (found at rank 1, as above); "e" is unknown (an empty list); d likes "v",
     # an item the model does not know: relevant, never recommended
     test = Ratings.from_arrays(["c", "e", "d"], ["y", "x", "v"], [5.0, 5.0, 5.0])
-    out = evaluate(Popularity().fit(train), train, test, ["precision", "recall", "auc"],
-                   k=2, relevance_threshold=3, fitted=True)
+    with pytest.warns(UnknownIdWarning, match=r"^1 of the 3 test users with a relevant "
+                      r"rating are not in the model: they count with empty lists"):
+        out = evaluate(Popularity().fit(train), train, test, ["precision", "recall", "auc"],
+                       k=2, relevance_threshold=3, fitted=True)
     assert out["precision@2"] == pytest.approx((0.5 + 0 + 0) / 3)
     assert out["recall@2"] == pytest.approx((1 + 0 + 0) / 3)
     # AUC over the users and items the model knows: c's y above its other candidates z, w

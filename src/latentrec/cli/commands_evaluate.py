@@ -176,7 +176,8 @@ def _results_table(rows: list[dict], title: str):
                 line.append("-")
             else:
                 line.append(f"{value:.4f}" if std is None else f"{value:.4f} ± {std:.4f}")
-        line.append(f"{row['fit_seconds']:.2f}")
+        fit = row["fit_seconds"]
+        line.append("-" if fit != fit else f"{fit:.2f}")  # a model not measured: not fitted
         cells.append(line)
     return make_table(["model"] + metric_cols + ["fit s"], cells,
                       numeric=set(metric_cols) | {"fit s"}, title=title)

@@ -4,6 +4,7 @@ several models on shared folds."""
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -13,6 +14,7 @@ import scipy.sparse as sp
 from ..data.ratings import Ratings
 from ..data.split import Split, k_fold
 from ..errors import ParameterError
+from ..models.base import UnknownIdWarning
 from . import metrics as M
 
 RATING_METRICS = ("rmse", "mae")
@@ -96,6 +98,11 @@ def _ranking(model, train, test, names, k, relevance) -> dict:
     relevant, u_idx = _relevant(model, test.subset(keep))
     recommended = np.full((u_idx.size, k), -1, dtype=np.int64)
     known = np.flatnonzero(u_idx >= 0)  # a user the model never saw gets an empty list
+    if known.size < u_idx.size:
+        warnings.warn(f"{u_idx.size - known.size:,} of the {u_idx.size:,} test users with a "
+                      "relevant rating are not in the model: they count with empty lists "
+                      "(ids of another type or spelling than the training ids?)",
+                      UnknownIdWarning, stacklevel=3)
     lists = model.recommend(model.user_map_.to_ids(u_idx[known]), n=k) if known.size else []
     for row, (ids, _) in zip(known, lists):
         recommended[row, : len(ids)] = model.item_map_.to_indices(ids)
@@ -247,7 +254,7 @@ def compare(models: dict, ratings: Ratings, *, cv=5, metrics=("rmse", "mae"), k:
         # (NaN in the table)
         measured = [m for m in metrics if m not in RATING_METRICS or model.predicts_ratings]
         if not measured:  # nothing asked for applies to this model: a row of NaN
-            rows.append({"model": name, "class": type(model).__name__})
+            rows.append(_unmeasured_row(name, model, metrics, with_std=n_folds > 1))
             for done in range(1, n_folds + 1):
                 on_fold(done, n_folds)
             continue
@@ -255,6 +262,17 @@ def compare(models: dict, ratings: Ratings, *, cv=5, metrics=("rmse", "mae"), k:
                                 relevance_threshold=relevance_threshold, progress=on_fold)
         rows.append(_summary_row(name, result, with_std=n_folds > 1))
     return pd.DataFrame(rows).set_index("model")
+
+
+def _unmeasured_row(name: str, model, metrics, with_std: bool) -> dict:
+    """The row of a model none of ``metrics`` applies to: NaN in the columns a measured
+    row has (all rating metrics here, whose names are the metrics')."""
+    row = {"model": name, "class": type(model).__name__}
+    for m in metrics:
+        row[m] = np.nan
+        if with_std:
+            row[f"{m}_std"] = np.nan
+    return {**row, "fit_seconds": np.nan, "predict_seconds": np.nan}
 
 
 def _summary_row(name: str, result: CVResult, with_std: bool) -> dict:
