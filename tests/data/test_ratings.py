@@ -49,6 +49,21 @@ def test_from_dense_keeps_a_dataframes_labels_as_ids():
         Ratings.from_dense(pd.DataFrame([[1.0], [2.0]], index=[7, 7]))
 
 
+def test_from_dense_reads_labels_as_a_column_of_ids_is_read():
+    ratings = pd.DataFrame({"user": [2.0, 2.0, 1.0], "item": [10, 20, 10],
+                            "rating": [5.0, 3.0, 4.0]})
+    r = Ratings.from_dense(ratings.pivot_table(index="user", columns="item",
+                                               values="rating"), missing=np.nan)
+    assert r.user_map.ids.tolist() == [1, 2] and r.user_map.kind == "int"  # were floats
+    objects = pd.DataFrame([[1.0, 0.0]], index=pd.Index([5], dtype=object),
+                           columns=pd.Index([7, 8], dtype=object))
+    r = Ratings.from_dense(objects)
+    assert (r.user_map.ids.tolist(), r.item_map.ids.tolist()) == ([5], [7, 8])
+    with pytest.raises(DataError, match=r"^the table's item labels have 2 levels \(the first "
+                       r"is rating / 10\): pivot with values='rating' to give one$"):
+        Ratings.from_dense(ratings.pivot_table(index="user", columns="item"))
+
+
 def test_dataframe_round_trip_string_ids_and_timestamps():
     df = pd.DataFrame({"u": ["x", "007", "x"], "i": ["a", "b", "b"],
                        "r": [1.5, 2.0, 5.0], "t": [3, 1, 2]})

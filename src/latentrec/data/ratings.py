@@ -13,7 +13,7 @@ from ..errors import DataError
 from . import csr as _csr
 from ._dialect import ALIASES
 from .duplicates import resolve_duplicates
-from .idmap import IdMap
+from .idmap import IdMap, _normalize_id_column
 
 #: Largest matrix (users x items cells) that ``to_dense`` builds unless told otherwise.
 DENSE_CELL_CAP = 25_000_000
@@ -146,8 +146,7 @@ class Ratings:
         """
         labelled = isinstance(R, pd.DataFrame)
         if labelled:
-            user_map = IdMap(R.index.to_numpy(), name="user")
-            item_map = IdMap(R.columns.to_numpy(), name="item")
+            user_map, item_map = _labels(R.index, "user"), _labels(R.columns, "item")
         R = np.asarray(R, dtype=np.float64)
         if R.ndim != 2:
             raise DataError(f"a dense rating matrix must be 2-D, got shape {R.shape}")
@@ -292,6 +291,17 @@ class Ratings:
                 and np.array_equal(self.values, other.values)
                 and (self.timestamps is None
                      or np.array_equal(self.timestamps, other.timestamps)))
+
+
+def _labels(axis: pd.Index, side: str) -> IdMap:
+    """A table's row or column labels as ``side``'s ids, in their order (integral floats
+    as ints, as a column of ids is read)."""
+    if isinstance(axis, pd.MultiIndex):
+        first = " / ".join(map(str, axis[0])) if len(axis) else ""
+        raise DataError(f"the table's {side} labels have {axis.nlevels} levels (the first "
+                        f"is {first}): pivot with values='rating' to give one")
+    values = (axis.infer_objects() if axis.dtype == object else axis).to_numpy()
+    return IdMap(_normalize_id_column(values, side), name=side)
 
 
 def as_ratings(x, name: str = "ratings", *, need_ratings: bool = False) -> Ratings:
