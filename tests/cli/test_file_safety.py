@@ -146,6 +146,7 @@ def test_a_utf16_ratings_file_names_the_encoding_to_give_and_reads_with_it(cli, 
     assert not (tmp_path / "m.npz").exists()
     cli("train", wide, "-o", tmp_path / "m.npz", "--algo", "mean", "--encoding", "utf-16")
     assert (tmp_path / "m.npz").exists()
-    result = cli("evaluate", wide, "--algo", "mean", "--encoding", "klingon", expect=2)
-    _only_error(result, "error: Invalid value for '--encoding': 'klingon' is not a known "
-                        "encoding")
+    for name in ("klingon", "base64"):  # base64 is a codec, not a text encoding
+        result = cli("evaluate", wide, "--algo", "mean", "--encoding", name, expect=2)
+        _only_error(result, f"error: Invalid value for '--encoding': '{name}' is not a known "
+                            "text encoding")

@@ -310,7 +310,8 @@ def test_bad_arguments_are_value_errors(tmp_path):
     for kwargs, message in [({"format": "xls"}, "format must be one of"),
                             ({"id_dtype": "float"}, "id_dtype must be one of"),
                             ({"duplicates": "first"}, "duplicates must be one of"),
-                            ({"encoding": "klingon"}, "unknown encoding"),
+                            ({"encoding": "klingon"}, "unknown text encoding"),
+                            ({"encoding": "base64"}, "unknown text encoding .base64."),
                             ({"sep": "ab"}, "sep must be one character")]:
         with pytest.raises(ValueError, match=message):
             read_ratings(path, **kwargs)
@@ -398,6 +399,8 @@ def test_utf16_and_utf32_text_is_named_and_read_when_given(tmp_path, encoding):
                        rf"with a {wide.upper()} byte-order mark\); pass encoding='{wide}'$"):
         read_ratings(path)
     assert rows(read_ratings(path, encoding=wide)) == [("José", "café", 4.0)]
+    if bom:  # given with its byte order, the mark is still no character of the header
+        assert rows(read_ratings(path, encoding=encoding)) == [("José", "café", 4.0)]
 
 
 # --------------------------------------------------------------------------------------

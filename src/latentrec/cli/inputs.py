@@ -17,7 +17,7 @@ from pathlib import Path
 
 import typer
 
-from ..errors import DataError, LatentrecError
+from ..errors import DataError, LatentrecError, ParameterError
 
 SEPARATOR_NAMES = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|",
                    "space": "ws", "whitespace": "ws", "blank": "ws"}
@@ -52,7 +52,7 @@ class ReaderOptions:
 
     def __post_init__(self):
         from ..data.duplicates import DUPLICATE_POLICIES
-        from ..data.io import FORMATS, ID_DTYPES
+        from ..data.io import FORMATS, ID_DTYPES, check_encoding
 
         for option, value, allowed in (("--format", self.format, FORMATS),
                                        ("--id-dtype", self.id_dtype, ID_DTYPES),
@@ -60,9 +60,10 @@ class ReaderOptions:
             if value is not None and value not in allowed:
                 raise bad_value(option, f"{value!r} is not one of {', '.join(allowed)}")
         try:
-            codecs.lookup(self.encoding)
-        except LookupError:
-            raise bad_value("--encoding", f"{self.encoding!r} is not a known encoding") from None
+            check_encoding(self.encoding)
+        except ParameterError:
+            raise bad_value("--encoding", f"{self.encoding!r} is not a known text "
+                            "encoding") from None
         for role in ("user", "item"):
             spec = getattr(self, role)
             if spec is not None and spec.lower() in NO_COLUMN:

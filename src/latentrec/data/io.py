@@ -86,10 +86,7 @@ def read_ratings(path, *, format: str = "auto", sep: str | None = None,
     _check_choice("format", format, FORMATS)
     _check_choice("id_dtype", id_dtype, ID_DTYPES)
     _check_choice("duplicates", duplicates, DUPLICATE_POLICIES)
-    try:
-        codecs.lookup(encoding)
-    except LookupError:
-        raise ParameterError(f"unknown encoding {encoding!r}") from None
+    check_encoding(encoding)
     src = Source(path, member=member, fmt=format)
     head = src.read_head(_HEAD_BYTES)
     if head.startswith(PARQUET_MAGIC):
@@ -104,7 +101,7 @@ def read_ratings(path, *, format: str = "auto", sep: str | None = None,
                         path=src.where)
     if not head.strip(b" \t\r\n\xef\xbb\xbf"):
         raise DataError("the file is empty (no data rows)", path=src.where)
-    _check_wide_text(head, encoding, src)
+    encoding = _with_its_mark(head, encoding, src)
     try:
         dialect = detect(head, sep=sep, header=header, fmt=format, encoding=encoding)
         cols = resolve_columns(dialect, user=user, item=item, rating=rating,
@@ -137,9 +134,19 @@ _WIDE_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
               (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
 
 
-def _check_wide_text(head: bytes, encoding: str, src: Source) -> None:
-    """Refuse UTF-16/32 text read in a one-byte encoding, naming the encoding to give (it
-    would fail on its first line as undecodable bytes, or read as NUL-padded ids)."""
+def check_encoding(encoding: str) -> None:
+    """ParameterError unless ``encoding`` names a text encoding (base64 is a codec too)."""
+    try:
+        "".encode(encoding)
+    except LookupError:
+        raise ParameterError(f"unknown text encoding {encoding!r}") from None
+
+
+def _with_its_mark(head: bytes, encoding: str, src: Source) -> str:
+    """The encoding to read with: a UTF-16/32 file (by its byte-order mark) read in
+    another encoding is refused, naming the one to give (it would fail on its first line
+    as undecodable bytes, or read as NUL-padded ids); given with its byte order
+    ("utf-16-le"), it is read by the codec that skips the mark, not as a character."""
     given = codecs.lookup(encoding).name
     for bom, wide in _WIDE_BOMS:
         if head.startswith(bom):
@@ -147,7 +154,8 @@ def _check_wide_text(head: bytes, encoding: str, src: Source) -> None:
                 raise DataError(f"the file is {wide.upper()} text (it starts with a "
                                 f"{wide.upper()} byte-order mark); pass encoding={wide!r}",
                                 path=src.where)
-            return
+            return wide
+    return encoding
 
 
 def _with_path(err: DataError, src: Source) -> DataError:
