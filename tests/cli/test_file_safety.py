@@ -150,3 +150,15 @@ def test_a_utf16_ratings_file_names_the_encoding_to_give_and_reads_with_it(cli, 
         result = cli("evaluate", wide, "--algo", "mean", "--encoding", name, expect=2)
         _only_error(result, f"error: Invalid value for '--encoding': '{name}' is not a known "
                             "text encoding")
+
+
+def test_a_rating_model_on_a_file_without_ratings_is_warned_once_a_run(cli, tmp_path):
+    pairs = tmp_path / "picks.csv"
+    pairs.write_text("user,item\n" + "".join(f"{u},{i}\n" for u in range(6)
+                                             for i in range(5) if (u + i) % 2))
+    result = cli("evaluate", pairs, "--algo", "bias,als", "--cv", 2, "--metrics", "rmse")
+    said = [line for line in result.stderr.splitlines() if "every rating is 1" in line]
+    assert said == ["warning: every rating is 1: a rating model can only learn that "
+                    "constant. Data without a rating column reads as implicit feedback "
+                    "(every value 1): train an implicit model on it (--algo implicit-als "
+                    "or bpr)"]

@@ -295,14 +295,16 @@ def test_a_rating_model_warns_when_every_rating_is_one_value(make, small_ratings
                              user_map=small_ratings.user_map, item_map=small_ratings.item_map)
     model = make()
     if model.predicts_ratings:
-        with pytest.warns(ConstantRatingsWarning, match=r"^every rating is 1: .* can only "
-                          r"learn that constant.*implicit model \(ImplicitALS, BPR\)"):
+        with pytest.warns(ConstantRatingsWarning, match=r"^every rating is 1: a rating model "
+                          r"can only learn that constant.*implicit model \(ImplicitALS, BPR\)"):
             model.fit(ones)
     else:
         with warnings.catch_warnings():
             warnings.simplefilter("error", ConstantRatingsWarning)
             model.fit(ones)
-    model.fit(small_ratings)  # and not on ratings of several values
+    with warnings.catch_warnings():  # and not on ratings of several values
+        warnings.simplefilter("error", ConstantRatingsWarning)
+        model.fit(small_ratings)
 
 
 def test_fold_in_refuses_one_item_under_two_keys(make, small_ratings):

@@ -44,7 +44,7 @@ class LatentrecGroup(TyperGroup):
              **extra):
         argv = list(sys.argv[1:] if args is None else args)
         debug = "--debug" in argv or os.environ.get("LATENTREC_DEBUG", "") not in ("", "0")
-        O.GLOBAL.update(quiet=False, debug=debug, output=None)
+        O.GLOBAL.update(quiet=False, debug=debug, output=None, warned=set())
         with warnings.catch_warnings():  # the hook lasts this run only (tests run many)
             warnings.showwarning = _show_warning
             code = self._run(argv, prog_name, complete_var, debug, extra)
@@ -78,9 +78,14 @@ class LatentrecGroup(TyperGroup):
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """warnings.showwarning for a command run: one line, "warning: ...", in the words of
-    the command line, through the run's Output (so --quiet hides it); no source line."""
+    the command line, through the run's Output (so --quiet hides it); no source line; each
+    text once."""
+    text = in_option_words(str(message))
+    if text in O.GLOBAL.setdefault("warned", set()):
+        return  # once a run: the folds and trials of one command fit many models
+    O.GLOBAL["warned"].add(text)
     out = O.GLOBAL["output"] or Output(quiet=O.GLOBAL["quiet"])
-    out.warning(in_option_words(str(message)))
+    out.warning(text)
 
 
 def _report(exc: BaseException, debug: bool) -> int:

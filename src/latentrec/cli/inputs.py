@@ -373,6 +373,8 @@ _OPTION_HINTS = (
     (r"not format='([^']*)' text; pass format='parquet' or 'auto'",
      r"not --format \1 text; give --format parquet or auto"),
     (r"pass encoding='([^']*)'", r"give --encoding \1"),
+    (r"fit an implicit model \(ImplicitALS, BPR\) on it",
+     "train an implicit model on it (--algo implicit-als or bpr)"),
     (r"pass load\('[^']*', path=\.\.\.\) the folder or \.zip file",
      "give its ratings file, or the .zip file, in place of the name"),
 )

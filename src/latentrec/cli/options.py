@@ -15,7 +15,7 @@ from .output import Output
 
 #: Options given before the command name (``latentrec --quiet train ...``), set per run,
 #: and the run's Output once the command has made it (warnings are printed through it).
-GLOBAL = {"quiet": False, "debug": False, "output": None}
+GLOBAL = {"quiet": False, "debug": False, "output": None, "warned": set()}
 
 _READ = "Reading the ratings file"
 MODEL_PANEL = "Model"

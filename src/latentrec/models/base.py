@@ -123,11 +123,11 @@ class Recommender(Params):
         if ratings.n_ratings == 0:
             raise DataError("cannot fit on an empty rating table")
         if self.predicts_ratings and ratings.n_ratings > 1 and _one_value(ratings.values):
-            warnings.warn(f"every rating is {float(ratings.values[0]):g}: {type(self).__name__}"
-                          " can only learn that constant. Data without a rating column "
-                          "reads as implicit feedback (every value 1): fit an implicit "
-                          "model (ImplicitALS, BPR) on it", ConstantRatingsWarning,
-                          stacklevel=3)
+            # one text for every model: the trials of a search say it once
+            warnings.warn(f"every rating is {float(ratings.values[0]):g}: a rating model can "
+                          "only learn that constant. Data without a rating column reads as "
+                          "implicit feedback (every value 1): fit an implicit model "
+                          "(ImplicitALS, BPR) on it", ConstantRatingsWarning, stacklevel=3)
         if validation is not None:
             validation = as_ratings(validation, "validation",
                                     need_ratings=self.predicts_ratings)

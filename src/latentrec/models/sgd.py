@@ -20,7 +20,7 @@ from ..kernels.scale import scale_rows
 from . import memory
 from ._params import Interval, IsNone, Options, RandomState
 from ._scaled import RatingScaleMixin, scaled_rmse
-from .base import Recommender
+from .base import ConstantRatingsWarning, Recommender
 from .baselines import BiasBaseline
 from .engine import Engine, LocalEngine, adaptive_steps
 from .ranking import RANKING_CONSTRAINTS, RankedByRelevance
@@ -497,7 +497,9 @@ def _baselines(train: Ratings, validation: Ratings) -> _Baselines:
     """How the global mean and BiasBaseline (mean + user and item biases), both fitted on
     ``train``, score on ``validation``; and the bar early stopping must see beaten: the
     better one's mean squared error less two of its standard errors."""
-    bias = BiasBaseline().fit(train)
+    with warnings.catch_warnings():  # the model's own fit has said so already
+        warnings.simplefilter("ignore", ConstantRatingsWarning)
+        bias = BiasBaseline().fit(train)
     u, i = validation.users, validation.items
     y = validation.values.astype(np.float64)
     preds = {"the global mean": np.full(y.size, bias.global_mean_),
