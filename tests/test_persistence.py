@@ -68,7 +68,11 @@ def test_saving_into_a_missing_folder_names_the_file_asked_for(saved, tmp_path):
     with pytest.raises(FileNotFoundError) as err:
         model.save(target)
     assert err.value.filename == str(target)
-    assert f"no folder {target.parent}" in str(err.value) and ".tmp" not in str(err.value)
+    assert f"folder {target.parent} does not exist" in str(err.value)
+    assert ".tmp" not in str(err.value)
+    (tmp_path / "file").write_text("")
+    with pytest.raises(FileNotFoundError, match=r"folder .*file is not a folder"):
+        model.save(tmp_path / "file" / "m.npz")
 
 
 def test_truncated_file(saved, tmp_path):

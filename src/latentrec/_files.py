@@ -46,7 +46,9 @@ def atomic_write(path, write) -> Path:
     if path.is_dir():
         raise IsADirectoryError(f"{path} is a directory")
     if not folder.is_dir():  # else the error would name the temporary file, not the target
-        raise FileNotFoundError(2, f"cannot write {path.name}: no folder {folder}", str(path))
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise FileNotFoundError(2, f"cannot write {path.name}: folder {folder} {what}",
+                                str(path))
     try:
         mode = stat.S_IMODE(os.stat(path).st_mode)
     except OSError:

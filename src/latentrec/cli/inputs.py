@@ -118,7 +118,7 @@ def read_ratings(source: str, options: ReaderOptions):
         if source in bundled_datasets():
             return _bundled_ratings(source, options)
         if source in datasets.list():  # a download: the library says where to get it
-            datasets.load(source)
+            return datasets.load(source).ratings
         raise CliError(f"{source}: no such file")
     if path.is_dir():
         raise CliError(f"{source}: is a folder, not a ratings file")

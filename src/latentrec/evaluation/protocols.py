@@ -132,9 +132,9 @@ def _relevant(model, liked: Ratings) -> tuple[sp.csr_matrix, np.ndarray]:
     unknown = items < 0
     _, extra = np.unique(liked.items[unknown], return_inverse=True)
     items[unknown] = n_items + extra
+    n_unknown = int(extra.max()) + 1 if extra.size else 0
     pattern = sp.csr_matrix((np.ones(items.size, np.int8), (rows, items)),
-                            shape=(users.size, n_items + int(unknown.any()) * (extra.max(
-                                initial=-1) + 1)))
+                            shape=(users.size, n_items + n_unknown))
     pattern.sum_duplicates()
     u_idx = model.user_map_.to_indices(liked.user_map.to_ids(users), unknown="missing")
     return pattern, u_idx
