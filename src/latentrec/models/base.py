@@ -39,6 +39,8 @@ _BUILDING = threading.Lock()
 #: A batch's users are scored this many at a most, and fewer where the catalogue is large:
 #: a chunk's block of scores holds at most _CHUNK_CELLS (128 MB of float32).
 _CHUNK_USERS, _CHUNK_CELLS = 2048, 1 << 25
+#: Rows normalised at a time in place (see _unit).
+_UNIT_ROWS = 1 << 15
 
 
 class UnknownIdWarning(UserWarning):
@@ -798,12 +800,16 @@ def _in_item_order(a: np.ndarray, order, axis: int = -1) -> np.ndarray:
 
 
 def _unit(f: np.ndarray, *, in_place: bool = False) -> np.ndarray:
-    norms = np.linalg.norm(f, axis=-1, keepdims=True)
-    scale = np.where(norms > 0, norms, 1.0)
-    if in_place and np.result_type(f, scale) == f.dtype:
-        f /= scale
-        return f
-    return f / scale
+    if not in_place or f.ndim != 2:
+        norms = np.linalg.norm(f, axis=-1, keepdims=True)
+        return f / np.where(norms > 0, norms, 1.0)
+    # in blocks of rows: norm's squares take a block's memory, not a second copy of f
+    # (at a million rows, fresh memory's first touch cost more than the sums)
+    for start in range(0, f.shape[0], _UNIT_ROWS):
+        block = f[start:start + _UNIT_ROWS]
+        norms = np.linalg.norm(block, axis=-1, keepdims=True)
+        block /= np.where(norms > 0, norms, 1.0).astype(f.dtype)
+    return f
 
 
 def _is_batch(x) -> bool:
