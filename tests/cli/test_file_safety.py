@@ -162,3 +162,14 @@ def test_a_rating_model_on_a_file_without_ratings_is_warned_once_a_run(cli, tmp_
                     "constant. Data without a rating column reads as implicit feedback "
                     "(every value 1): train an implicit model on it (--algo implicit-als "
                     "or bpr)"]
+
+
+def test_a_utf16_pairs_or_users_file_says_so(cli, model, tmp_path):
+    for option, name, text in (("--pairs", "pairs.csv", "user,item\nalice,kiwi\n"),
+                               ("--users-file", "users.txt", "alice\n")):
+        path = tmp_path / name
+        path.write_bytes(text.encode("utf-16"))
+        command = "predict" if option == "--pairs" else "recommend"
+        result = cli(command, model, option, path, expect=2)
+        _only_error(result, f"error: {path}: the file is UTF-16 text (it starts with a "
+                            "UTF-16 byte-order mark); save it as UTF-8")

@@ -267,3 +267,12 @@ def test_available_memory_is_read_from_meminfo(monkeypatch, tmp_path):
     assert memory.available() is None
     info.write_text("MemAvailable: lots\n")
     assert memory.available() is None
+
+
+def test_one_valued_ratings_warn_once_not_also_that_a_baseline_is_better():
+    ratings = Ratings.from_arrays(np.arange(60) % 12, np.arange(60) % 7, np.full(60, 4.0))
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        lr.SGDMatrixFactorization(n_factors=2, random_state=0).fit(ratings)
+    kinds = [w.category for w in said]
+    assert kinds.count(ConstantRatingsWarning) == 1 and WorseThanBaselineWarning not in kinds

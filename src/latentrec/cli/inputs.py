@@ -325,11 +325,18 @@ def read_text(path: str) -> str:
     """The text of a small input file: UTF-8, a byte-order mark dropped (else the first
     line's header reads as data); a byte that is not UTF-8 is reported as the ratings
     reader reports it, with the line and the byte."""
+    from ..data.io import wide_text
+
     p = Path(path)
     if not p.exists() or p.is_dir():
         raise CliError(f"{path}: no such file")
+    data = p.read_bytes()
+    wide = wide_text(data[:4])
+    if wide is not None:
+        raise CliError(f"{path}: the file is {wide.upper()} text (it starts with a "
+                       f"{wide.upper()} byte-order mark); save it as UTF-8")
     try:
-        return p.read_bytes().decode("utf-8-sig")
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise _decode_error(path, exc) from None
 

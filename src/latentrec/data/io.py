@@ -147,15 +147,18 @@ def _with_its_mark(head: bytes, encoding: str, src: Source) -> str:
     another encoding is refused, naming the one to give (it would fail on its first line
     as undecodable bytes, or read as NUL-padded ids); given with its byte order
     ("utf-16-le"), it is read by the codec that skips the mark, not as a character."""
-    given = codecs.lookup(encoding).name
-    for bom, wide in _WIDE_BOMS:
-        if head.startswith(bom):
-            if not given.startswith(wide):
-                raise DataError(f"the file is {wide.upper()} text (it starts with a "
-                                f"{wide.upper()} byte-order mark); pass encoding={wide!r}",
-                                path=src.where)
-            return wide
-    return encoding
+    wide = wide_text(head)
+    if wide is None:
+        return encoding
+    if not codecs.lookup(encoding).name.startswith(wide):
+        raise DataError(f"the file is {wide.upper()} text (it starts with a {wide.upper()} "
+                        f"byte-order mark); pass encoding={wide!r}", path=src.where)
+    return wide
+
+
+def wide_text(head: bytes) -> str | None:
+    """"utf-16" or "utf-32" where ``head`` starts with that encoding's byte-order mark."""
+    return next((wide for bom, wide in _WIDE_BOMS if head.startswith(bom)), None)
 
 
 def _with_path(err: DataError, src: Source) -> DataError:

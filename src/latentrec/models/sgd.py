@@ -313,7 +313,7 @@ class SGDMatrixFactorization(RankedByRelevance, RatingScaleMixin, Recommender):
         scored = [h["val_rmse"] for h in history if h["val_rmse"] is not None]
         got = min(scored) if best_returned else scored[-1]
         name, bar = min(baselines.rmses.items(), key=lambda kv: kv[1])
-        if got > bar:
+        if got > bar > 0:  # an exact baseline: one-valued ratings, which fit has said
             warnings.warn(
                 f"{type(self).__name__}: validation RMSE {got:.4f} is worse than "
                 f"{bar:.4f} of {name} fitted on the same training ratings; this model "
