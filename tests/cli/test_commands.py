@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -292,3 +293,23 @@ def test_evaluate_relevance_by_name_and_by_number(cli, files):
     assert anything["novelty@10"] > 0 and 0 <= anything["diversity@10"] <= 1
     bad = cli("evaluate", files / "ratings.csv", "--relevance-threshold", "loved", expect=2)
     assert "must be 'liked', 'any' or a number" in bad.stderr
+
+
+def test_evaluate_on_a_test_file_is_the_split_of_that_file(cli):
+    # GroupLens's u1.base and u1.test, each read on its own: the same figures as the
+    # library's shared split (ids matched by value, not by position)
+    from latentrec import datasets
+    from latentrec.evaluation import evaluate as evaluate_split
+
+    bundled = Path(datasets.__file__).parent / "data" / "bundled" / "ml-100k"
+    rows = cli.json("evaluate", bundled / "u1.base.gz", "--test", bundled / "u1.test.gz",
+                    "--algo", "bias,popularity", "--metrics", "rmse,precision,ndcg")
+    train, test = datasets.load("ml-100k").split("u1")
+    want = evaluate_split(latentrec.BiasBaseline(), train, test, ["rmse", "precision", "ndcg"])
+    assert [r["model"] for r in rows] == ["bias", "popularity"]
+    for name in ("rmse", "precision@10", "ndcg@10"):
+        assert rows[0][name] == pytest.approx(want[name], rel=1e-9)
+    assert rows[1]["rmse"] is None and rows[1]["precision@10"] == pytest.approx(0.2135964912)
+    result = cli("evaluate", bundled / "u1.base.gz", "--test", bundled / "u1.test.gz",
+                 "--cv", 3, expect=2)
+    assert "give one of --cv, --test-size and --test, not --cv and --test" in result.stderr

@@ -58,7 +58,8 @@ CASES = {
     "unknown metric": (["evaluate", "{files}/ratings.csv", "--metrics", "rmse,accuracy"],
                        ["accuracy"]),
     "cv and test size": (["evaluate", "{files}/ratings.csv", "--cv", "3", "--test-size",
-                          "0.2"], ["not both"]),
+                          "0.2"], ["give one of --cv, --test-size and --test, not --cv and "
+                                   "--test-size"]),
     "unknown option": (["train", "{files}/ratings.csv", "--bogus"], ["--bogus"]),
     "pair needs two values": (["predict", "{model}", "--pair", "alice"], ["--pair"]),
     "fill above the cap": (["fill", "{model}", "--max-cells", "10"],

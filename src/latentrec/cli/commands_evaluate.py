@@ -37,6 +37,10 @@ def evaluate(
     test_size: Annotated[float | None, typer.Option(
         "--test-size", metavar="FRACTION", help="One random holdout of this fraction "
         "instead of cross-validation.", show_default=False)] = None,
+    test_file: Annotated[str | None, typer.Option(
+        "--test", metavar="FILE", help="Train on RATINGS and measure on this ratings file "
+        "(read with the same options), instead of cross-validation: a split made "
+        "beforehand, such as MovieLens' u1.base and u1.test.", show_default=False)] = None,
     metrics: Annotated[str, typer.Option(
         "--metrics", help="Comma-separated: rmse, mae (rating error); precision, recall, "
         "ndcg, map, mrr, hit_rate, auc (ranking); coverage, novelty, popularity, diversity "
@@ -59,7 +63,8 @@ def evaluate(
     encoding: O.Encoding = "utf-8",
     json_out: O.Json = False, quiet: O.Quiet = False, debug: O.Debug = False,
 ):
-    """Measure algorithms by cross-validation (or one holdout), all on the same folds."""
+    """Measure algorithms by cross-validation (or one holdout, or a given test file), all on
+    the same folds."""
     from .. import plots
     from ..evaluation import compare
 
@@ -69,7 +74,7 @@ def evaluate(
     relevance = _parse_relevance(relevance_threshold)
     if baselines:
         names += [b for b in _baselines_for(wanted) if b not in names]
-    n_folds = _n_folds(cv, test_size)
+    n_folds = _n_folds(cv, test_size, test_file)
     reader = O.reader(format, sep, header, user, item, rating, timestamp, id_dtype,
                       duplicates, member, encoding)
     opts = O.model_options(factors, epochs, lr, reg, threads, seed)
@@ -77,14 +82,19 @@ def evaluate(
     for option in unused_options(names, opts):
         out.note(f"note: {option} does not apply to {', '.join(names)}; ignored")
     plot_file = check_output(plot, "--plot", (".png",))
-    check_distinct({"--plot": plot}, {"RATINGS": ratings})
+    check_distinct({"--plot": plot}, {"RATINGS": ratings, "--test": test_file})
     if plot_file is not None:
         plots.require()
 
     data = read_ratings(ratings, reader)
     out.info(f"Read {ratings}: {data.summary()}")
     started = time.perf_counter()
-    folds = _folds(data, n_folds, test_size, seed, out)
+    if test_file is not None:  # users and items are matched by id (evaluate)
+        test = read_ratings(test_file, reader)
+        out.info(f"Read {test_file}: {test.summary()}")
+        folds = [(data, test)]
+    else:
+        folds = _folds(data, n_folds, test_size, seed, out)
     with out.progress("evaluating", total=(n_folds or 1) * len(models)) as advance:
         table = compare(models, data, cv=folds, metrics=wanted, k=k,
                         relevance_threshold=relevance, random_state=seed,
@@ -94,6 +104,7 @@ def evaluate(
 
     out.emit_json(rows)
     title = (f"{n_folds}-fold cross-validation: mean ± std over folds" if n_folds
+             else f"trained on {ratings}, tested on {test_file}" if test_file is not None
              else f"holdout: {test_size:.0%} of the ratings held out for testing")
     out.table(_results_table(rows, title))
     if plot_file is not None:
@@ -140,13 +151,17 @@ def _baselines_for(wanted: list[str]) -> tuple:
            (RANKING_BASELINES if any(m in RANKING_METRICS for m in wanted) else ())
 
 
-def _n_folds(cv: int | None, test_size: float | None) -> int | None:
-    """How many folds to cross-validate on; None for one holdout of ``test_size``."""
-    if cv is not None and test_size is not None:
-        raise typer.BadParameter("give --cv or --test-size, not both", param_hint="'--cv'")
+def _n_folds(cv: int | None, test_size: float | None, test_file: str | None) -> int | None:
+    """How many folds to cross-validate on; None for one holdout of ``test_size`` or the
+    given test file."""
+    given = [o for o, v in (("--cv", cv), ("--test-size", test_size), ("--test", test_file))
+             if v is not None]
+    if len(given) > 1:
+        raise typer.BadParameter(f"give one of --cv, --test-size and --test, not "
+                                 f"{' and '.join(given)}", param_hint=f"'{given[0]}'")
     if test_size is not None:
         split_fraction(test_size, "--test-size")
-    return cv if cv is not None else (None if test_size is not None else 5)
+    return cv if cv is not None else (None if given else 5)
 
 
 def _folds(data, n_folds: int | None, test_size: float | None, seed: int, out):
