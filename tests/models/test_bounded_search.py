@@ -1,6 +1,9 @@
 """recommend over a large catalogue: the bound index (models/bounded.py) gives the lists
 that scoring every item gives, and is used only where it pays."""
 
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 
@@ -134,3 +137,26 @@ def test_similarity_over_a_large_catalogue_gives_the_same_lists(fitted, monkeypa
     for (ei, es), (qi, qs) in zip(runs[10**12], runs[0]):
         np.testing.assert_array_equal(qi, ei)
         np.testing.assert_allclose(qs, es, rtol=1e-5)
+
+
+def test_threads_asking_at_once_wait_for_one_build(fitted, monkeypatch):
+    built = []
+
+    class Slow(bounded.BoundIndex):
+        def __init__(self, *args, **kwargs):
+            built.append(1)
+            time.sleep(0.3)  # long enough for the other threads to ask meanwhile
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(bounded, "BoundIndex", Slow)
+    monkeypatch.setattr(bounded, "MIN_ITEMS", 0)
+    monkeypatch.setattr(bounded, "MAX_SCANNED", 1.0)
+    fitted._normed.clear()
+    users = list(fitted.user_map_.ids[:3])
+    with ThreadPoolExecutor(4) as pool:
+        lists = list(pool.map(lambda u: fitted.recommend(u, n=5), users * 4))
+    assert len(built) == 1
+    for u, (ids, _) in zip(users * 4, lists):
+        np.testing.assert_array_equal(ids, fitted.recommend(u, n=5)[0])
+    assert ("score", fitted._check_by(None)) not in fitted._normed
+    fitted._normed.clear()

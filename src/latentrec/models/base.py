@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 import warnings
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -36,6 +37,9 @@ from .modelfile import save_model
 UNKNOWN_PREDICT_POLICIES = ("bias", "nan", "error")
 #: Held while a model builds its seen-items matrix on first read (see seen_).
 _BUILDING = threading.Lock()
+#: Each model's lock for building what it keeps beside its factors (see _kept).
+_KEEPING: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_KEEPING_LOCK = threading.Lock()
 #: A batch's users are scored this many at a most, and fewer where the catalogue is large:
 #: a chunk's block of scores holds at most _CHUNK_CELLS (128 MB of float32).
 _CHUNK_USERS, _CHUNK_CELLS = 2048, 1 << 25
@@ -390,8 +394,7 @@ class Recommender(Params):
         products read that copy too (_item_side): the model keeps one."""
         if k > HEAP_K:
             return None
-        key, side_key = ("bound", by), ("score", by)
-        if key not in self._normed:
+        def build():
             seen = (self.seen_.indptr, self.seen_.indices)
             # the side's column blocks, which the index lays out in its own order (stacked
             # in item order first, they were copied twice); without an index _item_side
@@ -400,10 +403,11 @@ class Recommender(Params):
                 bounded.worth_an_index(self._item_side_parts(by), self.n_factors_,
                                        lambda u: self._user_score_factors(u, by), seen,
                                        self.user_factors_.dtype)
-            self._normed[key] = index
             if index is not None:  # _item_side reads the index's copy from now on
-                self._normed.pop(side_key, None)
-        return self._normed[key]
+                self._normed.pop(("score", by), None)
+            return index
+
+        return self._kept(("bound", by), build)
 
     def _top_chunks(self, u_idx, n, exclude_seen, candidates, by):
         """(users' indices, their best items' indices, scores) for each chunk of users
@@ -482,12 +486,13 @@ class Recommender(Params):
         row -> item), else the rows in item order (``order`` None), kept with the unit
         vectors of similarity (``_normed``) so that one request does not copy them."""
         index = self._normed.get(("bound", by))
-        if index is not None:
-            return index.B, index.order
-        side = self._normed.get(("score", by))
-        if side is None:
-            side = self._normed[("score", by)] = self._stack_item_side(by)
-        return side, None
+        if index is None:
+            side = self._kept(("score", by), lambda: self._stack_item_side(by))
+            index = self._normed.get(("bound", by))  # kept by another thread meanwhile?
+            if index is None:
+                return side, None
+            self._normed.pop(("score", by), None)
+        return index.B, index.order
 
     def _item_score_factors(self, by: str) -> np.ndarray:
         """The items' rows B[i] of the score, in item order (a fresh array where a bound
@@ -588,18 +593,32 @@ class Recommender(Params):
     def _quantized(self, side: str) -> QuantizedRows | None:
         """The int8 copy of ``side``'s unit vectors from ``bounded.MIN_ITEMS`` rows (where
         reading them whole costs milliseconds), else None; kept with them."""
-        key = ("int8", side)
-        if key not in self._normed:
+        def build():
             unit = self._normed_factors(side)
-            self._normed[key] = QuantizedRows(unit) if len(unit) >= bounded.MIN_ITEMS else None
-        return self._normed[key]
+            return QuantizedRows(unit) if len(unit) >= bounded.MIN_ITEMS else None
+
+        return self._kept(("int8", side), build)
 
     def _normed_factors(self, side: str) -> np.ndarray:
-        if side not in self._normed:
+        def build():
             embedding = self._embedding(side)
             # in place where _embedding made a new array (not a view of the factors)
-            self._normed[side] = _unit(embedding, in_place=embedding.flags.owndata)
-        return self._normed[side]
+            return _unit(embedding, in_place=embedding.flags.owndata)
+
+        return self._kept(side, build)
+
+    def _kept(self, key, build):
+        """``self._normed[key]``, made by ``build()`` when first asked. One build at a time
+        for a model: threads asking at once wait for one build instead of each making
+        its own (a bound index at a million items: 1.5 s and 0.4 GB each)."""
+        normed = self._normed  # a refit replaces the dict; this build fills the one read
+        if key not in normed:
+            with _KEEPING_LOCK:
+                lock = _KEEPING.setdefault(self, threading.RLock())
+            with lock:
+                if key not in normed:
+                    normed[key] = build()
+        return normed[key]
 
     def _embedding(self, side: str) -> np.ndarray:
         """The vectors similarity compares: the factors, or where the model ranks by
