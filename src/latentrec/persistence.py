@@ -249,7 +249,7 @@ def _install(model, meta: dict, arrays: dict, fail) -> None:
     #: Where the file came from: the library and file-format versions that wrote it.
     model.file_metadata_ = {"library_version": meta.get("library_version"),
                             "format_version": meta["format_version"]}
-    model._normed = {}
+    model._new_factors()
     try:
         model._load_extra_arrays({k[len(EXTRA):]: v for k, v in arrays.items()
                                   if k.startswith(EXTRA)})

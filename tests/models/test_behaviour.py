@@ -331,3 +331,22 @@ def test_similarity_leaves_the_factors_as_they_were(fitted, name):
     for side in ("item", "user"):
         norms = np.linalg.norm(fitted._normed_factors(side), axis=1)
         assert np.allclose(norms[norms > 0], 1.0, atol=1e-5)
+
+
+def test_a_folded_user_is_answered_only_by_the_fit_that_made_it(make, small_ratings):
+    model, other = make().fit(small_ratings), make().fit(small_ratings)
+    df = small_ratings.to_dataframe().query("user == 'u07'")
+    folded = model.fold_in(dict(zip(df.item, df.rating)))
+    model.recommend(folded, n=3)  # its own model: answered
+    refused = r"^this FoldedUser was folded in by another model \(or by this one before it " \
+              r"was fitted again\): fold the user in with this model's fold_in$"
+    calls = [lambda m: m.recommend(folded, n=3), lambda m: m.predict(folded, list(df.item)),
+             lambda m: m.seen_items(folded)]
+    if type(model).__name__ not in ("BiasBaseline", "GlobalMean", "Popularity"):
+        calls.append(lambda m: m.similar_users(folded, n=3))
+    for call in calls:
+        with pytest.raises(latentrec.DataError, match=refused):
+            call(other)
+    model.fit(small_ratings)  # fitted again: its factors are others
+    with pytest.raises(latentrec.DataError, match=refused):
+        model.recommend(folded, n=3)

@@ -70,13 +70,16 @@ class _SeenDue(NamedTuple):
 class FoldedUser:
     """A user who was not in the training data, solved against the fixed item factors.
 
-    Pass it to ``recommend``, ``predict`` or ``similar_users`` in place of a user id.
+    Pass it to ``recommend``, ``predict`` or ``similar_users`` in place of a user id, of
+    the model that folded the user in: another model (or this one fitted again) refuses
+    it, as its factors and item indices mean nothing there.
     """
 
     bias: float
     factors: np.ndarray
     seen: np.ndarray = field(repr=False)  # item indices the user rated
     n_ratings: int = 0
+    fit: object = field(default=None, repr=False, compare=False)  # the fit that made it
 
 
 #: model class name -> class: every model class latentrec defines, as it is defined. Only
@@ -171,7 +174,13 @@ class Recommender(Params):
         v = ratings.values
         self.rating_range_ = (float(v.min()), float(v.max()))
         self.history_ = history if history is not None else []
+        self._new_factors()
+
+    def _new_factors(self) -> None:
+        """Forget what was kept from the factors before (a fit, a load, an update made
+        them anew), and the folded-in users of before with it (see _own)."""
         self._normed = {}
+        self._fit_token = object()  # what a FoldedUser of these factors carries
 
     @property
     def seen_(self):
@@ -281,6 +290,7 @@ class Recommender(Params):
         """(factors, biases, known mask) of the user side of each pair: the rows of the
         given users, or one folded-in user's repeated."""
         if isinstance(users, FoldedUser):
+            self._own(users)
             return (np.tile(users.factors, (items.size, 1)), np.full(items.size, users.bias),
                     np.ones(items.size, dtype=bool))
         users = _as_id_array(users)
@@ -338,7 +348,7 @@ class Recommender(Params):
         by = self._check_by(by)
         candidates = self._candidate_mask(items, exclude)
         if isinstance(user, FoldedUser):
-            return self._recommend_folded(user, n, exclude_seen, candidates, by)
+            return self._recommend_folded(self._own(user), n, exclude_seen, candidates, by)
         batch = _is_batch(user)
         u_idx = self.user_map_.to_indices(_as_id_array(user), unknown="error")
         out = []
@@ -564,7 +574,8 @@ class Recommender(Params):
         """Users most like ``user`` (a raw id or a FoldedUser) by cosine of their factors."""
         self._require_fitted()
         if isinstance(user, FoldedUser):
-            return self._similar("user", _unit(self._folded_embedding(user)), n, -1, None)
+            return self._similar("user", _unit(self._folded_embedding(self._own(user))), n,
+                                 -1, None)
         idx = self.user_map_.to_index(user)
         return self._similar("user", self._normed_factors("user")[idx], n, idx, None)
 
@@ -673,7 +684,15 @@ class Recommender(Params):
         r = self._fold_in_values(ratings)
         bias, factors = self._fold_in_solve(idx, r)
         return FoldedUser(bias=float(bias), factors=factors.astype(self.item_factors_.dtype),
-                          seen=idx, n_ratings=idx.size)
+                          seen=idx, n_ratings=idx.size, fit=self._fit_token)
+
+    def _own(self, user: FoldedUser) -> FoldedUser:
+        """``user`` if this fit folded it in, else a DataError."""
+        if user.fit is not self.__dict__.get("_fit_token"):
+            raise DataError("this FoldedUser was folded in by another model (or by this one "
+                            "before it was fitted again): fold the user in with this "
+                            "model's fold_in")
+        return user
 
     def _fold_in_items(self, ratings: dict) -> np.ndarray:
         """The model's indices (int64) of the items of ``{item_id: rating}``; an unknown
@@ -786,7 +805,7 @@ class Recommender(Params):
         items ``recommend`` leaves out unless told not to. Unknown users raise."""
         self._require_fitted()
         if isinstance(user, FoldedUser):
-            return self.item_map_.to_ids(user.seen)
+            return self.item_map_.to_ids(self._own(user).seen)
         u = self.user_map_.to_index(user)
         return self.item_map_.to_ids(self.seen_.indices[self.seen_.indptr[u]:
                                                         self.seen_.indptr[u + 1]])

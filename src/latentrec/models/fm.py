@@ -312,7 +312,7 @@ class BayesianFactorizationMachine(RankedByRelevance, RatingScaleMixin, Recommen
         else:  # known from attributes alone: as a user of the model without ratings
             q[-1] = 1.0
         return FoldedUser(bias=float(bias), factors=q.astype(self.item_factors_.dtype),
-                          seen=idx, n_ratings=int(idx.size))
+                          seen=idx, n_ratings=int(idx.size), fit=self._fit_token)
 
     def _prior_user(self, idx, attributes):
         """Bias and vector of a new user from what the model knows before their ratings:

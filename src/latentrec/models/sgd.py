@@ -440,7 +440,7 @@ class SGDMatrixFactorization(RankedByRelevance, RatingScaleMixin, Recommender):
             self.item_bias_ = np.zeros(len(item_map), P.dtype)
         self.user_map_, self.item_map_ = user_map, item_map
         self.seen_ = _merged_seen(self.seen_, new)
-        self._normed = {}
+        self._new_factors()
         self._fit_interactions()
         return self
 
