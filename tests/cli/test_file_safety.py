@@ -173,3 +173,10 @@ def test_a_utf16_pairs_or_users_file_says_so(cli, model, tmp_path):
         result = cli(command, model, option, path, expect=2)
         _only_error(result, f"error: {path}: the file is UTF-16 text (it starts with a "
                             "UTF-16 byte-order mark); save it as UTF-8")
+
+
+def test_a_pairs_file_with_only_its_header_says_so(cli, model, tmp_path):
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("user,item\n")
+    _only_error(cli("predict", model, "--pairs", pairs, expect=2),
+                f"error: {pairs}: no pairs in the file, only its header")

@@ -415,10 +415,21 @@ def test_json_nested_too_deeply_is_422_like_other_bad_json(client):
     assert client.get("/no/such/page").json() == {"detail": "Not Found"}  # others unchanged
 
 
+def test_a_number_of_5000_digits_is_422_like_other_bad_json(client):
+    """json.loads refuses ints past 4,300 digits with a ValueError: a bare 400 before."""
+    body = b'{"pairs": [{"user": ' + b"9" * 5000 + b', "item": 1}]}'
+    response = client.post("/predict", content=body,
+                           headers={"Content-Type": "application/json"})
+    assert response.status_code == 422
+    assert response.json()["detail"] == [{"loc": ["body"], "msg": "JSON decode error: "
+                                          "a number too long", "type": "json_invalid"}]
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"max_n": 0}, "max_n must be a positive integer"),
     ({"max_body": True}, "max_body must be a positive integer"),
     ({"admin_token": " "}, "admin token is empty"),
+    ({"admin_token": "tök"}, r"admin token must be ASCII text"),
 ])
 def test_create_app_checks_its_limits(model_file, kwargs, message):
     with pytest.raises(ParameterError, match=message):

@@ -297,6 +297,8 @@ def read_pairs(path: str) -> tuple[list, list, list | None]:
         items.append(row[i_col].strip())
         if t_col is not None:
             times.append(_timestamp(row[t_col], path, line_no))
+    if not users:
+        raise CliError(f"{path}: no pairs in the file, only its header")
     return users, items, (times if t_col is not None else None)
 
 

@@ -107,6 +107,10 @@ def create_app(model_path, items=None, admin_token: str | None = None, *,
     if admin_token is not None and not admin_token.strip():
         raise ParameterError("the admin token is empty; give a secret, or none to disable "
                              "the admin endpoint")
+    if admin_token is not None and not admin_token.isascii():
+        # an HTTP header carries Latin-1 bytes: another token could never be presented
+        raise ParameterError("the admin token must be ASCII text (a header cannot carry "
+                             "other characters reliably)")
     # /docs with Swagger UI's files from the fastapi-offline package, not from a CDN, so
     # the docs work without the internet; it mounts them before the page's own /static.
     app = FastAPIOffline(title="latentrec", version=__version__, description=_DESCRIPTION,
@@ -175,7 +179,9 @@ async def _model_refused(request: Request, exc: LatentrecError) -> JSONResponse:
 # answers with a bare 400 ("There was an error parsing the body"): they are invalid JSON like
 # any other (422)
 _UNREADABLE_BODIES = ((RecursionError, "nested too deeply"),
-                      (UnicodeDecodeError, "not UTF-8 text"))
+                      (UnicodeDecodeError, "not UTF-8 text"),
+                      # Python's cap on the digits of an int (4,300) makes json a ValueError
+                      (ValueError, "a number too long"))
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException):
