@@ -97,12 +97,43 @@ def test_a_bad_value_in_a_later_trial_fails_before_any_training(small_ratings):
     (dict(n_iter=0), "n_iter must be a positive integer, got 0"),
     (dict(metric="auc"), "metric must be 'rmse' or 'mae', got 'auc'"),
     (dict(time_budget=-1), "time_budget must be a positive number"),
+    (dict(time_budget="5"), r"time_budget must be a positive number of seconds, got '5'"),
+    (dict(max_epochs=0), "max_epochs must be a positive integer, got 0"),
+    (dict(param_distributions={"regularization": ("log", 0, 1)}), r"regularization: a range "
+     r"is \(kind, low, high\).*got \('log', 0, 1\)"),
+    (dict(param_distributions={"n_factors": ("int", 5, 2)}), r"n_factors: a range is"),
+    (dict(param_distributions={"regularization": ("log", 1)}), r"regularization: a range is"),
+    (dict(param_distributions={"regularization": 0.1}), r"regularization: give a non-empty "
+     r"list of values or a \('log'\|'uniform'\|'int', low, high\) range, got 0.1"),
+    (dict(param_distributions=[("regularization", [0.1])]), "param_distributions must be a "
+     r"\{name: values\} dict"),
+    (dict(model=SGDMatrixFactorization), r"model must be a model object, such as "
+     r"SGDMatrixFactorization\(\), got <class"),
 ])
 def test_bad_search_arguments(small_ratings, kw, message):
     args = dict(param_distributions={"regularization": [0.1]}, n_iter=1)
     args.update(kw)
+    model = args.pop("model", sgd())
     with pytest.raises(ValueError, match=message):
-        random_search(sgd(), small_ratings, **args)
+        random_search(model, small_ratings, **args)
+
+
+@pytest.mark.parametrize("grid, message", [
+    ({"n_factors": []}, r"^n_factors: give a non-empty list of values, got \[\]$"),
+    ({"n_factors": 2}, r"^n_factors: give a non-empty list of values, got 2$"),
+    ({"n_factors": "ab"}, r"^n_factors: give a non-empty list of values, got 'ab'$"),
+])
+def test_bad_grids(small_ratings, grid, message):
+    with pytest.raises(ValueError, match=message):
+        grid_search(sgd(), small_ratings, grid)
+
+
+def test_cross_validate_refuses_a_fractional_number_of_folds(small_ratings):
+    from latentrec.evaluation import cross_validate
+
+    with pytest.raises(ValueError, match=r"^cv must be a number of folds or the folds "
+                       r"themselves, got 5.0$"):
+        cross_validate(sgd(), small_ratings, cv=5.0)
 
 
 def test_tune_compares_model_families_on_training_data_only(small_ratings):

@@ -206,6 +206,9 @@ def cross_validate(model, ratings: Ratings, cv=5, metrics=("rmse", "mae"), *,
     in a comparison sees the same folds). ``progress(done, total)`` is called after each
     fold.
     """
+    if isinstance(cv, (bool, float, str, bytes, np.floating)):
+        raise ParameterError(f"cv must be a number of folds or the folds themselves, got "
+                             f"{cv!r}")
     folds = k_fold(ratings, cv, random_state=random_state) if isinstance(cv, int) else cv
     rows = []
     for train, test in folds:

@@ -48,6 +48,7 @@ def grid_search(model, ratings: Ratings, param_grid: dict, *, metric: str = "rms
                 time_budget: float | None = None, random_state=None,
                 progress=None) -> SearchResult:
     """Try every combination in ``param_grid`` ({name: [values]}); see :func:`random_search`."""
+    _check_space("param_grid", param_grid, ranges=False)
     names = list(param_grid)
     combos = [dict(zip(names, values))
               for values in itertools.product(*(param_grid[n] for n in names))]
@@ -71,6 +72,7 @@ def random_search(model, ratings: Ratings, param_distributions: dict, n_iter: in
     rng = check_random_state(random_state)
     if not isinstance(n_iter, (int, np.integer)) or n_iter < 1:
         raise ParameterError(f"n_iter must be a positive integer, got {n_iter!r}")
+    _check_space("param_distributions", param_distributions, ranges=True)
     combos = [{k: _draw(k, spec, rng) for k, spec in param_distributions.items()}
               for _ in range(n_iter)]
     return _search([(model, c) for c in combos], ratings, metric, validation_fraction,
@@ -121,19 +123,51 @@ def tune(ratings: Ratings, n_trials: int = 12, *, time_budget: float | None = No
                    progress)
 
 
+_RANGES = ("log", "uniform", "int")
+
+
+def _check_space(arg: str, space, *, ranges: bool) -> None:
+    """ParameterError unless ``space`` maps names to non-empty lists or tuples of values,
+    or (``ranges``) to a well-formed (kind, low, high) range."""
+    if not isinstance(space, dict):  # empty: one trial of the model as it is
+        raise ParameterError(f"{arg} must be a {{name: values}} dict, got {space!r}")
+    for name, spec in space.items():
+        if ranges and isinstance(spec, tuple) and spec and spec[0] in _RANGES:
+            _check_range(name, spec)
+        elif not isinstance(spec, (list, tuple)) or not spec:
+            also = " or a ('log'|'uniform'|'int', low, high) range" if ranges else ""
+            raise ParameterError(f"{name}: give a non-empty list of values{also}, got "
+                                 f"{spec!r}")
+
+
+def _check_range(name: str, spec: tuple) -> None:
+    ok = len(spec) == 3 and all(isinstance(x, (int, float, np.integer, np.floating))
+                                and not isinstance(x, bool) and np.isfinite(x)
+                                for x in spec[1:])
+    if ok:
+        kind, low, high = spec
+        ok = (low <= high if kind == "int" else low < high) and (kind != "log" or low > 0) \
+            and (kind != "int" or (float(low).is_integer() and float(high).is_integer()))
+    if not ok:
+        raise ParameterError(f"{name}: a range is (kind, low, high) with finite numbers, low "
+                             "below high (at most, for 'int', whole numbers), and low above 0 "
+                             f"for 'log'; got {spec!r}")
+
+
 def _draw(name, spec, rng):
-    if isinstance(spec, (list, tuple)) and spec and spec[0] in ("log", "uniform", "int") \
-            and len(spec) == 3:
+    """One value of a checked spec (see _check_space)."""
+    if isinstance(spec, tuple) and spec[0] in _RANGES:
         kind, low, high = spec
         if kind == "log":
             return float(np.exp(rng.uniform(np.log(low), np.log(high))))
         if kind == "uniform":
             return float(rng.uniform(low, high))
-        return int(rng.integers(low, high + 1))
-    if isinstance(spec, (list, tuple)) and spec:
-        return spec[int(rng.integers(len(spec)))]
-    raise ParameterError(f"{name}: give a non-empty list of values or a ('log'|'uniform'|'int', "
-                     f"low, high) range, got {spec!r}")
+        return int(rng.integers(int(low), int(high) + 1))
+    return spec[int(rng.integers(len(spec)))]
+
+
+def _is_real(x) -> bool:
+    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
 
 
 def _search(candidates, ratings, metric, validation_fraction, max_epochs, time_budget,
@@ -141,9 +175,16 @@ def _search(candidates, ratings, metric, validation_fraction, max_epochs, time_b
     """Score each (model, params) candidate on one validation split; refit the best."""
     if metric not in ("rmse", "mae"):
         raise ParameterError(f"metric must be 'rmse' or 'mae', got {metric!r}")
-    if time_budget is not None and not time_budget > 0:
+    if time_budget is not None and (not _is_real(time_budget) or not time_budget > 0):
         raise ParameterError(f"time_budget must be a positive number of seconds, "
                              f"got {time_budget!r}")
+    if not isinstance(max_epochs, (int, np.integer)) or isinstance(max_epochs, bool) \
+            or max_epochs < 1:
+        raise ParameterError(f"max_epochs must be a positive integer, got {max_epochs!r}")
+    for model, _ in candidates:
+        if isinstance(model, type) or not hasattr(model, "clone"):
+            raise ParameterError(f"model must be a model object, such as "
+                                 f"SGDMatrixFactorization(), got {model!r}")
     for model, combo in candidates:
         # unknown names and bad values fail before any training: a trial's fit that is
         # refused later can then only be refused for the memory it would need
