@@ -350,3 +350,22 @@ def test_a_folded_user_is_answered_only_by_the_fit_that_made_it(make, small_rati
     model.fit(small_ratings)  # fitted again: its factors are others
     with pytest.raises(latentrec.DataError, match=refused):
         model.recommend(folded, n=3)
+
+
+def test_candidate_and_exclusion_collections_of_any_kind(fitted, name):
+    some = list(fitted.item_map_.ids[:4])
+    want = fitted.recommend("u01", n=3, items=some, exclude=some[:1])
+    for items in (set(some), (i for i in some), dict.fromkeys(some).keys()):
+        got = fitted.recommend("u01", n=3, items=items, exclude={some[0]})
+        np.testing.assert_array_equal(got[0], want[0])
+    with pytest.raises(latentrec.ParameterError, match=r"^items must be a flat list of item "
+                       r"ids, got an array of shape \(2, 2\)$"):
+        fitted.recommend("u01", items=[some[:2], some[2:]])
+    if name in HAS_FACTORS:
+        with pytest.raises(latentrec.ParameterError, match=r"^similar_items takes one item "
+                           r"id, got list of 2: call it once for each$"):
+            fitted.similar_items(some[:2])
+    folded = fitted.fold_in({some[0]: 4.0})
+    with pytest.raises(latentrec.ParameterError, match=r"^recommend takes a FoldedUser on "
+                       r"its own, not in a list"):
+        fitted.recommend([folded, folded])

@@ -350,6 +350,9 @@ class Recommender(Params):
         if isinstance(user, FoldedUser):
             return self._recommend_folded(self._own(user), n, exclude_seen, candidates, by)
         batch = _is_batch(user)
+        if batch and any(isinstance(u, FoldedUser) for u in user):
+            raise ParameterError("recommend takes a FoldedUser on its own, not in a list: "
+                                 "call it once for each")
         u_idx = self.user_map_.to_indices(_as_id_array(user), unknown="error")
         out = []
         for _, idx, top in self._top_chunks(u_idx, n, exclude_seen, candidates, by):
@@ -545,9 +548,9 @@ class Recommender(Params):
         if items is None:
             mask[:] = True
         else:
-            mask[self.item_map_.to_indices(_as_id_array(items), unknown="error")] = True
+            mask[self.item_map_.to_indices(_id_list(items, "items"), unknown="error")] = True
         if exclude is not None:
-            idx = self.item_map_.to_indices(_as_id_array(exclude), unknown="missing")
+            idx = self.item_map_.to_indices(_id_list(exclude, "exclude"), unknown="missing")
             mask[idx[idx >= 0]] = False
         return mask
 
@@ -567,7 +570,7 @@ class Recommender(Params):
     def similar_items(self, item, n: int = 10, *, items=None):
         """Items most like ``item`` by cosine of their factors: ``(item_ids, scores)``."""
         self._require_fitted()
-        idx = self.item_map_.to_index(item)
+        idx = self.item_map_.to_index(_one_id(item, "similar_items", "item"))
         return self._similar("item", self._normed_factors("item")[idx], n, idx, items)
 
     def similar_users(self, user, n: int = 10):
@@ -576,7 +579,7 @@ class Recommender(Params):
         if isinstance(user, FoldedUser):
             return self._similar("user", _unit(self._folded_embedding(self._own(user))), n,
                                  -1, None)
-        idx = self.user_map_.to_index(user)
+        idx = self.user_map_.to_index(_one_id(user, "similar_users", "user"))
         return self._similar("user", self._normed_factors("user")[idx], n, idx, None)
 
     def _similar(self, side, query, n, self_idx, items):
@@ -860,6 +863,26 @@ def _one_value(values: np.ndarray) -> bool:
     if values[0] != values[-1] or values[0] != values[values.size // 2]:
         return False
     return bool(values.min() == values.max())
+
+
+def _id_list(x, name: str) -> np.ndarray:
+    """``items=`` or ``exclude=`` as a 1-D array of ids: one id, or any collection of them
+    (a set, a generator, dict keys)."""
+    if not _is_batch(x) and not isinstance(x, (str, bytes)) and hasattr(x, "__iter__"):
+        x = list(x)
+    ids = _as_id_array(x)
+    if ids.ndim != 1:
+        raise ParameterError(f"{name} must be a flat list of item ids, got an array of "
+                             f"shape {ids.shape}")
+    return ids
+
+
+def _one_id(x, method: str, side: str):
+    """``x`` if it is one id; a list is refused by name (pandas' own error said nothing)."""
+    if _is_batch(x):
+        raise ParameterError(f"{method} takes one {side} id, got {type(x).__name__} of "
+                             f"{np.size(x)}: call it once for each")
+    return x
 
 
 def _as_id_array(x) -> np.ndarray:
