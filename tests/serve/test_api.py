@@ -530,3 +530,15 @@ def test_recommendations_by_rating_are_the_predicted_ratings(client):
     assert [e["score"] for e in by_rating] == pytest.approx(
         [p["prediction"] for p in predicted["predictions"]], rel=1e-5)
     assert client.get("/users/196/recommendations?by=stars").status_code == 422
+
+
+@pytest.mark.parametrize("headers, got", [({}, "no content type"),
+                                          ({"Content-Type": "text/plain"}, "text/plain")])
+def test_a_json_body_sent_as_another_type_is_told_so(client, headers, got):
+    response = client.post("/predict", content=b'{"pairs": [{"user": 196, "item": 242}]}',
+                           headers=headers)
+    assert response.status_code == 422
+    assert response.json()["detail"] == [{
+        "loc": ["body"], "type": "content_type",
+        "msg": f"send the body as JSON, with the header Content-Type: application/json "
+               f"(got {got})"}]
