@@ -169,7 +169,8 @@ async def _invalid_request(request: Request, exc: RequestValidationError) -> JSO
     does, and fails on a NaN from the body (not JSON) or repeats a huge value. A body
     sent as anything but JSON is not read as JSON at all: that is what is wrong then."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()[:60]
-    if request.method == "POST" and not (kind == "application/json" or kind.endswith("+json")):
+    about_body = any(tuple(e.get("loc", ()))[:1] == ("body",) for e in exc.errors())
+    if about_body and not (kind == "application/json" or kind.endswith("+json")):
         got = kind or "no content type"
         return _unprocessable([{"loc": ["body"], "type": "content_type",
                                 "msg": "send the body as JSON, with the header Content-Type: "
