@@ -73,7 +73,7 @@ def random_search(model, ratings: Ratings, param_distributions: dict, n_iter: in
     if not isinstance(n_iter, (int, np.integer)) or n_iter < 1:
         raise ParameterError(f"n_iter must be a positive integer, got {n_iter!r}")
     _check_space("param_distributions", param_distributions, ranges=True)
-    combos = [{k: _draw(k, spec, rng) for k, spec in param_distributions.items()}
+    combos = [{k: _draw(spec, rng) for k, spec in param_distributions.items()}
               for _ in range(n_iter)]
     return _search([(model, c) for c in combos], ratings, metric, validation_fraction,
                    max_epochs, time_budget, rng, progress)
@@ -117,7 +117,7 @@ def tune(ratings: Ratings, n_trials: int = 12, *, time_budget: float | None = No
                   (bayes, {"n_factors": 10}),
                   (BayesianFactorizationMachine(random_state=seed), {"n_factors": 10}),
                   (bayes, {"n_factors": 20})]
-    candidates += [(sgd, {k: _draw(k, v, rng) for k, v in SGD_SPACE.items()})
+    candidates += [(sgd, {k: _draw(v, rng) for k, v in SGD_SPACE.items()})
                    for _ in range(n_trials - 4)]
     return _search(candidates, ratings, metric, validation_fraction, 200, time_budget, rng,
                    progress)
@@ -141,9 +141,7 @@ def _check_space(arg: str, space, *, ranges: bool) -> None:
 
 
 def _check_range(name: str, spec: tuple) -> None:
-    ok = len(spec) == 3 and all(isinstance(x, (int, float, np.integer, np.floating))
-                                and not isinstance(x, bool) and np.isfinite(x)
-                                for x in spec[1:])
+    ok = len(spec) == 3 and all(_is_real(x) and np.isfinite(x) for x in spec[1:])
     if ok:
         kind, low, high = spec
         ok = (low <= high if kind == "int" else low < high) and (kind != "log" or low > 0) \
@@ -154,7 +152,7 @@ def _check_range(name: str, spec: tuple) -> None:
                              f"for 'log'; got {spec!r}")
 
 
-def _draw(name, spec, rng):
+def _draw(spec, rng):
     """One value of a checked spec (see _check_space)."""
     if isinstance(spec, tuple) and spec[0] in _RANGES:
         kind, low, high = spec
