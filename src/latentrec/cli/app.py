@@ -81,7 +81,7 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
     the command line, through the run's Output (so --quiet hides it); no source line; each
     text once."""
     text = in_option_words(str(message))
-    if text in O.GLOBAL.setdefault("warned", set()):
+    if text in O.GLOBAL["warned"]:
         return  # once a run: the folds and trials of one command fit many models
     O.GLOBAL["warned"].add(text)
     out = O.GLOBAL["output"] or Output(quiet=O.GLOBAL["quiet"])

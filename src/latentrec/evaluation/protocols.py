@@ -130,11 +130,10 @@ def _relevant(model, liked: Ratings) -> tuple[sp.csr_matrix, np.ndarray]:
     items = model.item_map_.to_indices(liked.item_map.to_ids(liked.items),
                                        unknown="missing").astype(np.int64)
     unknown = items < 0
-    _, extra = np.unique(liked.items[unknown], return_inverse=True)
+    strangers, extra = np.unique(liked.items[unknown], return_inverse=True)
     items[unknown] = n_items + extra
-    n_unknown = int(extra.max()) + 1 if extra.size else 0
     pattern = sp.csr_matrix((np.ones(items.size, np.int8), (rows, items)),
-                            shape=(users.size, n_items + n_unknown))
+                            shape=(users.size, n_items + strangers.size))
     pattern.sum_duplicates()
     u_idx = model.user_map_.to_indices(liked.user_map.to_ids(users), unknown="missing")
     return pattern, u_idx
