@@ -20,6 +20,8 @@ def bad(files, tmp_path_factory):
     folder = tmp_path_factory.mktemp("bad")
     (folder / "malformed.csv").write_text("user,item,rating\na,x,3\nb,y,4\nc,z,five\n")
     (folder / "corrupt.npz").write_bytes(b"PK\x03\x04 this is not a model")
+    # a blank line before the unknown item: lines count as the file has them
+    (folder / "pairs.csv").write_text("user,item\nalice,apple\n\nbob,durian\nnobody,apple\n")
     return folder
 
 
@@ -34,6 +36,11 @@ CASES = {
     "unknown item": (["similar", "{model}", "--item", "durian"], ["unknown item", "durian"]),
     "unknown id in a users file": (["recommend", "{model}", "--users-file",
                                     "{bad}/malformed.csv"], ["malformed.csv", "line 1"]),
+    "unknown id in a pairs file": (["predict", "{model}", "--pairs", "{bad}/pairs.csv"],
+                                   ["pairs.csv", "line 4", "item 'durian'", "--unknown"]),
+    "unknown id in a pair": (["predict", "{model}", "--pair", "alice", "apple", "--pair",
+                              "nobody", "fig"],
+                             ["--pair nobody fig", "user 'nobody'", "--unknown"]),
     "corrupt model": (["info", "{bad}/corrupt.npz"], ["corrupt.npz", "cannot load model"]),
     "missing model": (["recommend", "{bad}/none.npz", "--user", "alice"],
                       ["none.npz", "no such file"]),

@@ -177,13 +177,15 @@ def predict(
     if at is not None and not math.isfinite(at):
         raise typer.BadParameter(f"{at!r} is not a number of seconds", param_hint="'--at'")
     model = load_model(model_path)
-    users, items_, timestamps = _pairs_and_times(given, pairs, at)
+    users, items_, timestamps, where = _pairs_and_times(given, pairs, at)
     if timestamps is not None and not model.uses_timestamps:
         out.note(f"note: {type(model).__name__} has no time group here; the times do "
                  "not change its predictions")
     users = [model.user_map_.coerce(u) for u in users]
     items_ = [model.item_map_.coerce(i) for i in items_]
     _check_clip(model, clip)
+    if unknown == "error":
+        _check_known(model, users, items_, where)
     with warnings.catch_warnings():  # the library's all-unknown warning: ours says more
         warnings.simplefilter("ignore", UnknownIdWarning)
         values, missing = model.predict(np.array(users, dtype=object),
@@ -207,21 +209,46 @@ def predict(
 
 
 def _pairs_and_times(given: list, pairs: str | None, at: float | None):
-    """(users, items, timestamps or None) of the --pair pairs (at --at) and the --pairs
-    file's (at its timestamp column, or --at)."""
+    """(users, items, timestamps or None, where) of the --pair pairs (at --at) and the
+    --pairs file's (at its timestamp column, or --at); ``where`` names each pair's
+    origin for an error: ``(None, "--pair U I")`` or ``(file, line)``."""
     import numpy as np
 
     users, items = [u for u, _ in given], [i for _, i in given]
     times = [at] * len(given)
+    where = [(None, f"--pair {u} {i}") for u, i in given]
     if pairs is not None:
-        file_users, file_items, file_times = read_pairs(pairs)
+        file_users, file_items, file_times, lines = read_pairs(pairs)
         users += file_users
         items += file_items
         times += file_times if file_times is not None else [at] * len(file_users)
+        where += [(pairs, line) for line in lines]
     if any(t is None for t in times) and any(t is not None for t in times):
         raise CliError("some pairs have a time and some do not: give --at SECONDS for the "
                        "--pair pairs, or a timestamp column for every pair of the file")
-    return users, items, (None if times[0] is None else np.array(times, np.float64))
+    return (users, items, (None if times[0] is None else np.array(times, np.float64)),
+            where)
+
+
+def _check_known(model, users: list, items: list, where: list) -> None:
+    """With --unknown error: the first pair with an id the model has not seen, named by
+    where it was given (the library's error names the id alone)."""
+    import numpy as np
+
+    from ..errors import DataError
+
+    unseen = [id_map.to_indices(np.array(ids, dtype=object), unknown="missing") < 0
+              for ids, id_map in ((users, model.user_map_), (items, model.item_map_))]
+    if not (unseen[0] | unseen[1]).any():
+        return
+    k = int((unseen[0] | unseen[1]).argmax())
+    side, raw = ("user", users[k]) if unseen[0][k] else ("item", items[k])
+    reason = (f"the model has not seen {side} {raw!r}; give --unknown bias or --unknown nan "
+              "to predict such pairs anyway")
+    path, line = where[k]
+    if path is None:
+        raise CliError(f"{line}: {reason}")
+    raise DataError(reason, path=path, line=line)
 
 
 def fill(

@@ -279,13 +279,13 @@ _PAIR_HEADERS = {"user": ("user", "user_id", "userid"),
                  "timestamp": ("timestamp", "time", "unix_time")}
 
 
-def read_pairs(path: str) -> tuple[list, list, list | None]:
-    """(users, items, timestamps or None) as text from a CSV/TSV of pairs; a header naming
-    user and item is used, and a timestamp column when it names one (seconds, as the
-    training ratings')."""
+def read_pairs(path: str) -> tuple[list, list, list | None, list]:
+    """(users, items, timestamps or None, line numbers) as text from a CSV/TSV of pairs; a
+    header naming user and item is used, and a timestamp column when it names one
+    (seconds, as the training ratings')."""
     rows, sep = _pair_rows(path)
     u_col, i_col, t_col, start = _pair_columns(rows[0])
-    users, items, times = [], [], []
+    users, items, times, lines = [], [], [], []
     for line_no, row in enumerate(rows, start=1):
         if line_no <= start or not any(c.strip() for c in row):
             continue
@@ -295,11 +295,12 @@ def read_pairs(path: str) -> tuple[list, list, list | None]:
                             value=sep.join(row))
         users.append(row[u_col].strip())
         items.append(row[i_col].strip())
+        lines.append(line_no)
         if t_col is not None:
             times.append(_timestamp(row[t_col], path, line_no))
     if not users:
         raise CliError(f"{path}: no pairs in the file, only its header")
-    return users, items, (times if t_col is not None else None)
+    return users, items, (times if t_col is not None else None), lines
 
 
 def _timestamp(text: str, path: str, line_no: int) -> float:
