@@ -126,6 +126,39 @@ def test_seen_left_due_when_its_build_fails(small_ratings, monkeypatch):
     assert model.seen_.nnz == small_ratings.n_ratings
 
 
+def test_one_models_seen_build_does_not_hold_up_anothers(small_ratings, monkeypatch):
+    import threading
+
+    from latentrec.data import csr
+
+    def make():
+        return SGDMatrixFactorization(n_factors=4, n_epochs=2, random_state=0,
+                                      ranking_factors=0).fit(small_ratings)
+
+    first, second = make(), make()
+    started, release = threading.Event(), threading.Event()
+    build = csr.pattern
+
+    def slow_for_first(*a):  # the first model's build waits until released
+        if threading.current_thread().name == "first":
+            started.set()
+            release.wait(10)
+        return build(*a)
+
+    monkeypatch.setattr(csr, "pattern", slow_for_first)
+    reader = threading.Thread(target=lambda: first.seen_, name="first")
+    reader.start()
+    try:
+        assert started.wait(10)
+        done = threading.Event()
+        threading.Thread(target=lambda: (second.seen_, done.set())).start()
+        assert done.wait(5), "the second model waited for the first one's build"
+    finally:
+        release.set()
+        reader.join()
+    assert first.seen_.nnz == second.seen_.nnz == small_ratings.n_ratings
+
+
 def test_unfitted_model_raises_not_fitted(make):
     with pytest.raises(latentrec.NotFittedError, match="not fitted yet"):
         make().recommend("u01")

@@ -35,11 +35,17 @@ from ._params import Params
 from .modelfile import save_model
 
 UNKNOWN_PREDICT_POLICIES = ("bias", "nan", "error")
-#: Held while a model builds its seen-items matrix on first read (see seen_).
-_BUILDING = threading.Lock()
-#: Each model's lock for building what it keeps beside its factors (see _kept).
+#: Each model's locks (weakly keyed, so that models stay plain objects): "seen" while it
+#: builds its seen-items matrix on first read (see seen_), "kept" while it builds what it
+#: keeps beside its factors (see _kept).
 _KEEPING: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _KEEPING_LOCK = threading.Lock()
+
+
+def _lock(model, name: str) -> threading.RLock:
+    """``model``'s lock ``name``, made when first asked for."""
+    with _KEEPING_LOCK:
+        return _KEEPING.setdefault(model, {}).setdefault(name, threading.RLock())
 #: A batch's users are scored this many at a most, and fewer where the catalogue is large:
 #: a chunk's block of scores holds at most _CHUNK_CELLS (128 MB of float32).
 _CHUNK_USERS, _CHUNK_CELLS = 2048, 1 << 25
@@ -192,7 +198,7 @@ class Recommender(Params):
         item index arrays (8 bytes a rating; the matrix takes 5)."""
         seen = self.__dict__.get("_seen")
         if isinstance(seen, _SeenDue):
-            with _BUILDING:
+            with _lock(self, "seen"):
                 seen = self.__dict__.get("_seen")
                 if isinstance(seen, _SeenDue):
                     seen = self._seen = csr.pattern(*seen)
@@ -202,7 +208,7 @@ class Recommender(Params):
 
     @seen_.setter
     def seen_(self, seen) -> None:
-        with _BUILDING:  # not while a first read builds the matrix it replaces
+        with _lock(self, "seen"):  # not while a first read builds the matrix it replaces
             self._seen = seen
 
     def _require_fitted(self) -> None:
@@ -627,9 +633,7 @@ class Recommender(Params):
         its own (a bound index at a million items: 1.5 s and 0.4 GB each)."""
         normed = self._normed  # a refit replaces the dict; this build fills the one read
         if key not in normed:
-            with _KEEPING_LOCK:
-                lock = _KEEPING.setdefault(self, threading.RLock())
-            with lock:
+            with _lock(self, "kept"):
                 if key not in normed:
                     normed[key] = build()
         return normed[key]
