@@ -402,3 +402,30 @@ def test_candidate_and_exclusion_collections_of_any_kind(fitted, name):
     with pytest.raises(latentrec.ParameterError, match=r"^recommend takes a FoldedUser on "
                        r"its own, not in a list"):
         fitted.recommend([folded, folded])
+
+
+def test_pandas_extension_arrays_of_ids_are_batches(fitted, small_ratings):
+    # pandas 3 reads text columns as Arrow-backed arrays (.values, .unique()): each was
+    # taken as one id, so predict gave one value for many pairs
+    df = small_ratings.to_dataframe().head(6)
+    users, items = pd.array(df["user"], dtype="string"), pd.array(df["item"], dtype="string")
+    np.testing.assert_array_equal(fitted.predict(users, items),
+                                  fitted.predict(df["user"].to_numpy(), df["item"].to_numpy()))
+    some = pd.array(["u01", "u02"], dtype="string")
+    got, want = fitted.recommend(some, n=3), fitted.recommend(["u01", "u02"], n=3)
+    for (gi, gs), (wi, ws) in zip(got, want, strict=True):
+        np.testing.assert_array_equal(gi, wi)
+        np.testing.assert_array_equal(gs, ws)
+    table = pd.concat(fitted.recommend_all(n=3, users=some))
+    assert sorted(set(table["user"])) == ["u01", "u02"]
+
+
+def test_a_folded_user_in_a_list_is_refused_by_every_query(fitted, small_ratings):
+    folded = fitted.fold_in({fitted.item_map_.ids[0]: 4.0})
+    item = fitted.item_map_.ids[1]
+    for call, name in ((lambda: fitted.predict([folded, "u01"], [item, item]), "predict"),
+                       (lambda: fitted.recommend([folded, "u01"]), "recommend"),
+                       (lambda: list(fitted.recommend_all(users=[folded])), "recommend_all")):
+        with pytest.raises(latentrec.ParameterError, match=rf"^{name} takes a FoldedUser on "
+                           "its own, not in a list"):
+            call()

@@ -299,7 +299,7 @@ class Recommender(Params):
             self._own(users)
             return (np.tile(users.factors, (items.size, 1)), np.full(items.size, users.bias),
                     np.ones(items.size, dtype=bool))
-        users = _as_id_array(users)
+        users = _user_ids(users, "predict")
         if users.shape != items.shape:
             raise ParameterError(f"users and items must have one length; got {users.size} "
                                  f"and {items.size}")
@@ -356,10 +356,7 @@ class Recommender(Params):
         if isinstance(user, FoldedUser):
             return self._recommend_folded(self._own(user), n, exclude_seen, candidates, by)
         batch = _is_batch(user)
-        if batch and any(isinstance(u, FoldedUser) for u in user):
-            raise ParameterError("recommend takes a FoldedUser on its own, not in a list: "
-                                 "call it once for each")
-        u_idx = self.user_map_.to_indices(_as_id_array(user), unknown="error")
+        u_idx = self.user_map_.to_indices(_user_ids(user, "recommend"), unknown="error")
         out = []
         for _, idx, top in self._top_chunks(u_idx, n, exclude_seen, candidates, by):
             out.extend(self._id_lists(idx, top))
@@ -381,7 +378,8 @@ class Recommender(Params):
         by = self._check_by(by)
         candidates = self._candidate_mask(items, exclude)
         u_idx = (np.arange(len(self.user_map_)) if users is None else
-                 self.user_map_.to_indices(_as_id_array(users), unknown="error"))
+                 self.user_map_.to_indices(_user_ids(users, "recommend_all"),
+                                           unknown="error"))
         if u_idx.size == 0:
             return iter([self._long_table(u_idx, np.zeros((0, n), np.int64),
                                           np.zeros((0, n)))])
@@ -858,7 +856,8 @@ def _unit(f: np.ndarray, *, in_place: bool = False) -> np.ndarray:
 
 
 def _is_batch(x) -> bool:
-    return isinstance(x, (list, tuple, np.ndarray, pd.Series, pd.Index))
+    return isinstance(x, (list, tuple, np.ndarray, pd.Series, pd.Index,
+                          pd.api.extensions.ExtensionArray))
 
 
 def _one_value(values: np.ndarray) -> bool:
@@ -887,6 +886,18 @@ def _one_id(x, method: str, side: str):
         raise ParameterError(f"{method} takes one {side} id, got {type(x).__name__} of "
                              f"{np.size(x)}: call it once for each")
     return x
+
+
+def _user_ids(users, method: str) -> np.ndarray:
+    """``users`` as an array of raw ids; a FoldedUser among them is refused (it is no id:
+    looked up as one, it was an unknown user, answered by the fallback in predict)."""
+    arr = _as_id_array(users)
+    # one C pass tells ids of one kind (the usual batch) from a mixture worth a look
+    if (arr.dtype == object and pd.api.types.infer_dtype(arr, skipna=True) in
+            ("mixed", "mixed-integer") and any(isinstance(u, FoldedUser) for u in arr)):
+        raise ParameterError(f"{method} takes a FoldedUser on its own, not in a list: "
+                             "call it once for each")
+    return arr
 
 
 def _as_id_array(x) -> np.ndarray:
