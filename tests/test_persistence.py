@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import latentrec
-from latentrec import ModelFileError, _files
+from latentrec import DataError, ModelFileError, Ratings, _files
 from latentrec.models import SGDMatrixFactorization
 
 
@@ -73,6 +73,28 @@ def test_saving_into_a_missing_folder_names_the_file_asked_for(saved, tmp_path):
     (tmp_path / "file").write_text("")
     with pytest.raises(FileNotFoundError, match=r"folder .*file is not a folder"):
         model.save(tmp_path / "file" / "m.npz")
+
+
+def test_a_history_number_that_is_not_finite_is_saved_as_not_measured(small_ratings,
+                                                                      tmp_path):
+    # JSON has no NaN: such a history was written, then refused by every load
+    model = SGDMatrixFactorization(n_factors=3, n_epochs=2, random_state=1).fit(small_ratings)
+    model.history_[0]["val_rmse"], model.history_[1]["extra"] = float("nan"), float("inf")
+    model.save(tmp_path / "m.lrm")
+    history = latentrec.load(tmp_path / "m.lrm").history_
+    assert history[0]["val_rmse"] is None and history[1]["extra"] is None
+    assert history[0]["train_rmse"] == model.history_[0]["train_rmse"]
+
+
+def test_ids_ending_in_nul_are_refused_before_anything_is_written(tmp_path):
+    # fixed-width NumPy text drops trailing NULs: "a\x00" came back as "a", a duplicate
+    data = Ratings.from_arrays(np.array(["a", "a\x00", "b"], dtype=object),
+                               np.array([1, 2, 1]), np.array([1.0, 2.0, 3.0]))
+    model = latentrec.BiasBaseline().fit(data)
+    (tmp_path / "m.lrm").write_bytes(b"kept")
+    with pytest.raises(DataError, match=r"^user id 'a\\x00' ends in a NUL character"):
+        model.save(tmp_path / "m.lrm")
+    assert (tmp_path / "m.lrm").read_bytes() == b"kept"
 
 
 def test_truncated_file(saved, tmp_path):

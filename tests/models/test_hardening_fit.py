@@ -134,8 +134,10 @@ def test_an_empty_validation_part_scores_nothing():
 @pytest.mark.filterwarnings("error")
 @pytest.mark.parametrize("model", [lr.ALSMatrixFactorization(n_factors=2, n_epochs=2),
                                    lr.BayesianMatrixFactorization(n_factors=2, n_samples=2,
-                                                                  burn_in=1)])
-def test_als_and_bpmf_score_nothing_on_an_empty_validation_part(model, small_ratings):
+                                                                  burn_in=1),
+                                   lr.BayesianFactorizationMachine(n_factors=2, n_samples=3,
+                                                                   burn_in=1)])
+def test_every_model_scores_nothing_on_an_empty_validation_part(model, small_ratings):
     empty = small_ratings.subset(np.array([], dtype=np.int64))
     model.fit(small_ratings, empty)
     assert all(h["val_rmse"] is None for h in model.history_)

@@ -187,6 +187,24 @@ def test_partial_fit_adds_new_users_and_items_and_learns_them(small_ratings):
     assert np.isfinite(m.predict(["u01"], [0])).all() and before.shape == (1,)
 
 
+def test_partial_fit_widens_the_rating_range_to_the_new_ratings(small_ratings):
+    m = fit(small_ratings, n_factors=3, n_epochs=5)
+    lo, hi = m.rating_range_
+    new = Ratings.from_arrays(["newbie"] * 3, [0, 10, 20], [hi + 2, hi + 2, lo - 1])
+    m.partial_fit(new, n_epochs=50)
+    assert m.rating_range_ == (lo - 1, hi + 2)
+    # learnt above the old top: no longer clipped to it, and fold-in takes such a rating
+    assert m.predict(["newbie"], [0])[0] > hi
+    m.fold_in({0: hi + 2})
+
+
+def test_partial_fit_on_nothing_says_so(small_ratings):
+    m = fit(small_ratings, n_factors=3, n_epochs=2)
+    empty = small_ratings.subset(np.array([], dtype=np.int64))
+    with pytest.raises(DataError, match=r"^partial_fit needs new ratings to learn from"):
+        m.partial_fit(empty)
+
+
 def test_partial_fit_on_unfitted_model_raises():
     from latentrec import NotFittedError
 

@@ -84,8 +84,6 @@ class ALSMatrixFactorization(RankedByRelevance, RatingScaleMixin, Recommender):
 
     def _fit(self, ratings: Ratings, validation: Ratings | None) -> None:
         memory.require(self, ratings, memory.als_bytes(self, ratings))
-        if validation is not None and validation.n_ratings == 0:
-            validation = None  # nothing to score: its RMSE would be NaN
         rng = check_random_state(self.random_state)
         # The sweeps run in float64 whatever ``dtype`` (their cost is in the float64 normal
         # equations anyway); the fitted factors are stored in ``dtype``.

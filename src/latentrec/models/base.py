@@ -149,6 +149,8 @@ class Recommender(Params):
             if validation.user_map != ratings.user_map or validation.item_map != ratings.item_map:
                 raise DataError("validation must share the IdMaps of the training ratings; "
                                 "make both with one split function")
+            if validation.n_ratings == 0:
+                validation = None  # nothing to score: its RMSE would be NaN
         return ratings, validation
 
     def _report(self, row: dict) -> None:

@@ -69,8 +69,6 @@ class BayesianMatrixFactorization(RankedByRelevance, RatingScaleMixin, Recommend
 
     def _fit(self, ratings: Ratings, validation: Ratings | None) -> None:
         memory.require(self, ratings, memory.bpmf_bytes(self, ratings))
-        if validation is not None and validation.n_ratings == 0:
-            validation = None  # nothing to score: its RMSE would be NaN
         rng = check_random_state(self.random_state)
         mu, sigma = standardisation(ratings.values, biased=True)
         scaled = (ratings.values.astype(np.float64) - mu) / sigma

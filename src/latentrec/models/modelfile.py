@@ -8,12 +8,14 @@ hyperparameters, scalars, history). ``latentrec.persistence.load_model`` reads i
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 
 from .._archive import write_archive
 from .._version import __version__
 from ..data.idmap import IdMap
+from ..errors import DataError
 
 FORMAT_NAME = "latentrec-model"
 FORMAT_VERSION = 1
@@ -37,12 +39,31 @@ def save_model(model, path) -> None:
         "library_version": __version__, "class": type(model).__name__,
         "params": _jsonable_params(model.get_params()),
         "global_mean": model.global_mean_, "rating_range": list(model.rating_range_),
-        "history": model.history_,
+        "history": _history_for_file(model.history_),
     })
 
 
+def _history_for_file(history: list) -> list:
+    """The history with a number that is not finite (a NaN score of nothing, a diverged
+    epoch) as null, "not measured": JSON has no NaN, and a loader refuses it."""
+    def plain(v):
+        return None if isinstance(v, float) and not math.isfinite(v) else v
+
+    return [{k: plain(v) for k, v in row.items()} if isinstance(row, dict) else row
+            for row in history]
+
+
 def _ids_array(id_map: IdMap) -> np.ndarray:
-    return id_map.ids if id_map.kind == "int" else id_map.ids.astype(str)
+    if id_map.kind == "int":
+        return id_map.ids
+    out = id_map.ids.astype(str)
+    # NumPy's fixed-width text drops trailing NULs: such an id would come back as another
+    changed = np.flatnonzero(np.char.str_len(out) != np.fromiter(
+        map(len, id_map.ids), np.int64, len(id_map.ids)))
+    if changed.size:
+        raise DataError(f"{id_map.name} id {id_map.ids[changed[0]]!r} ends in a NUL "
+                        "character, which a model file cannot hold; rename such ids")
+    return out
 
 
 def _jsonable_params(params: dict) -> dict:

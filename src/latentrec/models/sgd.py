@@ -270,11 +270,9 @@ class SGDMatrixFactorization(RankedByRelevance, RatingScaleMixin, Recommender):
 
     def _scored_parts(self, ratings, validation, rng, refit, stop_early):
         """(what to train on, what to score each epoch on or None): a validation part held
-        out when ``refit``; an empty validation scores nothing (its RMSE would be NaN)."""
+        out when ``refit`` (an empty validation comes as None: fit's _fit_inputs)."""
         if refit:
             return self._holdout(ratings, rng)
-        if validation is not None and validation.n_ratings == 0:
-            validation = None
         if stop_early and validation is None:
             raise DataError("early stopping needs validation data (ratings to score on): "
                             "pass non-empty validation= to fit, or use n_epochs='auto'")
@@ -403,6 +401,8 @@ class SGDMatrixFactorization(RankedByRelevance, RatingScaleMixin, Recommender):
         """
         self._require_fitted()
         ratings = as_ratings(ratings, "ratings")
+        if ratings.n_ratings == 0:
+            raise DataError("partial_fit needs new ratings to learn from; got an empty table")
         if not isinstance(n_epochs, (int, np.integer)) or n_epochs < 1:
             raise ParameterError(f"n_epochs must be a positive integer, got {n_epochs!r}")
         df = ratings.to_dataframe()
@@ -439,6 +439,9 @@ class SGDMatrixFactorization(RankedByRelevance, RatingScaleMixin, Recommender):
             self.user_bias_ = np.zeros(len(user_map), P.dtype)
             self.item_bias_ = np.zeros(len(item_map), P.dtype)
         self.user_map_, self.item_map_ = user_map, item_map
+        # the scale it predicts on (clipping, fold-in's check) takes in the new ratings
+        lo, hi = self.rating_range_
+        self.rating_range_ = (min(lo, float(new.values.min())), max(hi, float(new.values.max())))
         self.seen_ = _merged_seen(self.seen_, new)
         self._new_factors()
         self._fit_interactions()
