@@ -313,3 +313,12 @@ def test_evaluate_on_a_test_file_is_the_split_of_that_file(cli):
     result = cli("evaluate", bundled / "u1.base.gz", "--test", bundled / "u1.test.gz",
                  "--cv", 3, expect=2)
     assert "give one of --cv, --test-size and --test, not --cv and --test" in result.stderr
+
+
+def test_evaluate_shows_no_spread_for_a_metric_measured_on_one_fold(cli, tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("user,item,rating\n1,1,5\n1,2,4\n1,3,1\n2,1,2\n2,4,5\n3,2,3\n3,5,4\n"
+                    "4,6,5\n")
+    result = cli("evaluate", path, "--cv", "2", "--algo", "bias", "--metrics", "rmse,ndcg")
+    assert "nan" not in result.stdout and "± " in result.stdout  # rmse keeps its spread
+    assert "ndcg@10 on 1 of 2 folds" in result.stderr

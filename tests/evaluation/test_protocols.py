@@ -215,3 +215,20 @@ def test_auc_with_no_relevant_test_rating_is_nan_like_the_other_ranking_metrics(
     train, test = tiny()
     out = evaluate(Popularity(), train, test, ["auc", "ndcg"], relevance_threshold=6)
     assert np.isnan(out["auc"]) and np.isnan(out["ndcg@10"])
+
+
+def test_a_metric_some_folds_cannot_measure_is_said_and_has_no_spread_from_one_fold():
+    # fold 1's test users have no relevant item (NaN NDCG): the mean is fold 2's alone,
+    # and a std of 0 over one fold read as a perfectly stable figure
+    data = Ratings.from_dataframe(pd.DataFrame({
+        "user": [1, 1, 1, 2, 2, 3, 3, 4], "item": [1, 2, 3, 1, 4, 2, 5, 6],
+        "rating": [5, 4, 1, 2, 5, 3, 4, 5.0]}))
+    folds = k_fold(data, 2, random_state=0)
+    with pytest.warns(UserWarning, match=r"measured: ndcg@10 on 1 of 2 folds"):
+        result = cross_validate(BiasBaseline(), data, folds, metrics=["rmse", "ndcg"])
+    assert result.folds["ndcg@10"].isna().sum() == 1
+    assert result.mean["ndcg@10"] == result.folds["ndcg@10"].max()
+    assert np.isnan(result.std["ndcg@10"]) and result.std["rmse"] > 0
+    with pytest.warns(UserWarning, match=r"measured: ndcg@10 on 1 of 2 folds"):
+        table = compare({"bias": BiasBaseline()}, data, cv=folds, metrics=["rmse", "ndcg"])
+    assert np.isnan(table.loc["bias", "ndcg@10_std"])

@@ -190,7 +190,9 @@ def _results_table(rows: list[dict], title: str):
             if value != value:  # not measured (rating error of a model without ratings)
                 line.append("-")
             else:
-                line.append(f"{value:.4f}" if std is None else f"{value:.4f} ± {std:.4f}")
+                # a std of NaN: measured on one fold only (the library warned), no spread
+                line.append(f"{value:.4f}" if std is None or std != std
+                            else f"{value:.4f} ± {std:.4f}")
         fit = row["fit_seconds"]
         line.append("-" if fit != fit else f"{fit:.2f}")  # a model not measured: not fitted
         cells.append(line)

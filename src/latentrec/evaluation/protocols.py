@@ -178,7 +178,9 @@ class CVResult:
 
     @property
     def std(self) -> pd.Series:
-        return self.folds.std(ddof=0)
+        """Over the folds that measured each metric; NaN where fewer than two did (one
+        fold has no spread: 0 would read as a stable figure)."""
+        return self.folds.std(ddof=0).where(self.folds.count() > 1)
 
     def to_dataframe(self) -> pd.DataFrame:
         table = self.folds.copy()
@@ -215,7 +217,21 @@ def cross_validate(model, ratings: Ratings, cv=5, metrics=("rmse", "mae"), *,
                              relevance_threshold=relevance_threshold))
         if progress is not None:
             progress(len(rows), len(folds))
-    return CVResult(type(model).__name__, pd.DataFrame(rows), model.get_params())
+    table = pd.DataFrame(rows)
+    _warn_unmeasured_folds(table)
+    return CVResult(type(model).__name__, table, model.get_params())
+
+
+def _warn_unmeasured_folds(table: pd.DataFrame) -> None:
+    """Say which metrics some folds could not measure (NaN: no test user with a relevant
+    item, say): their mean and std are over fewer folds than the table has."""
+    counts = table.count()
+    short = [f"{m} on {int(counts[m])} of {len(table)}" for m in table.columns
+             if 0 < counts[m] < len(table)]
+    if short:
+        warnings.warn(f"some folds had nothing to measure a metric on (measured: "
+                      f"{', '.join(short)} folds); its mean and std are over those folds",
+                      UserWarning, stacklevel=3)
 
 
 def compare(models: dict, ratings: Ratings, *, cv=5, metrics=("rmse", "mae"), k: int = 10,
