@@ -272,6 +272,12 @@ def test_bad_attributes_are_clear_errors(data, taste):
         model.fold_in(attributes={"height": 180})
     with pytest.raises(DataError, match="fold_in needs ratings, attributes or both"):
         model.fold_in()
+    # a number the model cannot read was taken for a missing one (the mean), in silence
+    with pytest.raises(DataError, match=r"^attribute 'age': 'thirty' is not a finite number"):
+        model.fold_in(attributes={"age": "thirty"})
+    with pytest.raises(DataError, match=r"^attribute 'age': inf is not a finite number"):
+        model.fold_in(attributes={"age": np.float64("inf")})
+    model.fold_in(attributes={"age": None, "group": "a"})  # missing: the mean, as documented
     plain = small().fit(data)
     with pytest.raises(DataError, match="fitted without user attributes"):
         plain.fold_in(attributes={"group": "a"})

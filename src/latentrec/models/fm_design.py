@@ -235,16 +235,22 @@ def encode_rows(rows: pd.DataFrame, encoding: dict) -> sp.csr_matrix:
     cols = []
     for col, enc in encoding.items():
         s = rows[col] if col in rows.columns else pd.Series([None] * len(rows), dtype=object)
-        cols.append(_encode_column(s, enc))
+        cols.append(_encode_column(s, enc, col))
     if not cols:
         return sp.csr_matrix((len(rows), 0))
     return sp.hstack(cols, format="csr")
 
 
-def _encode_column(s: pd.Series, enc: dict) -> sp.csr_matrix:
+def _encode_column(s: pd.Series, enc: dict, name: str) -> sp.csr_matrix:
     n = len(s)
     if enc["kind"] == "numeric":
         x = pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64)
+        bad = np.flatnonzero(~np.isfinite(x) & ~pd.isna(s).to_numpy())
+        if bad.size:  # a value given but no number: not to be taken for a missing one
+            value = s.iloc[bad[0]]
+            value = value.item() if isinstance(value, np.generic) else value
+            raise DataError(f"attribute {name!r}: {value!r} is not a finite number "
+                            "(the model learnt it as a number; leave it out for the mean)")
         x = np.where(np.isfinite(x), (x - enc["mean"]) / enc["std"], 0.0)
         return sp.csr_matrix(x.reshape(-1, 1))
     lookup = {v: k for k, v in enumerate(enc["values"])}
