@@ -2,7 +2,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from latentrec import BiasBaseline, ParameterError, Popularity, Ratings, SGDMatrixFactorization
+from latentrec import (
+    BiasBaseline,
+    DataError,
+    ParameterError,
+    Popularity,
+    Ratings,
+    SGDMatrixFactorization,
+)
 from latentrec.data.split import holdout, k_fold
 from latentrec.evaluation import compare, cross_validate, evaluate
 from latentrec.models.base import UnknownIdWarning
@@ -232,3 +239,15 @@ def test_a_metric_some_folds_cannot_measure_is_said_and_has_no_spread_from_one_f
     with pytest.warns(UserWarning, match=r"measured: ndcg@10 on 1 of 2 folds"):
         table = compare({"bias": BiasBaseline()}, data, cv=folds, metrics=["rmse", "ndcg"])
     assert np.isnan(table.loc["bias", "ndcg@10_std"])
+
+
+def test_fitted_true_with_another_train_is_a_clear_error(small_ratings):
+    # its ranking metrics read train by the model's indices: "exclude has 69 item
+    # columns, but scores has 80", or quietly wrong where the counts agreed
+    train, test = holdout(small_ratings, 0.2, random_state=0)
+    model = BiasBaseline().fit(train)
+    df = train.to_dataframe()
+    other = Ratings.from_dataframe(df[df["user"] != df["user"].iloc[0]])  # a user fewer
+    with pytest.raises(DataError, match=r"^fitted=True: the model was not fitted on this "
+                       r"train \(its users are not train's\)"):
+        evaluate(model, other, test, ["auc"], fitted=True)

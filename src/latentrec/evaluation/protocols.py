@@ -13,7 +13,7 @@ import scipy.sparse as sp
 
 from ..data.ratings import Ratings
 from ..data.split import Split, k_fold
-from ..errors import ParameterError
+from ..errors import DataError, ParameterError
 from ..models.base import UnknownIdWarning
 from . import metrics as M
 
@@ -53,6 +53,8 @@ def evaluate(model, train: Ratings, test: Ratings, metrics=("rmse", "mae"), *, k
     relevance_cutoff(relevance_threshold, None, test)  # checked before any fitting
     metrics = _check_metrics(metrics)
     _check_k(k)
+    if fitted:
+        _check_fitted_on(model, train)
     start = time.perf_counter()
     if not fitted:
         model = model.clone().fit(train)
@@ -71,6 +73,17 @@ def evaluate(model, train: Ratings, test: Ratings, metrics=("rmse", "mae"), *, k
     out["fit_seconds"] = fit_seconds
     out["predict_seconds"] = time.perf_counter() - start
     return out
+
+
+def _check_fitted_on(model, train: Ratings) -> None:
+    """``fitted=True``: the model's users and items are ``train``'s (the ranking metrics
+    read the training ratings by the model's indices)."""
+    model._require_fitted()
+    for side in ("user", "item"):
+        if getattr(model, f"{side}_map_") != getattr(train, f"{side}_map"):
+            raise DataError(f"fitted=True: the model was not fitted on this train (its "
+                            f"{side}s are not train's); pass the ratings it was fitted on, "
+                            "or fitted=False to fit a copy on train")
 
 
 def relevance_cutoff(relevance, model, test: Ratings) -> float | None:
