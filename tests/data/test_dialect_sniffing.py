@@ -187,3 +187,36 @@ def test_a_date_in_the_first_row_over_epoch_seconds_is_data(tmp_path):
         assert outcome(put(tmp_path, "h.csv", text)) == [(1, 10, 4.5, 100)]
     assert outcome(put(tmp_path, "s.csv", "ann,Dune,5\nbob,Heat,4\n")) == [
         ("ann", "Dune", 5.0), ("bob", "Heat", 4.0)]
+
+
+@pytest.mark.parametrize("text, kwargs", [
+    ("user,item,my_rating\n1,10,4\n2,10,2\n1,11,5\n", {}),
+    ("u,i,r\n1,10,4\n2,10,2\n1,11,5\n", {"user": "u", "item": "i"}),
+    ("user,item,timestamp,plays\n1,10,99,4\n2,10,98,2\n", {}),
+])
+def test_a_column_of_numbers_not_named_as_ratings_is_not_dropped_in_silence(tmp_path, text,
+                                                                             kwargs):
+    # it was read as implicit data: every rating 1
+    path = put(tmp_path, "r.csv", text)
+    with pytest.raises(DataError, match=r"cannot tell which column holds the ratings .*"
+                       r"holds numbers; pass rating='\w+', or rating=False"):
+        read_ratings(path, **kwargs)
+    name = text.split("\n")[0].split(",")[-1]
+    assert sorted(set(read_ratings(path, rating=name, **kwargs).values)) != [1.0]
+    assert set(read_ratings(path, rating=False, **kwargs).values) == {1.0}
+
+
+def test_a_column_of_text_beside_named_ids_leaves_the_data_implicit(tmp_path):
+    path = put(tmp_path, "r.csv", "user,item,title\n1,10,Heat\n2,10,Heat\n1,11,Up\n")
+    assert set(read_ratings(path).values) == {1.0}
+
+
+def test_parquet_with_an_unnamed_column_of_numbers_is_refused_too(tmp_path):
+    import pandas as pd
+
+    path = tmp_path / "r.parquet"
+    pd.DataFrame({"user": [1, 2], "item": [10, 10], "stars_given": [4.0, 2.0]}).to_parquet(path)
+    with pytest.raises(DataError, match=r"'stars_given' holds numbers; pass "
+                       r"rating='stars_given'"):
+        read_ratings(path)
+    assert list(read_ratings(path, rating="stars_given").values) == [4.0, 2.0]

@@ -375,6 +375,7 @@ _OPTION_HINTS = (
     (r"pass sep= ", "give --sep "),
     (r"pass user= and item=", "give --user and --item"),
     (r"pass timestamp=False ", "give --timestamp none "),
+    (r"pass rating=('[^']*'), or rating=False ", r"give --rating \1, or --rating none "),
     (r"pass (user|item|rating|timestamp)= ", r"give --\1 "),
     (r"pass member= ", "give --member NAME "),
     (r"\bmember=('[^']*') was given", r"--member \1 was given"),

@@ -48,6 +48,7 @@ class Dialect:
     skip_lines: int          # physical lines before the first data line (header included)
     quoting: bool            # whether a quote character may occur (seen in the sample)
     bom: bool
+    numeric: tuple = ()      # the columns holding a number in every sampled data row
 
 
 @dataclass
@@ -142,8 +143,11 @@ def detect(head: bytes, *, sep, header, fmt, encoding) -> Dialect:
     names = _header_names(rows[0], header, fmt)
     skip = sample[0][0] if header else 0
     quoting = sep not in ("::", "ws") and '"' in text
+    body = rows[1:] if header else rows
+    numeric = tuple(j for j in range(n_fields) if body and all(
+        j < len(r) and is_number(r[j]) for r in body))
     return Dialect(sep=sep, header=bool(header), n_fields=n_fields, names=names,
-                   skip_lines=skip, quoting=quoting, bom=bom)
+                   skip_lines=skip, quoting=quoting, bom=bom, numeric=numeric)
 
 
 def _preset_defaults(fmt, sep, header):
@@ -317,10 +321,24 @@ def _fill_defaults(dialect: Dialect, defaults: list, pos: dict) -> None:
     if dialect.names is not None and (found or any(r in pos for r in ("user", "item"))):
         _require_ids(dialect, pos, found)
         pos.update(found)
+        if "rating" in defaults and "rating" not in pos:
+            _refuse_unnamed_ratings(dialect, pos)
     else:
         for role, k in (("user", 0), ("item", 1), ("rating", 2), ("timestamp", 3)):
             if role in defaults and k < dialect.n_fields and k not in pos.values():
                 pos[role] = k
+
+
+def _refuse_unnamed_ratings(dialect: Dialect, pos: dict) -> None:
+    """No column is named as ratings are: a column of numbers besides the others may
+    well hold them ("my_rating"), and reading the file as implicit data (every value 1)
+    would drop them in silence; the caller says which."""
+    left = [k for k in dialect.numeric if k not in pos.values()]
+    if left:
+        name = dialect.names[left[0]]
+        raise DataError(f"cannot tell which column holds the ratings (columns are "
+                        f"{dialect.names}): {name!r} holds numbers; pass rating={name!r}, "
+                        "or rating=False for data without ratings")
 
 
 def _require_ids(dialect: Dialect, pos: dict, found: dict) -> None:

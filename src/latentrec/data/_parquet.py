@@ -48,8 +48,10 @@ def read_parquet(src, *, user, item, rating, timestamp, id_dtype):
         names = list(schema.names)
     except (pa.ArrowException, *_UNREADABLE) as exc:
         raise DataError(f"cannot read the Parquet file: {exc}", path=src.where) from None
+    numeric = tuple(k for k, f in enumerate(schema)
+                    if pa.types.is_integer(f.type) or pa.types.is_floating(f.type))
     dialect = Dialect(sep=",", header=True, n_fields=len(names), names=names, skip_lines=0,
-                      quoting=False, bom=False)
+                      quoting=False, bom=False, numeric=numeric)
     try:
         cols = resolve_columns(dialect, user=user, item=item, rating=rating,
                                timestamp=timestamp)

@@ -63,7 +63,10 @@ def read_ratings(path, *, format: str = "auto", sep: str | None = None,
         The column of each, by header name or 0-based position. By default, known names
         (``userId``, ``movie_id``, ``score``, ...) with a header, else positions 0-3.
         ``rating=False`` reads implicit data (every value 1.0), as does a file with only
-        two columns; ``timestamp=False`` ignores a timestamp column.
+        two columns, or with a header and no other column of numbers beside the ids and
+        time (a column of numbers not named as ratings are is an error that names it:
+        pass ``rating=`` or ``rating=False``); ``timestamp=False`` ignores a timestamp
+        column.
     id_dtype : {"auto", "int", "str"}
         "auto": a side's ids become int64 when every one is a canonical decimal integer
         ("42", "-7"; not "007", "+1", "1.0"), else they all stay strings exactly as
