@@ -322,3 +322,9 @@ def test_evaluate_shows_no_spread_for_a_metric_measured_on_one_fold(cli, tmp_pat
     result = cli("evaluate", path, "--cv", "2", "--algo", "bias", "--metrics", "rmse,ndcg")
     assert "nan" not in result.stdout and "± " in result.stdout  # rmse keeps its spread
     assert "ndcg@10 on 1 of 2 folds" in result.stderr
+
+
+def test_train_shows_no_validation_rmse_for_a_model_without_ratings(cli, files, tmp_path):
+    result = cli.json("train", files / "ratings.csv", "-o", tmp_path / "m.npz", "--algo",
+                      "popularity", "--validation", "0.2")
+    assert result["training"]["final_val_rmse"] is None  # the RMSE of popularity counts

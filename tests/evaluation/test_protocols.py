@@ -251,3 +251,10 @@ def test_fitted_true_with_another_train_is_a_clear_error(small_ratings):
     with pytest.raises(DataError, match=r"^fitted=True: the model was not fitted on this "
                        r"train \(its users are not train's\)"):
         evaluate(model, other, test, ["auc"], fitted=True)
+
+
+def test_rating_error_of_a_model_without_ratings_is_nan_as_in_compare(small_ratings):
+    # Popularity's "predictions" are counts: their RMSE against ratings meant nothing
+    train, test = holdout(small_ratings, 0.2, random_state=0)
+    got = evaluate(Popularity(), train, test, ["rmse", "mae", "ndcg"])
+    assert np.isnan(got["rmse"]) and np.isnan(got["mae"]) and np.isfinite(got["ndcg@10"])

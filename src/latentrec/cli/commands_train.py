@@ -116,7 +116,8 @@ def train(
     seconds = time.perf_counter() - started
     model.save(model_file)
     history = model.summary()["history"]
-    if val_part is not None and (auto or not model.history_):  # nothing scored it per epoch
+    # nothing scored it per epoch (a model without ratings has no rating error to show)
+    if val_part is not None and (auto or not model.history_) and model.predicts_ratings:
         from ..evaluation import evaluate
 
         history["final_val_rmse"] = evaluate(model, train_part, val_part, ["rmse"],

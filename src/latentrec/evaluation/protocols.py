@@ -45,7 +45,9 @@ def evaluate(model, train: Ratings, test: Ratings, metrics=("rmse", "mae"), *, k
     ``{"rmse": ..., "ndcg@10": ..., "fit_seconds": ..., "predict_seconds": ...}``.
     ``fitted=True`` measures ``model`` as it is (it must have been fitted on ``train``).
 
-    Test users and items are matched to the model's by raw id, so ``test`` may have IdMaps
+    The rating metrics of a model whose predictions are not ratings (``predicts_ratings``
+    False: the implicit models, Popularity, RandomRecommender) are NaN, as in
+    :func:`compare`. Test users and items are matched to the model's by raw id, so ``test`` may have IdMaps
     of its own (a test file read apart from the training file, as ML-100K's u1.test): a
     test user the model never saw counts with an empty list (AUC leaves them out), a
     relevant item it never saw counts but cannot be found.
@@ -62,7 +64,9 @@ def evaluate(model, train: Ratings, test: Ratings, metrics=("rmse", "mae"), *, k
     start = time.perf_counter()
     out = {}
     rating = [m for m in metrics if m in RATING_METRICS]
-    if rating:
+    if not model.predicts_ratings:  # scores that are not ratings: no rating error (NaN)
+        out.update(dict.fromkeys(rating, float("nan")))
+    elif rating:
         pred = model.predict(test.user_map.to_ids(test.users), test.item_map.to_ids(test.items),
                              timestamps=test.timestamps)
         for m in rating:
