@@ -128,13 +128,34 @@ def test_item_titles_are_keyed_as_the_id_map_spells_ids(ml100k):
     ("movies.dat", b"fifty::A Space Film (1977)::Sci-Fi\n", "cannot read the item table"),
     ("titles.tsv", b"item_id\ttitle\n50\t\xff\xfe\n", "cannot read the item table"),
     ("titles.csv", b"item_id\n50\n", "needs an item id column and a title column"),
-    ("empty.csv", b"", "cannot read the item table"),
+    ("empty.csv", b"", "the item table is empty"),
+    ("empty.txt", b"", "the item table is empty"),  # was pandas' csv.Error: exit 1
+    ("ids.txt", b"1\n2\n", "needs an item id column and a title column; found only one"),
 ])
 def test_a_bad_item_file_is_a_data_error_naming_it(tmp_path, name, body, reason):
     path = tmp_path / name
     path.write_bytes(body)
     with pytest.raises(DataError, match=f"{name}: {reason}"):
         datasets.item_titles(path)
+
+
+@pytest.mark.parametrize("body, want", [
+    ("1|Toy Story\n50|Star Wars\n", {1: "Toy Story", 50: "Star Wars"}),  # was "1|Toy", "Story"
+    ("1 Toy Story\n50 Star Wars, The\n", {1: "Toy Story", 50: "Star Wars, The"}),
+])
+def test_an_item_table_of_another_name_is_split_as_the_ratings_reader_splits(tmp_path,
+                                                                           body, want):
+    path = tmp_path / "items.txt"
+    path.write_text(body)
+    assert datasets.item_titles(path, IdMap([1, 50])) == want
+
+
+def test_an_item_table_with_no_id_of_the_model_is_refused(tmp_path):
+    path = tmp_path / "users.csv"
+    path.write_text("item_id,title\n901,x\n902,y\n")  # every title would be blank
+    with pytest.raises(DataError, match=r"users.csv: none of the 2 item ids of the item "
+                       r"table is an item of the model \(the table's first: 901\)"):
+        datasets.item_titles(path, IdMap([1, 50]))
 
 
 @pytest.mark.parametrize("source, message", [

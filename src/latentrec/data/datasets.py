@@ -9,6 +9,8 @@ load from a copy the user downloaded.
 
 from __future__ import annotations
 
+import csv
+import gzip
 import io
 import re
 import zipfile
@@ -21,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
-from ._dialect import ALIASES, SAMPLE_LINES, _looks_like_header
+from ._dialect import ALIASES, SAMPLE_LINES, _detect_sep, _looks_like_header
 from .io import read_ratings
 from .ratings import Ratings
 from .synthetic import synthetic
@@ -296,21 +298,29 @@ def read_items(source) -> pd.DataFrame:
         raise DataError("no such file", path=source)
     if path.is_dir():
         raise DataError("is a folder, not an item table", path=source)
+    if path.stat().st_size == 0:
+        raise DataError("the item table is empty", path=source)
     reader = _ITEM_FILES.get(path.name.lower())
     try:
         return reader(_File(path)) if reader is not None else _items_csv(path)
     except DataError:
         raise
-    except (ValueError, OSError) as exc:  # UnicodeDecodeError and pandas' errors included
+    except (ValueError, OSError, csv.Error) as exc:  # UnicodeDecodeError, pandas' errors
         raise DataError(f"cannot read the item table ({exc})", path=source) from None
 
 
 def _items_csv(path: Path) -> pd.DataFrame:
     """A CSV/TSV item table: the id and title columns found by name, else by position."""
     name = path.name.lower().removesuffix(".gz")
-    sep = "\t" if name.endswith((".tsv", ".tab")) else "," if name.endswith(".csv") else None
-    df = pd.read_csv(path, sep=sep, engine="python" if sep is None else "c", dtype=str,
-                     header=None, keep_default_na=False, encoding="utf-8-sig").fillna("")
+    sep = ("\t" if name.endswith((".tsv", ".tab")) else "," if name.endswith(".csv")
+           else _item_separator(path))
+    if sep == "ws":  # "1 Toy Story": the id, then the rest of the line is the title
+        with _open_text(path) as f:
+            rows = [ln.strip().split(None, 1) for ln in f if ln.strip()]
+        df = pd.DataFrame([r + [""] * (2 - len(r)) for r in rows], dtype=str)
+    else:
+        df = pd.read_csv(path, sep=sep, dtype=str, header=None, keep_default_na=False,
+                         encoding="utf-8-sig").fillna("")
     rows = df.head(SAMPLE_LINES).to_numpy().tolist()
     names = [f.strip() for f in rows[0]] if _has_header(rows) else None
     id_pos, title_pos = _item_columns(names, df.shape[1], path)
@@ -325,6 +335,23 @@ def _items_csv(path: Path) -> pd.DataFrame:
     if "year" in out.columns:
         out["year"] = pd.to_numeric(out["year"], errors="coerce").astype("Int64")
     return out
+
+
+def _open_text(path: Path):
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    return opener(path, "rt", encoding="utf-8-sig")
+
+
+def _item_separator(path: Path) -> str:
+    """The separator of an item table named neither .csv nor .tsv, found as the ratings
+    reader finds one ("|" in "1|Toy Story", which a generic sniffer split at blanks)."""
+    with _open_text(path) as f:
+        head = f.read(1 << 16)
+    try:
+        return _detect_sep(head)
+    except DataError:
+        raise DataError("needs an item id column and a title column; found only one "
+                        "column", path=path) from None
 
 
 def _has_header(rows: _builtin_list) -> bool:
@@ -375,7 +402,15 @@ def item_titles(source, id_map=None) -> dict:
                                  else read_items(source))
     if id_map is None:
         return titles
-    return {id_map.coerce(str(k).strip()): v for k, v in titles.items()}
+    titles = {id_map.coerce(str(k).strip()): v for k, v in titles.items()}
+    if titles and not (id_map.to_indices(np.array([*titles], dtype=object),
+                                         unknown="missing") >= 0).any():
+        # another file (the ratings, a user table) or another catalogue: every title blank
+        raise DataError(f"none of the {len(titles):,} item ids of the item table is an item "
+                        f"of the model (the table's first: {next(iter(titles))!r}); is it "
+                        "the right file?", path=None if isinstance(
+                            source, (Mapping, pd.DataFrame)) else source)
+    return titles
 
 
 def _display_titles(items: pd.DataFrame) -> dict:
