@@ -47,9 +47,10 @@ def evaluate(model, train: Ratings, test: Ratings, metrics=("rmse", "mae"), *, k
 
     The rating metrics of a model whose predictions are not ratings (``predicts_ratings``
     False: the implicit models, Popularity, RandomRecommender) are NaN, as in
-    :func:`compare`. Test users and items are matched to the model's by raw id, so ``test`` may have IdMaps
-    of its own (a test file read apart from the training file, as ML-100K's u1.test): a
-    test user the model never saw counts with an empty list (AUC leaves them out), a
+    :func:`compare`. Test users and items are matched to the model's by raw id, so
+    ``test`` may have IdMaps of its own (a test file read apart from the training file, as
+    ML-100K's u1.test): a test user the model never saw counts with an empty list (AUC
+    leaves them out), a
     relevant item it never saw counts but cannot be found.
     """
     relevance_cutoff(relevance_threshold, None, test)  # checked before any fitting
