@@ -50,8 +50,7 @@ def evaluate(model, train: Ratings, test: Ratings, metrics=("rmse", "mae"), *, k
     :func:`compare`. Test users and items are matched to the model's by raw id, so
     ``test`` may have IdMaps of its own (a test file read apart from the training file, as
     ML-100K's u1.test): a test user the model never saw counts with an empty list (AUC
-    leaves them out), a
-    relevant item it never saw counts but cannot be found.
+    leaves them out), a relevant item it never saw counts but cannot be found.
     """
     relevance_cutoff(relevance_threshold, None, test)  # checked before any fitting
     metrics = _check_metrics(metrics)
