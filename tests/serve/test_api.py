@@ -542,3 +542,14 @@ def test_a_json_body_sent_as_another_type_is_told_so(client, headers, got):
         "loc": ["body"], "type": "content_type",
         "msg": f"send the body as JSON, with the header Content-Type: application/json "
                f"(got {got})"}]
+
+
+def test_by_rating_on_a_model_without_ratings_is_refused(make_client, ml, tmp_path):
+    """It answered with the model's own scores, as if they were predicted ratings."""
+    path = tmp_path / "pop.npz"
+    latentrec.Popularity().fit(ml.ratings).save(path)
+    client = make_client(path)
+    response = client.get("/users/196/recommendations?by=rating")
+    assert response.status_code == 422
+    assert "scores are not ratings" in response.json()["detail"][0]["msg"]
+    assert client.get("/users/196/recommendations").status_code == 200

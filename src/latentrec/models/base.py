@@ -470,9 +470,14 @@ class Recommender(Params):
             return "rating" if parts is None else "relevance"
         if by not in ("relevance", "rating"):
             raise ParameterError(f"by must be 'relevance', 'rating' or None, got {by!r}")
+        if by == "rating" and not self.predicts_ratings:
+            raise ParameterError(f"{type(self).__name__}'s scores are not ratings, so there "
+                                 "is no predicted rating to rank by; leave by unset (its "
+                                 "own score)")
         if by == "relevance" and parts is None:
+            own = "'rating'" if self.predicts_ratings else "its own score: leave by unset"
             raise ParameterError(f"{type(self).__name__} has no interaction part to rank by "
-                                 "relevance (it ranks by 'rating')")
+                                 f"relevance (it ranks by {own})")
         return by
 
     def _relevance_parts(self):

@@ -97,7 +97,8 @@ def _warm_up(model) -> None:
     catalogue, the bound index of recommend) now, in the loading thread, so the first
     request after a (re)load does not pay for them."""
     if len(model.user_map_) and len(model.item_map_):
-        for by in (None, "rating"):  # the default order, and the one the API also offers
+        # the default order, and the one the API also offers where there are ratings
+        for by in (None, "rating") if model.predicts_ratings else (None,):
             model.recommend(model.user_map_.to_id(0), n=1, by=by)
     if model.n_factors_ == 0:
         return
