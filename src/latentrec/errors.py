@@ -46,7 +46,10 @@ class UnknownIdError(LatentrecError, KeyError):
     def __init__(self, kind: str, raw_id):
         self.kind = kind
         self.raw_id = raw_id = raw_id.item() if hasattr(raw_id, "item") else raw_id
-        super().__init__(f"unknown {kind} id {raw_id!r}")
+        text = repr(raw_id)
+        if len(text) > 200:  # a 300-digit number: named, not echoed whole
+            text = f"{text[:60]}... ({len(text):,} characters)"
+        super().__init__(f"unknown {kind} id {text}")
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return self.args[0]

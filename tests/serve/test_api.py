@@ -553,3 +553,11 @@ def test_by_rating_on_a_model_without_ratings_is_refused(make_client, ml, tmp_pa
     assert response.status_code == 422
     assert "scores are not ratings" in response.json()["detail"][0]["msg"]
     assert client.get("/users/196/recommendations").status_code == 200
+
+
+@pytest.mark.parametrize("user", ["1e300", "1" + "0" * 250])
+def test_an_unknown_integer_id_of_hundreds_of_digits_is_not_echoed_whole(client, user):
+    response = client.post("/predict", content=f'{{"pairs": [{{"user": {user}, "item": 242}}]}}',
+                           headers={"Content-Type": "application/json"})
+    assert response.status_code == 404
+    assert "characters)" in response.json()["detail"] and len(response.text) < 300
