@@ -41,6 +41,10 @@ CASES = {
     "unknown id in a pair": (["predict", "{model}", "--pair", "alice", "apple", "--pair",
                               "nobody", "fig"],
                              ["--pair nobody fig", "user 'nobody'", "--unknown"]),
+    "more folds than ratings": (["evaluate", "{files}/ratings.csv", "--algo", "bias", "--cv",
+                                 "100000"], ["'--cv'", "100,000 folds of"]),
+    "missing test file": (["evaluate", "{bad}/malformed.csv", "--test", "{bad}/none.csv"],
+                          ["none.csv", "no such file"]),  # before RATINGS, bad as it is
     "corrupt model": (["info", "{bad}/corrupt.npz"], ["corrupt.npz", "cannot load model"]),
     "missing model": (["recommend", "{bad}/none.npz", "--user", "alice"],
                       ["none.npz", "no such file"]),

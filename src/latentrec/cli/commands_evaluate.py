@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -16,7 +17,7 @@ from .algorithms import (
     parse_algos,
     unused_options,
 )
-from .inputs import check_distinct, check_output, read_ratings, split_fraction
+from .inputs import CliError, check_distinct, check_output, read_ratings, split_fraction
 from .output import make_table
 
 _TIMES = ("fit_seconds", "predict_seconds")
@@ -86,6 +87,8 @@ def evaluate(
     if plot_file is not None:
         plots.require()
 
+    if test_file is not None and not Path(test_file).is_file():  # before reading RATINGS
+        raise CliError(f"{test_file}: no such file")
     data = read_ratings(ratings, reader)
     out.info(f"Read {ratings}: {data.summary()}")
     started = time.perf_counter()
@@ -169,6 +172,10 @@ def _folds(data, n_folds: int | None, test_size: float | None, seed: int, out):
     from ..data.split import holdout
 
     if n_folds is not None:
+        if n_folds > data.n_ratings:  # before the line that announces them
+            raise typer.BadParameter(f"{n_folds:,} folds of {data.n_ratings:,} ratings: "
+                                     "there can be at most one fold a rating",
+                                     param_hint="'--cv'")
         out.info(f"{n_folds}-fold cross-validation (seed {seed}); every model sees the "
                  "same folds.")
         return n_folds
