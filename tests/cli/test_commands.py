@@ -328,3 +328,21 @@ def test_train_shows_no_validation_rmse_for_a_model_without_ratings(cli, files, 
     result = cli.json("train", files / "ratings.csv", "-o", tmp_path / "m.npz", "--algo",
                       "popularity", "--validation", "0.2")
     assert result["training"]["final_val_rmse"] is None  # the RMSE of popularity counts
+
+
+def test_list_files_find_ids_as_the_ratings_reader_read_them(cli, tmp_path):
+    # " a " and "a" are two users of a text-id model: the list readers stripped the
+    # blanks and answered for "a"; a number with blanks around it is that number
+    ratings = tmp_path / "r.csv"
+    ratings.write_text("user,item,rating\n a ,x,5\na,x,1\nb,y,3\na,y,2\n")
+    model = tmp_path / "m.npz"
+    cli("train", ratings, "-o", model, "--algo", "bias", "--id-dtype", "str", "-q")
+    pairs = tmp_path / "p.csv"
+    pairs.write_text("user,item\n a ,x\nb ,x\n")
+    got = cli.json("predict", model, "--pairs", pairs)
+    want = cli.json("predict", model, "--pair", " a ", "x", "--pair", "b", "x")
+    assert [r["user"] for r in got] == [" a ", "b"]
+    assert [r["prediction"] for r in got] == [r["prediction"] for r in want]
+    users = tmp_path / "u.txt"
+    users.write_text(" a \n")
+    assert list(cli.json("recommend", model, "--users-file", users, "--include-seen")) == [" a "]

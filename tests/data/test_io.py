@@ -326,9 +326,20 @@ def test_id_dtype_auto_keeps_non_canonical_ids_as_written(tmp_path, monkeypatch,
     r = read_ratings(path)
     assert r.user_map.kind == "str" and ids(r, "user") == ["-3", "007", "7"]
     assert r.item_map.kind == "int" and ids(r, "item") == [1, 2, 3]
-    for text in ("+1", "1.0", " 1", "0x1"):
+    for text in ("+1", "1.0", "0x1", " 01"):
         path = put(tmp_path, "s.csv", f"user,item,rating\n{text},1,4\n2,2,5\n")
         assert read_ratings(path).user_map.kind == "str", text
+
+
+@pytest.mark.parametrize("engine", ["auto", "pyarrow", "slow"])
+def test_blanks_around_integer_ids_are_layout(tmp_path, monkeypatch, engine):
+    # "1, 10, 4": the items were text, " 10", and no query by 10 found them
+    only_engine(monkeypatch, engine)
+    path = put(tmp_path, "r.csv", "user, item, rating\n1, 10, 4\n 2 , 10, 2\n1, 11, 5\n")
+    r = read_ratings(path)
+    assert ids(r, "user") == [1, 2] and ids(r, "item") == [10, 11]
+    path = put(tmp_path, "s.csv", "user,item,rating\n a ,x,4\na,x,1\n")  # text: as written
+    assert ids(read_ratings(path), "user") == [" a ", "a"]
 
 
 @pytest.mark.parametrize("engine", ["auto", "pyarrow", "slow"])

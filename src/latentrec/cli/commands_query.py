@@ -11,6 +11,7 @@ import typer
 from . import options as O
 from .inputs import (
     CliError,
+    as_written,
     bad_value,
     check_distinct,
     check_output,
@@ -181,8 +182,8 @@ def predict(
     if timestamps is not None and not model.uses_timestamps:
         out.note(f"note: {type(model).__name__} has no time group here; the times do "
                  "not change its predictions")
-    users = [model.user_map_.coerce(u) for u in users]
-    items_ = [model.item_map_.coerce(i) for i in items_]
+    users = [model.user_map_.coerce(as_written(model.user_map_, u)) for u in users]
+    items_ = [model.item_map_.coerce(as_written(model.item_map_, i)) for i in items_]
     _check_clip(model, clip)
     if unknown == "error":
         _check_known(model, users, items_, where)

@@ -244,6 +244,7 @@ def _same_file(a: str, b: str) -> bool:
 # ids -----------------------------------------------------------------------------------
 def known_id(id_map, raw: str, where: str | None = None):
     """The model's own id for ``raw`` (typed text): its int or str form; unknown raises."""
+    raw = as_written(id_map, raw)
     index = id_map.lookup(raw)
     if index < 0:
         from ..errors import UnknownIdError
@@ -255,6 +256,16 @@ def known_id(id_map, raw: str, where: str | None = None):
     return id_map.to_id(index)
 
 
+def as_written(id_map, text: str) -> str:
+    """An id as a list file or an argument writes it, for ``id_map``: blanks around a
+    number dropped (layout, as the ratings reader reads "1, 10, 4"); a text id as it is
+    when the model knows it so (" d " is an id the ratings reader keeps: stripped,
+    another user was answered), else without the blanks ("alice " finds "alice")."""
+    if id_map.kind == "int" or text in id_map:
+        return text.strip() if id_map.kind == "int" else text
+    return text.strip()
+
+
 _USER_HEADERS = {"user", "user_id", "userid", "users", "id", "uid"}
 
 
@@ -262,10 +273,10 @@ def read_id_list(path: str, id_map) -> list:
     """One id per line (blank lines skipped, an optional header line); all must be known."""
     ids = []
     for line_no, line in enumerate(io.StringIO(read_text(path), newline=None), start=1):
-        text = line.strip()
-        if not text:
+        text = as_written(id_map, line.rstrip("\n"))
+        if not text.strip():
             continue
-        if not ids and line_no == 1 and text.lower() in _USER_HEADERS \
+        if not ids and line_no == 1 and text.strip().lower() in _USER_HEADERS \
                 and text not in id_map:
             continue
         ids.append(known_id(id_map, text, f"{path}, line {line_no}"))
@@ -293,8 +304,8 @@ def read_pairs(path: str) -> tuple[list, list, list | None, list]:
             what = "a user and an item" + ("" if t_col is None else " and a timestamp")
             raise DataError(f"expected {what}", path=path, line=line_no,
                             value=sep.join(row))
-        users.append(row[u_col].strip())
-        items.append(row[i_col].strip())
+        users.append(row[u_col])  # as written: the model's map decides (as_written)
+        items.append(row[i_col])
         lines.append(line_no)
         if t_col is not None:
             times.append(_timestamp(row[t_col], path, line_no))

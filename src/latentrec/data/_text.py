@@ -275,13 +275,10 @@ def map_ids(job: Job, uniques, codes: np.ndarray, pos, side):
         job.bad_id(f"empty {side} id", int(np.argmax(codes == empty[0])), pos, "")
     values = None
     if job.id_dtype != "str" and len(arr):
-        if pc.all(pc.match_substring_regex(arr, _CANONICAL)).as_py():
-            try:
-                values = pc.cast(arr, pa.int64()).to_numpy()
-                if (values == _INT64_MIN).any():
-                    values = None
-            except pa.ArrowInvalid:
-                values = None
+        # blanks around a number ("1, 10, 4": " 10") are layout, not part of the id, as
+        # id_dtype="int" reads them: else that side's ids were all text, " 10", and no
+        # query by 10 found them (text ids keep their blanks: " d " is an id)
+        values = _canonical_ints(pc.utf8_trim_whitespace(arr))
         if values is None and job.id_dtype == "int":
             values = _lenient_ints(job, arr.to_pylist(), codes, pos, side)
     if values is None:
@@ -291,6 +288,21 @@ def map_ids(job: Job, uniques, codes: np.ndarray, pos, side):
     sorted_ids, inverse = np.unique(values, return_inverse=True)
     np.take(inverse.astype(np.int32), codes, out=codes)
     return IdMap(sorted_ids, name=side), codes
+
+
+def _canonical_ints(arr):
+    """int64 values of an Arrow string array whose every string is a canonical decimal
+    integer in the int64 range, else None."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not pc.all(pc.match_substring_regex(arr, _CANONICAL)).as_py():
+        return None
+    try:
+        values = pc.cast(arr, pa.int64()).to_numpy()
+    except pa.ArrowInvalid:
+        return None
+    return None if (values == _INT64_MIN).any() else values
 
 
 def _lenient_ints(job, texts, codes, pos, side):

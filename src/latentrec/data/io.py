@@ -69,9 +69,10 @@ def read_ratings(path, *, format: str = "auto", sep: str | None = None,
         column.
     id_dtype : {"auto", "int", "str"}
         "auto": a side's ids become int64 when every one is a canonical decimal integer
-        ("42", "-7"; not "007", "+1", "1.0"), else they all stay strings exactly as
-        written. "int": ids must be integers ("007" reads as 7). "str": always strings.
-        Parquet keeps the column's type under "auto".
+        ("42", "-7", " 42" after a comma and a blank; not "007", "+1", "1.0"), else they
+        all stay strings exactly as written (blanks included). "int": ids must be
+        integers ("007" reads as 7). "str": always strings. Parquet keeps the column's
+        type under "auto".
     duplicates : {"last", "mean", "error"}
         What to do with a (user, item) pair rated more than once; see
         :meth:`Ratings.from_arrays`.
