@@ -258,3 +258,26 @@ def test_rating_error_of_a_model_without_ratings_is_nan_as_in_compare(small_rati
     train, test = holdout(small_ratings, 0.2, random_state=0)
     got = evaluate(Popularity(), train, test, ["rmse", "mae", "ndcg"])
     assert np.isnan(got["rmse"]) and np.isnan(got["mae"]) and np.isfinite(got["ndcg@10"])
+
+
+def test_the_model_evaluate_fits_knows_only_what_its_training_part_has(small_ratings):
+    # a split keeps the whole table's ids: a model fitted on the train part took in the
+    # items only the test part has (recommendable: a leak), and its figures differed from
+    # those of the same split read as two files
+    rng = np.random.default_rng(3)
+    to_test = (rng.random(small_ratings.n_ratings) < 0.3) | (small_ratings.items < 3)
+    train, test = small_ratings.subset(~to_test), small_ratings.subset(to_test)
+    alone = [Ratings.from_dataframe(part.to_dataframe()) for part in (train, test)]
+    metrics = ["rmse", "auc", "ndcg", "coverage"]
+    for model in (Popularity(), BiasBaseline()):
+        shared = evaluate(model, train, test, metrics)
+        apart = evaluate(model, *alone, metrics)
+        for m in ("rmse", "auc", "ndcg@10", "coverage@10"):
+            np.testing.assert_equal(shared[m], apart[m])
+    compact = train.compacted()
+    assert len(compact.item_map) == len(np.unique(train.items)) < len(train.item_map)
+    assert compact.to_dataframe().equals(train.to_dataframe())
+
+
+def test_compacted_is_the_table_itself_when_every_id_has_a_rating(small_ratings):
+    assert small_ratings.compacted() is small_ratings

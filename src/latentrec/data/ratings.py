@@ -279,6 +279,24 @@ class Ratings:
         return Ratings(self.users[rows], self.items[rows], self.values[rows], ts,
                        user_map=self.user_map, item_map=self.item_map)
 
+    def compacted(self) -> Ratings:
+        """These ratings with IdMaps of only the users and items that have a rating here
+        (this table when all have): what a model fitted on them knows. A split's parts
+        keep the whole table's maps, so that a model fitted on a training part would
+        take in the users and items only its test part has (random factors, a place in
+        its rankings)."""
+        parts = []
+        for idx, id_map in ((self.users, self.user_map), (self.items, self.item_map)):
+            present = np.unique(idx)
+            parts.append((idx, id_map) if present.size == len(id_map) else
+                         (np.searchsorted(present, idx),
+                          IdMap(id_map.ids[present], name=id_map.name)))
+        (users, user_map), (items, item_map) = parts
+        if user_map is self.user_map and item_map is self.item_map:
+            return self
+        return Ratings(users, items, self.values, self.timestamps, user_map=user_map,
+                       item_map=item_map)
+
     def equals(self, other: Ratings) -> bool:
         """Same maps, same rows in the same order, same values and timestamps."""
         if not isinstance(other, Ratings):

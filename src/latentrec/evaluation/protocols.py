@@ -58,7 +58,8 @@ def evaluate(model, train: Ratings, test: Ratings, metrics=("rmse", "mae"), *, k
     if fitted:
         _check_fitted_on(model, train)
     start = time.perf_counter()
-    if not fitted:
+    if not fitted:  # a split's train knows its test's ids: they are no part of the model
+        train = train.compacted()
         model = model.clone().fit(train)
     fit_seconds = time.perf_counter() - start
     start = time.perf_counter()
@@ -118,7 +119,8 @@ def _ranking(model, train, test, names, k, relevance) -> dict:
     if known.size < u_idx.size:
         warnings.warn(f"{u_idx.size - known.size:,} of the {u_idx.size:,} test users with a "
                       "relevant rating are not in the model: they count with empty lists "
-                      "(ids of another type or spelling than the training ids?)",
+                      "(users without a training rating, or ids of another type or "
+                      "spelling than the training ids?)",
                       UnknownIdWarning, stacklevel=3)
     lists = model.recommend(model.user_map_.to_ids(u_idx[known]), n=k) if known.size else []
     for row, (ids, _) in zip(known, lists):
