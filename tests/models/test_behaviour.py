@@ -314,7 +314,15 @@ def test_unknown_ids(fitted):
         fitted.predict(["nobody"], [0], unknown="error")
     with pytest.warns(UnknownIdWarning):
         est = fitted.predict(["nobody"], [0], clip=False)[0]
-    assert est == pytest.approx(fitted.global_mean_ + fitted.item_bias_[0], rel=1e-5)
+    # the unknown user as the model's average user: its mean bias and factor row
+    want = (fitted.global_mean_ + fitted.user_bias_.mean() + fitted.item_bias_[0]
+            + fitted.user_factors_.mean(axis=0) @ fitted.item_factors_[0])
+    assert est == pytest.approx(want, rel=1e-5, abs=1e-6)
+    est = fitted.predict(["u01"], [12345], clip=False)[0]  # an unknown item: the average one
+    u = fitted.user_map_.to_index("u01")
+    want = (fitted.global_mean_ + fitted.user_bias_[u] + fitted.item_bias_.mean()
+            + fitted.user_factors_[u] @ fitted.item_factors_.mean(axis=0))
+    assert est == pytest.approx(want, rel=1e-5, abs=1e-6)
 
 
 def test_item_ids_given_as_text_are_accepted(fitted):

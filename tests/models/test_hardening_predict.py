@@ -145,7 +145,10 @@ def test_return_unknown_marks_the_pairs_with_an_unknown_id(int_model):
     pred, unknown = no_warning(lambda: int_model.predict(
         [1, 99999, 99999, 2], [10, 10, 77, 77], return_unknown=True))
     assert unknown.tolist() == [False, True, True, True]
-    assert pred[2] == pytest.approx(int_model.global_mean_)
+    average = (int_model.global_mean_ + int_model.user_bias_.mean()  # both unseen: the
+               + int_model.item_bias_.mean()                           # average user and
+               + int_model.user_factors_.mean(0) @ int_model.item_factors_.mean(0))  # item
+    assert pred[2] == pytest.approx(average, rel=1e-5)
     assert pred[0] == int_model.predict([1], [10])[0]
 
 
@@ -155,7 +158,8 @@ def test_return_unknown_of_a_folded_user_marks_unknown_items(int_model):
     assert unknown.tolist() == [False, True]
 
 
-@pytest.mark.parametrize("unknown, fallback", [("bias", "the mean plus"), ("nan", "NaN")])
+@pytest.mark.parametrize("unknown, fallback", [("bias", "the estimate for the model's average"),
+                                                    ("nan", "NaN")])
 def test_a_call_with_every_pair_unknown_warns(int_model, unknown, fallback):
     with pytest.warns(UnknownIdWarning, match=re.escape(
             f"none of the 2 (user, item) pairs has both ids known to the model, so every "
@@ -346,7 +350,7 @@ def test_cli_predict_warns_of_the_pairs_with_an_unknown_id(saved):
                    "--pair", 77, 1, "--unknown", "bias")
     assert result.stderr.strip() == (
         "warning: 2 of 3 pairs have an id the model has not seen (the first: user 0, item "
-        "99); their predictions are the estimate from what is known (the mean plus the "
-        "known side's bias)")
+        "99); their predictions are the estimate from what is known (the unseen side as "
+        "the model's average user or item)")
     quiet = Cli()("predict", saved / "tiny.npz", "--pair", 0, 0, "--pair", 0, 1)
     assert quiet.stderr == ""

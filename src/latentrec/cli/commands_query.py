@@ -299,7 +299,8 @@ def _fallback_note(missing, users: list, items: list, unknown: str) -> str:
     """The warning for pairs with an id the model has not seen: how many, the first, and
     what their predictions are."""
     k = int(missing.argmax())
-    what = ("the estimate from what is known (the mean plus the known side's bias)"
+    what = ("the estimate from what is known (the unseen side as the model's average "
+            "user or item)"
             if unknown == "bias" else "NaN")
     n, total = int(missing.sum()), missing.size
     return (f"{n:,} of {total:,} pairs {'has' if n == 1 else 'have'} an id the model has "

@@ -229,8 +229,9 @@ class Recommender(Params):
 
         An id matches the model's id of the same number in the other type (7 and "7"; never
         "07"). ``unknown``: what a pair with an id the model has not seen gives —
-        ``"bias"`` (default: the estimate from what is known, the mean plus the known
-        side's bias), ``"nan"``, or ``"error"`` (UnknownIdError). When every pair has an
+        ``"bias"`` (default: the estimate from what is known, the unseen side taken as
+        the model's average user or item: for an unknown item, the user's own estimate
+        for the average item), ``"nan"``, or ``"error"`` (UnknownIdError). When every pair has an
         unknown id, an :class:`UnknownIdWarning` says so (likely ids of the wrong type or
         spelling). ``return_unknown=True`` returns ``(predictions, unknown_mask)``, the mask
         True for the pairs whose user or item the model has not seen.
@@ -253,8 +254,12 @@ class Recommender(Params):
         i_ok = i_idx >= 0
         q, bi = self.item_factors_[i_idx], self.item_bias_[i_idx]
         known = u_ok & i_ok
-        pred = (self.global_mean_ + np.where(u_ok, bu, 0.0) + np.where(i_ok, bi, 0.0)
-                + np.where(known, np.einsum("ij,ij->i", p, q), 0.0))
+        # a side the model has not seen is its average row: an unknown item is the average
+        # item to a known user (whose factors say how they rate it), and likewise
+        (mp, mbu), (mq, mbi) = self._average_row("user"), self._average_row("item")
+        p, bu = np.where(u_ok[:, None], p, mp), np.where(u_ok, bu, mbu)
+        q, bi = np.where(i_ok[:, None], q, mq), np.where(i_ok, bi, mbi)
+        pred = self.global_mean_ + bu + bi + np.einsum("ij,ij->i", p, q)
         if timestamps is not None and self.uses_timestamps:
             pred = pred + self._time_shift(users, items, timestamps)
         if unknown == "nan":
@@ -264,6 +269,17 @@ class Recommender(Params):
         if known.size and not known.any():
             self._warn_all_unknown(known.size, unknown)
         return (pred, ~known) if return_unknown else pred
+
+    def _average_row(self, side: str) -> tuple:
+        """(mean factor row, mean bias) of ``side``: what predict takes for an id of that
+        side the model has not seen."""
+        def build():
+            f, b = ((self.user_factors_, self.user_bias_) if side == "user"
+                    else (self.item_factors_, self.item_bias_))
+            return (f.mean(axis=0, dtype=np.float64).astype(f.dtype),
+                    float(b.mean(dtype=np.float64)) if b.size else 0.0)
+
+        return self._kept(("average", side), build)
 
     @property
     def uses_timestamps(self) -> bool:
@@ -309,7 +325,8 @@ class Recommender(Params):
         return self.user_factors_[u_idx], self.user_bias_[u_idx], u_idx >= 0
 
     def _warn_all_unknown(self, n_pairs: int, unknown: str) -> None:
-        fallback = ("the mean plus the known side's bias" if unknown == "bias" else "NaN")
+        fallback = ("the estimate for the model's average user or item" if unknown == "bias"
+                    else "NaN")
         warnings.warn(
             f"{type(self).__name__}.predict: none of the {n_pairs:,} (user, item) pairs has "
             f"both ids known to the model, so every prediction is the unknown={unknown!r} "
