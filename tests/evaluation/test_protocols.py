@@ -251,6 +251,9 @@ def test_fitted_true_with_another_train_is_a_clear_error(small_ratings):
     with pytest.raises(DataError, match=r"^fitted=True: the model was not fitted on this "
                        r"train \(its users are not train's\)"):
         evaluate(model, other, test, ["auc"], fitted=True)
+    # rating metrics read no train: a model whose ids are more than train's (attributes
+    # can add some) is measured as before
+    assert np.isfinite(evaluate(model, other, test, ["rmse"], fitted=True)["rmse"])
 
 
 def test_rating_error_of_a_model_without_ratings_is_nan_as_in_compare(small_ratings):

@@ -55,7 +55,7 @@ def evaluate(model, train: Ratings, test: Ratings, metrics=("rmse", "mae"), *, k
     relevance_cutoff(relevance_threshold, None, test)  # checked before any fitting
     metrics = _check_metrics(metrics)
     _check_k(k)
-    if fitted:
+    if fitted and any(m in RANKING_METRICS for m in metrics):  # rating metrics read no train
         _check_fitted_on(model, train)
     start = time.perf_counter()
     if not fitted:  # a split's train knows its test's ids: they are no part of the model
@@ -81,8 +81,8 @@ def evaluate(model, train: Ratings, test: Ratings, metrics=("rmse", "mae"), *, k
 
 
 def _check_fitted_on(model, train: Ratings) -> None:
-    """``fitted=True``: the model's users and items are ``train``'s (the ranking metrics
-    read the training ratings by the model's indices)."""
+    """``fitted=True`` with ranking metrics: the model's users and items are ``train``'s
+    (those metrics read the training ratings by the model's indices)."""
     model._require_fitted()
     for side in ("user", "item"):
         if getattr(model, f"{side}_map_") != getattr(train, f"{side}_map"):
