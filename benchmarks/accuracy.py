@@ -146,6 +146,7 @@ ABLATION = [
 def u1_table(seeds) -> pd.DataFrame:
     ml = datasets.load("ml-100k")
     train, test = ml.split("u1")
+    train = train.compacted()  # what evaluate fits on: u1.base's own users and items
     attrs = dict(user_attributes=ml.users[["age", "gender", "occupation"]],
                  item_attributes=ml.items[["year", "genres"]])
     rows = []
