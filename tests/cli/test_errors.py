@@ -45,6 +45,8 @@ CASES = {
                                  "100000"], ["'--cv'", "100,000 folds of"]),
     "missing test file": (["evaluate", "{bad}/malformed.csv", "--test", "{bad}/none.csv"],
                           ["none.csv", "no such file"]),  # before RATINGS, bad as it is
+    "a folder as a users file": (["recommend", "{model}", "--users-file", "{bad}"],
+                                 ["is a folder, not a file"]),
     "corrupt model": (["info", "{bad}/corrupt.npz"], ["corrupt.npz", "cannot load model"]),
     "missing model": (["recommend", "{bad}/none.npz", "--user", "alice"],
                       ["none.npz", "no such file"]),

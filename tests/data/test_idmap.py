@@ -84,6 +84,7 @@ def test_canonical_int_round_trip(n):
 @pytest.mark.parametrize("raw, expected", [
     ("42", 42), (42, 42), (np.int64(42), 42), ("-3", -3),
     ("042", "042"), ("+42", "+42"), ("42.0", "42.0"), ("x", "x"), (True, True),
+    (42.0, 42), (np.float32(-3.0), -3), (42.5, 42.5),  # a whole float is its int
 ])
 def test_coerce_on_an_int_map_turns_canonical_text_into_ints(raw, expected):
     coerced = IdMap([7, 42, -3]).coerce(raw)
@@ -124,3 +125,13 @@ def test_the_int64_extremes_are_ids_like_any_other():
     assert r.user_map.ids.tolist() == [0, 2**63 - 1]
     r = Ratings.from_arrays(np.array([-(2**63), 0]), [1, 2], [3.0, 4.0])
     assert r.user_map.to_index(-(2**63)) == 0
+
+
+def test_an_int_map_finds_whole_floats_as_a_table_read_them():
+    # a pandas column of ids with a missing value is float: fit read 1.0 as id 1, and then
+    # recommend(1.0) was an unknown id and predict fell back in silence
+    ints = IdMap([7, 42, -3], name="item")
+    np.testing.assert_array_equal(
+        ints.to_indices(np.array([42.0, 7.0, 7.5, np.nan, np.inf, 1e30]), unknown="missing"),
+        [1, 0, -1, -1, -1, -1])
+    assert ints.lookup(42.0) == 1 and ints.lookup("42.0") == -1

@@ -284,3 +284,11 @@ def test_the_model_evaluate_fits_knows_only_what_its_training_part_has(small_rat
 
 def test_compacted_is_the_table_itself_when_every_id_has_a_rating(small_ratings):
     assert small_ratings.compacted() is small_ratings
+
+
+def test_a_relevance_threshold_no_test_rating_reaches_is_said(small_ratings):
+    train, test = holdout(small_ratings, 0.2, random_state=0)
+    with pytest.warns(UserWarning, match=r"no test rating is at or above the relevance "
+                      r"threshold 10 \(they lie in 1 \.\. 5\)"):
+        got = evaluate(BiasBaseline(), train, test, ["ndcg"], relevance_threshold=10)
+    assert np.isnan(got["ndcg@10"])

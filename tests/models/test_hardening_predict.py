@@ -107,11 +107,17 @@ def test_text_ids_find_an_int_model_s_ids(int_model):
                                   int_model.predict([1, 3], [10, 30]))
 
 
-@pytest.mark.parametrize("user", ["01", "+1", "1.0", " 1", True, 1.0])
+@pytest.mark.parametrize("user", ["01", "+1", "1.0", " 1", True, 1.5])
 def test_a_spelling_that_is_not_the_number_s_own_never_matches(int_model, user):
     _, unknown = int_model.predict(np.array([user, 1], dtype=object), [10, 10],
                                    return_unknown=True, unknown="nan")
     assert unknown.tolist() == [True, False]
+
+
+def test_a_whole_float_is_its_int_id(int_model):
+    # a pandas id column with a missing value is float; a table reads 1.0 as id 1
+    np.testing.assert_array_equal(int_model.predict(np.array([1.0, 3.0]), [10.0, 30.0]),
+                                  int_model.predict([1, 3], [10, 30]))
 
 
 @pytest.mark.parametrize("user", [1.0, True, "01"])

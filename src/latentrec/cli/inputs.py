@@ -342,7 +342,9 @@ def read_text(path: str) -> str:
     from ..data.io import wide_text
 
     p = Path(path)
-    if not p.exists() or p.is_dir():
+    if p.is_dir():
+        raise CliError(f"{path}: is a folder, not a file")
+    if not p.exists():
         raise CliError(f"{path}: no such file")
     data = p.read_bytes()
     wide = wide_text(data[:4])

@@ -25,9 +25,10 @@ class IdMap:
     Raw ids are either all integers (kept as int64) or all strings, exactly as they were in
     the source. A lookup accepts an id in the other type when it is the same number: an
     integer map takes the canonical decimal string of an id ("42" for 42, but not "042"),
-    because the command line and HTTP hand ids over as text, and a string map takes an
-    integer for its canonical decimal string (42 for "42", never for "042"), because ids
-    read as text look like numbers.
+    because the command line and HTTP hand ids over as text, and a whole float (42.0, as a
+    pandas column with a missing value holds ids, which a table reads as int ids), and a
+    string map takes an integer for its canonical decimal string (42 for "42", never for
+    "042"), because ids read as text look like numbers.
 
     Unknown ids follow an explicit policy: ``unknown="error"`` raises
     :class:`~latentrec.UnknownIdError`, ``unknown="missing"`` gives index -1. No
@@ -145,6 +146,11 @@ class IdMap:
     def _int_indices(self, given: np.ndarray) -> np.ndarray:
         if given.dtype.kind in "iu":
             return self._index.get_indexer(given).astype(np.int32)
+        if given.dtype.kind == "f":  # whole floats are their ints (vectorized: columns)
+            whole = np.isfinite(given) & (given == np.floor(given)) & (np.abs(given) < 2.0**63)
+            idx = np.full(given.shape, -1, dtype=np.int32)
+            idx[whole] = self._index.get_indexer(given[whole].astype(np.int64))
+            return idx
         # every value through _int_key (pandas would match True and 1.0 to id 1), then the
         # int keys looked up as int64: an object array would make pandas convert the whole
         # index to objects on every call (5 ms a call at a million ids)
@@ -202,6 +208,9 @@ class IdMap:
         if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
             return int(value)
         if isinstance(value, str) and is_canonical_int(value):
+            return int(value)
+        if isinstance(value, (float, np.floating)) and np.isfinite(value) and \
+                value == int(value) and abs(value) < 2.0**63:  # 42.0, not "42.0"
             return int(value)
         return value  # cannot match an int id: looks up as unknown
 

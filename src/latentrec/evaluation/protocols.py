@@ -113,6 +113,11 @@ def relevance_cutoff(relevance, model, test: Ratings) -> float | None:
 def _ranking(model, train, test, names, k, relevance) -> dict:
     threshold = relevance_cutoff(relevance, model, test)
     keep = np.ones(test.n_ratings, bool) if threshold is None else test.values >= threshold
+    if test.n_ratings and not keep.any():  # a threshold above the scale, say
+        warnings.warn(f"no test rating is at or above the relevance threshold {threshold:g} "
+                      f"(they lie in {float(test.values.min()):g} .. "
+                      f"{float(test.values.max()):g}): nothing is relevant, so the ranking "
+                      "metrics are NaN", UserWarning, stacklevel=3)
     relevant, u_idx = _relevant(model, test.subset(keep))
     recommended = np.full((u_idx.size, k), -1, dtype=np.int64)
     known = np.flatnonzero(u_idx >= 0)  # a user the model never saw gets an empty list
