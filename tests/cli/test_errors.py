@@ -105,11 +105,3 @@ def test_debug_shows_the_traceback(cli, model):
     result = cli("recommend", model, "--user", "nobody", "--debug", expect=2)
     assert "Traceback" in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("error: ")
-
-
-def test_a_closed_output_pipe_is_exit_141_not_an_unexpected_failure():
-    import errno
-
-    from latentrec.cli.app import _report
-
-    assert _report(BrokenPipeError(errno.EPIPE, "Broken pipe"), debug=False) == 141

@@ -31,7 +31,6 @@ from .inputs import in_option_words
 from .output import Output, one_line
 
 EXIT_USER_ERROR = 2
-EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE
 
 # click's exception classes as typer raises them (recent typer carries its own click)
 ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
@@ -93,9 +92,7 @@ def _report(exc: BaseException, debug: bool) -> int:
     from ..errors import LatentrecError
 
     if isinstance(exc, OSError) and exc.errno == errno.EPIPE:
-        # the reader of our output went away (`| head`): what the shell reports for a
-        # program that SIGPIPE ended, not an unexpected failure
-        return EXIT_BROKEN_PIPE
+        return 1  # the reader of our output went away (e.g. `| head`)
     if debug:
         traceback.print_exc()
     if isinstance(exc, LatentrecError):
