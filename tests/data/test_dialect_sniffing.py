@@ -206,9 +206,20 @@ def test_a_column_of_numbers_not_named_as_ratings_is_not_dropped_in_silence(tmp_
     assert set(read_ratings(path, rating=False, **kwargs).values) == {1.0}
 
 
-def test_a_column_of_text_beside_named_ids_leaves_the_data_implicit(tmp_path):
-    path = put(tmp_path, "r.csv", "user,item,title\n1,10,Heat\n2,10,Heat\n1,11,Up\n")
-    assert set(read_ratings(path).values) == {1.0}
+@pytest.mark.parametrize("text, kwargs", [
+    ("user,item,title\n1,10,Heat\n2,10,Heat\n1,11,Up\n", {}),
+    ("userId,movieId,timestamp\n1,10,99\n2,10,98\n", {"timestamp": False}),
+    (",user,item\n0,1,10\n1,2,10\n", {}),  # pandas' to_csv with its index
+    ("Unnamed: 0,user_id,item_id\n0,1,10\n1,2,10\n", {}),
+    ("user_id,item_id,unix_time\n1,10,99\n2,10,98\n", {}),
+    ("user_id,item_id,event_time\n1,10,99\n2,10,98\n", {}),
+    ("user_id,item_id,timestamp,session_id\n1,10,99,5\n2,10,98,6\n", {}),
+    ("userId,movieId,tmdbId\n1,10,862\n2,10,8844\n", {}),
+])
+def test_columns_that_are_no_ratings_leave_the_data_implicit(tmp_path, text, kwargs):
+    # a text column, a saved index, another id, a time: none is taken for ratings
+    path = put(tmp_path, "r.csv", text)
+    assert set(read_ratings(path, **kwargs).values) == {1.0}
 
 
 def test_parquet_with_an_unnamed_column_of_numbers_is_refused_too(tmp_path):

@@ -298,7 +298,7 @@ def test_save_load_round_trip(fitted, tmp_path):
     np.testing.assert_array_equal(fitted.predict(["u01"], [0]), loaded.predict(["u01"], [0]))
 
 
-def test_unknown_ids(fitted):
+def test_unknown_ids(fitted, name):
     with pytest.raises(UnknownIdError, match="unknown user id 'nobody'"):
         fitted.recommend("nobody")
     if fitted.n_factors_:
@@ -314,15 +314,19 @@ def test_unknown_ids(fitted):
         fitted.predict(["nobody"], [0], unknown="error")
     with pytest.warns(UnknownIdWarning):
         est = fitted.predict(["nobody"], [0], clip=False)[0]
-    # the unknown user as the model's average user: its mean bias and factor row
-    want = (fitted.global_mean_ + fitted.user_bias_.mean() + fitted.item_bias_[0]
-            + fitted.user_factors_.mean(axis=0) @ fitted.item_factors_[0])
+    # a rating model takes the unknown user as its average user (mean bias and factor
+    # row); a model whose predictions are not ratings as nothing (Popularity: count 0)
+    rating = fitted.predicts_ratings
+    want = (fitted.global_mean_ + rating * fitted.user_bias_.mean() + fitted.item_bias_[0]
+            + rating * fitted.user_factors_.mean(axis=0) @ fitted.item_factors_[0])
     assert est == pytest.approx(want, rel=1e-5, abs=1e-6)
     est = fitted.predict(["u01"], [12345], clip=False)[0]  # an unknown item: the average one
     u = fitted.user_map_.to_index("u01")
-    want = (fitted.global_mean_ + fitted.user_bias_[u] + fitted.item_bias_.mean()
-            + fitted.user_factors_[u] @ fitted.item_factors_.mean(axis=0))
+    want = (fitted.global_mean_ + fitted.user_bias_[u] + rating * fitted.item_bias_.mean()
+            + rating * fitted.user_factors_[u] @ fitted.item_factors_.mean(axis=0))
     assert est == pytest.approx(want, rel=1e-5, abs=1e-6)
+    if name == "popularity":
+        assert fitted.predict(["u01"], [12345], clip=False)[0] == 0  # no count
 
 
 def test_item_ids_given_as_text_are_accepted(fitted):

@@ -261,9 +261,9 @@ def as_written(id_map, text: str) -> str:
     number dropped (layout, as the ratings reader reads "1, 10, 4"); a text id as it is
     when the model knows it so (" d " is an id the ratings reader keeps: stripped,
     another user was answered), else without the blanks ("alice " finds "alice")."""
-    if id_map.kind == "int" or text in id_map:
-        return text.strip() if id_map.kind == "int" else text
-    return text.strip()
+    if id_map.kind == "int":
+        return text.strip()
+    return text if id_map.lookup(text) >= 0 else text.strip()  # one hash lookup an id
 
 
 _USER_HEADERS = {"user", "user_id", "userid", "users", "id", "uid"}

@@ -333,12 +333,22 @@ def _refuse_unnamed_ratings(dialect: Dialect, pos: dict) -> None:
     """No column is named as ratings are: a column of numbers besides the others may
     well hold them ("my_rating"), and reading the file as implicit data (every value 1)
     would drop them in silence; the caller says which."""
-    left = [k for k in dialect.numeric if k not in pos.values()]
+    left = [k for k in dialect.numeric
+            if k not in pos.values() and _may_hold_ratings(dialect.names[k])]
     if left:
         name = dialect.names[left[0]]
         raise DataError(f"cannot tell which column holds the ratings (columns are "
                         f"{dialect.names}): {name!r} holds numbers; pass rating={name!r}, "
                         "or rating=False for data without ratings")
+
+
+def _may_hold_ratings(name: str) -> bool:
+    """Whether a column of numbers may be ratings by its name: not a saved index ("",
+    "Unnamed: 0", "index"), another id ("session_id", "tmdbId") or a time ("unix_time",
+    a timestamp switched off with timestamp=False)."""
+    key = re.sub(r"[\s_\-.]", "", name.lower())
+    return not (key in ("", "index") or key.startswith("unnamed") or key.endswith("id")
+                or "time" in key or "date" in key or name.lower() in ALIASES["timestamp"])
 
 
 def _require_ids(dialect: Dialect, pos: dict, found: dict) -> None:

@@ -306,7 +306,8 @@ def read_items(source) -> pd.DataFrame:
     except DataError:
         raise
     except (ValueError, OSError, csv.Error) as exc:  # UnicodeDecodeError, pandas' errors
-        raise DataError(f"cannot read the item table ({exc})", path=source) from None
+        reason = " ".join(str(exc).split())  # pandas' messages end in a newline
+        raise DataError(f"cannot read the item table ({reason})", path=source) from None
 
 
 def _items_csv(path: Path) -> pd.DataFrame:

@@ -55,7 +55,7 @@ def evaluate(model, train: Ratings, test: Ratings, metrics=("rmse", "mae"), *, k
     relevance_cutoff(relevance_threshold, None, test)  # checked before any fitting
     metrics = _check_metrics(metrics)
     _check_k(k)
-    if fitted and any(m in RANKING_METRICS for m in metrics):  # rating metrics read no train
+    if fitted and any(m in _READ_TRAIN for m in metrics):
         _check_fitted_on(model, train)
     start = time.perf_counter()
     if not fitted:  # a split's train knows its test's ids: they are no part of the model
@@ -80,15 +80,21 @@ def evaluate(model, train: Ratings, test: Ratings, metrics=("rmse", "mae"), *, k
     return out
 
 
+#: The metrics that read the training ratings by the model's indices.
+_READ_TRAIN = ("auc", "novelty", "popularity", "diversity")
+
+
 def _check_fitted_on(model, train: Ratings) -> None:
-    """``fitted=True`` with ranking metrics: the model's users and items are ``train``'s
-    (those metrics read the training ratings by the model's indices)."""
+    """``fitted=True`` with a metric of ``_READ_TRAIN``: the model's users and items are
+    ``train``'s (a factorization machine's attributes may add some: then those metrics
+    cannot be read, the others can)."""
     model._require_fitted()
     for side in ("user", "item"):
         if getattr(model, f"{side}_map_") != getattr(train, f"{side}_map"):
-            raise DataError(f"fitted=True: the model was not fitted on this train (its "
-                            f"{side}s are not train's); pass the ratings it was fitted on, "
-                            "or fitted=False to fit a copy on train")
+            raise DataError(f"fitted=True: the model's {side}s are not train's, so auc, "
+                            "novelty, popularity and diversity cannot be read against it; "
+                            "pass the ratings it was fitted on, or fitted=False to fit a "
+                            "copy on train")
 
 
 def relevance_cutoff(relevance, model, test: Ratings) -> float | None:

@@ -255,10 +255,11 @@ class Recommender(Params):
         q, bi = self.item_factors_[i_idx], self.item_bias_[i_idx]
         known = u_ok & i_ok
         # a side the model has not seen is its average row: an unknown item is the average
-        # item to a known user (whose factors say how they rate it), and likewise
-        (mp, mbu), (mq, mbi) = self._average_row("user"), self._average_row("item")
-        p, bu = np.where(u_ok[:, None], p, mp), np.where(u_ok, bu, mbu)
-        q, bi = np.where(i_ok[:, None], q, mq), np.where(i_ok, bi, mbi)
+        # item to a known user (whose factors say how they rate it), and likewise (p, q,
+        # bu, bi are fresh copies from the fancy indexing: filled in place)
+        for ok, rows, bias, side in ((u_ok, p, bu, "user"), (i_ok, q, bi, "item")):
+            if not ok.all():
+                rows[~ok], bias[~ok] = self._average_row(side)
         pred = self.global_mean_ + bu + bi + np.einsum("ij,ij->i", p, q)
         if timestamps is not None and self.uses_timestamps:
             pred = pred + self._time_shift(users, items, timestamps)
@@ -272,12 +273,15 @@ class Recommender(Params):
 
     def _average_row(self, side: str) -> tuple:
         """(mean factor row, mean bias) of ``side``: what predict takes for an id of that
-        side the model has not seen."""
+        side the model has not seen. Zeros for a model whose predictions are not ratings
+        (an unseen item has no count, no score: Popularity's 0)."""
         def build():
             f, b = ((self.user_factors_, self.user_bias_) if side == "user"
                     else (self.item_factors_, self.item_bias_))
+            if not self.predicts_ratings or not len(b):
+                return np.zeros(f.shape[1], f.dtype), 0.0
             return (f.mean(axis=0, dtype=np.float64).astype(f.dtype),
-                    float(b.mean(dtype=np.float64)) if b.size else 0.0)
+                    float(b.mean(dtype=np.float64)))
 
         return self._kept(("average", side), build)
 
