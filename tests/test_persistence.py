@@ -359,3 +359,14 @@ def test_a_save_restores_the_sigterm_handler_and_respects_a_custom_one(tmp_path)
         assert seen[1] is mine and signal.getsignal(signal.SIGTERM) is mine
     finally:
         signal.signal(signal.SIGTERM, old)
+
+
+def test_saving_through_a_symbolic_link_replaces_its_target_and_keeps_the_link(saved,
+                                                                              tmp_path):
+    model, _ = saved
+    target, link = tmp_path / "v3.lrm", tmp_path / "current.lrm"
+    target.write_bytes(b"old")
+    link.symlink_to(target.name)
+    model.save(link)
+    assert link.is_symlink() and os.readlink(link) == target.name
+    assert latentrec.load(target).user_map_ == model.user_map_

@@ -39,9 +39,12 @@ def atomic_write(path, write) -> Path:
     """Call ``write(f)`` with a binary file open on a temporary file beside ``path``;
     flush, fsync, give it the mode a new file (or the file it replaces) would have, and
     rename it over ``path``. On any failure (SIGTERM included) the temporary file is
-    removed and ``path`` is untouched.
+    removed and ``path`` is untouched. A symbolic link is written through: its target is
+    replaced, the link stays (renaming over the link made it a file of its own).
     """
     path = Path(path)
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))
     folder = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
         raise IsADirectoryError(f"{path} is a directory")
