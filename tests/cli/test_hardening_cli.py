@@ -277,6 +277,15 @@ def test_info_gives_bpmf_its_factor_count(cli, files, tmp_path):
                      re.MULTILINE), text
 
 
+def test_info_gives_the_factorization_machine_its_factor_count(cli, files, tmp_path):
+    # it printed its stored width alone ("factors 83" for K = 10)
+    path = tmp_path / "bfm.npz"
+    cli("train", files / "ratings.csv", "-o", path, "--algo", "bfm", "--factors", 3)
+    text = cli("info", path).stdout
+    assert re.search(r"^factors +3 \([0-9,]+ stored columns: the factors with the other "
+                     r"feature groups\)$", text, re.MULTILINE), text
+
+
 @pytest.fixture(scope="module")
 def fourteen_trials(cli, files):
     return cli("tune", files / "ratings.csv", "--trials", 14).stdout, cli.json(

@@ -56,7 +56,11 @@ def _factors(summary: dict):
     """The model's K. A model that keeps several posterior samples (BPMF) stores them side
     by side, so its factor matrices are K x samples wide: both are said."""
     k, stored = summary["params"].get("n_factors"), summary["n_factors"]
-    if not isinstance(k, int) or k < 1 or stored in (k, 0) or stored % k:
+    if not isinstance(k, int) or k < 1 or stored in (k, 0):
+        return stored
+    if summary["class"] == "BayesianFactorizationMachine":  # its sides fold its groups in
+        return f"{k} ({stored:,} stored columns: the factors with the other feature groups)"
+    if stored % k:
         return stored
     return f"{k} (x {stored // k} kept samples: {stored:,} stored columns)"
 
