@@ -809,3 +809,14 @@ def test_pyarrow_hands_over_what_it_cannot_parse_and_raises_damage(tmp_path):
     job = _job(put(tmp_path, "cut.gz", blob[: len(blob) // 2]))
     with pytest.raises(DataError, match=r"cut\.gz: cannot read the gzip-compressed data"):
         _text.read_pyarrow(job)
+
+
+def test_text_options_given_for_a_parquet_file_are_said_to_be_ignored(tmp_path):
+    import pandas as pd
+
+    path = tmp_path / "r.parquet"
+    pd.DataFrame({"user": [1, 2], "item": [3, 4], "rating": [4.0, 5.0]}).to_parquet(path)
+    with pytest.warns(UserWarning, match=r"r.parquet is a Parquet file: sep and header "
+                      r"\(for text files\) ignored"):
+        got = read_ratings(path, sep=";", header=True)
+    assert list(got.values) == [4.0, 5.0]

@@ -386,6 +386,8 @@ def _pair_columns(first_row: list) -> tuple[int, int, int | None, int]:
 #: advice names the option. Exact phrases of latentrec.data's messages, in order.
 _OPTION_HINTS = (
     (r"pass sep= ", "give --sep "),
+    (r"is a Parquet file: sep and header ", "is a Parquet file: --sep and --header "),
+    (r"is a Parquet file: (sep|header) ", r"is a Parquet file: --\1 "),
     (r"pass user= and item=", "give --user and --item"),
     (r"pass timestamp=False ", "give --timestamp none "),
     (r"pass rating=('[^']*'), or rating=False ", r"give --rating \1, or --rating none "),

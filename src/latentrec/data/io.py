@@ -97,6 +97,11 @@ def read_ratings(path, *, format: str = "auto", sep: str | None = None,
         if format not in ("auto", "parquet"):
             raise DataError(f"this is a Parquet file, not format={format!r} text; pass "
                             "format='parquet' or 'auto'", path=src.where)
+        text_only = [name for name, value in (("sep", sep), ("header", header))
+                     if value is not None]
+        if text_only:  # given for a text file, most likely: say it is not one
+            warnings.warn(f"{src.where} is a Parquet file: {' and '.join(text_only)} "
+                          "(for text files) ignored", UserWarning, stacklevel=2)
         parsed, job = _parquet.read_parquet(src, user=user, item=item, rating=rating,
                                             timestamp=timestamp, id_dtype=id_dtype)
         return _build(parsed, duplicates, job)
