@@ -273,11 +273,11 @@ def read_id_list(path: str, id_map) -> list:
     """One id per line (blank lines skipped, an optional header line); all must be known."""
     ids = []
     for line_no, line in enumerate(io.StringIO(read_text(path), newline=None), start=1):
-        text = as_written(id_map, line.rstrip("\n"))
+        text = line.rstrip("\n")
         if not text.strip():
             continue
         if not ids and line_no == 1 and text.strip().lower() in _USER_HEADERS \
-                and text not in id_map:
+                and id_map.lookup(as_written(id_map, text)) < 0:
             continue
         ids.append(known_id(id_map, text, f"{path}, line {line_no}"))
     if not ids:

@@ -40,17 +40,17 @@ UNKNOWN_PREDICT_POLICIES = ("bias", "nan", "error")
 #: keeps beside its factors (see _kept).
 _KEEPING: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _KEEPING_LOCK = threading.Lock()
+#: A batch's users are scored this many at a most, and fewer where the catalogue is large:
+#: a chunk's block of scores holds at most _CHUNK_CELLS (128 MB of float32).
+_CHUNK_USERS, _CHUNK_CELLS = 2048, 1 << 25
+#: Rows normalised at a time in place (see _unit).
+_UNIT_ROWS = 1 << 15
 
 
 def _lock(model, name: str) -> threading.RLock:
     """``model``'s lock ``name``, made when first asked for."""
     with _KEEPING_LOCK:
         return _KEEPING.setdefault(model, {}).setdefault(name, threading.RLock())
-#: A batch's users are scored this many at a most, and fewer where the catalogue is large:
-#: a chunk's block of scores holds at most _CHUNK_CELLS (128 MB of float32).
-_CHUNK_USERS, _CHUNK_CELLS = 2048, 1 << 25
-#: Rows normalised at a time in place (see _unit).
-_UNIT_ROWS = 1 << 15
 
 
 class UnknownIdWarning(UserWarning):
