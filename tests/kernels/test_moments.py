@@ -6,6 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from latentrec.kernels import moments
 from latentrec.kernels.moments import exact_sums, moment_bins
 
 float32s = st.floats(width=32, allow_nan=False, allow_infinity=False)
@@ -29,3 +30,12 @@ def test_values_are_read_as_float32():
     v = np.array([0.1, 2.5, -3.0])
     np.testing.assert_array_equal(moment_bins(v), moment_bins(v.astype(np.float32)))
     assert moment_bins(np.zeros(0)).shape == (3, 256) and not moment_bins(np.zeros(0)).any()
+
+
+def test_the_bins_summed_in_halves_at_once_are_the_bins(monkeypatch):
+    v = np.random.default_rng(4).normal(3, 1, 10_001).astype(np.float32)
+    whole = moment_bins(v)
+    monkeypatch.setattr(moments, "_PARALLEL_FROM", 10)  # this size now goes in two halves
+    np.testing.assert_array_equal(moment_bins(v), whole)
+    one_at_a_time = sum(moment_bins(v[j:j + 1]) for j in range(11))
+    np.testing.assert_array_equal(moment_bins(v[:11]), one_at_a_time)

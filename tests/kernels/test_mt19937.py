@@ -1,11 +1,12 @@
 """kernels/mt19937.py draws what numba's np.random.seed / np.random.randint draw."""
 
 import numpy as np
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from numba import njit
 
-from latentrec.kernels.mt19937 import mt_randint, mt_seeded
+from latentrec.kernels.mt19937 import mt_randint, mt_seeded, mt_shuffle_rows, mt_swap_draws
 
 
 @njit
@@ -47,3 +48,33 @@ def test_the_draws_stay_in_range_and_cover_it():
     ks = np.full(20_000, 5, dtype=np.int64)
     counts = np.bincount(held_in_an_array(3, ks), minlength=6)
     assert counts.size == 6 and counts.min() > 3000  # 0..5, each about 3,333 times
+
+
+@njit
+def fisher_yates_draws(n, seed):
+    """The draws of a shuffle of n places, as the plain loop over mt_randint makes them."""
+    state = mt_seeded(seed)
+    out = np.zeros(max(n, 1), np.uint32)
+    for k in range(n - 1, 0, -1):
+        out[k] = mt_randint(state, k)
+    return out
+
+
+@settings(max_examples=80, deadline=None)
+@example(n=625, seed=0)
+@example(n=2**16 + 1, seed=3)  # the mask shrinks across many powers of two
+@given(n=st.integers(0, 5000), seed=st.integers(0, 2**32 - 1))
+def test_swap_draws_are_the_loops_draws(n, seed):
+    out = np.zeros(max(n, 1), np.uint32)
+    mt_swap_draws(n, seed, out)
+    np.testing.assert_array_equal(out, fisher_yates_draws(n, seed))
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 100, 20_001])
+def test_shuffled_rows_are_numbas_fisher_yates(n):
+    rows = np.arange(3 * n, dtype=np.int64).reshape(n, 3)
+    mt_shuffle_rows(rows, 11)
+    expect = np.arange(n)
+    for k, r in zip(range(n - 1, 0, -1), fisher_yates_draws(n, 11)[n - 1:0:-1]):
+        expect[k], expect[r] = expect[r], expect[k]
+    np.testing.assert_array_equal(rows, 3 * expect[:, None] + np.arange(3))

@@ -2,9 +2,17 @@
 
 import numpy as np
 import pytest
+from numba import njit
 
 from latentrec.kernels import sgd as K
-from latentrec.kernels.blocks import default_n_blocks, make_block_layout
+from latentrec.kernels.blocks import (
+    _balanced_bounds,
+    default_n_blocks,
+    group_blocks,
+    grouped,
+    make_block_layout,
+)
+from latentrec.models._scaled import standardised
 
 
 def reference_epoch(users, items, values, order, P, Q, bu, bi, mu, lr, reg, reg_bias, biased,
@@ -159,6 +167,72 @@ def test_layout_sorts_by_items_when_items_outnumber_users():
     lay = make_block_layout(users, items, values, 10, 40, n_blocks=3, seed=0)
     for b in range(9):
         assert np.all(np.diff(lay.items[lay.block_ptr[b]:lay.block_ptr[b + 1]]) >= 0)
+
+
+@njit
+def numbas_fisher_yates(n, seed):
+    """The permutation numba's own generator shuffles n places into."""
+    np.random.seed(seed)
+    p = np.arange(n)
+    for k in range(n - 1, 0, -1):
+        r = np.random.randint(0, k + 1)
+        p[k], p[r] = p[r], p[k]
+    return p
+
+
+def reference_layout(users, items, values, n_users, n_items, g, seed):
+    """make_block_layout spelled out: stripes of balanced counts, each block's ratings in
+    their given order, shuffled by numba's generator seeded per block, then sorted stably
+    by the larger side."""
+    ub = _balanced_bounds(np.bincount(users, minlength=n_users), g)
+    ib = _balanced_bounds(np.bincount(items, minlength=n_items), g)
+    block = (np.searchsorted(ub, users, "right") - 1) * g + np.searchsorted(ib, items, "right") - 1
+    seeds = np.random.default_rng(seed).integers(0, 2**32, g * g, dtype=np.int64)
+    key = users if n_users >= n_items else items
+    order = []
+    for b in range(g * g):
+        mine = np.flatnonzero(block == b)
+        mine = mine[numbas_fisher_yates(len(mine), seeds[b])]
+        order.append(mine[np.argsort(key[mine], kind="stable")])
+    order = np.concatenate(order)
+    return users[order], items[order], values[order], np.bincount(block, minlength=g * g)
+
+
+@pytest.mark.parametrize(("n_users", "n_items", "g", "dtype"),
+                         [(50, 35, 4, np.float32), (10, 40, 3, np.float64), (7, 7, 1, np.float32)])
+def test_layout_is_the_reference_layout(n_users, n_items, g, dtype):
+    users, items, values, _ = problem(n_users=n_users, n_items=n_items, n=3000, dtype=dtype)
+    lay = make_block_layout(users, items, values, n_users, n_items, n_blocks=g, seed=9)
+    u, i, v, sizes = reference_layout(users, items, values, n_users, n_items, g, 9)
+    np.testing.assert_array_equal(np.diff(lay.block_ptr), sizes)
+    for got, want in ((lay.users, u), (lay.items, i), (lay.values, v)):
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("parts", [1, 2, 3, 7])
+def test_grouping_is_the_same_in_any_number_of_runs(parts):
+    users, items, values, _ = problem(n_users=40, n_items=25, n=2001)
+    stripes = np.arange(40, dtype=np.int32) % 3, np.arange(25, dtype=np.int32) % 4
+    u, i, v, ptr = grouped(users, items, values, *stripes, 3, 4, parts=parts)
+    block = stripes[0][users] * 4 + stripes[1][items]
+    order = np.argsort(block, kind="stable")  # each block's ratings in their given order
+    for got, want in ((u, users), (i, items), (v, values)):
+        np.testing.assert_array_equal(got, want[order])
+    np.testing.assert_array_equal(ptr, np.r_[0, np.cumsum(np.bincount(block, minlength=12))])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_grouping_standardises_as_numpy_does(dtype):
+    users, items, values, _ = problem(n_users=30, n_items=20, n=3000, dtype=np.float64)
+    mu, sigma = 3.1416, 0.7071
+    lay = group_blocks(users, items, values, 30, 20, n_blocks=3,
+                       standardise=(mu, sigma, dtype))
+    plain = group_blocks(users, items, standardised(values, mu, sigma, dtype), 30, 20,
+                         n_blocks=3)
+    assert lay.values.dtype == dtype
+    for got, want in zip(lay, plain):
+        np.testing.assert_array_equal(got, want)
 
 
 @pytest.mark.parametrize("g", [1, 2, 5, 20])

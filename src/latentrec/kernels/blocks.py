@@ -41,7 +41,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit, prange
 
-from .mt19937 import mt_randint, mt_seeded
+from .mt19937 import mt_shuffle_rows
 
 #: Bytes of one minor-side stripe's factors that a block may use: half a 2 MiB L2, the rest
 #: left to the streamed major-side rows (measure with benchmarks/_hogwild.py --n-blocks G).
@@ -83,11 +83,15 @@ def make_block_layout(users, items, values, n_users, n_items, n_threads=1, seed=
 
 
 def group_blocks(users, items, values, n_users, n_items, n_threads=1, *, n_blocks=None,
-                 n_factors=100) -> BlockLayout:
+                 n_factors=100, standardise=None) -> BlockLayout:
     """The part of :func:`make_block_layout` that needs no seed: the ratings grouped by
     block, each block's in their given order (a fit groups them while it draws the
-    initial factors, whose generator then gives the seed of :func:`order_blocks`)."""
-    g = (default_n_blocks(n_users, n_items, n_factors, np.dtype(values.dtype).itemsize,
+    initial factors, whose generator then gives the seed of :func:`order_blocks`).
+    ``standardise=(shift, scale, dtype)`` stores each value as (value - shift) / scale in
+    ``dtype`` (see :func:`grouped`) while grouping, with no standardised copy of the values.
+    Runs numba's parallel loops on the threads the caller set (kernels/threads.py)."""
+    shift, scale, dtype = standardise or (0.0, 1.0, np.asarray(values).dtype)
+    g = (default_n_blocks(n_users, n_items, n_factors, np.dtype(dtype).itemsize,
                           n_threads) if n_blocks is None else int(n_blocks))
     if g < 1:
         raise ValueError(f"n_blocks must be at least 1, got {n_blocks!r}")
@@ -98,15 +102,12 @@ def group_blocks(users, items, values, n_users, n_items, n_threads=1, *, n_block
     if items.shape != (n,) or values.shape != (n,) or users.ndim != 1:
         raise ValueError(f"users, items and values must be 1-D of one length; got shapes "
                          f"{users.shape}, {items.shape}, {values.shape}")
-    _check_index(users, n_users, "users", "n_users")
-    _check_index(items, n_items, "items", "n_items")
-    ub = _balanced_bounds(np.bincount(users, minlength=n_users), g)
-    ib = _balanced_bounds(np.bincount(items, minlength=n_items), g)
+    user_counts, item_counts = _counts(users, items, n_users, n_items)
+    ub, ib = _balanced_bounds(user_counts, g), _balanced_bounds(item_counts, g)
     u_stripe = np.repeat(np.arange(g, dtype=np.int32), np.diff(ub))
     i_stripe = np.repeat(np.arange(g, dtype=np.int32), np.diff(ib))
-    block_ptr = _count_blocks(users, items, u_stripe, i_stripe, g, g)
-    out_u, out_i, out_v = np.empty_like(users), np.empty_like(items), np.empty_like(values)
-    _scatter(users, items, values, u_stripe, i_stripe, g, block_ptr, out_u, out_i, out_v)
+    out_u, out_i, out_v, block_ptr = grouped(users, items, values, u_stripe, i_stripe, g, g,
+                                             dtype=dtype, shift=shift, scale=scale)
     return BlockLayout(out_u, out_i, out_v, block_ptr, ub, ib)
 
 
@@ -116,8 +117,8 @@ def order_blocks(layout: BlockLayout, seed) -> BlockLayout:
     users, items, values, block_ptr, ub, ib = layout
     g = layout.n_blocks
     seeds = np.random.default_rng(seed).integers(0, 2**32, g * g, dtype=np.int64)
-    _order_blocks(users, items, values, block_ptr, ub, ib, bool(ub[-1] >= ib[-1]),
-                  seeds)
+    _order_blocks(users, items, values.view(f"u{values.dtype.itemsize}"), block_ptr, ub, ib,
+                  bool(ub[-1] >= ib[-1]), seeds)
     return layout
 
 
@@ -130,10 +131,34 @@ def block_schedule(n_blocks: int, epoch_seed) -> np.ndarray:
     return np.stack([rows * g + cols[(a + r) % g] for r in range(g)]).astype(np.int64)
 
 
-def _check_index(idx, n, name, n_name):
-    if n < 0 or (idx.size and (int(idx.min()) < 0 or int(idx.max()) >= n)):
-        lo, hi = (int(idx.min()), int(idx.max())) if idx.size else (0, 0)
-        raise ValueError(f"{name} must lie in [0, {n_name}={n}); got values in [{lo}, {hi}]")
+def _counts(users, items, n_users: int, n_items: int) -> tuple[np.ndarray, np.ndarray]:
+    """Ratings a user and an item (``np.bincount(idx, minlength=n)`` of each), the indices
+    checked to lie in [0, n); one pass over each side, both at once."""
+    counts = (np.zeros(max(int(n_users), 0), np.int64), np.zeros(max(int(n_items), 0), np.int64))
+    ranges = _count_into(users, items, *counts)
+    for idx, n, (lo, hi), name in ((users, n_users, ranges[0], "users"),
+                                   (items, n_items, ranges[1], "items")):
+        if n < 0 or lo < 0 or hi >= n:
+            lo, hi = (lo, hi) if idx.size else (0, 0)
+            raise ValueError(f"{name} must lie in [0, n_{name}={n}); got values in "
+                             f"[{lo}, {hi}]")
+    return counts
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _count_into(users, items, user_counts, item_counts):
+    """counts[i] += 1 for each index i in range, users and items at once; returns the
+    (min, max) of each side's indices."""
+    ranges = np.empty((2, 2), np.int64)
+    for side in prange(2):
+        idx, counts = (users, user_counts) if side == 0 else (items, item_counts)
+        lo, hi, n = np.iinfo(np.int64).max, np.iinfo(np.int64).min, counts.shape[0]
+        for i in idx:
+            lo, hi = min(lo, i), max(hi, i)
+            if 0 <= i < n:
+                counts[i] += 1
+        ranges[side, 0], ranges[side, 1] = lo, hi
+    return (ranges[0, 0], ranges[0, 1]), (ranges[1, 0], ranges[1, 1])
 
 
 def _balanced_bounds(counts: np.ndarray, g: int) -> np.ndarray:
@@ -146,56 +171,92 @@ def _balanced_bounds(counts: np.ndarray, g: int) -> np.ndarray:
     return np.maximum.accumulate(bounds).astype(np.int64)
 
 
-@njit(cache=True, nogil=True)
-def _count_blocks(users, items, u_stripe, i_stripe, g_rows, g_cols, row0=0):
-    """block_ptr of a g_rows x g_cols grid: rating j is in row stripe
+def grouped(users, items, values, u_stripe, i_stripe, g_rows, g_cols, row0=0, *,
+            dtype=None, shift=0.0, scale=1.0, parts=2):
+    """(users, items, values, block_ptr): the ratings grouped into the blocks of a
+    g_rows x g_cols grid, each block's in their given order. Rating j is in row stripe
     u_stripe[users[j] - row0] (``row0``: the first row of the grid, when it holds only
-    some row stripes, as kernels/dsgd.py lays out) and column stripe i_stripe[items[j]]."""
-    ptr = np.zeros(g_rows * g_cols + 1, np.int64)
-    for j in range(users.shape[0]):
-        ptr[u_stripe[users[j] - row0] * g_cols + i_stripe[items[j]] + 1] += 1
-    for b in range(g_rows * g_cols):
-        ptr[b + 1] += ptr[b]
-    return ptr
+    some row stripes, as kernels/dsgd.py lays out) and column stripe i_stripe[items[j]];
+    its value is stored as (value - shift) / scale in ``dtype`` (default: the values'),
+    each step in that dtype (as numpy's ``v = values.astype(t); v -= shift; v /= scale``
+    computes it; the defaults keep it). The ratings are cut into ``parts`` runs that are
+    counted and placed in parallel, each starting where the runs before it end in every
+    block, so the result is the same for any ``parts``."""
+    counts = _count_parts(users, items, u_stripe, i_stripe, g_cols, g_rows * g_cols,
+                          max(int(parts), 1), row0)
+    block_ptr = np.zeros(g_rows * g_cols + 1, np.int64)
+    np.cumsum(counts.sum(0), out=block_ptr[1:])
+    starts = block_ptr[:-1] + np.cumsum(counts, 0) - counts  # run c's first place a block
+    out = (np.empty_like(users), np.empty_like(items),
+           np.empty(users.shape[0], values.dtype if dtype is None else dtype))
+    _scatter_parts(users, items, values, u_stripe, i_stripe, g_cols, starts, *out, row0,
+                   shift, scale)
+    return out + (block_ptr,)
 
 
-@njit(cache=True, nogil=True)
-def _scatter(users, items, values, u_stripe, i_stripe, g_cols, ptr, out_u, out_i, out_v,
-             row0=0):
-    """Each rating into its block's next free place (the grid of _count_blocks)."""
-    pos = ptr[:-1].copy()
-    for j in range(users.shape[0]):
-        b = u_stripe[users[j] - row0] * g_cols + i_stripe[items[j]]
-        p = pos[b]
-        pos[b] = p + 1
-        out_u[p] = users[j]
-        out_i[p] = items[j]
-        out_v[p] = values[j]
+@njit(cache=True, nogil=True, parallel=True)
+def _count_parts(users, items, u_stripe, i_stripe, g_cols, n_blocks, parts, row0):
+    """Ratings a block in each of ``parts`` equal runs of the ratings: (parts, n_blocks)."""
+    n = users.shape[0]
+    counts = np.zeros((parts, n_blocks), np.int64)
+    for c in prange(parts):
+        for j in range(n * c // parts, n * (c + 1) // parts):
+            counts[c, u_stripe[users[j] - row0] * g_cols + i_stripe[items[j]]] += 1
+    return counts
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _scatter_parts(users, items, values, u_stripe, i_stripe, g_cols, starts, out_u, out_i,
+                   out_v, row0, shift, scale):
+    """Each run's ratings into their blocks' next free places, from ``starts`` (see
+    :func:`grouped`)."""
+    t = out_v.dtype.type
+    shift, scale = t(shift), t(scale)
+    n, parts = users.shape[0], starts.shape[0]
+    for c in prange(parts):
+        pos = starts[c].copy()
+        for j in range(n * c // parts, n * (c + 1) // parts):
+            b = u_stripe[users[j] - row0] * g_cols + i_stripe[items[j]]
+            p = pos[b]
+            pos[b] = p + 1
+            out_u[p] = users[j]
+            out_i[p] = items[j]
+            out_v[p] = (t(values[j]) - shift) / scale
 
 
 @njit(cache=True, parallel=True)
-def _order_blocks(users, items, values, ptr, ub, ib, by_user, seeds):
-    """Per block: shuffle (seeded per block), then stable counting sort by the major index."""
+def _order_blocks(users, items, value_bits, ptr, ub, ib, by_user, seeds):
+    """Per block: shuffle (seeded per block), then stable counting sort by the major index.
+    ``value_bits``: the values viewed as unsigned integers of their width. The block's
+    ratings are moved as 16-byte records while they are shuffled (a swap then touches one
+    cache line, not one in each of the three arrays), and the sort places each record's
+    index, then reads the records in their new order (one scattered write a rating, not
+    three)."""
     g = ub.shape[0] - 1
+    low = np.uint64(0xFFFFFFFF)
+    shift = np.uint64(0) if by_user else np.uint64(32)  # where the sort key is in word 0
     for b in prange(g * g):
-        lo, hi = ptr[b], ptr[b + 1]
-        state = mt_seeded(seeds[b])  # numba's np.random.seed, in an array of its own
-        for k in range(hi - lo - 1, 0, -1):
-            s, r = lo + k, lo + mt_randint(state, k)
-            users[s], users[r] = users[r], users[s]
-            items[s], items[r] = items[r], items[s]
-            values[s], values[r] = values[r], values[s]
-        key = users if by_user else items
+        lo, n = ptr[b], ptr[b + 1] - ptr[b]
+        rec = np.empty((n, 2), np.uint64)
+        for j in range(n):
+            rec[j, 0] = np.uint64(users[lo + j]) | (np.uint64(items[lo + j]) << np.uint64(32))
+            rec[j, 1] = np.uint64(value_bits[lo + j])
+        mt_shuffle_rows(rec, seeds[b])  # numba's np.random.seed stream, in an array
         base = ub[b // g] if by_user else ib[b % g]
         width = (ub[b // g + 1] if by_user else ib[b % g + 1]) - base
         start = np.zeros(width + 1, np.int64)
-        for j in range(lo, hi):
-            start[key[j] - base + 1] += 1
+        keys = np.empty(n, np.int64)
+        for j in range(n):
+            keys[j] = np.int64((rec[j, 0] >> shift) & low) - base
+            start[keys[j] + 1] += 1
         for k in range(width):
             start[k + 1] += start[k]
-        tu, ti, tv = users[lo:hi].copy(), items[lo:hi].copy(), values[lo:hi].copy()
-        key_t = tu if by_user else ti
-        for j in range(hi - lo):
-            d = lo + start[key_t[j] - base]
-            start[key_t[j] - base] += 1
-            users[d], items[d], values[d] = tu[j], ti[j], tv[j]
+        source = np.empty(n, np.int64)
+        for j in range(n):
+            source[start[keys[j]]] = j
+            start[keys[j]] += 1
+        for d in range(n):
+            word = rec[source[d], 0]
+            users[lo + d] = np.int32(word & low)
+            items[lo + d] = np.int32(word >> np.uint64(32))
+            value_bits[lo + d] = rec[source[d], 1]

@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .blocks import _count_blocks, _scatter
+from .blocks import grouped
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -50,9 +50,9 @@ def layout_blocks(rows, cols, values, row_bounds, col_bounds, seeds, *, parallel
                              f"[{int(idx.min())}, {int(idx.max())}]")
     row_stripe = np.repeat(np.arange(g_rows, dtype=np.int32), np.diff(row_bounds))
     col_stripe = np.repeat(np.arange(g_cols, dtype=np.int32), np.diff(col_bounds))
-    ptr = _count_blocks(rows, cols, row_stripe, col_stripe, g_rows, g_cols, row_bounds[0])
-    out = (np.empty_like(rows), np.empty_like(cols), np.empty_like(values))
-    _scatter(rows, cols, values, row_stripe, col_stripe, g_cols, ptr, *out, row_bounds[0])
+    *out, ptr = grouped(rows, cols, values, row_stripe, col_stripe, g_rows, g_cols,
+                        row_bounds[0], parts=2 if parallel else 1)
+    out = tuple(out)
     canonical = _canonical_parallel if parallel else _canonical_serial
     repeats = canonical(*out, ptr, seeds, col_bounds[-1])
     return out + (ptr, int(repeats))

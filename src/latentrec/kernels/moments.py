@@ -18,7 +18,7 @@ Values are first converted to float32 (the precision ratings are stored in).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 __all__ = ["exact_sums", "moment_bins"]
 
@@ -27,23 +27,29 @@ def moment_bins(values: np.ndarray) -> np.ndarray:
     """Per float32 exponent: the summed signed mantissas, and the summed squared mantissas
     split into high and low 24 bits. int64 bins overflow only past 2**39 ratings."""
     bits = np.ascontiguousarray(values, dtype=np.float32).view(np.uint32)
-    out = np.zeros((3, 256), np.int64)
-    _moment_bins(bits, out)
-    return out
+    return _moment_bins(bits, 2 if bits.shape[0] >= _PARALLEL_FROM else 1)
 
 
-@njit(cache=True)
-def _moment_bins(bits, out):
-    for j in range(bits.shape[0]):
-        b = np.int64(bits[j])
-        e = (b >> 23) & 0xFF
-        m = b & 0x7FFFFF
-        if e != 0:
-            m += 0x800000
-        sq = m * m
-        out[0, e] += -m if b >> 31 else m
-        out[1, e] += sq >> 24
-        out[2, e] += sq & 0xFFFFFF
+#: ratings from which the bins are summed in two halves at once (the bins of parts add up)
+_PARALLEL_FROM = 1 << 20
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _moment_bins(bits, parts):
+    n = bits.shape[0]
+    out = np.zeros((parts, 3, 256), np.int64)
+    for c in prange(parts):
+        for j in range(n * c // parts, n * (c + 1) // parts):
+            b = np.int64(bits[j])
+            e = (b >> 23) & 0xFF
+            m = b & 0x7FFFFF
+            if e != 0:
+                m += 0x800000
+            sq = m * m
+            out[c, 0, e] += -m if b >> 31 else m
+            out[c, 1, e] += sq >> 24
+            out[c, 2, e] += sq & 0xFFFFFF
+    return out.sum(0)
 
 
 def exact_sums(bins: np.ndarray) -> tuple[int, int]:

@@ -54,6 +54,11 @@ def mt_next(state) -> np.uint32:
         _twist(state)
     y = state[state[N]]
     state[N] += 1
+    return _tempered(y)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _tempered(y) -> np.uint32:
     y ^= y >> np.uint32(11)
     y ^= (y << np.uint32(7)) & np.uint32(0x9D2C5680)
     y ^= (y << np.uint32(15)) & np.uint32(0xEFC60000)
@@ -81,3 +86,53 @@ def mt_randint(state, k) -> np.int64:
             r = np.uint64(mt_next(state)) & m
         if r <= np.uint64(k):
             return np.int64(r)
+
+
+@njit(cache=True, nogil=True)
+def mt_shuffle_rows(rows, seed) -> None:
+    """Fisher-Yates over the rows of the 2-D ``rows``, in place: row k (from the last down
+    to 1) swapped with row ``mt_randint(state, k)`` of ``mt_seeded(seed)``, those draws
+    exactly (see :func:`mt_swap_draws`)."""
+    n = rows.shape[0]
+    if n - 1 > 0xFFFFFFFF:  # indices past 32 bits: the general draw
+        state = mt_seeded(seed)
+        for k in range(n - 1, 0, -1):
+            _swap_rows(rows, k, mt_randint(state, k))
+        return
+    draws = np.empty(max(n, 1), np.uint32)
+    mt_swap_draws(n, seed, draws)
+    for k in range(n - 1, 0, -1):
+        _swap_rows(rows, k, draws[k])
+
+
+@njit(cache=True, nogil=True)
+def mt_swap_draws(n, seed, out) -> None:
+    """out[k] = the k-th draw of a Fisher-Yates shuffle of n < 2**32 + 1 places, k from
+    n - 1 down to 1: ``mt_randint(state, k)`` in turn from ``mt_seeded(seed)``. Without a
+    branch on the draw: a rejected word writes out[k] and leaves k as it is, an accepted
+    one moves on (the accept test is a coin toss for the branch predictor, and it cost
+    more than the words), and the word index and the mask stay in registers."""
+    state = mt_seeded(seed)
+    k = np.int64(n - 1)
+    mask = np.uint32(0xFFFFFFFF)  # the smallest 2**b - 1 covering k, shrunk as k falls
+    while k > 0 and (mask >> np.uint32(1)) >= np.uint32(k):
+        mask >>= np.uint32(1)
+    pos = np.int64(state[N])
+    while k > 0:
+        if pos >= N:
+            _twist(state)
+            pos = 0
+        while pos < N:
+            r = _tempered(state[pos]) & mask
+            pos += 1
+            out[k] = r
+            k -= np.int64(r <= np.uint32(k))
+            mask >>= np.uint32(np.uint32(k) <= (mask >> np.uint32(1)))
+            if k == 0:
+                break
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _swap_rows(rows, a, b) -> None:
+    for c in range(rows.shape[1]):
+        rows[a, c], rows[b, c] = rows[b, c], rows[a, c]

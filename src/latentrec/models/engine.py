@@ -18,6 +18,7 @@ import numpy as np
 
 from .._random import seed_from
 from ..kernels import sgd as kernels
+from ..kernels.normal import standard_normal_f32
 from ..kernels.threads import num_threads
 from ._scaled import standardisation, standardised
 from .plan import Plan, Stats, initial_steps
@@ -108,22 +109,21 @@ class EpochRunner(Runner):
         self.n_ratings = ratings.n_ratings
         self.n_threads = resolve_threads(model.n_threads, ratings.n_ratings)
         self.shuffle, self.rng = model.shuffle, rng
-        # the grouping, then the scaling of P, on a second thread while the factors are
-        # drawn (none of it needs a seed; the layout's seed comes after the factors from
-        # the one generator, so the model is what doing it all in turn gives, bit for bit)
+        # the grouping on a second thread while the factors are drawn (it needs no seed;
+        # the layout's seed comes after the factors from the one generator, so the model
+        # is what doing it all in turn gives, bit for bit)
         helper = (ThreadPoolExecutor(1, thread_name_prefix="latentrec-prepare")
                   if self.n_threads >= 2 else _InTurn())
         try:
-            pending = [helper.submit(self._prepare, model, ratings, dtype)]
-            self.P = rng.standard_normal((ratings.n_users, model.n_factors), dtype=dtype)
-            pending.append(helper.submit(np.multiply, self.P, model.init_scale, out=self.P))
+            pending = helper.submit(self._prepare, model, ratings, dtype)
+            self.P = _initial_factors(rng, ratings.n_users, model.n_factors,
+                                      model.init_scale, dtype)
             self.Q = _initial_factors(rng, ratings.n_items, model.n_factors,
                                       model.init_scale, dtype)
             self.bu = np.zeros(ratings.n_users, dtype)
             self.bi = np.zeros(ratings.n_items, dtype)
             self.steps = adaptive_steps(model, ratings.n_users, ratings.n_items, dtype)
-            self.mu, self.sigma, ready = pending[0].result()
-            pending[1].result()
+            self.mu, self.sigma, ready = pending.result()
         except BaseException:
             # a failed fit leaves no thread behind it, nor a task writing to its arrays
             helper.shutdown(wait=True, cancel_futures=True)
@@ -138,13 +138,14 @@ class EpochRunner(Runner):
     def _prepare(self, model, ratings, dtype) -> tuple:
         """(mu, sigma, the standardised ratings grouped into blocks by
         kernels.sgd.group_blocks, or without ``shuffle`` their values)."""
-        mu, sigma = standardisation(ratings.values, model.biased)
-        values = standardised(ratings.values, mu, sigma, dtype)
-        if not self.shuffle:
-            return mu, sigma, values
-        return mu, sigma, kernels.group_blocks(
-            ratings.users, ratings.items, values, ratings.n_users, ratings.n_items,
-            self.n_threads, n_factors=model.n_factors)
+        with num_threads(self.n_threads):  # numba's setting is per thread
+            mu, sigma = standardisation(ratings.values, model.biased)
+            if not self.shuffle:
+                return mu, sigma, standardised(ratings.values, mu, sigma, dtype)
+            return mu, sigma, kernels.group_blocks(
+                ratings.users, ratings.items, ratings.values, ratings.n_users,
+                ratings.n_items, self.n_threads, n_factors=model.n_factors,
+                standardise=(mu, sigma, dtype))
 
     def epoch(self, epoch, lr, reg, reg_b, biased) -> float:
         if self.shuffle:
@@ -223,7 +224,11 @@ def adaptive_steps(model, n_rows: int, n_cols: int, dtype) -> dict:
 
 
 def _initial_factors(rng, n: int, k: int, scale: float, dtype) -> np.ndarray:
-    f = rng.standard_normal((n, k), dtype=dtype)  # drawn in dtype: no float64 transient
+    """scale * standard normal draws, drawn in ``dtype`` (no float64 transient); float32
+    ones by kernels/normal.py, numpy's draws in a fraction of numpy's time."""
+    if np.dtype(dtype) == np.float32:
+        return standard_normal_f32(rng, (n, k), scale)
+    f = rng.standard_normal((n, k), dtype=dtype)
     f *= scale
     return f
 
