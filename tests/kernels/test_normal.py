@@ -115,4 +115,4 @@ def test_the_edge_test_is_numpys_in_double():
     assert len(cases) >= 6
     for rabs, u24 in cases:
         word = (u24 << 8) << 32 | rabs << 9 | idx  # low half: the draw; high half: u
-        assert_same_draws_and_state(lambda: generator_whose_next_word_is(word), (3,), 1.0)
+        assert_same_draws_and_state(lambda w=word: generator_whose_next_word_is(w), (3,), 1.0)
