@@ -50,9 +50,9 @@ def layout_blocks(rows, cols, values, row_bounds, col_bounds, seeds, *, parallel
                              f"[{int(idx.min())}, {int(idx.max())}]")
     row_stripe = np.repeat(np.arange(g_rows, dtype=np.int32), np.diff(row_bounds))
     col_stripe = np.repeat(np.arange(g_cols, dtype=np.int32), np.diff(col_bounds))
-    *out, ptr = grouped(rows, cols, values, row_stripe, col_stripe, g_rows, g_cols,
-                        row_bounds[0], parts=2 if parallel else 1)
-    out = tuple(out)
+    rows, cols, values, ptr = grouped(rows, cols, values, row_stripe, col_stripe, g_rows,
+                                      g_cols, row_bounds[0], parts=2 if parallel else 1)
+    out = (rows, cols, values)
     canonical = _canonical_parallel if parallel else _canonical_serial
     repeats = canonical(*out, ptr, seeds, col_bounds[-1])
     return out + (ptr, int(repeats))
