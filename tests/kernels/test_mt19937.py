@@ -6,7 +6,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from numba import njit
 
-from latentrec.kernels.mt19937 import mt_randint, mt_seeded, mt_shuffle_rows, mt_swap_draws
+from latentrec.kernels.mt19937 import mt_randint, mt_seeded, mt_shuffle, mt_swap_draws
 
 
 @njit
@@ -71,10 +71,11 @@ def test_swap_draws_are_the_loops_draws(n, seed):
 
 
 @pytest.mark.parametrize("n", [0, 1, 2, 3, 100, 20_001])
-def test_shuffled_rows_are_numbas_fisher_yates(n):
-    rows = np.arange(3 * n, dtype=np.int64).reshape(n, 3)
-    mt_shuffle_rows(rows, 11)
+def test_shuffle_is_numbas_fisher_yates(n):
+    tagged = np.arange(n, dtype=np.uint64) << np.uint64(32) | np.uint64(7)
+    shuffled = tagged.copy()
+    mt_shuffle(shuffled, 11)
     expect = np.arange(n)
     for k, r in zip(range(n - 1, 0, -1), fisher_yates_draws(n, 11)[n - 1:0:-1]):
         expect[k], expect[r] = expect[r], expect[k]
-    np.testing.assert_array_equal(rows, 3 * expect[:, None] + np.arange(3))
+    np.testing.assert_array_equal(shuffled, tagged[expect])

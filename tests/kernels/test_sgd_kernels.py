@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from numba import njit
 
+from latentrec.kernels import blocks
 from latentrec.kernels import sgd as K
 from latentrec.kernels.blocks import (
     _balanced_bounds,
@@ -208,6 +209,17 @@ def test_layout_is_the_reference_layout(n_users, n_items, g, dtype):
     for got, want in ((lay.users, u), (lay.items, i), (lay.values, v)):
         assert got.dtype == want.dtype
         np.testing.assert_array_equal(got, want)
+
+
+def test_a_block_past_32_bit_places_is_refused(monkeypatch):
+    # the shuffle packs a rating's place in its block into 32 bits
+    users, items, values, _ = problem(n_users=20, n_items=20, n=400)
+    monkeypatch.setattr(blocks, "MAX_BLOCK", 30)
+    lay = group_blocks(users, items, values, 20, 20, n_blocks=2)
+    with pytest.raises(ValueError, match=r"a block holds \d+ ratings, more than 30"):
+        K.order_blocks(lay, 0)
+    monkeypatch.setattr(blocks, "MAX_BLOCK", int(np.diff(lay.block_ptr).max()))
+    K.order_blocks(lay, 0)  # the largest block at the limit is fine
 
 
 @pytest.mark.parametrize("parts", [1, 2, 3, 7])

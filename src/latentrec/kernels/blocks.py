@@ -41,7 +41,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit, prange
 
-from .mt19937 import mt_shuffle_rows
+from .mt19937 import mt_shuffle
 
 #: Bytes of one minor-side stripe's factors that a block may use: half a 2 MiB L2, the rest
 #: left to the streamed major-side rows (measure with benchmarks/_hogwild.py --n-blocks G).
@@ -50,6 +50,9 @@ STRIPE_BYTES = 1 << 20
 MIN_BLOCKS = 4
 #: The fixed grid side of the DSGD schedule, which one process and a cluster share.
 GRID_TARGET = 20
+#: The most ratings a block of :func:`order_blocks` may hold (places in 32 bits)
+MAX_BLOCK = 2**32
+_HALF, _LOW = np.uint64(32), np.uint64(0xFFFFFFFF)
 
 
 class BlockLayout(NamedTuple):
@@ -116,6 +119,11 @@ def order_blocks(layout: BlockLayout, seed) -> BlockLayout:
     ``seed``), then sort it stably by the larger side's index; in place, returned."""
     users, items, values, block_ptr, ub, ib = layout
     g = layout.n_blocks
+    largest = int(np.diff(block_ptr).max(initial=0))
+    if largest > MAX_BLOCK:
+        raise ValueError(f"a block holds {largest} ratings, more than {MAX_BLOCK} (a "
+                         f"rating's place in its block is 32 bits); use a larger grid "
+                         f"(n_blocks)")
     seeds = np.random.default_rng(seed).integers(0, 2**32, g * g, dtype=np.int64)
     _order_blocks(users, items, values.view(f"u{values.dtype.itemsize}"), block_ptr, ub, ib,
                   bool(ub[-1] >= ib[-1]), seeds)
@@ -226,37 +234,51 @@ def _scatter_parts(users, items, values, u_stripe, i_stripe, g_cols, starts, out
 
 @njit(cache=True, parallel=True)
 def _order_blocks(users, items, value_bits, ptr, ub, ib, by_user, seeds):
-    """Per block: shuffle (seeded per block), then stable counting sort by the major index.
-    ``value_bits``: the values viewed as unsigned integers of their width. The block's
-    ratings are moved as 16-byte records while they are shuffled (a swap then touches one
-    cache line, not one in each of the three arrays), and the sort places each record's
-    index, then reads the records in their new order (one scattered write a rating, not
-    three)."""
+    """Per block (of at most 2**32 ratings): shuffle (seeded per block), then stable
+    counting sort by the major index. ``value_bits``: the values viewed as unsigned
+    integers of their width. What the shuffle moves is each rating's major index and
+    place, in one word (8 bytes a rating stay in a core's L2 where the ratings would not);
+    the sort reads the words in turn and copies each rating to its sorted place once."""
     g = ub.shape[0] - 1
-    low = np.uint64(0xFFFFFFFF)
-    shift = np.uint64(0) if by_user else np.uint64(32)  # where the sort key is in word 0
+    major, minor = (users, items) if by_user else (items, users)
     for b in prange(g * g):
         lo, n = ptr[b], ptr[b + 1] - ptr[b]
-        rec = np.empty((n, 2), np.uint64)
-        for j in range(n):
-            rec[j, 0] = np.uint64(users[lo + j]) | (np.uint64(items[lo + j]) << np.uint64(32))
-            rec[j, 1] = np.uint64(value_bits[lo + j])
-        mt_shuffle_rows(rec, seeds[b])  # numba's np.random.seed stream, in an array
-        base = ub[b // g] if by_user else ib[b % g]
-        width = (ub[b // g + 1] if by_user else ib[b % g + 1]) - base
-        start = np.zeros(width + 1, np.int64)
-        keys = np.empty(n, np.int64)
-        for j in range(n):
-            keys[j] = np.int64((rec[j, 0] >> shift) & low) - base
-            start[keys[j] + 1] += 1
-        for k in range(width):
-            start[k + 1] += start[k]
-        source = np.empty(n, np.int64)
-        for j in range(n):
-            source[start[keys[j]]] = j
-            start[keys[j]] += 1
-        for d in range(n):
-            word = rec[source[d], 0]
-            users[lo + d] = np.int32(word & low)
-            items[lo + d] = np.int32(word >> np.uint64(32))
-            value_bits[lo + d] = rec[source[d], 1]
+        stripe = b // g if by_user else b % g
+        base = ub[stripe] if by_user else ib[stripe]
+        width = (ub[stripe + 1] if by_user else ib[stripe + 1]) - base
+        _sort_block(_shuffled_pairs(major, lo, n, base, seeds[b]), width, major, minor,
+                    value_bits, lo, base)
+
+
+@njit(cache=True, nogil=True)
+def _shuffled_pairs(major, lo, n, base, seed):
+    """(major[lo + j] - base) << 32 | j for j < n, shuffled by Fisher-Yates with numba's
+    np.random.seed(seed) stream (kernels/mt19937.py)."""
+    pairs = np.empty(n, np.uint64)
+    for j in range(n):
+        pairs[j] = (np.uint64(major[lo + j] - base) << _HALF) | np.uint64(j)
+    mt_shuffle(pairs, seed)
+    return pairs
+
+
+@njit(cache=True, nogil=True)
+def _sort_block(pairs, width, major, minor, value_bits, lo, base):
+    """The block's ratings at lo + (pairs[j] & 0xFFFFFFFF), sorted stably by their major
+    index - base, pairs[j] >> 32 (in [0, width)), into places lo, lo + 1, ..."""
+    n = pairs.shape[0]
+    start = np.zeros(width + 1, np.int64)
+    for j in range(n):
+        start[(pairs[j] >> _HALF) + np.uint64(1)] += 1
+    for k in range(width):
+        start[k + 1] += start[k]
+    ordered = np.empty(n, np.uint64)
+    for j in range(n):
+        key = pairs[j] >> _HALF
+        ordered[start[key]] = pairs[j]
+        start[key] += 1
+    old_minor, old_bits = minor[lo:lo + n].copy(), value_bits[lo:lo + n].copy()
+    for d in range(n):
+        w = ordered[d]
+        major[lo + d] = base + np.int64(w >> _HALF)
+        minor[lo + d] = old_minor[w & _LOW]
+        value_bits[lo + d] = old_bits[w & _LOW]

@@ -89,20 +89,16 @@ def mt_randint(state, k) -> np.int64:
 
 
 @njit(cache=True, nogil=True)
-def mt_shuffle_rows(rows, seed) -> None:
-    """Fisher-Yates over the rows of the 2-D ``rows``, in place: row k (from the last down
-    to 1) swapped with row ``mt_randint(state, k)`` of ``mt_seeded(seed)``, those draws
-    exactly (see :func:`mt_swap_draws`)."""
-    n = rows.shape[0]
-    if n - 1 > 0xFFFFFFFF:  # indices past 32 bits: the general draw
-        state = mt_seeded(seed)
-        for k in range(n - 1, 0, -1):
-            _swap_rows(rows, k, mt_randint(state, k))
-        return
+def mt_shuffle(a, seed) -> None:
+    """Fisher-Yates over the 1-D ``a`` of at most 2**32 elements, in place: element k
+    (from the last down to 1) swapped with element ``mt_randint(state, k)`` of
+    ``mt_seeded(seed)``, those draws exactly (see :func:`mt_swap_draws`)."""
+    n = a.shape[0]
     draws = np.empty(max(n, 1), np.uint32)
     mt_swap_draws(n, seed, draws)
     for k in range(n - 1, 0, -1):
-        _swap_rows(rows, k, draws[k])
+        j = draws[k]
+        a[k], a[j] = a[j], a[k]
 
 
 @njit(cache=True, nogil=True)
@@ -130,9 +126,3 @@ def mt_swap_draws(n, seed, out) -> None:
             mask >>= np.uint32(np.uint32(k) <= (mask >> np.uint32(1)))
             if k == 0:
                 break
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _swap_rows(rows, a, b) -> None:
-    for c in range(rows.shape[1]):
-        rows[a, c], rows[b, c] = rows[b, c], rows[a, c]
