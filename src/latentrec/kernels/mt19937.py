@@ -104,25 +104,32 @@ def mt_shuffle(a, seed) -> None:
 @njit(cache=True, nogil=True)
 def mt_swap_draws(n, seed, out) -> None:
     """out[k] = the k-th draw of a Fisher-Yates shuffle of n < 2**32 + 1 places, k from
-    n - 1 down to 1: ``mt_randint(state, k)`` in turn from ``mt_seeded(seed)``. Without a
-    branch on the draw: a rejected word writes out[k] and leaves k as it is, an accepted
-    one moves on (the accept test is a coin toss for the branch predictor, and it cost
-    more than the words), and the word index and the mask stay in registers."""
+    n - 1 down to 1: ``mt_randint(state, k)`` in turn from ``mt_seeded(seed)``.
+
+    Each twist's 624 words are tempered at once (a loop that vectorises), and between
+    two shrinks of the mask the draws are a loop whose only chain is k: a word under the
+    mask is written to out[k] and k moves on if it is accepted, without a branch on the
+    accept test (a coin toss for the branch predictor, which cost more than the words)."""
+    if n < 2:
+        return
     state = mt_seeded(seed)
-    k = np.int64(n - 1)
+    words = np.empty(N, np.uint32)
+    k = np.uint32(n - 1)
     mask = np.uint32(0xFFFFFFFF)  # the smallest 2**b - 1 covering k, shrunk as k falls
-    while k > 0 and (mask >> np.uint32(1)) >= np.uint32(k):
+    while k > 0 and (mask >> np.uint32(1)) >= k:
         mask >>= np.uint32(1)
-    pos = np.int64(state[N])
+    pos = N
     while k > 0:
         if pos >= N:
             _twist(state)
+            for i in range(N):
+                words[i] = _tempered(state[i])
             pos = 0
-        while pos < N:
-            r = _tempered(state[pos]) & mask
+        low = mask >> np.uint32(1)  # the mask covers k while k > low
+        while pos < N and k > low:
+            r = words[pos] & mask
             pos += 1
             out[k] = r
-            k -= np.int64(r <= np.uint32(k))
-            mask >>= np.uint32(np.uint32(k) <= (mask >> np.uint32(1)))
-            if k == 0:
-                break
+            k -= np.uint32(r <= k)
+        if k <= low:
+            mask = low
