@@ -104,7 +104,10 @@ def test_a_kernel_calling_a_changed_module_is_compiled_anew(tmp_path):
                 "print(probe(1), sum(probe.stats.cache_hits.values()))")
         out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, check=True,
                              capture_output=True, text=True,
-                             env={"PYTHONPATH": str(tmp_path), "PATH": ""})
+                             # no .pyc: a callee rewritten within the second it was
+                             # first written, at the same size, would be read stale
+                             env={"PYTHONPATH": str(tmp_path), "PATH": "",
+                                  "PYTHONDONTWRITEBYTECODE": "1"})
         return out.stdout.split()
 
     assert run(10) == ["11", "0"]
