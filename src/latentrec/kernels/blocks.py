@@ -237,8 +237,8 @@ def _order_blocks(users, items, value_bits, ptr, ub, ib, by_user, seeds):
     """Per block (of at most 2**32 ratings): shuffle (seeded per block), then stable
     counting sort by the major index. ``value_bits``: the values viewed as unsigned
     integers of their width. What the shuffle moves is each rating's major index and
-    place, in one word (8 bytes a rating stay in a core's L2 where the ratings would not);
-    the sort reads the words in turn and copies each rating to its sorted place once."""
+    place, in one word (half the memory of the rating itself, and one word a swap); the
+    sort places the words, and each rating is copied to its sorted place once."""
     g = ub.shape[0] - 1
     major, minor = (users, items) if by_user else (items, users)
     for b in prange(g * g):
