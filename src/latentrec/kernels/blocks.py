@@ -241,11 +241,11 @@ def _order_blocks(users, items, value_bits, ptr, ub, ib, by_user, seeds):
     sort places the words, and each rating is copied to its sorted place once."""
     g = ub.shape[0] - 1
     major, minor = (users, items) if by_user else (items, users)
+    bounds = ub if by_user else ib
     for b in prange(g * g):
         lo, n = ptr[b], ptr[b + 1] - ptr[b]
         stripe = b // g if by_user else b % g
-        base = ub[stripe] if by_user else ib[stripe]
-        width = (ub[stripe + 1] if by_user else ib[stripe + 1]) - base
+        base, width = bounds[stripe], bounds[stripe + 1] - bounds[stripe]
         _sort_block(_shuffled_pairs(major, lo, n, base, seeds[b]), width, major, minor,
                     value_bits, lo, base)
 
