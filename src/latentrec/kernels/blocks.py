@@ -107,10 +107,8 @@ def group_blocks(users, items, values, n_users, n_items, n_threads=1, *, n_block
                          f"{users.shape}, {items.shape}, {values.shape}")
     user_counts, item_counts = _counts(users, items, n_users, n_items)
     ub, ib = _balanced_bounds(user_counts, g), _balanced_bounds(item_counts, g)
-    u_stripe = np.repeat(np.arange(g, dtype=np.int32), np.diff(ub))
-    i_stripe = np.repeat(np.arange(g, dtype=np.int32), np.diff(ib))
-    out_u, out_i, out_v, block_ptr = grouped(users, items, values, u_stripe, i_stripe, g, g,
-                                             dtype=dtype, shift=shift, scale=scale)
+    out_u, out_i, out_v, block_ptr = grouped(users, items, values, ub, ib, dtype=dtype,
+                                             shift=shift, scale=scale)
     return BlockLayout(out_u, out_i, out_v, block_ptr, ub, ib)
 
 
@@ -179,17 +177,21 @@ def _balanced_bounds(counts: np.ndarray, g: int) -> np.ndarray:
     return np.maximum.accumulate(bounds).astype(np.int64)
 
 
-def grouped(users, items, values, u_stripe, i_stripe, g_rows, g_cols, row0=0, *,
-            dtype=None, shift=0.0, scale=1.0, parts=2):
-    """(users, items, values, block_ptr): the ratings grouped into the blocks of a
-    g_rows x g_cols grid, each block's in their given order. Rating j is in row stripe
-    u_stripe[users[j] - row0] (``row0``: the first row of the grid, when it holds only
-    some row stripes, as kernels/dsgd.py lays out) and column stripe i_stripe[items[j]];
-    its value is stored as (value - shift) / scale in ``dtype`` (default: the values'),
-    each step in that dtype (as numpy's ``v = values.astype(t); v -= shift; v /= scale``
-    computes it; the defaults keep it). The ratings are cut into ``parts`` runs that are
+def grouped(users, items, values, row_bounds, col_bounds, *, dtype=None, shift=0.0,
+            scale=1.0, parts=2):
+    """(users, items, values, block_ptr): the ratings grouped into the blocks of the grid
+    whose row stripe s holds users [row_bounds[s], row_bounds[s + 1]) and column stripe t
+    items [col_bounds[t], col_bounds[t + 1]) (col_bounds[0] = 0; the rows may start past
+    0, when the grid holds only some row stripes, as kernels/dsgd.py lays out), each
+    block's ratings in their given order. A rating's value is stored as (value - shift) /
+    scale in ``dtype`` (default: the values'), each step in that dtype (as numpy's
+    ``v = values.astype(t); v -= shift; v /= scale`` computes it; the defaults keep it).
+    The ratings are cut into ``parts`` runs that are
     counted and placed in parallel, each starting where the runs before it end in every
     block, so the result is the same for any ``parts``."""
+    g_rows, g_cols = len(row_bounds) - 1, len(col_bounds) - 1
+    u_stripe, i_stripe = _stripes(row_bounds), _stripes(col_bounds)
+    row0 = row_bounds[0]
     counts = _count_parts(users, items, u_stripe, i_stripe, g_cols, g_rows * g_cols,
                           max(int(parts), 1), row0)
     block_ptr = np.zeros(g_rows * g_cols + 1, np.int64)
@@ -200,6 +202,11 @@ def grouped(users, items, values, u_stripe, i_stripe, g_rows, g_cols, row0=0, *,
     _scatter_parts(users, items, values, u_stripe, i_stripe, g_cols, starts, *out, row0,
                    shift, scale)
     return out + (block_ptr,)
+
+
+def _stripes(bounds) -> np.ndarray:
+    """Each index's stripe, from the first: int32 (bounds[-1] - bounds[0],)."""
+    return np.repeat(np.arange(len(bounds) - 1, dtype=np.int32), np.diff(bounds))
 
 
 @njit(cache=True, nogil=True, parallel=True)

@@ -48,10 +48,8 @@ def layout_blocks(rows, cols, values, row_bounds, col_bounds, seeds, *, parallel
         if idx.size and (int(idx.min()) < b[0] or int(idx.max()) >= b[-1]):
             raise ValueError(f"{name} must lie in [{b[0]}, {b[-1]}); got values in "
                              f"[{int(idx.min())}, {int(idx.max())}]")
-    row_stripe = np.repeat(np.arange(g_rows, dtype=np.int32), np.diff(row_bounds))
-    col_stripe = np.repeat(np.arange(g_cols, dtype=np.int32), np.diff(col_bounds))
-    rows, cols, values, ptr = grouped(rows, cols, values, row_stripe, col_stripe, g_rows,
-                                      g_cols, row_bounds[0], parts=2 if parallel else 1)
+    rows, cols, values, ptr = grouped(rows, cols, values, row_bounds, col_bounds,
+                                      parts=2 if parallel else 1)
     out = (rows, cols, values)
     canonical = _canonical_parallel if parallel else _canonical_serial
     repeats = canonical(*out, ptr, seeds, col_bounds[-1])
