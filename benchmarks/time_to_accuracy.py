@@ -49,22 +49,34 @@ print("RESULT " + json.dumps(out))
 """
 
 
-def run(src: Path) -> list[dict]:
+def run(src: Path, code: str = _ONE_RUN, argv: tuple = ()):
+    """What ``code`` prints after "RESULT " (JSON), run in a fresh process with
+    ``PYTHONPATH`` set to ``src`` and ``argv`` as its arguments."""
     env = dict(os.environ, PYTHONPATH=str(src))
-    done = subprocess.run([sys.executable, "-c", _ONE_RUN], env=env, capture_output=True,
-                          text=True, check=True)
+    done = subprocess.run([sys.executable, "-c", code, *map(str, argv)], env=env,
+                          capture_output=True, text=True, check=True)
     line = next(x for x in done.stdout.splitlines() if x.startswith("RESULT "))
     return json.loads(line[len("RESULT "):])
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def versions_parser(doc: str) -> argparse.ArgumentParser:
+    """The options of a now-and-before benchmark: --before (a src folder), --repeats."""
+    ap = argparse.ArgumentParser(description=doc.split("\n")[0])
     ap.add_argument("--before", type=Path, help="another version's src folder")
     ap.add_argument("--repeats", type=int, default=1)
-    args = ap.parse_args()
+    return ap
+
+
+def versions_of(args) -> dict[str, Path]:
+    """{"now": this checkout's src[, "before": --before]}; prints the machine first."""
     here = Path(__file__).resolve().parents[1] / "src"
-    versions = {"now": here} | ({"before": args.before.resolve()} if args.before else {})
     print(describe(), flush=True)
+    return {"now": here} | ({"before": args.before.resolve()} if args.before else {})
+
+
+def main() -> None:
+    args = versions_parser(__doc__).parse_args()
+    versions = versions_of(args)
     best: dict = {}
     for _ in range(args.repeats):
         for name, src in versions.items():

@@ -46,7 +46,9 @@ returns the sum of e**2 over the epoch as a Python float, NaN/inf when training 
 
 Arrays: users/items int32 (any integer type works), values float32/float64, P (n_users, K)
 and Q (n_items, K) C-contiguous float32 or float64, bu/bi 1-D of P's dtype. Scalars are cast
-to P's dtype, so float32 factors train in float32 throughout (vectorised K loop).
+to P's dtype, so float32 factors train in float32 throughout (vectorised K loop). The
+three products a rating reads (P[u].Q[i], and P[u].P[u] and Q[i].Q[i] for the adaptive
+step) come from kernels/row_moments.py, in whole vector registers and a fixed order.
 
 The per-rating maths lives once, in ``_sgd_ratings``, which reads the four regularization
 weights (reg_p, reg_q, reg_bu, reg_bi) separately: per-user or per-item weights would change
@@ -69,6 +71,7 @@ from .blocks import (
 from .dataflow import run_dataflow
 from .predict import _check_factors, predict_pairs
 from .prefetch import prefetch_row
+from .row_moments import row_moments
 from .threads import thread_count
 
 __all__ = ["sgd_epoch", "sgd_epoch_blocks", "sgd_rounds", "run_blocks", "make_block_layout",
@@ -101,16 +104,7 @@ def _sgd_ratings(users, items, values, order, lo, hi, P, Q, bu, bi, gu, gi, mu, 
             prefetch_row(P, users[ahead])
             prefetch_row(Q, items[ahead])
         u, i = users[j], items[j]
-        dot = pp = qq = t(0)
-        if adaptive:
-            for k in range(K):
-                p, q = P[u, k], Q[i, k]
-                dot += p * q
-                pp += p * p
-                qq += q * q
-        else:
-            for k in range(K):
-                dot += P[u, k] * Q[i, k]
+        dot, pp, qq = row_moments(P, u, Q, i)  # pp and qq unused by the constant step
         pred = (mu + bu[u] + bi[i]) + dot if biased else dot
         e = t(values[j]) - pred
         su = si = lr
