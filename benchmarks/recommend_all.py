@@ -1,7 +1,7 @@
 """Top-10 for every user: latentrec's ``recommend_all`` beside ``implicit``'s batch
 ``recommend``, over the same factors, in one run.
 
-    python benchmarks/recommend_all.py [--repeats 3]
+    python benchmarks/recommend_all.py [--repeats 3] [--parts 40000]
 
 The model is latentrec's default SGD model at K=100, 20 epochs, on the 10M-rating
 synthetic set of benchmarks/sgd.py (80% of it, ``holdout(..., 0.2, random_state=0)``),
@@ -96,6 +96,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--n", type=int, default=10)
+    ap.add_argument("--parts", type=int, default=0, metavar="USERS",
+                    help="also time, on one thread, the products and the selections of "
+                         "the first USERS users in latentrec's worker chunks")
     args = ap.parse_args()
     import implicit
     from implicit.cpu.als import AlternatingLeastSquares
@@ -139,6 +142,33 @@ def main() -> None:
         print(f"| {name} | {s:.2f} | {peer_s / s:.2f}x |")
     print(f"\nsame 10 items as implicit: {same:.4%} of users; counting ties at the 10th "
           f"place: {tied:.4%}")
+    if args.parts:
+        product, select = one_thread_parts(model, min(args.parts, len(users)), args.n, by)
+        print(f"one thread, the first {args.parts:,} users in worker chunks: products "
+              f"{product:.2f} s, selections {select:.2f} s")
+
+
+def one_thread_parts(model, n_users, n, by):
+    """(seconds of products, seconds of selections) of the first ``n_users`` users, in
+    the chunks a worker takes (models/base.py), one after the other on one thread."""
+    from threadpoolctl import threadpool_limits
+
+    from latentrec.kernels import topk
+    from latentrec.models import base
+
+    side = model._item_side(by)
+    step = max(1, min(base._CHUNK_USERS, base._WORKER_CELLS // side[0].shape[0]))
+    seen = (model.seen_.indptr, model.seen_.indices)
+    product = select = 0.0
+    with threadpool_limits(1, "blas"):
+        for s in range(0, n_users, step):
+            chunk = np.arange(s, min(s + step, n_users))
+            start = time.perf_counter()
+            scores = model._score_rows(chunk, by, side)
+            mid = time.perf_counter()
+            topk.top_k(scores, n, seen=seen, rows=chunk, n_threads=1)
+            product, select = product + mid - start, select + time.perf_counter() - mid
+    return product, select
 
 
 if __name__ == "__main__":

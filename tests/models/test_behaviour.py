@@ -3,6 +3,7 @@ save/load, unknown ids, reproducibility)."""
 
 import warnings
 
+import numba
 import numpy as np
 import pandas as pd
 import pytest
@@ -250,6 +251,26 @@ def test_recommend_all_lists_every_user_as_recommend_does(fitted, monkeypatch):
     monkeypatch.setattr(base, "_CHUNK_CELLS", 3 * len(fitted.item_map_) + 1)
     sizes = [chunk["user"].nunique() for chunk in fitted.recommend_all(n=1)]
     assert sizes[:-1] == [3] * (len(sizes) - 1) and sum(sizes) == len(fitted.user_map_)
+
+
+def test_recommend_all_on_threads_gives_what_one_thread_gives(fitted, monkeypatch):
+    import latentrec.models.base as base
+    from latentrec.kernels.threads import num_threads
+
+    # workers' chunks of 2 users, merged by 2 into tables of 4 (the last one shorter)
+    monkeypatch.setattr(base, "_WORKER_CELLS", 2 * len(fitted.item_map_))
+    monkeypatch.setattr(base, "_CHUNK_USERS", 5)
+    with num_threads(2):
+        tables = list(fitted.recommend_all(n=3, exclude=[2]))
+    with num_threads(1):  # one thread: chunks of _CHUNK_USERS, in this thread
+        alone = list(fitted.recommend_all(n=3, exclude=[2]))
+    sizes = [t["user"].nunique() for t in tables]
+    assert sizes[:-1] == [4 if numba.config.NUMBA_NUM_THREADS > 1 else 5] * (len(sizes) - 1)
+    assert sum(sizes) == len(fitted.user_map_)
+    assert [t["user"].nunique() for t in alone][:-1] == [5] * (len(alone) - 1)
+    both, one = (pd.concat(t, ignore_index=True) for t in (tables, alone))
+    pd.testing.assert_frame_equal(both.drop(columns="score"), one.drop(columns="score"))
+    np.testing.assert_allclose(both["score"], one["score"], rtol=1e-6)
 
 
 def test_similar_items_and_users(fitted, name):

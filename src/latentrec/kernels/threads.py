@@ -13,6 +13,12 @@ def thread_count(n_threads) -> int:
     return limit if n_threads is None else max(1, min(int(n_threads), limit))
 
 
+def threads_now() -> int:
+    """The threads numba's parallel loops use now, in this thread (``num_threads`` below,
+    or the caller's ``numba.set_num_threads``)."""
+    return numba.get_num_threads()
+
+
 @contextmanager
 def num_threads(n_threads, *, chunksize=None):
     """Run numba's parallel loops on ``n_threads`` threads (None: all) and, if given, with

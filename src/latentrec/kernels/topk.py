@@ -94,17 +94,18 @@ def _row_top_k(row, k, banned, candidates, hs, hi, scratch, out_i, out_s):
             _sift_up(hs, hi, m)
             m += 1
         filled += 1
-    worst = hs[0] if m > 0 else np.inf
+    # the worst kept score, in the row's type (exact: it is one of the row's values)
+    bar = row.dtype.type(hs[0] if m > 0 else np.inf)
     for j in range(filled, n_items):  # full: most items fail the first test, so it comes first
-        s = np.float64(row[j])
-        if not s > worst:  # items come by index, so a tie with the worst kept one loses
+        if not row[j] > bar:  # items come by index, so a tie with the worst kept one loses
             continue
+        s = np.float64(row[j])
         if (use_banned and banned[j]) or (use_cand and not candidates[j]):
             continue
         hs[0] = s
         hi[0] = j
         _sift_down(hs, hi, m, 0)
-        worst = hs[0]
+        bar = row.dtype.type(hs[0])
     _heap_out(hs, hi, m, out_i, out_s)
 
 

@@ -1,8 +1,8 @@
 """latentrec's HTTP service (``latentrec serve``): a JSON API over one trained model, with
 OpenAPI docs at ``/docs``, a web page at ``/``, and reloading without dropping requests.
 
-It needs the optional ``serve`` extra (FastAPI, uvicorn, threadpoolctl, and fastapi-offline
-for Swagger UI's files). ``import latentrec`` never imports this package, and this package
+It needs the optional ``serve`` extra (FastAPI, uvicorn, and fastapi-offline for Swagger
+UI's files). ``import latentrec`` never imports this package, and this package
 imports them only when ``create_app`` or the server functions are first used, so a missing
 extra is one clear error.
 
@@ -22,7 +22,6 @@ def require_extra() -> None:
     try:
         import fastapi  # noqa: F401
         import fastapi_offline  # noqa: F401
-        import threadpoolctl  # noqa: F401
         import uvicorn  # noqa: F401
     except ImportError as exc:
         raise ImportError(f"the HTTP service needs the serve extra ({exc.name or 'a package'} "
