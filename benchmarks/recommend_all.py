@@ -157,7 +157,7 @@ def one_thread_parts(model, n_users, n, by):
     from latentrec.models import base
 
     side = model._item_side(by)
-    step = max(1, min(base._CHUNK_USERS, base._WORKER_CELLS // side[0].shape[0]))
+    _, step = base._chunk_sizes(side[0].shape[0])
     seen = (model.seen_.indptr, model.seen_.indices)
     product = select = 0.0
     with threadpool_limits(1, "blas"):

@@ -479,8 +479,7 @@ class Recommender(Params):
                                        rows=chunk, candidates=candidates,
                                        n_threads=n_threads))
 
-        chunk = max(1, min(_CHUNK_USERS, _CHUNK_CELLS // max(1, n_items)))
-        step = max(1, min(chunk, _WORKER_CELLS // max(1, n_items)))
+        chunk, step = _chunk_sizes(n_items)
         workers = threads_now()
         if workers > 1 and u_idx.size > step:
             yield from _on_workers(u_idx, step, chunk // step, workers, select)
@@ -943,6 +942,13 @@ def _check_n(n) -> int:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ParameterError(f"n must be a positive integer, got {n!r}")
     return int(n)
+
+
+def _chunk_sizes(n_items: int) -> tuple[int, int]:
+    """(users a chunk of the lists, users a worker's chunk) for a catalogue of
+    ``n_items``: see _CHUNK_CELLS and _WORKER_CELLS."""
+    chunk = max(1, min(_CHUNK_USERS, _CHUNK_CELLS // max(1, n_items)))
+    return chunk, max(1, min(chunk, _WORKER_CELLS // max(1, n_items)))
 
 
 def _on_workers(u_idx, step, per_group, workers, select):
