@@ -16,6 +16,8 @@ from numba.core import cgutils
 from numba.extending import intrinsic, overload
 from numba.np import numpy_support
 
+from .ir_helpers import element_pointer
+
 
 @intrinsic
 def prefetch(typingctx, table, row):
@@ -25,7 +27,7 @@ def prefetch(typingctx, table, row):
         return None
 
     def codegen(context, builder, signature, args):
-        return _hint(context, builder, signature, args, table.ndim)
+        return _hint(context, builder, signature, args)
 
     return types.void(table, row), codegen
 
@@ -38,7 +40,7 @@ def _prefetch_at(typingctx, table, row, col):
         return None
 
     def codegen(context, builder, signature, args):
-        return _hint(context, builder, signature, args, 2)
+        return _hint(context, builder, signature, args)
 
     return types.void(table, row, col), codegen
 
@@ -66,14 +68,10 @@ def _prefetch_row(table, row):
     return impl
 
 
-def _hint(context, builder, signature, args, ndim):
+def _hint(context, builder, signature, args):
     """llvm.prefetch of the element that args[1:] (cast to intp, then zeros) index."""
-    aryty = signature.args[0]
-    ary = context.make_array(aryty)(context, builder, args[0])
-    index = [context.cast(builder, v, t, types.intp)
-             for v, t in zip(args[1:], signature.args[1:])]
-    index += [context.get_constant(types.intp, 0)] * (ndim - len(index))
-    ptr = cgutils.get_item_pointer(context, builder, aryty, ary, index)
+    ptr = element_pointer(context, builder, signature.args[0], args[0], args[1:],
+                          signature.args[1:])
     i8p = ir.IntType(8).as_pointer()
     i32 = ir.IntType(32)
     fn = cgutils.get_or_insert_function(

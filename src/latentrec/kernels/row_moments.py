@@ -24,6 +24,8 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 from numba.np import numpy_support
 
+from .ir_helpers import element_pointer
+
 _VECTOR_BYTES = 64
 #: independent chains of multiply-adds (vector v goes to chain v % _CHAINS): at two, a
 #: K = 100 row waits for 4 multiply-adds, not 7 (four measured no faster)
@@ -56,12 +58,8 @@ def _moments(context, builder, signature, args):
     itemsize = numpy_support.as_dtype(P_ty.dtype).itemsize
     scalar = context.get_value_type(P_ty.dtype)
     intp = context.get_value_type(types.intp)
-    rows = []
-    for ary_ty, ary, row, row_ty in ((P_ty, args[0], args[1], u_ty),
-                                     (Q_ty, args[2], args[3], i_ty)):
-        a = context.make_array(ary_ty)(context, builder, ary)
-        index = [context.cast(builder, row, row_ty, types.intp), intp(0)]
-        rows.append(cgutils.get_item_pointer(context, builder, ary_ty, a, index))
+    rows = [element_pointer(context, builder, P_ty, args[0], [args[1]], [u_ty]),
+            element_pointer(context, builder, Q_ty, args[2], [args[3]], [i_ty])]
     n = cgutils.unpack_tuple(builder, context.make_array(P_ty)(context, builder,
                                                                args[0]).shape, 2)[1]
     out = [cgutils.alloca_once(builder, scalar) for _ in range(3)]
@@ -116,8 +114,8 @@ def _sums(builder, rows, n, vec, itemsize, intp):
         while v.type.count > 1:
             half = v.type.count // 2
             lo, hi = (builder.shuffle_vector(v, v, ir.Constant(
-                ir.VectorType(_I32, half), list(range(first, first + half))))
-                for first in (0, half))
+                ir.VectorType(_I32, half), list(range(lane, lane + half))))
+                for lane in (0, half))
             v = builder.fadd(lo, hi, flags=_EXACT)
         sums.append(builder.extract_element(v, _I32(0)))
     return sums
