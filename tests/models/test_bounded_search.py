@@ -5,10 +5,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from latentrec import ALSMatrixFactorization, SGDMatrixFactorization
 from latentrec.data.synthetic import synthetic
+from latentrec.kernels.topk import HEAP_K
 from latentrec.models import bounded
 
 
@@ -168,4 +170,42 @@ def test_threads_asking_at_once_wait_for_one_build(fitted, monkeypatch):
     for u, (ids, _) in zip(users * 4, lists):
         np.testing.assert_array_equal(ids, fitted.recommend(u, n=5)[0])
     assert ("score", fitted._check_by(None)) not in fitted._normed
+    fitted._normed.clear()
+
+
+def coarse_lists(model, monkeypatch, *, coarse: bool, by=None, **kw):
+    """recommend_all's table with the coarse bound forced on (any catalogue, any cost) or
+    off."""
+    monkeypatch.setattr(bounded, "COARSE_MIN_ITEMS", 0 if coarse else 10**12)
+    monkeypatch.setattr(bounded, "COARSE_GAIN", 1e9)
+    model._normed.clear()
+    try:
+        by = model._check_by(by)
+        assert (model._coarse_bound(by, 10) is not None) == coarse
+        return pd.concat(model.recommend_all(by=by, **kw), ignore_index=True)
+    finally:
+        model._normed.clear()
+
+
+@pytest.mark.parametrize("kw", [{}, {"by": "rating"}, {"exclude_seen": False},
+                                {"n": 3, "exclude": [1, 2, 3]}])
+def test_the_coarse_bound_finds_the_lists_of_scoring_every_item(fitted, monkeypatch, kw):
+    exact = coarse_lists(fitted, monkeypatch, coarse=False, **kw)
+    found = coarse_lists(fitted, monkeypatch, coarse=True, **kw)
+    assert len(found) == len(exact)
+    for (_, e), (_, f) in zip(exact.groupby("user"), found.groupby("user")):
+        assert_same_list(f["item"].to_numpy(), f["score"].to_numpy(),
+                         e["item"].to_numpy(), e["score"].to_numpy())
+
+
+def test_the_coarse_bound_is_kept_only_where_it_pays(fitted, monkeypatch):
+    fitted._normed.clear()
+    assert len(fitted.item_map_) > bounded.COARSE_MIN_ITEMS
+    monkeypatch.setattr(bounded, "COARSE_GAIN", 0.0)  # nothing pays
+    assert fitted._coarse_bound("rating", 10) is None
+    fitted._normed.clear()
+    monkeypatch.setattr(bounded, "COARSE_GAIN", 1e9)  # anything pays: the cheapest width
+    bound = fitted._coarse_bound("rating", 10)
+    assert bound is not None and bound.V.shape[1] in bounded.LEAD_WIDTHS
+    assert fitted._coarse_bound("rating", HEAP_K + 1) is None  # only heap-sized lists
     fitted._normed.clear()

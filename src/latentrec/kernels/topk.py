@@ -260,6 +260,20 @@ def _row_select(row, k, banned, candidates, scratch, out_i, out_s):
         out_s[c] = -np.inf
 
 
+@njit(cache=True)
+def _ban(banned, indices, a, b, value):
+    """banned[j] = value for the j in indices[a:b] inside the mask; returns how many lie
+    outside it when setting (0 when clearing: they were counted then)."""
+    bad = 0
+    for jj in range(a, b):
+        j = indices[jj]
+        if 0 <= j < banned.shape[0]:
+            banned[j] = value
+        elif value:
+            bad += 1
+    return bad
+
+
 @njit(cache=True, nogil=True)  # a request's selection lets the server's other threads run
 def _top_k_rows(scores, k, indptr, indices, rows, candidates, exclude, lo, hi, out_i,
                 out_s):
@@ -278,22 +292,14 @@ def _top_k_rows(scores, k, indptr, indices, rows, candidates, exclude, lo, hi, o
         a = b = 0
         if use_seen:
             a, b = indptr[rows[r]], indptr[rows[r] + 1]
-        for jj in range(a, b):
-            j = indices[jj]
-            if 0 <= j < n_items:
-                banned[j] = True
-            else:
-                bad += 1
+        bad += _ban(banned, indices, a, b, True)
         e = exclude[r] if use_excl else -1
         if e >= n_items:
             bad += 1
         elif e >= 0:
             banned[e] = True
         _row_top_k(scores[r], k, banned, candidates, hs, hi_, scratch, out_i[r], out_s[r])
-        for jj in range(a, b):  # clear only what was set
-            j = indices[jj]
-            if 0 <= j < n_items:
-                banned[j] = False
+        _ban(banned, indices, a, b, False)  # clear only what was set
         if 0 <= e < n_items:
             banned[e] = False
     return bad

@@ -30,6 +30,7 @@ from ..data.ratings import DENSE_CELL_CAP, Ratings, as_ratings
 from ..errors import DataError, LatentrecError, NotFittedError, ParameterError
 from ..kernels import topk
 from ..kernels.bounded_topk import BoundIndex, bounded_top_k
+from ..kernels.coarse_topk import CoarseBound, coarse_top_k
 from ..kernels.quantized import QuantizedRows, quantized_top_k
 from ..kernels.threads import threads_now
 from ..kernels.topk import HEAP_K
@@ -49,6 +50,8 @@ _CHUNK_USERS, _CHUNK_CELLS = 2048, 1 << 25
 #: Scores a worker's chunk holds when many chunks share the threads (16 MB of float32:
 #: its selection reads them from the cache the product left them in).
 _WORKER_CELLS = 1 << 22
+#: A batch of at least this many users may take the coarse bound (models/bounded.py).
+_COARSE_USERS = 64
 #: Rows normalised at a time in place (see _unit).
 _UNIT_ROWS = 1 << 15
 
@@ -457,10 +460,25 @@ class Recommender(Params):
 
         return self._kept(("bound", by), build)
 
+    def _coarse_bound(self, by: str, k: int) -> CoarseBound | None:
+        """The coarse bound of ``by``'s score where it pays for a batch of users
+        (models/bounded.py), else None."""
+        if not 0 < k <= HEAP_K:
+            return None
+
+        def build():
+            return bounded.worth_a_coarse_bound(
+                self._item_side(by)[0], self.n_factors_,
+                lambda u: self._user_score_factors(u, by),
+                (self.seen_.indptr, self.seen_.indices))
+
+        return self._kept(("coarse", by), build)
+
     def _top_chunks(self, u_idx, n, exclude_seen, candidates, by):
         """(users' indices, their best items' indices, scores) for each chunk of users
         (kernels.topk; a short row ends in index -1): the chunks bound the dense block
-        of scores. Over a large catalogue the bound index finds the same lists."""
+        of scores. Over a large catalogue the bound index finds the same lists, and for
+        a batch over a smaller one the coarse bound, where they pay (models/bounded.py)."""
         seen = (self.seen_.indptr, self.seen_.indices) if exclude_seen else None
         index = self._bound_index(by, n)
         if index is not None:
@@ -474,12 +492,20 @@ class Recommender(Params):
         n_items = item_side[0].shape[0]
         k = min(n, n_items)
 
+        chunk, step = _chunk_sizes(n_items)
+        coarse = self._coarse_bound(by, k) if u_idx.size >= _COARSE_USERS else None
+        if coarse is not None:  # every thread on each list chunk: no products to share
+            for s in range(0, u_idx.size, _CHUNK_USERS):
+                users = u_idx[s:s + _CHUNK_USERS]
+                yield (users, *coarse_top_k(coarse, self._user_score_factors(users, by), k,
+                                            seen=seen, rows=users, candidates=candidates))
+            return
+
         def select(chunk, n_threads=None):
             return (chunk, *topk.top_k(self._score_rows(chunk, by, item_side), k, seen=seen,
                                        rows=chunk, candidates=candidates,
                                        n_threads=n_threads))
 
-        chunk, step = _chunk_sizes(n_items)
         workers = threads_now()
         if workers > 1 and u_idx.size > step:
             yield from _on_workers(u_idx, step, chunk // step, workers, select)

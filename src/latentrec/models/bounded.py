@@ -1,4 +1,5 @@
-"""When ``recommend`` scores few items in full: the bound index over a large catalogue.
+"""When ``recommend`` scores few items in full: the bound index over a large catalogue,
+and the coarse bound for a batch of users over a smaller one.
 
 A score is ``A[u] . B[i]`` over the factor columns (the *tail*) and the bias and
 interaction columns (the *head*). ``kernels.bounded_topk`` bounds it by the head's exact
@@ -13,6 +14,16 @@ bound rules out little. So a model builds the index only for a catalogue of at l
 ``MIN_ITEMS`` and keeps it only if, on a fixed sample of its users, the search scanned at
 most ``MAX_SCANNED`` of the index's tiles: a deterministic choice (the lists are the same
 either way, but for the last bit of a score and so the order of near-ties).
+
+Below that, a batch of users (``recommend_all``, ``recommend --all``, a batch
+``recommend``) over at least ``COARSE_MIN_ITEMS`` items can use ``kernels.coarse_topk``:
+every item's bound from a few turned columns, and a full score only where the bound
+reaches the k-th best so far. Whether it pays, and with how many turned columns, is
+measured on the same fixed sample of users: for each width in ``LEAD_WIDTHS`` the share of
+items they scored in full, priced by ``_coarse_cost`` (per item, in units of one bound
+column: a bound column and a block's share of the scan, against a full score of every
+item by BLAS and a selection pass; constants measured with benchmarks/recommend_all.py).
+The cheapest width is kept where it costs at most ``COARSE_GAIN`` of scoring every item.
 """
 
 from __future__ import annotations
@@ -20,13 +31,27 @@ from __future__ import annotations
 import numpy as np
 
 from ..kernels.bounded_topk import BoundIndex, bounded_top_k
+from ..kernels.coarse_topk import CoarseBound, coarse_top_k
 
-__all__ = ["MIN_ITEMS", "MAX_SCANNED", "SAMPLE_USERS", "worth_an_index"]
+__all__ = ["MIN_ITEMS", "MAX_SCANNED", "SAMPLE_USERS", "worth_an_index",
+           "COARSE_MIN_ITEMS", "worth_a_coarse_bound"]
 
 MIN_ITEMS = 100_000
 MAX_SCANNED = 0.1
 SAMPLE_USERS = 64
 _SAMPLE_K = 10
+COARSE_MIN_ITEMS = 2_000
+LEAD_WIDTHS = (0, 4, 8, 16)
+COARSE_GAIN = 0.75
+#: Per item, in bound columns (about 0.09 ns on one core): a column of an item scored in
+#: full (a gathered row), the scan's own work past the bound, a column of the BLAS
+#: product of every score, the selection pass over them (2 threads, 20,000 items).
+_FULL_SCORE, _SCAN, _BLAS_COLUMN, _SELECT = 8.5, 10.0, 0.25, 14.0
+
+
+def _sample(seen):
+    n_users = seen[0].shape[0] - 1
+    return np.unique(np.linspace(0, n_users - 1, SAMPLE_USERS).astype(np.int64))
 
 
 def worth_an_index(item_side, n_tail: int, user_rows, seen, dtype=None) -> BoundIndex | None:
@@ -42,8 +67,44 @@ def worth_an_index(item_side, n_tail: int, user_rows, seen, dtype=None) -> Bound
     n_users = seen[0].shape[0] - 1
     if n_users == 0:
         return index
-    sample = np.unique(np.linspace(0, n_users - 1, SAMPLE_USERS).astype(np.int64))
+    sample = _sample(seen)
     scanned = np.empty(sample.size, np.int64)
     bounded_top_k(index, user_rows(sample), _SAMPLE_K, seen=seen, rows=sample,
                   scanned=scanned)
     return index if scanned.mean() <= MAX_SCANNED * index.tile_tail.shape[0] else None
+
+
+def _coarse_cost(n_cols: int, width: int, scored_share: float) -> float:
+    """Per item, in bound columns: a coarse search's, with ``n_cols`` bound columns and
+    this share of items scored in full over ``width`` columns."""
+    return n_cols + _SCAN + _FULL_SCORE * width * scored_share
+
+
+def worth_a_coarse_bound(item_side, n_tail: int, user_rows, seen) -> CoarseBound | None:
+    """The coarse bound over ``item_side`` (n_items x d, item order) with the cheapest of
+    ``LEAD_WIDTHS`` turned columns if it pays for these items and users (see the module
+    doc), else None; ``user_rows`` and ``seen`` as for worth_an_index."""
+    n_items, width = item_side.shape
+    if n_items < COARSE_MIN_ITEMS or seen[0].shape[0] < 2 or not np.isfinite(item_side).all():
+        return None
+    sample = _sample(seen)
+    rows = user_rows(sample)
+    scored = np.empty(sample.size, np.int64)
+    best, best_cost = None, COARSE_GAIN * _full_cost(width)
+    for lead in (w for w in LEAD_WIDTHS if w <= n_tail):
+        try:
+            bound = CoarseBound(item_side, n_tail, lead)
+        except ValueError:  # too large for float32 bounds
+            return None
+        coarse_top_k(bound, rows, _SAMPLE_K, seen=seen, rows=sample, scored=scored)
+        cost = _coarse_cost(bound.Ct.shape[0], width, scored.mean() / n_items)
+        if cost < best_cost:
+            best, best_cost = bound, cost
+    return best
+
+
+
+def _full_cost(width: int) -> float:
+    """Per item, in bound columns: scoring every item (a BLAS product of ``width``
+    columns) and selecting from all."""
+    return _BLAS_COLUMN * width + _SELECT
