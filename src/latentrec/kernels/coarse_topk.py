@@ -1,9 +1,8 @@
 """Exact top-k by inner product from a cheap upper bound: most items never scored in full.
 
-    CoarseBound(B, n_tail, n_lead)                 the item side's coarse columns
-    coarse.top_k(A, k, *, seen=None, rows=None, candidates=None, n_threads=None,
+    CoarseBound(B, n_tail, n_lead)           the item side and its coarse columns
+    coarse_top_k(bound, A, k, *, seen=None, rows=None, candidates=None, n_threads=None,
                  scored=None) -> (indices int64 (n_rows, k), scores float64 (n_rows, k))
-    rescored_top_k(U, A, B, k, slack, ...)         the selection behind it
 
 Row r's score of item i is ``A[r] . B[i]``; the columns split into a *tail* (the first
 ``n_tail``: the factors) and a *head* (bias and interaction columns). Turn the tail by an
@@ -13,16 +12,24 @@ under the turn, and by Cauchy-Schwarz on the rest
 
     A[r] . B[i]  <=  A[r, head] . B[i, head]  +  a_lead . b_lead  +  |a_rest| |b_rest|
 
-(``a_lead = (A[r, tail] V)[:n_lead]``, ``|a_rest|`` what is left of the tail's norm). That
-bound is one product of ``n_head + n_lead + 1`` columns, so a BLAS product gives the bound
-of every item at a fraction of the full product's cost where the factors' spread lies in
-few directions (a rating model's usually does: a 20,000-item catalogue at K = 100 scored
-about 1 item in 1,000 in full at n_lead = 8; docs/benchmarks.md). Each row then keeps a
-heap of its k best exact scores and scores an item in full only where its bound, plus a
-small slack for rounding, reaches the heap's worst: the lists are exactly those of
-``kernels.topk.top_k`` over ``A @ B.T`` (same validity rules; ties by lower index), the
-scores summed by ``bounded_topk``'s own loop (so a score may differ from a BLAS product's
-in its last bits, and near-ties can order differently). Only k <= ``topk.HEAP_K``.
+(``a_lead = (A[r, tail] V)[:n_lead]``, ``|a_rest|`` what is left of the tail's norm). The
+bound costs ``n_head + n_lead + 1`` multiply-adds an item where the score costs every
+column. A row's bounds are made a tile of items at a time (for ``ROWS_AT_ONCE`` rows,
+so a tile of the coarse columns is read once for them), with the largest bound of each
+``BLOCK`` items. The row then scores in full, first, its k valid items with the best
+bounds (found in the blocks with the best largest bounds), so that its heap of the k
+best exact scores starts high; then every other valid item whose bound, plus a slack for
+rounding, reaches the heap's worst, in the blocks whose largest reaches it. Where the
+head or a few turned columns decide the ranking, few items are scored in full: a
+rating model's relevance scores over 20,000 items at K = 100, about 30 a row with no
+turned column (docs/benchmarks.md, "A coarse bound first").
+
+The lists are exactly those of ``kernels.topk.top_k`` over ``A @ B.T`` (the same validity
+rules; ties by lower index), the scores summed by ``bounded_topk``'s own loop (so a score
+may differ from a BLAS product's in its last bits, and near-ties can order differently).
+Bounds are float32; a row whose values are not finite, or large enough for its bounds to
+overflow, is scored in full. Only k <= ``topk.HEAP_K``. Rows run in blocks on numba's
+threads, each row's result its own: the same for every thread count.
 """
 
 from __future__ import annotations
@@ -52,7 +59,8 @@ TILE = 1024
 #: Items per block: a row's rescoring visits only the blocks whose largest bound reaches
 #: its heap's worst.
 BLOCK = 64
-#: Blocks a row looks in, best first, for the items it scores first (at most HEAP_K).
+#: A row looks for the items it scores first in its SEED_BLOCKS blocks with the best
+#: largest bounds (at most HEAP_K), best first, until the next cannot improve them.
 SEED_BLOCKS = 64
 
 _NONE_INT = np.zeros(0, np.int64)
@@ -153,13 +161,14 @@ def _block_max(u, j0, j1, bm):
 
 
 @njit(cache=True)
-def _offer(ar, B, j, hs, hix, m, k, bar, slack, one):
-    """Score item j in full and offer it to the heap; returns (m, the new bar)."""
+def _offer(ar, B, j, hs, hix, m, k, bar, slack):
+    """Score item j in full and offer it to the heap; returns (m, the new bar: the least
+    bound that can still reach the heap)."""
     s = np.float64(_dot(ar, B[j]))
     if s > -np.inf:
         m = _push(hs, hix, m, k, s, j)
         if m == k:  # rounded down: a bound exactly at the bar still gets scored
-            bar = np.nextafter(one * (hs[0] - slack), -np.inf)
+            bar = np.nextafter(hs[0] - slack, -np.inf)
     return m, bar
 
 
@@ -198,13 +207,12 @@ def _rescore(u, bm, ar, B, k, slack, banned, candidates, first, hs, hix, blocks,
     the seeds (_seed) first, then every other valid item whose bound reaches the heap's
     worst less the slack, in the blocks whose largest reaches it; returns (m, how many
     items were scored in full)."""
-    one = u.dtype.type(1)
     _seed(u, bm, k, banned, candidates, hs, hix, first, blocks, scratch)
     m = count = 0
-    bar = -np.inf  # the least bound that can reach the heap, in the bound's type
+    bar = -np.inf
     for f in range(k):
         if first[f] >= 0:
-            m, bar = _offer(ar, B, first[f], hs, hix, m, k, bar, slack, one)
+            m, bar = _offer(ar, B, first[f], hs, hix, m, k, bar, slack)
             count += 1
     for b in range(bm.shape[0]):
         if bm[b] < bar:
@@ -216,7 +224,7 @@ def _rescore(u, bm, ar, B, k, slack, banned, candidates, first, hs, hix, blocks,
             for f in range(k):
                 again |= first[f] == j
             if not again:
-                m, bar = _offer(ar, B, j, hs, hix, m, k, bar, slack, one)
+                m, bar = _offer(ar, B, j, hs, hix, m, k, bar, slack)
                 count += 1
     return m, count
 

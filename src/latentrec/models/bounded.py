@@ -20,10 +20,11 @@ Below that, a batch of users (``recommend_all``, ``recommend --all``, a batch
 every item's bound from a few turned columns, and a full score only where the bound
 reaches the k-th best so far. Whether it pays, and with how many turned columns, is
 measured on the same fixed sample of users: for each width in ``LEAD_WIDTHS`` the share of
-items they scored in full, priced by ``_coarse_cost`` (per item, in units of one bound
-column: a bound column and a block's share of the scan, against a full score of every
-item by BLAS and a selection pass; constants measured with benchmarks/recommend_all.py).
-The cheapest width is kept where it costs at most ``COARSE_GAIN`` of scoring every item.
+items scored in full (on a quarter of the sample; the cheapest width then on all of it),
+priced by ``_coarse_cost`` against ``_full_cost`` (per item, in units of one bound column:
+constants measured with benchmarks/recommend_all.py). The cheapest width is kept where
+it costs at most ``COARSE_GAIN`` of scoring every item; the choice moves the speed only,
+never the lists.
 """
 
 from __future__ import annotations
@@ -83,26 +84,31 @@ def _coarse_cost(n_cols: int, width: int, scored_share: float) -> float:
 def worth_a_coarse_bound(item_side, n_tail: int, user_rows, seen) -> CoarseBound | None:
     """The coarse bound over ``item_side`` (n_items x d, item order) with the cheapest of
     ``LEAD_WIDTHS`` turned columns if it pays for these items and users (see the module
-    doc), else None; ``user_rows`` and ``seen`` as for worth_an_index."""
+    doc), else None; ``user_rows`` and ``seen`` as for worth_an_index. Each width is
+    tried on a quarter of the sample, the cheapest then on all of it (where no width
+    pays, a search that scores most items in full is not run 4 x 64 times)."""
     n_items, width = item_side.shape
     if n_items < COARSE_MIN_ITEMS or seen[0].shape[0] < 2 or not np.isfinite(item_side).all():
         return None
     sample = _sample(seen)
     rows = user_rows(sample)
-    scored = np.empty(sample.size, np.int64)
-    best, best_cost = None, COARSE_GAIN * _full_cost(width)
-    for lead in (w for w in LEAD_WIDTHS if w <= n_tail):
-        try:
-            bound = CoarseBound(item_side, n_tail, lead)
-        except ValueError:  # too large for float32 bounds
-            return None
-        coarse_top_k(bound, rows, _SAMPLE_K, seen=seen, rows=sample, scored=scored)
-        cost = _coarse_cost(bound.Ct.shape[0], width, scored.mean() / n_items)
-        if cost < best_cost:
-            best, best_cost = bound, cost
+    limit = COARSE_GAIN * _full_cost(width)
+
+    def cost(bound, at):
+        scored = np.empty(at.size, np.int64)
+        coarse_top_k(bound, rows[at], _SAMPLE_K, seen=seen, rows=sample[at], scored=scored)
+        return _coarse_cost(bound.Ct.shape[0], width, scored.mean() / n_items)
+
+    quarter = np.arange(0, sample.size, 4)
+    try:
+        tried = [(cost(bound, quarter), lead, bound) for lead in LEAD_WIDTHS if lead <= n_tail
+                 for bound in [CoarseBound(item_side, n_tail, lead)]]
+    except ValueError:  # too large for float32 bounds
+        return None
+    best_cost, _, best = min(tried, key=lambda t: t[:2])
+    if best_cost >= limit or cost(best, np.arange(sample.size)) >= limit:
+        return None
     return best
-
-
 
 def _full_cost(width: int) -> float:
     """Per item, in bound columns: scoring every item (a BLAS product of ``width``
