@@ -1,4 +1,5 @@
-"""The bound search (kernels.bounded_topk) against top_k over the full score block."""
+"""The bound searches (kernels.bounded_topk, kernels.coarse_topk) against top_k over the
+full score block."""
 
 import numpy as np
 import pytest
@@ -6,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from latentrec.kernels import bounded_topk as bt
+from latentrec.kernels.coarse_topk import CoarseBound, coarse_top_k
 from latentrec.kernels.topk import HEAP_K, top_k
 
 
@@ -45,6 +47,19 @@ def test_it_finds_what_scoring_every_item_finds(problem):
     A, B, n_tail, k, seen, cand = problem
     index = bt.BoundIndex(B, n_tail)
     got_i, got_s = bt.bounded_top_k(index, A, k, seen=seen, candidates=cand)
+    want_i, want_s = top_k((A @ B.T).reshape(A.shape[0], B.shape[0]), k, seen=seen,
+                           candidates=cand)
+    np.testing.assert_array_equal(got_i, want_i)
+    np.testing.assert_array_equal(got_s, want_s)
+
+
+@settings(max_examples=200, deadline=None)
+@given(problems(), st.integers(0, 7))
+def test_the_coarse_bound_finds_what_scoring_every_item_finds(problem, n_lead):
+    """Whatever the number of turned columns (not integers: only the bound uses them)."""
+    A, B, n_tail, k, seen, cand = problem
+    bound = CoarseBound(B, n_tail, min(n_lead, n_tail))
+    got_i, got_s = coarse_top_k(bound, A, k, seen=seen, candidates=cand)
     want_i, want_s = top_k((A @ B.T).reshape(A.shape[0], B.shape[0]), k, seen=seen,
                            candidates=cand)
     np.testing.assert_array_equal(got_i, want_i)

@@ -1,55 +1,22 @@
-"""The coarse-bound search (kernels.coarse_topk) against top_k over the full score block."""
+"""The coarse-bound search (kernels.coarse_topk) on real-valued scores, odd rows and bad
+input; test_bounded_topk.py checks its lists against top_k on exact integer problems."""
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from latentrec.data.csr import pattern
 from latentrec.kernels import coarse_topk as ct
 from latentrec.kernels.topk import HEAP_K, top_k
 
 
-def csr(rows: list[np.ndarray]):
-    indptr = np.cumsum([0] + [len(r) for r in rows]).astype(np.int64)
-    indices = np.concatenate(rows).astype(np.int64) if rows else np.zeros(0, np.int64)
-    return indptr, indices
-
-
-@st.composite
-def problems(draw):
-    """Integer-valued factors (their scores exact in float arithmetic, whatever the order
-    of the sums), so both searches see the same numbers and ties must break alike: by
-    lower index. The turned columns are not integers: only the bound uses them."""
-    n_items = draw(st.integers(0, 600))
-    n_rows = draw(st.integers(0, 40))
-    d = draw(st.integers(1, 9))
-    n_tail = draw(st.integers(0, d))
-    n_lead = draw(st.integers(0, n_tail))
-    dtype = draw(st.sampled_from([np.float32, np.float64]))
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    A = rng.integers(-3, 4, (n_rows, d)).astype(dtype)
-    B = rng.integers(-3, 4, (n_items, d)).astype(dtype)
-    if draw(st.booleans()) and n_items:  # a head that dominates: the bound prunes
-        B[:, n_tail:] *= rng.integers(0, 40, (n_items, 1))
-    k = draw(st.integers(0, min(HEAP_K, 12)))
-    seen = None
-    if draw(st.booleans()):
-        seen = csr([rng.choice(n_items, rng.integers(0, min(n_items, 30) + 1), replace=False)
-                    for _ in range(n_rows)])
-    cand = rng.random(n_items) < 0.7 if draw(st.booleans()) else None
-    return A, B, n_tail, n_lead, k, seen, cand
-
-
-@settings(max_examples=200, deadline=None)
-@given(problems())
-def test_it_finds_what_scoring_every_item_finds(problem):
-    A, B, n_tail, n_lead, k, seen, cand = problem
-    bound = ct.CoarseBound(B, n_tail, n_lead)
-    got_i, got_s = ct.coarse_top_k(bound, A, k, seen=seen, candidates=cand)
-    want_i, want_s = top_k((A @ B.T).reshape(A.shape[0], B.shape[0]), k, seen=seen,
-                           candidates=cand)
-    np.testing.assert_array_equal(got_i, want_i)
-    np.testing.assert_array_equal(got_s, want_s)
+def csr(lists: list[np.ndarray], n_items: int):
+    """Each row's seen items as the model keeps them: (indptr, indices)."""
+    lengths = [len(x) for x in lists]
+    m = pattern(np.repeat(np.arange(len(lists)), lengths),
+                np.concatenate(lists) if lists else np.zeros(0, np.int64), len(lists), n_items)
+    return m.indptr, m.indices
 
 
 def low_rank(n_rows, n_items, seed=0, dtype=np.float32):
@@ -69,7 +36,7 @@ def low_rank(n_rows, n_items, seed=0, dtype=np.float32):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_on_real_valued_scores_it_lists_the_same_items_scoring_few_in_full(dtype):
     A, B = low_rank(300, 5000, dtype=dtype)
-    seen = csr([np.arange(u % 7, 5000, 97) for u in range(300)])
+    seen = csr([np.arange(u % 7, 5000, 97) for u in range(300)], 5000)
     scored = np.empty(300, np.int64)
     for n_lead in (0, 4):
         got_i, got_s = ct.coarse_top_k(ct.CoarseBound(B, 32, n_lead), A, 10, seen=seen,
@@ -136,4 +103,5 @@ def test_bad_input_is_refused():
     with pytest.raises(ValueError, match=r"k must be an integer in \[0, 64\]"):
         ct.coarse_top_k(bound, np.ones((3, 4)), HEAP_K + 1)
     with pytest.raises(ValueError, match="seen item indices lie outside"):
-        ct.coarse_top_k(bound, np.ones((3, 4)), 2, seen=csr([np.array([10])] * 3))
+        ct.coarse_top_k(bound, np.ones((3, 4)), 2,
+                        seen=(np.array([0, 1, 2, 3]), np.array([10, 10, 10])))

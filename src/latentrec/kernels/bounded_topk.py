@@ -386,30 +386,14 @@ def bounded_top_k(index: BoundIndex, A, k, *, seen=None, rows=None, candidates=N
     """The k best valid items of each row of ``A @ index.B.T``; see the module doc.
     ``seen`` is CSR (indptr, indices) with each row's indices sorted. ``scanned``: an
     int64 array (n_rows) to receive how many of the index's tiles each row scanned."""
-    A = np.ascontiguousarray(A, dtype=index.B.dtype)
-    if A.ndim != 2 or A.shape[1] != index.B.shape[1]:
-        raise ValueError(f"A must be 2-D with {index.B.shape[1]} columns, got {A.shape}")
-    if isinstance(k, bool) or not 0 <= k <= HEAP_K:
-        raise ValueError(f"k must be an integer in [0, {HEAP_K}], got {k!r}")
+    A, (indptr, indices, rows, candidates), (out_i, out_s, scanned) = search_arguments(
+        index.B, A, k, seen, rows, candidates, scanned)
     n_rows, n_tail = A.shape[0], index.n_tail
+    if n_rows == 0 or k == 0 or index.B.shape[0] == 0:
+        return out_i, out_s
     a_norm = np.linalg.norm(A[:, :n_tail], axis=1).astype(A.dtype)
     scale = np.abs(A[:, n_tail:].astype(np.float64)) @ index.head_max + a_norm * index.tail_max
     slack = SLACK * scale + np.finfo(A.dtype).tiny
-    if seen is None:
-        indptr = indices = rows = _NONE_INT
-    else:
-        indptr, indices = (_index_array(x, name) for x, name in zip(seen, ("indptr",
-                                                                           "indices")))
-        rows = (np.arange(n_rows, dtype=np.int64) if rows is None
-                else _index_array(rows, "rows"))
-    candidates = (_NONE_BOOL if candidates is None
-                  else np.ascontiguousarray(candidates, dtype=np.bool_))
-    out_i = np.empty((n_rows, k), np.int64)
-    out_s = np.empty((n_rows, k), np.float64)
-    scanned = np.empty(n_rows, np.int64) if scanned is None else scanned
-    if n_rows == 0 or k == 0 or index.B.shape[0] == 0:
-        out_i[:], out_s[:], scanned[:] = -1, -np.inf, 0
-        return out_i, out_s
     arrays = (A, a_norm, slack, index.B, n_tail, index.head_t, index.tail_norm,
               index.order, index.tile_max, index.tile_min, index.tile_tail, int(k), indptr,
               indices, rows, candidates)
@@ -419,3 +403,31 @@ def bounded_top_k(index: BoundIndex, A, k, *, seen=None, rows=None, candidates=N
     with num_threads(thread_count(n_threads)):
         _row_blocks(*arrays, out_i, out_s, scanned)
     return out_i, out_s
+
+
+def search_arguments(B, A, k, seen, rows, candidates, counts):
+    """A search's arguments, checked and in the kernels' types, for ``A @ B.T``: ``A`` in
+    B's dtype; the filters (indptr, indices, rows, candidates: empty arrays where not
+    given, ``rows`` 0..n_rows-1 by default); the results (indices, scores, and per-row
+    ``counts``, made where not given), filled as for no rows, items or k (index -1,
+    score -inf, count 0) so that a search with nothing to do can return them."""
+    A = np.ascontiguousarray(A, dtype=B.dtype)
+    if A.ndim != 2 or A.shape[1] != B.shape[1]:
+        raise ValueError(f"A must be 2-D with {B.shape[1]} columns, got {A.shape}")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 <= k <= HEAP_K:
+        raise ValueError(f"k must be an integer in [0, {HEAP_K}], got {k!r}")
+    n_rows = A.shape[0]
+    if seen is None:
+        indptr = indices = rows = _NONE_INT
+    else:
+        indptr, indices = (_index_array(x, name) for x, name in zip(seen, ("indptr",
+                                                                           "indices")))
+        rows = (np.arange(n_rows, dtype=np.int64) if rows is None
+                else _index_array(rows, "rows"))
+    candidates = (_NONE_BOOL if candidates is None
+                  else np.ascontiguousarray(candidates, dtype=np.bool_))
+    out_i = np.full((n_rows, int(k)), -1, np.int64)
+    out_s = np.full((n_rows, int(k)), -np.inf)
+    counts = np.zeros(n_rows, np.int64) if counts is None else counts
+    counts[:] = 0
+    return A, (indptr, indices, rows, candidates), (out_i, out_s, counts)

@@ -37,15 +37,13 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .bounded_topk import SLACK, _dot, _push
+from .bounded_topk import SLACK, _dot, _push, search_arguments
 from .threads import num_threads, thread_count
 from .topk import (
     BLOCKS_PER_THREAD,
-    HEAP_K,
     SERIAL_CELLS,
     _ban,
     _heap_out,
-    _index_array,
     _row_top_k,
     top_k,
 )
@@ -63,8 +61,6 @@ BLOCK = 64
 #: largest bounds (at most HEAP_K), best first, until the next cannot improve them.
 SEED_BLOCKS = 64
 
-_NONE_INT = np.zeros(0, np.int64)
-_NONE_BOOL = np.zeros(0, np.bool_)
 #: A row whose bounds could pass this (float32's largest is 3.4e38) is scored in full.
 _F32_SAFE = 1e37
 
@@ -282,27 +278,10 @@ def coarse_top_k(bound: CoarseBound, A, k, *, seen=None, rows=None, candidates=N
     ``seen`` is CSR (indptr, indices) read at rows ``rows``, as in ``topk.top_k``;
     ``scored``: an int64 array (n_rows) to receive how many items each row scored in
     full."""
-    A = np.ascontiguousarray(A, dtype=bound.B.dtype)
-    n_items, d = bound.B.shape
-    if A.ndim != 2 or A.shape[1] != d:
-        raise ValueError(f"A must be 2-D with {d} columns, got {A.shape}")
-    if isinstance(k, bool) or not 0 <= k <= HEAP_K:
-        raise ValueError(f"k must be an integer in [0, {HEAP_K}], got {k!r}")
-    n_rows = A.shape[0]
-    if seen is None:
-        indptr = indices = rows = _NONE_INT
-    else:
-        indptr, indices = (_index_array(x, name) for x, name in zip(seen, ("indptr",
-                                                                           "indices")))
-        rows = (np.arange(n_rows, dtype=np.int64) if rows is None
-                else _index_array(rows, "rows"))
-    candidates = (_NONE_BOOL if candidates is None
-                  else np.ascontiguousarray(candidates, dtype=np.bool_))
-    out_i = np.empty((n_rows, int(k)), np.int64)
-    out_s = np.empty((n_rows, int(k)), np.float64)
-    scored = np.empty(n_rows, np.int64) if scored is None else scored
+    A, (indptr, indices, rows, candidates), (out_i, out_s, scored) = search_arguments(
+        bound.B, A, k, seen, rows, candidates, scored)
+    n_rows, n_items = A.shape[0], bound.B.shape[0]
     if n_rows == 0 or k == 0 or n_items == 0:
-        out_i[:], out_s[:], scored[:] = -1, -np.inf, 0
         return out_i, out_s
     Ac, slack, ok = bound.user_side(A)
     args = (Ac, bound.Ct, A, bound.B, int(k), slack, indptr, indices, rows, candidates)
