@@ -210,16 +210,19 @@ def folded(model, by, index, n_users=300):
 
 
 def _exact_chunks(model, users, by):
-    """The exact path, whatever the catalogue size (models/bounded.py bypassed)."""
+    """The exact path, whatever the catalogue size: every item scored (models/bounded.py
+    bypassed: neither the bound index nor the coarse bound)."""
     from latentrec.models import bounded
-    keep = bounded.MIN_ITEMS
-    bounded.MIN_ITEMS = sys.maxsize
-    model._normed.pop(("bound", by), None)
+    keep = bounded.MIN_ITEMS, bounded.COARSE_MIN_ITEMS
+    bounded.MIN_ITEMS = bounded.COARSE_MIN_ITEMS = sys.maxsize
+    for kind in ("bound", "coarse"):
+        model._normed.pop((kind, by), None)
     try:
         yield from model._top_chunks(users, 10, True, None, by)
     finally:
-        bounded.MIN_ITEMS = keep
-        model._normed.pop(("bound", by), None)
+        bounded.MIN_ITEMS, bounded.COARSE_MIN_ITEMS = keep
+        for kind in ("bound", "coarse"):
+            model._normed.pop((kind, by), None)
 
 
 def _recall(e_idx, e_s, f_idx, f_s) -> float:

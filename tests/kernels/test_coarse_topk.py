@@ -97,6 +97,8 @@ def test_bad_input_is_refused():
         ct.CoarseBound(B.astype(int), 2, 0)
     with pytest.raises(ValueError, match="B must be finite"):
         ct.CoarseBound(np.where(np.eye(10, 4) > 0, np.nan, 1.0), 2, 0)
+    with pytest.raises(ValueError, match="B is too large for float32 bounds"):
+        ct.CoarseBound(np.full((10, 4), 1e300), 2, 0)
     bound = ct.CoarseBound(B, 2, 1)
     with pytest.raises(ValueError, match="A must be 2-D with 4 columns"):
         ct.coarse_top_k(bound, np.ones((3, 5)), 2)

@@ -48,7 +48,7 @@ from .topk import (
     top_k,
 )
 
-__all__ = ["CoarseBound", "coarse_top_k"]
+__all__ = ["CoarseBound", "coarse_top_k", "leading_turn"]
 
 #: Rows whose bounds are made together, a tile of items at a time.
 ROWS_AT_ONCE = 4
@@ -74,13 +74,26 @@ def _turned(tail, V):
     return lead, np.sqrt(np.maximum(rest, 0.0))
 
 
+def leading_turn(B, n_tail: int) -> np.ndarray:
+    """The turn of B's first ``n_tail`` columns (float64, n_tail x n_tail): the
+    eigenvectors of their covariance ``B_tail' B_tail``, by falling eigenvalue."""
+    tail = np.asarray(B)[:, :n_tail].astype(np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        gram = tail.T @ tail
+    if not np.isfinite(gram).all():
+        raise ValueError("B is too large for float32 bounds")
+    return np.ascontiguousarray(np.linalg.eigh(gram)[1][:, ::-1])
+
+
 class CoarseBound:
     """The item side ``B`` (n_items x d, item order, finite; kept, not copied, as
     ``self.B``) and its coarse columns ``[B_head, b_lead, |b_rest|]``, column by column
     in float32 as ``self.Ct``, with the turn ``self.V`` (n_tail x n_lead, float64) and the
     scale of the slack."""
 
-    def __init__(self, B, n_tail: int, n_lead: int):
+    def __init__(self, B, n_tail: int, n_lead: int, turn=None):
+        """``turn``: ``leading_turn(B, n_tail)`` where the caller has it (it is the same
+        for every ``n_lead``)."""
         B = np.ascontiguousarray(B)
         if B.ndim != 2 or B.dtype not in (np.float32, np.float64):
             raise ValueError(f"B must be a 2-D float32 or float64 array, got {B.dtype} "
@@ -89,16 +102,18 @@ class CoarseBound:
             raise ValueError(f"n_tail must be in [0, {B.shape[1]}], got {n_tail}")
         if not 0 <= n_lead <= n_tail:
             raise ValueError(f"n_lead must be in [0, {n_tail}], got {n_lead}")
+        if not np.isfinite(B).all():
+            raise ValueError("B must be finite")
         self.B, self.n_tail = B, int(n_tail)
+        turn = leading_turn(B, n_tail) if turn is None else turn
+        self.V = np.ascontiguousarray(turn[:, :n_lead])
         tail = B[:, :n_tail].astype(np.float64)
-        _, vectors = np.linalg.eigh(tail.T @ tail)
-        self.V = np.ascontiguousarray(vectors[:, ::-1][:, :n_lead])
         lead, rest = _turned(tail, self.V)
         head = B[:, n_tail:]
         self.Ct = np.ascontiguousarray(np.hstack([head, lead, rest[:, None]]).T,
                                        dtype=np.float32)
         if not np.isfinite(self.Ct).all():
-            raise ValueError("B must be finite, and small enough for float32 bounds")
+            raise ValueError("B is too large for float32 bounds")
         self.head_max = np.abs(head).max(axis=0).astype(np.float64) if B.shape[0] else \
             np.zeros(head.shape[1])
         self.tail_max = float(np.sqrt(np.einsum("ij,ij->i", tail, tail)).max()) \

@@ -32,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..kernels.bounded_topk import BoundIndex, bounded_top_k
-from ..kernels.coarse_topk import CoarseBound, coarse_top_k
+from ..kernels.coarse_topk import CoarseBound, coarse_top_k, leading_turn
 
 __all__ = ["MIN_ITEMS", "MAX_SCANNED", "SAMPLE_USERS", "worth_an_index",
            "COARSE_MIN_ITEMS", "worth_a_coarse_bound"]
@@ -92,7 +92,6 @@ def worth_a_coarse_bound(item_side, n_tail: int, user_rows, seen) -> CoarseBound
         return None
     sample = _sample(seen)
     rows = user_rows(sample)
-    limit = COARSE_GAIN * _full_cost(width)
 
     def cost(bound, at):
         scored = np.empty(at.size, np.int64)
@@ -100,15 +99,21 @@ def worth_a_coarse_bound(item_side, n_tail: int, user_rows, seen) -> CoarseBound
         return _coarse_cost(bound.Ct.shape[0], width, scored.mean() / n_items)
 
     quarter = np.arange(0, sample.size, 4)
+    best, best_cost = None, np.inf
+    turn = leading_turn(item_side, n_tail)  # the same for every width
     try:
-        tried = [(cost(bound, quarter), lead, bound) for lead in LEAD_WIDTHS if lead <= n_tail
-                 for bound in [CoarseBound(item_side, n_tail, lead)]]
+        for lead in (w for w in LEAD_WIDTHS if w <= n_tail):
+            bound = CoarseBound(item_side, n_tail, lead, turn)
+            at = cost(bound, quarter)
+            if at < best_cost:
+                best, best_cost = bound, at
     except ValueError:  # too large for float32 bounds
         return None
-    best_cost, _, best = min(tried, key=lambda t: t[:2])
+    limit = COARSE_GAIN * _full_cost(width)
     if best_cost >= limit or cost(best, np.arange(sample.size)) >= limit:
         return None
     return best
+
 
 def _full_cost(width: int) -> float:
     """Per item, in bound columns: scoring every item (a BLAS product of ``width``
