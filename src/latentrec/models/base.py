@@ -399,7 +399,7 @@ class Recommender(Params):
         """``recommend`` for every user the model was trained on (or for ``users``), as
         an iterator of long tables: DataFrames with columns user, rank (1 = best), item
         and score, one for each chunk of up to 2,048 users (fewer where the catalogue is
-        so large that their scores would pass 128 MB, unless the bound index finds the
+        so large that their scores would pass 128 MB, unless a bound search finds the
         lists without them: models/bounded.py; a user with fewer than ``n`` valid
         items has fewer rows; no users: one empty table). The same lists and scores as
         ``recommend``; memory stays bounded by a few chunks' scores, however many users,
@@ -474,32 +474,39 @@ class Recommender(Params):
 
         return self._kept(("coarse", by), build)
 
+    def _pruned_search(self, n_users, n, seen, candidates, by):
+        """``search(A, users) -> (indices, scores)`` of the top-``n`` lists where a search
+        that scores few items in full pays (models/bounded.py): the bound index over a
+        large catalogue, the coarse bound for a batch of ``n_users`` over a smaller one;
+        else None."""
+        index = self._bound_index(by, n)
+        if index is not None:
+            k = min(n, index.B.shape[0])
+            return lambda A, users: bounded_top_k(index, A, k, seen=seen, rows=users,
+                                                  candidates=candidates)
+        k = min(n, self.item_factors_.shape[0])
+        coarse = self._coarse_bound(by, k) if n_users >= _COARSE_USERS else None
+        if coarse is None:
+            return None
+        return lambda A, users: coarse_top_k(coarse, A, k, seen=seen, rows=users,
+                                             candidates=candidates)
+
     def _top_chunks(self, u_idx, n, exclude_seen, candidates, by):
         """(users' indices, their best items' indices, scores) for each chunk of users
         (kernels.topk; a short row ends in index -1): the chunks bound the dense block
-        of scores. Over a large catalogue the bound index finds the same lists, and for
-        a batch over a smaller one the coarse bound, where they pay (models/bounded.py)."""
+        of scores. Where it pays, a search that scores few items in full finds the same
+        lists (_pruned_search)."""
         seen = (self.seen_.indptr, self.seen_.indices) if exclude_seen else None
-        index = self._bound_index(by, n)
-        if index is not None:
+        search = self._pruned_search(u_idx.size, n, seen, candidates, by)
+        if search is not None:  # no block of scores: each chunk's users on every thread
             for s in range(0, u_idx.size, _CHUNK_USERS):
-                chunk = u_idx[s:s + _CHUNK_USERS]
-                yield (chunk, *bounded_top_k(index, self._user_score_factors(chunk, by),
-                                             min(n, index.B.shape[0]), seen=seen,
-                                             rows=chunk, candidates=candidates))
+                users = u_idx[s:s + _CHUNK_USERS]
+                yield (users, *search(self._user_score_factors(users, by), users))
             return
         item_side = self._item_side(by)
         n_items = item_side[0].shape[0]
         k = min(n, n_items)
-
         chunk, step = _chunk_sizes(n_items)
-        coarse = self._coarse_bound(by, k) if u_idx.size >= _COARSE_USERS else None
-        if coarse is not None:  # every thread on each list chunk: no products to share
-            for s in range(0, u_idx.size, _CHUNK_USERS):
-                users = u_idx[s:s + _CHUNK_USERS]
-                yield (users, *coarse_top_k(coarse, self._user_score_factors(users, by), k,
-                                            seen=seen, rows=users, candidates=candidates))
-            return
 
         def select(chunk, n_threads=None):
             return (chunk, *topk.top_k(self._score_rows(chunk, by, item_side), k, seen=seen,
